@@ -1,0 +1,44 @@
+# Quick start:  make run   (set up and start the portal with the demo data, SQLite)
+#               make test  (set up and run the whole test suite, browser tests included)
+VENV ?= .venv
+PYTHON ?= python3
+BIN = $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test test-fast setup install chromium bench clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+setup: install
+	$(BIN)/flask --app app setup
+
+run: setup
+	@echo ""
+	@echo "  Cổng chi trả không dùng tiền mặt: http://$(HOST):$(PORT)/"
+	@echo "  Tài khoản mẫu (mật khẩu: demo): admin, district, commune, police, payer"
+	@echo ""
+	$(BIN)/flask --app app run --host $(HOST) --port $(PORT)
+
+chromium:
+	@scripts/ensure-chromium
+
+test: install chromium
+	$(BIN)/pytest -q
+
+test-fast: install
+	$(BIN)/pytest -q -m "not browser"
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

@@ -1,0 +1,57 @@
+"""Cổng chi trả không dùng tiền mặt — the portal's application factory."""
+import os
+
+from flask import Flask, render_template
+
+from .config import Config, TestConfig
+from .extensions import compress, csrf, db, htmx, limiter, login_manager, migrate
+
+
+def create_app(test_config=None):
+    """Build the app. ``test_config``: a dict of overrides; its presence selects ``TestConfig``."""
+    app = Flask(__name__, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    config_class = TestConfig if test_config is not None else Config
+    app.config.from_object(config_class(app.instance_path))
+    if test_config:
+        app.config.update(test_config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"),
+                     render_as_batch=True, compare_type=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    compress.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+
+    from . import models  # noqa: F401  (register the tables)
+    from .auth import bp as auth_bp
+    from .review import bp as review_bp
+    from .progress import bp as progress_bp
+    from .imports import bp as imports_bp
+    from .registry import bp as registry_bp
+    from .admin import bp as admin_bp
+
+    for bp in (auth_bp, review_bp, progress_bp, imports_bp, registry_bp, admin_bp):
+        app.register_blueprint(bp)
+
+    from . import assets, cli, web
+    assets.init_app(app)
+    web.init_app(app)
+    cli.init_app(app)
+
+    @app.errorhandler(404)
+    def not_found(e):
+        return render_template("errors.html", code=404, message="Không tìm thấy trang hoặc hồ sơ."), 404
+
+    @app.errorhandler(403)
+    def forbidden(e):
+        return render_template("errors.html", code=403, message="Bạn không có quyền xem trang này."), 403
+
+    @app.errorhandler(429)
+    def too_many(e):
+        return render_template("errors.html", code=429,
+                               message="Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau ít phút."), 429
+
+    return app

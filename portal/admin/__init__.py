@@ -1,0 +1,6 @@
+"""Quản trị — targets and users."""
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__)
+
+from . import routes  # noqa: E402,F401

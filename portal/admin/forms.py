@@ -1,0 +1,18 @@
+from flask_wtf import FlaskForm
+from wtforms import IntegerField
+from wtforms.validators import InputRequired, NumberRange
+
+from ..services.progress import DEFAULT_TARGETS
+
+
+def target_form(current):
+    """A form with one 0–100 field per (program, indicator), named ``PROGRAM__indicator``."""
+
+    class TargetForm(FlaskForm):
+        pass
+
+    for (program, indicator) in DEFAULT_TARGETS:
+        setattr(TargetForm, f"{program}__{indicator}", IntegerField(
+            f"{program} {indicator}", default=current[(program, indicator)],
+            validators=[InputRequired("Nhập tỷ lệ."), NumberRange(0, 100, "Từ 0 đến 100 phần trăm.")]))
+    return TargetForm()

@@ -1,0 +1,51 @@
+from urllib.parse import urlsplit
+
+from flask import current_app, redirect, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+
+from ..extensions import db, limiter
+from ..models import User
+from ..web import render, see_other
+from . import bp
+from .forms import LoginForm
+
+
+def _login_limit():
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@bp.route("/")
+def home():
+    """Send each user to the page they start their day on."""
+    if not current_user.is_authenticated:
+        return redirect(url_for("auth.login"))
+    area = current_user.area
+    if area is not None and area.level == "commune":
+        return redirect(url_for("progress.commune", area_id=area.id))
+    return redirect(url_for("progress.overview"))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login():
+    """The login form; a wrong name or password gets one message that says which is not told."""
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = db.session.scalar(select(User).where(User.username == form.username.data.strip()))
+        if user is not None and user.is_active and user.check_password(form.password.data):
+            login_user(user)
+            target = request.args.get("next", "")
+            if not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
+                target = url_for("auth.home")
+            return redirect(target, code=303)
+        form.password.errors.append("Tên đăng nhập hoặc mật khẩu không đúng.")
+    status = 422 if form.errors else 200
+    return render("auth/login.html", form=form, status=status)
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    logout_user()
+    return see_other("auth.login")

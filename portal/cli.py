@@ -1,0 +1,180 @@
+"""Command-line tasks: ``flask --app app <command>``. The CLI acts as the ``system`` user and
+is not area-scoped."""
+import hashlib
+import json
+import re
+import sys
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask_migrate import upgrade
+from sqlalchemy import func, select
+
+from .extensions import db
+from .models import Area, Beneficiary, ImportBatch, User
+
+
+def _fail(message):
+    click.echo(message, err=True)
+    sys.exit(2)
+
+
+@click.command("load-areas")
+@click.argument("path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--valid-from", type=click.DateTime(["%Y-%m-%d"]), help="Units valid from (YYYY-MM-DD).")
+@click.option("--valid-to", type=click.DateTime(["%Y-%m-%d"]), help="Units valid until (YYYY-MM-DD).")
+def load_areas(path, valid_from, valid_to):
+    """Load administrative units: without PATH the Bình Sơn units shipped with the product
+    (2024 and after 1/7/2025); with PATH a statistics-office export (.xls, .xlsx or .csv)."""
+    from .services import areas
+    if path is None:
+        n = areas.load_packaged_areas()
+    else:
+        from .sheets.reader import FileProblem, read_workbook
+        try:
+            sheets = read_workbook(path.read_bytes(), path.name)
+        except FileProblem as e:
+            _fail(e.message)
+        try:
+            n = areas.load_gso_rows(sheets[0].rows, valid_from and valid_from.date(),
+                                    valid_to and valid_to.date())
+        except ValueError as e:
+            _fail(str(e))
+    db.session.commit()
+    click.echo(f"{n} đơn vị hành chính đã nạp.")
+
+
+@click.command("import-list")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--commune", "commune_code", required=True, help="GSO code of the commune.")
+@click.option("--program", type=click.Choice(["BTXH", "NCC"]))
+@click.option("--month", help="Month of the list, YYYY-MM (default: from the title).")
+@click.option("--dry-run", is_flag=True, help="Read and check, write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def import_list(path, commune_code, program, month, dry_run, as_json):
+    """Import a commune's beneficiary list (.xlsx, .xls or .csv)."""
+    from .services import areas, history, imports
+    if month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
+        _fail(f"Tháng không hợp lệ: {month} (dạng YYYY-MM).")
+    data = path.read_bytes()
+    try:
+        parsed = imports.parse(data, path.name, program, month)
+    except imports.FileProblem as e:
+        if as_json:
+            click.echo(json.dumps({"error": e.code, "message": e.message}, ensure_ascii=False))
+            sys.exit(1)
+        _fail(e.message)
+    commune = areas.find_commune(commune_code, parsed.month)
+    if commune is None:
+        _fail(f"Không có xã mã {commune_code}: chạy «flask --app app load-areas» trước.")
+    try:
+        plan = imports.plan(parsed, commune, program)
+    except ValueError as e:
+        _fail(str(e))
+    report = plan.report()
+    if not dry_run:
+        user = history.system_user()
+        batch = ImportBatch(commune_id=commune.id, program=plan.program, month=parsed.month,
+                            filename=path.name, sha256=hashlib.sha256(data).hexdigest(),
+                            data=data, user_id=user.id, status="committed")
+        db.session.add(batch)
+        db.session.flush()
+        imports.commit(plan, user, batch)
+        batch.summary = {k: report[k] for k in ("rows", "added", "changed", "unchanged", "skipped")}
+        batch.committed_at = batch.created_at
+        db.session.commit()
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+    else:
+        click.echo(f"{commune.full_name} · {plan.program} · tháng {parsed.month or '?'}: "
+                   f"{report['rows']} dòng, thêm {report['added']}, đổi {report['changed']}, "
+                   f"giữ nguyên {report['unchanged']}, bỏ qua {report['skipped']}"
+                   f"{' (chạy thử, chưa ghi)' if dry_run else ''}.")
+        for i in report["issues"]:
+            click.echo(f"  [{i['severity']}] {i['code']}: {i['message']}")
+
+
+@click.command("export-registry")
+@click.option("--format", "fmt", type=click.Choice(["json", "xlsx"]), default="json")
+@click.option("--area", "area_code", help="GSO code of a province, district or commune.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (xlsx: required).")
+def export_registry(fmt, area_code, output):
+    """Export the registry as JSON (a list of beneficiaries) or .xlsx."""
+    from .services import registry
+    area = None
+    if area_code:
+        area = db.session.scalars(select(Area).where(Area.code == area_code)
+                                  .order_by(Area.valid_from.desc().nulls_last())).first()
+        if area is None:
+            _fail(f"Không có đơn vị mã {area_code}.")
+    rows = registry.records(None, area)
+    if fmt == "json":
+        text = json.dumps(list(registry.to_json_rows(rows)), ensure_ascii=False)
+        if output:
+            output.write_text(text, encoding="utf-8")
+        else:
+            click.echo(text)
+    else:
+        if not output:
+            _fail("--output is required for xlsx.")
+        output.write_bytes(registry.workbook(rows, "DANH SÁCH ĐỐI TƯỢNG"))
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "district", "commune", "police", "payer"]), required=True)
+@click.option("--area", "area_code", required=True, help="GSO code of the user's area.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--name", "full_name", default="")
+def create_user(username, role, area_code, password, full_name):
+    """Create a user (or reset their password, role and area)."""
+    from .services.areas import find_area
+    area = find_area(area_code)
+    if area is None:
+        _fail(f"Không có đơn vị mã {area_code}.")
+    user = db.session.scalar(select(User).where(User.username == username)) or User(username=username)
+    user.role, user.area, user.full_name = role, area, full_name
+    user.set_password(password)
+    db.session.add(user)
+    db.session.commit()
+    click.echo(f"Người dùng {username} ({role}, {area.full_name}).")
+
+
+@click.command("seed-demo")
+@click.option("--size", default=5000, show_default=True, help="About how many beneficiaries.")
+@click.option("--seed", default=2024, show_default=True)
+def seed_demo(size, seed):
+    """Load the synthetic demo district (invented people only) and the demo users."""
+    from .services import areas, demo
+    if not db.session.scalar(select(func.count(Area.id))):
+        areas.load_packaged_areas()
+    counts = demo.build_demo(seed=seed, size=size)
+    demo.create_demo_users()
+    db.session.commit()
+    click.echo(json.dumps(counts, ensure_ascii=False))
+
+
+@click.command("setup")
+@click.option("--demo/--no-demo", default=True, help="Load the demo data set into an empty database.")
+def setup(demo):
+    """Apply migrations, load the shipped areas, and (on an empty database) the demo data."""
+    from .services import areas
+    from .services import demo as demo_data
+    upgrade()
+    if not db.session.scalar(select(func.count(Area.id))):
+        areas.load_packaged_areas()
+        db.session.commit()
+        click.echo("Đã nạp các đơn vị hành chính của huyện Bình Sơn.")
+    if demo and not db.session.scalar(select(func.count(Beneficiary.id))):
+        counts = demo_data.build_demo()
+        demo_data.create_demo_users()
+        db.session.commit()
+        click.echo(f"Đã tạo dữ liệu mẫu: {counts}.")
+    click.echo(f"Cơ sở dữ liệu: {current_app.config['SQLALCHEMY_DATABASE_URI']}")
+
+
+def init_app(app):
+    for command in (load_areas, import_list, export_registry, create_user, seed_demo, setup):
+        app.cli.add_command(command)

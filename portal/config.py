@@ -1,0 +1,77 @@
+"""Configuration from the environment.
+
+``DATABASE_URL`` selects the database (default: SQLite in the instance folder);
+``SECRET_KEY`` signs sessions and CSRF tokens. Outside production a missing key is
+generated once into ``instance/secret_key``; with ``PORTAL_ENV=production`` a missing
+key stops start-up.
+"""
+import os
+import secrets
+from pathlib import Path
+
+
+def _database_url(instance_path):
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        return f"sqlite:///{Path(instance_path) / 'portal.db'}"
+    # Heroku-style URLs name the old driver; we use psycopg 3.
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://"):]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+    return url
+
+
+def secret_key(instance_path):
+    """Return the secret key: ``SECRET_KEY``, else the instance file, else a new one.
+
+    Raises ``RuntimeError`` in production (``PORTAL_ENV=production``) when no key is set.
+    """
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    if os.environ.get("PORTAL_ENV") == "production":
+        raise RuntimeError("SECRET_KEY is not set (required when PORTAL_ENV=production)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key
+
+
+class Config:
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # a commune list is well under this
+    COMPRESS_ALGORITHM = ["br", "gzip"]
+    COMPRESS_MIMETYPES = ["text/html", "text/css", "application/javascript", "text/javascript",
+                          "application/json", "text/csv"]
+    COMPRESS_MIN_SIZE = 300
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    RATELIMIT_HEADERS_ENABLED = False
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    WTF_CSRF_TIME_LIMIT = 8 * 3600  # a working day in the field
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    PAGE_SIZE = 50
+    # The campaign the progress pages count reviews in (visits recorded from this date).
+    CAMPAIGN_START = os.environ.get("CAMPAIGN_START", "2024-01-01")
+    CAMPAIGN_MONTH = os.environ.get("CAMPAIGN_MONTH", "2024-05")
+
+    def __init__(self, instance_path):
+        self.SQLALCHEMY_DATABASE_URI = _database_url(instance_path)
+        self.SECRET_KEY = secret_key(instance_path)
+        self.SESSION_COOKIE_SECURE = os.environ.get("PORTAL_ENV") == "production"
+
+
+class TestConfig(Config):
+    TESTING = True
+    LOGIN_RATE_LIMIT = "1000 per minute"
+
+    def __init__(self, instance_path):
+        self.SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
+        self.SECRET_KEY = "test"
+        self.SESSION_COOKIE_SECURE = False

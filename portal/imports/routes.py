@@ -1,0 +1,122 @@
+import hashlib
+
+from flask import abort, current_app, flash, redirect, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from wtforms.fields import SelectChoice
+
+from ..extensions import db
+from ..models import ImportBatch, utcnow
+from ..services import imports, scope
+from ..services.areas import communes_below
+from ..web import render, roles_required, see_other
+from . import bp
+from .forms import ConfirmForm, UploadForm
+
+UPLOADERS = ("commune", "district")
+
+
+def _communes():
+    area = current_user.area
+    if area is None:
+        return []
+    return communes_below(area)
+
+
+def _batch(batch_id):
+    try:
+        return scope.get_in_scope(ImportBatch, batch_id, current_user)
+    except scope.OutOfScope:
+        abort(404)
+
+
+def _plan(batch):
+    parsed = imports.parse(batch.data, batch.filename, batch.program, batch.month)
+    return imports.plan(parsed, batch.commune, batch.program)
+
+
+@bp.route("/imports/new", methods=["GET", "POST"])
+@roles_required(*UPLOADERS)
+def upload():
+    """Upload a list; nothing is written to the registry until the preview is confirmed."""
+    form = UploadForm()
+    communes = _communes()
+    form.commune_id.choices = [SelectChoice(c.id, f"{c.full_name} ({c.code}"
+                                            f"{', từ ' + c.valid_from.strftime('%d/%m/%Y') if c.valid_from else ''})")
+                               for c in communes]
+    problem = None
+    if form.validate_on_submit():
+        commune = next((c for c in communes if c.id == form.commune_id.data), None)
+        data = form.file.data.read()
+        try:
+            parsed = imports.parse(data, form.file.data.filename, form.program.data or None,
+                                   form.month.data or None)
+            if commune is None:
+                raise ValueError("Chọn xã.")
+            imports.plan(parsed, commune, form.program.data or None)
+        except imports.FileProblem as e:
+            problem = e.message
+        except ValueError as e:
+            problem = str(e)
+        else:
+            batch = ImportBatch(commune_id=commune.id, program=form.program.data or parsed.program,
+                                month=parsed.month, filename=form.file.data.filename[:255],
+                                sha256=hashlib.sha256(data).hexdigest(), data=data,
+                                user_id=current_user.id)
+            db.session.add(batch)
+            db.session.commit()
+            return see_other("imports.preview", batch_id=batch.id)
+    if problem:
+        form.file.errors = list(form.file.errors) + [problem]
+    recent = db.session.scalars(scope.scoped(select(ImportBatch), current_user, ImportBatch.commune_id)
+                                .order_by(ImportBatch.id.desc()).limit(10)).all()
+    return render("imports/upload.html", form=form, recent=recent,
+                  status=422 if form.errors else 200)
+
+
+@bp.route("/imports/<int:batch_id>")
+@roles_required(*UPLOADERS)
+def preview(batch_id):
+    """What the file would add, change and leave alone, and every problem by sheet, row, column."""
+    batch = _batch(batch_id)
+    plan = None if batch.status != "preview" else _plan(batch)
+    return render("imports/preview.html", batch=batch, plan=plan, form=ConfirmForm(),
+                  report=plan.report() if plan else batch.summary)
+
+
+@bp.route("/imports/<int:batch_id>/commit", methods=["POST"])
+@roles_required(*UPLOADERS)
+def confirm(batch_id):
+    """Write the previewed file in one transaction (all or nothing)."""
+    batch = _batch(batch_id)
+    if batch.status != "preview" or not ConfirmForm().validate_on_submit():
+        flash("Danh sách này đã được xử lý.", "info")
+        return see_other("imports.preview", batch_id=batch.id)
+    try:
+        plan = _plan(batch)
+        counts = imports.commit(plan, current_user, batch)
+        report = plan.report()
+        batch.status, batch.committed_at = "committed", utcnow()
+        batch.summary = {k: report[k] for k in ("rows", "added", "changed", "unchanged", "skipped")}
+        batch.summary["issues"] = len(report["issues"])
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        current_app.logger.exception("import %s failed", batch_id)
+        flash("Không ghi được danh sách: chưa có gì thay đổi. Vui lòng thử lại.", "error")
+        return see_other("imports.preview", batch_id=batch_id)
+    flash(f"Đã nhập: thêm {counts['added']}, cập nhật {counts['changed']}, "
+          f"giữ nguyên {counts['unchanged']}.", "success")
+    return redirect(url_for("progress.commune", area_id=batch.commune_id), code=303)
+
+
+@bp.route("/imports/<int:batch_id>/discard", methods=["POST"])
+@roles_required(*UPLOADERS)
+def discard(batch_id):
+    """Drop a previewed file without writing anything."""
+    batch = _batch(batch_id)
+    if batch.status == "preview" and ConfirmForm().validate_on_submit():
+        batch.status = "discarded"
+        db.session.commit()
+        flash("Đã hủy, không ghi gì vào sổ.", "info")
+    return see_other("imports.upload")

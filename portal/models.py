@@ -1,0 +1,279 @@
+"""The registry: areas, users, households, beneficiaries, their accounts and history.
+
+Money is an ``int`` of đồng; months are ``"YYYY-MM"`` strings; dates are ``datetime.date``.
+"""
+from datetime import date, datetime, timezone
+
+from flask_login import UserMixin
+from sqlalchemy import (JSON, Date, DateTime, ForeignKey, Index, Integer, LargeBinary,
+                        Numeric, String, Text, UniqueConstraint)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from .extensions import db
+
+
+def utcnow():
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+LEVELS = ("country", "province", "district", "commune", "village")
+PROGRAMS = ("BTXH", "NCC", "HTXH")
+SEXES = ("M", "F")
+ROLES = ("admin", "district", "commune", "police", "payer", "system")
+ACCOUNT_STATUSES = ("unknown", "has_account", "opening", "no_account", "refuses")
+RECIPIENT_TYPES = ("self", "guardian", "authorised")
+PAYMENT_METHODS = ("cash", "account")
+
+
+class Area(db.Model):
+    """Đơn vị hành chính — an administrative unit, identified by its GSO code and validity.
+
+    A code can name two units in two periods (21040 is Thị trấn Châu Ổ until 30/06/2025 and
+    Xã Bình Sơn from 01/07/2025), so lookups by code take a date. Villages (thôn) have no
+    GSO code: they are created under their commune from the names in uploaded files.
+    ``path`` is the chain of ids from the root, ``/1/4/27/``: scoping filters on its prefix.
+    """
+
+    __tablename__ = "area"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str | None] = mapped_column(String(10), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    kind: Mapped[str | None] = mapped_column(String(30))  # Tỉnh, Huyện, Xã, Thị trấn, Thôn …
+    level: Mapped[str] = mapped_column(String(10))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"), index=True)
+    path: Mapped[str] = mapped_column(String(200), default="", index=True)
+    name_folded: Mapped[str] = mapped_column(String(120), default="")
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    successor_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))
+
+    parent = relationship("Area", remote_side=[id], foreign_keys=[parent_id])
+    successor = relationship("Area", remote_side=[id], foreign_keys=[successor_id])
+
+    __table_args__ = (Index("ix_area_parent_folded", "parent_id", "name_folded"),)
+
+    @property
+    def full_name(self):
+        return f"{self.kind} {self.name}" if self.kind else self.name
+
+    def __repr__(self):
+        return f"<Area {self.level} {self.code} {self.name}>"
+
+
+class User(UserMixin, db.Model):
+    """A person who logs in: a role and the area they work in."""
+
+    __tablename__ = "user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(60), unique=True)
+    full_name: Mapped[str] = mapped_column(String(120), default="")
+    password_hash: Mapped[str] = mapped_column(String(256), default="")
+    role: Mapped[str] = mapped_column(String(10))
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    area = relationship("Area")
+
+    def set_password(self, password):
+        self.password_hash = generate_password_hash(password)
+
+    def check_password(self, password):
+        return bool(self.password_hash) and check_password_hash(self.password_hash, password)
+
+    @property
+    def is_active(self):
+        return self.active and self.role != "system"
+
+
+class Household(db.Model):
+    """Hộ gia đình — people paid at one address; one person unless an officer groups them."""
+
+    __tablename__ = "household"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    commune_id: Mapped[int] = mapped_column(ForeignKey("area.id"), index=True)
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"), index=True)
+    head_name: Mapped[str] = mapped_column(String(120), default="")
+    code: Mapped[str | None] = mapped_column(String(40))  # Mã hộ / Hộ số from a file
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    commune = relationship("Area", foreign_keys=[commune_id])
+    village = relationship("Area", foreign_keys=[village_id])
+    members = relationship("Beneficiary", back_populates="household", order_by="Beneficiary.id")
+
+
+class Beneficiary(db.Model):
+    """Đối tượng — a person paid a monthly allowance under one program.
+
+    ``monthly_amount`` in đồng; ``birth_date`` may be unknown while ``birth_year`` is known;
+    ``national_id`` is the 12-digit personal ID (never unique: two records may share one,
+    which is a finding, not a merge); ``version`` guards against two officers overwriting
+    each other's saves.
+    """
+
+    __tablename__ = "beneficiary"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program: Mapped[str] = mapped_column(String(4))
+    commune_id: Mapped[int] = mapped_column(ForeignKey("area.id"))
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"), index=True)
+    household_id: Mapped[int] = mapped_column(ForeignKey("household.id"), index=True)
+    full_name: Mapped[str] = mapped_column(String(120))
+    name_folded: Mapped[str] = mapped_column(String(120), index=True)
+    sex: Mapped[str | None] = mapped_column(String(1))
+    birth_date: Mapped[date | None] = mapped_column(Date)
+    birth_year: Mapped[int | None] = mapped_column(Integer)
+    national_id: Mapped[str | None] = mapped_column(String(12), index=True)
+    legacy_id: Mapped[str | None] = mapped_column(String(12))
+    category: Mapped[str | None] = mapped_column(String(200))
+    coefficient: Mapped[float | None] = mapped_column(Numeric(4, 2, asdecimal=False))
+    monthly_amount: Mapped[int | None] = mapped_column(Integer)
+    phone: Mapped[str | None] = mapped_column(String(20))
+    note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="active")  # active/suspended/stopped
+    deceased: Mapped[bool] = mapped_column(default=False)
+    account_status: Mapped[str] = mapped_column(String(12), default="unknown")
+    no_account_reason: Mapped[str | None] = mapped_column(String(200))
+    payment_method: Mapped[str] = mapped_column(String(8), default="cash")
+    reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    commune = relationship("Area", foreign_keys=[commune_id])
+    village = relationship("Area", foreign_keys=[village_id])
+    household = relationship("Household", back_populates="members")
+    account = relationship("Account", uselist=False, back_populates="beneficiary")
+    findings = relationship("Finding", back_populates="beneficiary",
+                            order_by="Finding.id", viewonly=True)
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (Index("ix_beneficiary_commune_program", "commune_id", "program"),)
+
+
+class Account(db.Model):
+    """Tài khoản — the bank, e-wallet or Mobile Money account a beneficiary is paid into.
+
+    ``bank_bin`` is the Napas BIN (VietQR); ``recipient_type`` says whose account it is:
+    the beneficiary's own, a guardian's (người giám hộ) or an authorised person's.
+    """
+
+    __tablename__ = "account"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"), unique=True)
+    bank_bin: Mapped[str | None] = mapped_column(String(8))
+    bank_text: Mapped[str | None] = mapped_column(String(120))  # as written in the file
+    number: Mapped[str | None] = mapped_column(String(30), index=True)
+    holder_name: Mapped[str | None] = mapped_column(String(120))
+    holder_national_id: Mapped[str | None] = mapped_column(String(12))
+    recipient_type: Mapped[str] = mapped_column(String(10), default="self")
+
+    beneficiary = relationship("Beneficiary", back_populates="account")
+
+
+class Review(db.Model):
+    """Rà soát — one visit or check of a beneficiary recorded by an officer."""
+
+    __tablename__ = "review"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    visited_on: Mapped[date] = mapped_column(Date)
+    account_status: Mapped[str] = mapped_column(String(12))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    user = relationship("User")
+
+
+class ImportBatch(db.Model):
+    """One uploaded file: kept (bytes included) from preview to commit, so that the commit
+    re-reads exactly what was previewed and nothing lives in process memory."""
+
+    __tablename__ = "import_batch"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    commune_id: Mapped[int] = mapped_column(ForeignKey("area.id"), index=True)
+    program: Mapped[str | None] = mapped_column(String(4))
+    month: Mapped[str | None] = mapped_column(String(7))
+    filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    status: Mapped[str] = mapped_column(String(10), default="preview")  # preview/committed/discarded
+    summary: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    committed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    commune = relationship("Area")
+    user = relationship("User")
+
+
+class Event(db.Model):
+    """Lịch sử — one change to one field, appended and never rewritten.
+
+    ``source`` is where it came from: ``import``, ``review``, ``correction``, ``household``.
+    """
+
+    __tablename__ = "event"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    beneficiary_id: Mapped[int | None] = mapped_column(ForeignKey("beneficiary.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    source: Mapped[str] = mapped_column(String(12))
+    action: Mapped[str] = mapped_column(String(10))  # create / update
+    field: Mapped[str | None] = mapped_column(String(40))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
+
+    user = relationship("User")
+
+
+class Finding(db.Model):
+    """A problem found on a record (severity ``error`` blocks payment, ``warning`` needs a
+    look, ``info`` is a note), with where it was seen when it came from a file."""
+
+    __tablename__ = "finding"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"), index=True)
+    code: Mapped[str] = mapped_column(String(40))
+    severity: Mapped[str] = mapped_column(String(8))
+    field: Mapped[str | None] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(12), default="import")
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
+    sheet: Mapped[str | None] = mapped_column(String(100))
+    row: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    beneficiary = relationship("Beneficiary", back_populates="findings")
+
+
+class Target(db.Model):
+    """Chỉ tiêu — a target rate (percent) for one indicator and program, editable by an admin.
+
+    Indicators: ``reviewed`` (100 %), ``cashless`` (60 % BTXH, 50 % NCC, Bình Sơn 2024
+    directive), ``paid_into_account`` (100 % of those with an account, Directive 21/CT-TTg).
+    """
+
+    __tablename__ = "target"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program: Mapped[str] = mapped_column(String(4))
+    indicator: Mapped[str] = mapped_column(String(20))
+    percent: Mapped[int] = mapped_column(Integer)
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))
+    __table_args__ = (UniqueConstraint("program", "indicator", "area_id"),)
+
+
+class StandardLevel(db.Model):
+    """Mức chuẩn — the standard level in đồng in force from ``valid_from`` (Decree 20/2021
+    Art. 4 and Decree 76/2024 for BTXH; Decrees 75/2021, 55/2023, 77/2024 for NCC)."""
+
+    __tablename__ = "standard_level"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    program: Mapped[str] = mapped_column(String(4))
+    amount: Mapped[int] = mapped_column(Integer)
+    valid_from: Mapped[date] = mapped_column(Date)
+    source: Mapped[str] = mapped_column(String(120), default="")

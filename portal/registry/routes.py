@@ -1,0 +1,40 @@
+from datetime import date
+
+from flask import Response, abort, request
+from flask_login import current_user, login_required
+
+from ..models import Area, Beneficiary
+from ..services import history, registry, scope
+from ..web import render
+from . import bp
+
+
+@bp.route("/beneficiaries/<int:bid>")
+@login_required
+def beneficiary(bid):
+    """One beneficiary: the facts, the account, the findings and the whole history."""
+    try:
+        b = scope.get_in_scope(Beneficiary, bid, current_user)
+    except scope.OutOfScope:
+        abort(404)
+    return render("registry/beneficiary.html", b=b, events=history.history_of(b.id))
+
+
+@bp.route("/export")
+@login_required
+def export():
+    """The registry of the user's area (or a commune below it) as ``.xlsx``."""
+    area = current_user.area
+    if request.args.get("area"):
+        try:
+            area = scope.get_in_scope(Area, request.args.get("area", type=int), current_user)
+        except (scope.OutOfScope, TypeError):
+            abort(404)
+    if request.args.get("format") != "xlsx":
+        return render("registry/export.html", area=area)
+    title = f"DANH SÁCH ĐỐI TƯỢNG — {area.full_name if area else 'toàn bộ'} — xuất ngày {date.today():%d/%m/%Y}"
+    data = registry.workbook(registry.records(current_user, area), title)
+    name = f"danh-sach-{area.code or area.id if area else 'all'}-{date.today():%Y%m%d}.xlsx"
+    return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"',
+                             "Cache-Control": "no-store"})

@@ -1,0 +1,162 @@
+from flask import abort, current_app, flash, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.exc import StaleDataError
+from wtforms.fields import SelectChoice
+
+from ..extensions import db
+from ..models import Area, Beneficiary, Household
+from ..services import progress, scope
+from ..services.review import (Conflict, ReviewError, current_values, households_of_village,
+                               move_to_household, others_in_village, save_review,
+                               search_clause, split_household, worst_first)
+from ..web import render, see_other
+from . import bp
+from .forms import GroupForm, ReviewForm, SearchForm
+
+EDITORS = ("commune", "admin")
+
+
+def can_edit():
+    return current_user.role in EDITORS
+
+
+def _get(model, ident):
+    try:
+        return scope.get_in_scope(model, ident, current_user)
+    except scope.OutOfScope:
+        abort(404)
+
+
+def review_form(b, formdata=None):
+    form = ReviewForm(formdata=formdata, prefix=f"b{b.id}", data=current_values(b))
+    if formdata is None:
+        form.version.data = b.version
+    return form
+
+
+def commune_counts(commune):
+    """Progress of one commune, for the bars on commune and household pages."""
+    return progress.commune_progress(current_user, [commune])[0]
+
+
+@bp.route("/villages/<int:village_id>")
+@login_required
+def village(village_id):
+    """A village's households, worst first (not yet reviewed, then without an account)."""
+    v = _get(Area, village_id)
+    if v.level != "village":
+        abort(404)
+    page = max(request.args.get("page", 1, type=int), 1)
+    rows, total = households_of_village(v.id, page, current_app.config["PAGE_SIZE"])
+    return render("review/village.html", village=v, rows=rows, total=total, page=page,
+                  per_page=current_app.config["PAGE_SIZE"])
+
+
+def _household_context(h):
+    members = db.session.scalars(
+        select(Beneficiary).where(Beneficiary.household_id == h.id)
+        .options(selectinload(Beneficiary.account)).order_by(*worst_first())).all()
+    forms = {b.id: review_form(b) for b in members} if can_edit() else {}
+    group = None
+    if can_edit() and members:
+        group = GroupForm(prefix="g")
+        group.beneficiary_id.choices = [
+            SelectChoice(o.id, f"{o.full_name} ({o.birth_year or '?'})") for o in others_in_village(members[0])]
+    return dict(household=h, members=members, forms=forms, group=group,
+                cp=commune_counts(h.commune), goals=progress.targets(h.commune))
+
+
+@bp.route("/households/<int:household_id>")
+@login_required
+def household(household_id):
+    """A household and one small review form per member."""
+    h = _get(Household, household_id)
+    return render("review/household.html", **_household_context(h))
+
+
+@bp.route("/beneficiaries/<int:bid>/review", methods=["POST"])
+@login_required
+def save(bid):
+    """Save one member's visit; htmx gets the card and the commune's progress (out of band)."""
+    if not can_edit():
+        abort(403)
+    b = _get(Beneficiary, bid)
+    form = review_form(b, request.form)
+    conflict = None
+    if form.validate():
+        try:
+            save_review(b, current_user, form.values(), form.version.data or None,
+                        visited_on=form.visited_on.data, note=form.note.data)
+            db.session.commit()
+        except ReviewError as e:
+            db.session.rollback()
+            for f, msg in e.errors.items():
+                getattr(form, f).errors = list(getattr(form, f).errors) + [msg]
+        except (Conflict, StaleDataError) as e:
+            db.session.rollback()
+            b = _get(Beneficiary, bid)
+            conflict = e if isinstance(e, Conflict) else Conflict(b, current_values(b), form.values())
+            form.version.data = b.version  # a second save, knowingly, goes through
+        else:
+            if request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
+                b = db.session.get(Beneficiary, bid)
+                return render("review/_saved.html", b=b, form=review_form(b), saved=True,
+                              cp=commune_counts(b.commune), goals=progress.targets(b.commune))
+            flash(f"Đã lưu rà soát: {b.full_name}.", "success")
+            return see_other("review.household", household_id=b.household_id,
+                             _anchor=f"b{b.id}")
+    # Errors or a conflict: the same card with the user's input kept, status 422 / 409.
+    status = 409 if conflict else 422
+    if request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
+        return render("review/_person.html", b=b, form=form, conflict=conflict, status=status)
+    ctx = _household_context(b.household)
+    ctx["forms"][b.id] = form
+    return render("review/household.html", conflict=conflict, conflict_id=b.id, status=status, **ctx)
+
+
+@bp.route("/households/<int:household_id>/members", methods=["POST"])
+@login_required
+def add_member(household_id):
+    """Group another person of the village into this household."""
+    if not can_edit():
+        abort(403)
+    h = _get(Household, household_id)
+    form = GroupForm(prefix="g")
+    if form.validate_on_submit():
+        other = _get(Beneficiary, form.beneficiary_id.data)
+        try:
+            move_to_household(other, h, current_user)
+            db.session.commit()
+            flash(f"Đã ghép {other.full_name} vào hộ.", "success")
+        except ReviewError as e:
+            db.session.rollback()
+            flash(" ".join(e.errors.values()), "error")
+    return see_other("review.household", household_id=h.id)
+
+
+@bp.route("/beneficiaries/<int:bid>/split", methods=["POST"])
+@login_required
+def split(bid):
+    """Move one person out into a household of their own."""
+    if not can_edit():
+        abort(403)
+    b = _get(Beneficiary, bid)
+    h = split_household(b, current_user)
+    db.session.commit()
+    flash(f"Đã tách {b.full_name} thành hộ riêng.", "success")
+    return see_other("review.household", household_id=h.id)
+
+
+@bp.route("/search")
+@login_required
+def search():
+    """Find people by name without diacritics or by ID, within the user's area."""
+    form = SearchForm(request.args)
+    results, clause = [], search_clause(form.q.data)
+    if clause is not None:
+        q = scope.beneficiaries(current_user).where(clause).order_by(Beneficiary.name_folded)
+        results = db.session.scalars(q.limit(50)).all()
+    return render("review/search.html", "review/_results.html", form=form, results=results,
+                  searched=clause is not None)

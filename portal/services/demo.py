@@ -1,0 +1,539 @@
+"""The demo world: a synthetic Bình Sơn district in May 2024, halfway through the campaign.
+
+Every person here is invented (names drawn from lists of common Vietnamese surnames,
+middle and given names; random ID digits); no real person's data is used. The places are
+the real pre-reform units of Bình Sơn (GSO codes, ``areas_binh-son.csv``) with invented
+villages, except that Bình Chánh, Bình Dương and Bình Thạnh get the villages named in the
+sample files of ``shared/samples`` so that those files import into the demo cleanly.
+
+The world is a pure function of ``seed``: the same seed on an empty database gives the same
+people, IDs and accounts in the same order. Amounts use the standard levels in force in
+May 2024 (360,000 đồng BTXH, Decree 20/2021/NĐ-CP; 2,055,000 đồng NCC, Decree 55/2023/NĐ-CP);
+BTXH coefficients follow Decree 20/2021 Art. 6 (``shared/design/domain.md`` §5).
+"""
+import csv
+import io
+import random
+from datetime import date, datetime, timedelta
+from importlib import resources
+
+from sqlalchemy import func, insert, select
+from werkzeug.security import generate_password_hash
+
+from ..extensions import db
+from ..models import Account, Area, Beneficiary, Event, Finding, Household, Review, User
+from ..vn.text import fold, nfc
+from . import areas
+from .history import system_user
+
+# (username, role, area code): the area is the pre-reform unit (the demo is May 2024).
+DEMO_USERS = [("admin", "admin", "51"), ("district", "district", "524"),
+              ("commune", "commune", "21052"), ("police", "police", "21052"),
+              ("payer", "payer", "524")]
+DEMO_FULL_NAMES = {
+    "admin": "Quản trị hệ thống",
+    "district": "Phòng LĐ-TB&XH huyện Bình Sơn",
+    "commune": "Cán bộ LĐ-TB&XH xã Bình Chánh",
+    "police": "Công an xã Bình Chánh (Tổ Đề án 06)",
+    "payer": "Bưu điện huyện Bình Sơn",
+}
+DEMO_DAY = date(2024, 5, 24)  # "today" in the demo world: ages are counted on this day
+DISTRICT_CODE = "524"
+FOCUS_COMMUNE = "21052"  # Bình Chánh: the demo commune officer's commune
+FOCUS_SHARE = 0.06  # of all beneficiaries: about 300 of 5,000
+IMPORT_DAYS = (date(2024, 1, 2), date(2024, 1, 12))  # the lists were uploaded in early January
+REVIEW_DAYS = (date(2024, 1, 15), DEMO_DAY)
+
+BTXH_STANDARD = 360_000  # đồng, from 1/7/2021 (Decree 20/2021/NĐ-CP Art. 4)
+NCC_STANDARD = 2_055_000  # đồng, from 1/7/2023 (Decree 55/2023/NĐ-CP)
+
+# Villages of the sample files (shared/samples/*.expected.json), by commune code.
+SAMPLE_VILLAGES = {
+    "21052": ["Thôn Phước Hòa", "Thôn Lệ Thủy", "Thôn Đông Lỗ", "Thôn Thuận Phước", "Thôn Tân Hy"],
+    "21070": ["Thôn An Thành", "Thôn Phước Thiện", "Thôn Đồng Tròn", "Thôn Vạn Thạnh"],
+    "21046": ["Thôn Thạnh Đức", "Thôn Phú Quý", "Thôn Trung An", "Thôn Mỹ Long"],
+}
+TOWNSHIP = "21040"  # Thị trấn Châu Ổ: residential groups (tổ dân phố), not villages
+VILLAGE_NAMES = [
+    "An Phú", "An Lộc", "An Điềm", "An Hòa", "Bình Yên", "Châu Thuận", "Đông Yên", "Đồng Xanh",
+    "Gia Hòa", "Hải Ninh", "Hòa Vinh", "Lạc Sơn", "Long Bình", "Long Yên", "Mỹ Thạnh",
+    "Phú Hòa", "Phú Lộc", "Phú Long", "Phú Thọ", "Phước Lộc", "Phước An", "Tân Mỹ", "Tân Phước",
+    "Tây Yên", "Thạch An", "Thanh Trà", "Thuận Hòa", "Trung Hòa", "Vĩnh An", "Vĩnh Lộc",
+    "Vĩnh Trà", "Xuân Hòa", "Tịnh Long", "Liên Trì", "Mỹ Tân", "Thế Long",
+]
+
+# ------------------------------------------------------------------- invented names
+
+SURNAMES = [("Nguyễn", 30), ("Trần", 10), ("Lê", 9), ("Phạm", 7), ("Huỳnh", 6), ("Võ", 6),
+            ("Phan", 4), ("Đặng", 3), ("Bùi", 3), ("Đỗ", 3), ("Hồ", 3), ("Ngô", 3), ("Dương", 2),
+            ("Đinh", 2), ("Trương", 2), ("Lương", 1), ("Đoàn", 1), ("Tạ", 1), ("Châu", 1),
+            ("Mai", 1), ("Lý", 1), ("Hà", 1), ("Hoàng", 1), ("Ông", 1)]
+MIDDLE = {
+    ("M", "old"): [("Văn", 12), ("Đức", 1), ("Hữu", 1), ("Minh", 1), ("Quang", 1), ("Công", 1),
+                   ("Tấn", 2), ("Ngọc", 1), ("Thanh", 1), ("Xuân", 1), ("Đình", 1), ("Bá", 1)],
+    ("M", "young"): [("Văn", 3), ("Minh", 2), ("Gia", 1), ("Đức", 1), ("Quốc", 1), ("Hoàng", 1),
+                     ("Anh", 1), ("Tuấn", 1), ("Thành", 1), ("Hữu", 1), ("Nhật", 1)],
+    ("F", "old"): [("Thị", 16), ("Kim", 1), ("Ngọc", 1), ("Thu", 1), ("Xuân", 1)],
+    ("F", "young"): [("Thị", 3), ("Ngọc", 2), ("Bảo", 1), ("Khánh", 1), ("Thảo", 1), ("Gia", 1),
+                     ("Minh", 1), ("Thu", 1), ("Kim", 1), ("Mỹ", 1)],
+}
+GIVEN = {
+    ("M", "old"): ["An", "Ba", "Bảy", "Bình", "Cang", "Chánh", "Cường", "Danh", "Dũng", "Đông",
+                   "Hai", "Hải", "Hiền", "Hòa", "Hùng", "Hưng", "Khải", "Lâm", "Lộc", "Long",
+                   "Lợi", "Minh", "Nam", "Nghĩa", "Phong", "Phúc", "Phước", "Quang", "Sang", "Sáu",
+                   "Sơn", "Tám", "Tài", "Tâm", "Thạnh", "Thành", "Thắng", "Thọ", "Thuận", "Tín",
+                   "Toàn", "Trí", "Trung", "Tư", "Tuấn", "Vinh", "Xuân"],
+    ("M", "young"): ["Anh", "Bảo", "Duy", "Đạt", "Huy", "Hiếu", "Hoàng", "Khang", "Khoa", "Kiệt",
+                     "Long", "Minh", "Nam", "Nhân", "Phát", "Phúc", "Quân", "Tài", "Thịnh", "Tuấn"],
+    ("F", "old"): ["Ánh", "Bích", "Bông", "Cúc", "Diệu", "Dung", "Đào", "Gấm", "Hà", "Hạnh", "Hoa",
+                   "Hồng", "Huệ", "Hương", "Lài", "Lan", "Liên", "Liễu", "Loan", "Lựu", "Mai",
+                   "Mận", "Nga", "Nguyệt", "Nhàn", "Nhung", "Oanh", "Phượng", "Sen", "Sương",
+                   "Thanh", "Thảo", "Thu", "Thủy", "Thương", "Trinh", "Tuyết", "Vân", "Xuyến", "Yến"],
+    ("F", "young"): ["Anh", "Châu", "Diệp", "Giang", "Hân", "Hằng", "Linh", "Ly", "My", "Ngân",
+                     "Nhi", "Như", "Quyên", "Tâm", "Thảo", "Trâm", "Trang", "Uyên", "Vy", "Yến"],
+}
+
+# ------------------------------------------------------------------------ categories
+
+# BTXH (Decree 20/2021 Art. 5; coefficients Art. 6): (category, share, kind of person).
+BTXH_CATEGORIES = [
+    ("Người cao tuổi từ đủ 80 tuổi trở lên", 0.44, "old80"),
+    ("Người cao tuổi thuộc hộ nghèo không có người phụng dưỡng", 0.05, "old60"),
+    ("Người khuyết tật nặng", 0.22, "disabled"),
+    ("Người khuyết tật đặc biệt nặng", 0.17, "disabled"),
+    ("Trẻ em mồ côi cả cha và mẹ", 0.06, "child"),
+    ("Người đơn thân nghèo đang nuôi con", 0.06, "single_parent"),
+]
+# NCC (Ordinance 02/2020/UBTVQH14): (category, share, amounts in đồng, share of men, birth years).
+NCC_CATEGORIES = [
+    ("Thân nhân liệt sĩ", 0.34, [2_055_000], 0.35, (1932, 1972)),
+    ("Thương binh", 0.24, [1_585_000, 2_470_000, 2_850_000], 0.95, (1938, 1962)),
+    ("Bệnh binh", 0.12, [2_660_000], 0.9, (1938, 1962)),
+    ("Người hoạt động kháng chiến bị nhiễm chất độc hóa học", 0.15, [2_470_000], 0.85, (1940, 1960)),
+    ("Người có công giúp đỡ cách mạng", 0.15, [1_585_000], 0.5, (1926, 1950)),
+]
+
+NO_ACCOUNT_REASONS = ["Già yếu, không đi lại được", "Không có điện thoại",
+                      "Không biết sử dụng điện thoại, không có người hỗ trợ",
+                      "Chưa có căn cước công dân gắn chíp", "Con cháu đi làm ăn xa",
+                      "Nằm liệt giường, cần nhận tại nhà"]
+REFUSAL_REASONS = ["Muốn nhận tiền mặt tại nhà", "Không tin tưởng chi trả qua tài khoản",
+                   "Gia đình không đồng ý mở tài khoản"]
+
+# Napas BIN → (weight, account-number prefix, length); wallets use a mobile number.
+BANK_MIX = [("970405", 40, "4602", 13), ("970449", 22, "0", 12), ("970415", 14, "10", 12),
+            ("970418", 4, "5801", 14), ("970436", 2, "10", 13), ("999888", 2, "560", 11),
+            ("971005", 9, None, 10), ("971011", 7, None, 10)]
+MOBILE_PREFIXES = {"971005": ["086", "096", "097", "098", "032", "033", "034", "035", "036",
+                              "037", "038", "039"],
+                   "971011": ["088", "091", "094", "081", "082", "083", "084", "085"]}
+
+# Commune stages: (review rate, account rate among the reviewed, share still paid in cash).
+STAGES = {
+    "laggard": ((0.25, 0.45), (0.35, 0.50), (0.15, 0.35)),
+    "middle": ((0.55, 0.80), (0.50, 0.65), (0.05, 0.15)),
+    "ahead": ((0.88, 1.00), (0.65, 0.80), (0.00, 0.05)),
+}
+
+
+def _bank_names():
+    """``{bin: short name}`` from :mod:`portal.vn.banks`, or the CSV when it is absent."""
+    try:
+        from ..vn.banks import all_banks
+        return {b.bin: b.short_name for b in all_banks()}
+    except ImportError:  # pragma: no cover - the module is written alongside this one
+        text = (resources.files("portal") / "data" / "banks.csv").read_text("utf-8")
+        return {r["bin"]: r["short_name"] for r in csv.DictReader(io.StringIO(text))}
+
+
+def _age(born, on=DEMO_DAY):
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+class _World:
+    """The random draws, all from one ``random.Random(seed)``, in a fixed order."""
+
+    def __init__(self, seed):
+        self.rng = random.Random(seed)
+        self.used_ids = set()
+        self.used_numbers = set()
+
+    def weighted(self, pairs):
+        return self.rng.choices([p[0] for p in pairs], weights=[p[1] for p in pairs])[0]
+
+    def date_between(self, start, end):
+        return start + timedelta(days=self.rng.randint(0, (end - start).days))
+
+    def name(self, sex, generation, surname=None):
+        rng = self.rng
+        surname = surname or self.weighted(SURNAMES)
+        given = rng.choice(GIVEN[(sex, generation)])
+        if generation == "old" and sex == "F" and rng.random() < 0.04:
+            return f"{surname} {given}"  # "Phạm Cúc": old women's names without a middle name
+        middle = self.weighted(MIDDLE[(sex, generation)])
+        while middle == given:
+            middle = self.weighted(MIDDLE[(sex, generation)])
+        return nfc(f"{surname} {middle} {given}")
+
+    def national_id(self, sex, year):
+        """``051 G YY NNNNNN`` (Circular 07/2016/TT-BCA Art. 7): Quảng Ngãi birth
+        registration, G = century and sex, YY = birth year, six random digits; unique."""
+        g = (0 if year < 2000 else 2) + (1 if sex == "F" else 0)
+        while True:
+            value = f"051{g}{year % 100:02d}{self.rng.randrange(1_000_000):06d}"
+            if value not in self.used_ids:
+                self.used_ids.add(value)
+                return value
+
+    def mobile(self, bin_="971005"):
+        while True:
+            value = self.rng.choice(MOBILE_PREFIXES[bin_]) + f"{self.rng.randrange(10**7):07d}"
+            if value not in self.used_numbers:
+                self.used_numbers.add(value)
+                return value
+
+    def account_number(self, prefix, length):
+        while True:
+            value = prefix + "".join(str(self.rng.randrange(10)) for _ in range(length - len(prefix)))
+            if value not in self.used_numbers:
+                self.used_numbers.add(value)
+                return value
+
+    def person(self, program, surname=None):
+        """One beneficiary's identity, category and amount (a dict of Beneficiary fields)."""
+        rng = self.rng
+        if program == "NCC":
+            cat = self.weighted([(c, c[1]) for c in NCC_CATEGORIES])
+            category, _, amounts, men, (y0, y1) = cat
+            sex = "M" if rng.random() < men else "F"
+            born = self.date_between(date(y0, 1, 1), date(y1, 12, 31))
+            coefficient, amount = None, rng.choice(amounts)
+        else:
+            category, _, kind = self.weighted([(c, c[1]) for c in BTXH_CATEGORIES])
+            if kind == "old80":
+                sex = "F" if rng.random() < 0.62 else "M"
+                born = DEMO_DAY.replace(year=DEMO_DAY.year - int(rng.triangular(80, 101, 83)))
+                born -= timedelta(days=rng.randint(0, 364))
+                coefficient = 1.0  # Art. 5.5c, Art. 6.1đ
+            elif kind == "old60":
+                sex = "F" if rng.random() < 0.6 else "M"
+                born = self.date_between(date(1935, 1, 1), date(1963, 12, 31))
+                coefficient = 2.0 if _age(born) >= 80 else 1.5  # Art. 5.5a
+            elif kind == "disabled":
+                sex = "M" if rng.random() < 0.55 else "F"
+                band = rng.random()
+                if band < 0.12:
+                    born = self.date_between(date(2009, 1, 1), date(2021, 12, 31))
+                elif band < 0.30:
+                    born = self.date_between(date(1935, 1, 1), date(1963, 12, 31))
+                else:
+                    born = self.date_between(date(1964, 1, 1), date(2007, 12, 31))
+                child_or_old = _age(born) < 16 or _age(born) >= 60
+                special = category.endswith("đặc biệt nặng")
+                # Art. 6.1c: 2.0 especially severe (2.5 child or elderly), 1.5 severe (2.0).
+                coefficient = (2.5 if child_or_old else 2.0) if special else (2.0 if child_or_old else 1.5)
+            elif kind == "child":
+                sex = rng.choice("MF")
+                born = self.date_between(date(2008, 6, 1), date(2023, 12, 31))
+                coefficient = 2.5 if _age(born) < 4 else 1.5  # Art. 6.1a
+            else:  # single parent
+                sex = "F" if rng.random() < 0.9 else "M"
+                born = self.date_between(date(1980, 1, 1), date(2001, 12, 31))
+                coefficient = 1.0  # Art. 6.1 (per child raised)
+            amount = round(coefficient * BTXH_STANDARD)
+        generation = "old" if born.year < 1975 else "young"
+        full_name = self.name(sex, generation, surname)
+        birth_date = born
+        if born.year < 1965 and rng.random() < 0.14:
+            birth_date = None  # only the year is known (commune lists write 00/00/1945)
+        national_id = None if rng.random() < 0.04 else self.national_id(sex, born.year)
+        return dict(program=program, full_name=full_name, name_folded=fold(full_name), sex=sex,
+                    birth_date=birth_date, birth_year=born.year, national_id=national_id,
+                    category=category, coefficient=coefficient, monthly_amount=amount,
+                    _born=born)
+
+
+def _communes(load=True):
+    """The district's pre-reform communes by code (loading the packaged areas if asked)."""
+    district = areas.find_area(DISTRICT_CODE, "district")
+    if district is None and load:
+        areas.load_packaged_areas()
+        district = areas.find_area(DISTRICT_CODE, "district")
+    if district is None:
+        return []
+    return db.session.scalars(select(Area).where(
+        Area.level == "commune", Area.parent_id == district.id,
+        Area.valid_to == areas.LAST_DAY_BEFORE_REFORM).order_by(Area.code)).all()
+
+
+def _demo_area(code):
+    """The pre-reform unit with ``code`` (2 digits province, 3 district, 5 commune)."""
+    level = {2: "province", 3: "district"}.get(len(code), "commune")
+    area = areas.find_area(code, level, on=DEMO_DAY)
+    if area is None:
+        areas.load_packaged_areas()
+        area = areas.find_area(code, level, on=DEMO_DAY)
+    if area is None:
+        raise LookupError(f"demo area {code} is missing from the packaged areas")
+    return area
+
+
+def _ensure_user(username, role, code):
+    """Get or create a demo user (no password: :func:`create_demo_users` sets it)."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        user = User(username=username, role=role, area=_demo_area(code),
+                    full_name=DEMO_FULL_NAMES.get(username, username))
+        db.session.add(user)
+        db.session.flush()
+    return user
+
+
+def _counts(commune_ids):
+    in_demo = Beneficiary.commune_id.in_(commune_ids)
+    n_b = {p: n for p, n in db.session.execute(
+        select(Beneficiary.program, func.count()).where(in_demo).group_by(Beneficiary.program))}
+    return {
+        "communes": len(commune_ids),
+        "villages": db.session.scalar(select(func.count()).select_from(Area).where(
+            Area.level == "village", Area.parent_id.in_(commune_ids))),
+        "households": db.session.scalar(select(func.count()).select_from(Household).where(
+            Household.commune_id.in_(commune_ids))),
+        "beneficiaries": sum(n_b.values()),
+        "BTXH": n_b.get("BTXH", 0),
+        "NCC": n_b.get("NCC", 0),
+        "reviewed": db.session.scalar(select(func.count()).select_from(Beneficiary).where(
+            in_demo, Beneficiary.reviewed_at.is_not(None))),
+        "with_account": db.session.scalar(select(func.count()).select_from(Beneficiary).where(
+            in_demo, Beneficiary.account_status == "has_account")),
+    }
+
+
+def _split(total, weights):
+    """``total`` split in proportion to ``weights`` (largest remainder), summing exactly."""
+    s = sum(weights)
+    raw = [total * w / s for w in weights]
+    out = [int(r) for r in raw]
+    for i in sorted(range(len(raw)), key=lambda i: out[i] - raw[i])[: total - sum(out)]:
+        out[i] += 1
+    return out
+
+
+def build_demo(seed: int = 2024, size: int = 5000) -> dict:
+    """Build the demo district: the 22 pre-reform communes of Bình Sơn (code 524) with
+    3–6 villages each and about ``size`` invented beneficiaries in households of 1–3,
+    reviewed in part as in May 2024 (some communes lagging, some ahead).
+
+    Deterministic for a given ``seed`` on an empty database. Loads the packaged areas
+    when district 524 is missing. Does nothing when any beneficiary exists and returns
+    the counts of what is there with ``"skipped": True``. Flushes; the caller commits.
+
+    Returns ``{"communes", "villages", "households", "beneficiaries", "BTXH", "NCC",
+    "reviewed", "with_account"}`` (counts over the district's communes).
+    """
+    if db.session.scalar(select(func.count()).select_from(Beneficiary)):
+        return {"skipped": True, **_counts([c.id for c in _communes(load=False)])}
+    communes = _communes()
+    commune_ids = [c.id for c in communes]
+    if not communes:
+        raise LookupError("district 524 has no pre-reform communes")
+
+    w = _World(seed)
+    rng = w.rng
+    bank_names = _bank_names()
+    system = system_user()
+    focus_officer = _ensure_user(*next(u for u in DEMO_USERS if u[0] == "commune"))
+
+    # Communes: a share of the people, a stage of the campaign, villages.
+    weights = [FOCUS_SHARE if c.code == FOCUS_COMMUNE else 0.0 for c in communes]
+    others = [rng.uniform(0.45, 1.7) for c in communes]
+    rest = sum(o for c, o in zip(communes, others) if c.code != FOCUS_COMMUNE)
+    share_left = 1 - sum(weights)
+    weights = [wt or share_left * o / rest for wt, o in zip(weights, others)]
+    quotas = _split(size, weights)
+    stages = ["laggard"] * 5 + ["middle"] * 11 + ["ahead"] * 6
+    stages = (stages * (len(communes) // len(stages) + 1))[: len(communes)]
+    rng.shuffle(stages)
+
+    households, people = [], []  # dicts; people carry their household's index
+    for commune, quota, stage in zip(communes, quotas, stages):
+        if commune.code == FOCUS_COMMUNE:
+            stage = "middle"
+        (r0, r1), (a0, a1), (c0, c1) = STAGES[stage]
+        review_rate, account_rate, cash_rate = rng.uniform(r0, r1), rng.uniform(a0, a1), rng.uniform(c0, c1)
+        if commune.code in SAMPLE_VILLAGES:
+            names = SAMPLE_VILLAGES[commune.code]
+        elif commune.code == TOWNSHIP:
+            names = [f"Tổ dân phố {i}" for i in range(1, rng.randint(4, 6) + 1)]
+        else:
+            names = ["Thôn " + n for n in rng.sample(VILLAGE_NAMES, rng.randint(3, 6))]
+        villages = [areas.get_or_create_village(commune, n) for n in names]
+        village_weights = [rng.uniform(0.6, 1.5) for _ in villages]
+        imported = datetime.combine(w.date_between(*IMPORT_DAYS), datetime.min.time()) + timedelta(
+            hours=rng.randint(8, 16), minutes=rng.randint(0, 59))
+        officer = focus_officer if commune.code == FOCUS_COMMUNE else system
+        left = quota
+        while left > 0:
+            k = min(left, w.weighted([(1, 70), (2, 22), (3, 8)]))
+            left -= k
+            village = rng.choices(villages, weights=village_weights)[0]
+            reviewed_at = None
+            if rng.random() < review_rate:
+                span = (REVIEW_DAYS[1] - REVIEW_DAYS[0]).days
+                day = REVIEW_DAYS[0] + timedelta(days=int(rng.triangular(0, span, span * 0.75)))
+                while day.weekday() == 6:  # no visits on Sundays
+                    day -= timedelta(days=1)
+                reviewed_at = datetime.combine(day, datetime.min.time()) + timedelta(
+                    hours=rng.randint(7, 16), minutes=rng.randint(0, 59))
+            hh = dict(commune_id=commune.id, village_id=village.id, created_at=imported,
+                      head_name="", _members=[])
+            households.append(hh)
+            surname = None
+            for i in range(k):
+                program = "NCC" if rng.random() < 1 / 3 else "BTXH"
+                p = w.person(program, surname if rng.random() < 0.5 else None)
+                surname = p["full_name"].split(" ")[0]
+                if i == 0:
+                    hh["head_name"] = p["full_name"]
+                p.update(commune_id=commune.id, village_id=village.id, created_at=imported,
+                         _hh=len(households) - 1, _officer=officer, _reviewed_at=reviewed_at,
+                         _account_rate=account_rate, _cash_rate=cash_rate)
+                people.append(p)
+
+    # Review outcomes and accounts.
+    for p in people:
+        p.update(account_status="unknown", no_account_reason=None, payment_method="cash",
+                 reviewed_at=p["_reviewed_at"], reviewed_by_id=None, phone=None, legacy_id=None,
+                 _account=None, _note=None)
+        age = _age(p["_born"])
+        if rng.random() < 0.35 and 16 <= age:
+            p["phone"] = w.mobile(rng.choice(list(MOBILE_PREFIXES)))
+        if p["national_id"] is None and age >= 30 and rng.random() < 0.5:
+            p["legacy_id"] = "21" + f"{rng.randrange(10**7):07d}"  # old 9-digit CMND
+        if p["reviewed_at"] is None:
+            continue
+        p["reviewed_by_id"] = p["_officer"].id
+        p_account = p["_account_rate"] + (0.08 if p["program"] == "NCC" else 0)
+        if age >= 90 or age < 16:
+            p_account *= 0.7
+        draw = rng.random()
+        if draw < p_account:
+            p["account_status"] = "has_account"
+        elif draw < p_account + 0.09:
+            p["account_status"] = "opening"
+            p["_note"] = rng.choice(["Đã nộp hồ sơ mở tài khoản tại Bưu điện",
+                                     "Hẹn mở tài khoản tại điểm giao dịch của xã",
+                                     "Đang chờ ngân hàng cấp tài khoản"])
+        elif draw < p_account + 0.13:
+            p["account_status"] = "refuses"
+            p["no_account_reason"] = rng.choice(REFUSAL_REASONS)
+        else:
+            p["account_status"] = "no_account"
+            p["no_account_reason"] = rng.choice(NO_ACCOUNT_REASONS)
+        if p["account_status"] != "has_account":
+            continue
+        if rng.random() >= p["_cash_rate"]:
+            p["payment_method"] = "account"
+        if age < 16:
+            recipient = "guardian"
+        else:
+            special = (p["category"] or "").endswith("đặc biệt nặng")
+            draw = rng.random()
+            guardian_p = 0.25 if age >= 90 else 0.15 if special else 0.01
+            recipient = ("guardian" if draw < guardian_p else
+                         "authorised" if draw < guardian_p + 0.045 else "self")
+        bin_ = w.weighted([(b[0], b[1]) for b in BANK_MIX])
+        _, _, prefix, length = next(b for b in BANK_MIX if b[0] == bin_)
+        if recipient == "self":
+            holder_name, holder_id = p["full_name"], None
+        else:
+            holder_sex = rng.choice("MF")
+            holder_born = w.date_between(date(1958, 1, 1), date(1998, 12, 31))
+            surname = p["full_name"].split(" ")[0] if rng.random() < 0.6 else None
+            holder_name = w.name(holder_sex, "old" if holder_born.year < 1975 else "young", surname)
+            holder_id = w.national_id(holder_sex, holder_born.year)
+        if prefix is None:  # a wallet: its number is a mobile number
+            number = (p["phone"] if recipient == "self" and p["phone"]
+                      and p["phone"][:3] in MOBILE_PREFIXES[bin_] else w.mobile(bin_))
+        else:
+            number = w.account_number(prefix, length)
+        p["_account"] = dict(bank_bin=bin_, bank_text=bank_names.get(bin_, bin_), number=number,
+                             holder_name=holder_name, holder_national_id=holder_id,
+                             recipient_type=recipient)
+
+    # Households first (their ids go into the people), then the people.
+    household_ids = db.session.scalars(
+        insert(Household).returning(Household.id, sort_by_parameter_order=True),
+        [{k: v for k, v in hh.items() if not k.startswith("_")} for hh in households]).all()
+    columns = ("program", "commune_id", "village_id", "full_name", "name_folded", "sex",
+               "birth_date", "birth_year", "national_id", "legacy_id", "category", "coefficient",
+               "monthly_amount", "phone", "account_status", "no_account_reason",
+               "payment_method", "reviewed_at", "reviewed_by_id", "created_at")
+    rows = []
+    for p in people:
+        row = {c: p[c] for c in columns}
+        row.update(household_id=household_ids[p["_hh"]], updated_at=p["reviewed_at"] or p["created_at"],
+                   status="active", deceased=False, version=1)
+        rows.append(row)
+    ids = db.session.scalars(
+        insert(Beneficiary).returning(Beneficiary.id, sort_by_parameter_order=True), rows).all()
+
+    accounts, reviews, events, findings = [], [], [], []
+    for bid, p in zip(ids, people):
+        events.append(dict(beneficiary_id=bid, user_id=system.id, at=p["created_at"], source="import",
+                           action="create", field=None, old_value=None, new_value=p["full_name"]))
+        if p["national_id"] is None:
+            findings.append(dict(beneficiary_id=bid, code="missing_id", severity="warning",
+                                 field="national_id", source="import", created_at=p["created_at"],
+                                 message="Thiếu số định danh cá nhân (số CCCD): bổ sung khi rà soát, "
+                                         "đối chiếu với Cơ sở dữ liệu quốc gia về dân cư."))
+        at = p["reviewed_at"]
+        if at is None:
+            continue
+        user_id = p["reviewed_by_id"]
+        changes = [("account_status", "unknown", p["account_status"]),
+                   ("no_account_reason", None, p["no_account_reason"]),
+                   ("payment_method", "cash", p["payment_method"])]
+        a = p["_account"]
+        if a:
+            accounts.append(dict(beneficiary_id=bid, **a))
+            changes += [(f, "self" if f == "recipient_type" else None, a[f]) for f in
+                        ("bank_bin", "number", "holder_name", "holder_national_id", "recipient_type")]
+        changes.append(("reviewed_at", None, at.isoformat()))
+        for field, old, new in changes:
+            if old != new:
+                events.append(dict(beneficiary_id=bid, user_id=user_id, at=at, source="review",
+                                   action="update", field=field, old_value=old, new_value=new))
+        reviews.append(dict(beneficiary_id=bid, user_id=user_id, visited_on=at.date(),
+                            account_status=p["account_status"], note=p["_note"], created_at=at))
+    for model, batch in ((Account, accounts), (Review, reviews), (Event, events), (Finding, findings)):
+        if batch:
+            db.session.execute(insert(model), batch)
+    db.session.flush()
+    return _counts(commune_ids)
+
+
+def create_demo_users(password: str = "demo", fast: bool = False) -> list:
+    """Create or update the :data:`DEMO_USERS` with ``password``, each in its pre-reform
+    area (commune 21052 Bình Chánh, district 524 Bình Sơn, province 51 Quảng Ngãi).
+
+    ``fast=True`` (tests only) stores a cheap PBKDF2 hash instead of the default scrypt.
+    Loads the packaged areas when missing. Flushes; the caller commits. Returns the users.
+    """
+    users = []
+    for username, role, code in DEMO_USERS:
+        area = _demo_area(code)  # before a new user is added: the query autoflushes
+        user = db.session.scalar(select(User).where(User.username == username))
+        if user is None:
+            user = User(username=username)
+            db.session.add(user)
+        user.role, user.area = role, area
+        user.full_name = DEMO_FULL_NAMES[username]
+        user.active = True
+        if fast:
+            user.password_hash = generate_password_hash(password, method="pbkdf2:sha256:1000")
+        else:
+            user.set_password(password)
+        users.append(user)
+    db.session.flush()
+    return users

@@ -1,0 +1,545 @@
+"""Importing a commune's list: file → rows → validated records → diff → one commit.
+
+The road (the same for the upload page and ``flask import-list``):
+
+1. ``parse(data, filename)`` reads every list sheet of the file (``portal.sheets``) and
+   turns each person row into a ``ParsedRow`` (clean values + row-level issues). Only
+   file-level problems raise ``FileProblem`` (unreadable, no header, not a list).
+2. ``plan(parsed, commune, program)`` matches rows to the registry (reading only) and says
+   what would be added, changed and left alone.
+3. ``commit(plan, user, batch)`` writes it all in the caller's transaction; the caller
+   commits once (all-or-nothing).
+
+Matching (never merging two people): a row is the same person as a record of the same
+commune and program when the national ID, the folded name and the birth year agree; or,
+when either side has no ID, the folded name, birth year and village. An empty cell never
+wipes a known value.
+"""
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Account, Area, Beneficiary, Finding, Household
+from ..sheets.header import find_lists, find_month, iter_rows, title_text
+from ..sheets.reader import FileProblem, read_workbook
+from ..vn.banks import check_account_number, normalise_account, resolve_bank
+from ..vn.dates import parse_birth
+from ..vn.ids import parse_national_id, province_name
+from ..vn.money import parse_amount
+from ..vn.text import fold, mentions_death, nfc, proper_case
+from . import areas, history
+
+__all__ = ["FileProblem", "Issue", "ParsedRow", "Parsed", "Plan", "parse", "plan", "commit",
+           "ISSUE_CODES"]
+
+# code → (severity, what it means). Listed in the README.
+ISSUE_CODES = {
+    "missing_name": ("error", "Dòng không có họ tên: bỏ qua."),
+    "missing_birth": ("error", "Dòng không có ngày hoặc năm sinh: bỏ qua."),
+    "bad_birth_date": ("warning", "Ngày sinh không đọc được."),
+    "missing_sex": ("warning", "Không rõ giới tính."),
+    "missing_id": ("warning", "Thiếu số định danh cá nhân."),
+    "id_lost_leading_zero": ("warning", "Số định danh mất số 0 ở đầu (Excel), đã khôi phục."),
+    "id_scientific_notation": ("error", "Số định danh bị Excel đổi sang dạng số mũ, mất chữ số: không lưu."),
+    "id_bad_format": ("error", "Số định danh không đúng 12 chữ số: không lưu."),
+    "id_unknown_province": ("warning", "Mã tỉnh (3 số đầu) của số định danh không có trong danh mục."),
+    "id_sex_century_mismatch": ("error", "Chữ số thứ 4 (thế kỷ, giới tính) của số định danh không khớp giới tính hoặc năm sinh."),
+    "id_year_mismatch": ("error", "Chữ số 5–6 (năm sinh) của số định danh không khớp năm sinh."),
+    "cmnd_only": ("warning", "Chỉ có số CMND cũ (9 số), chưa có số định danh 12 số."),
+    "duplicate_id": ("warning", "Cùng số định danh với một dòng khác trong tệp."),
+    "duplicate_id_registry": ("warning", "Số định danh đã có ở một hồ sơ khác (trùng lĩnh?)."),
+    "deceased_in_note": ("warning", "Ghi chú cho biết người này đã chết."),
+    "bad_amount": ("error", "Mức trợ cấp không đọc được."),
+    "unknown_bank": ("warning", "Không nhận ra ngân hàng / ví."),
+    "account_not_digits": ("warning", "Số tài khoản có ký tự không phải chữ số."),
+    "account_bad_length": ("warning", "Độ dài số tài khoản bất thường."),
+    "account_is_card_number": ("warning", "Đây là số thẻ (16/19 số, đầu 9704), không phải số tài khoản."),
+    "account_scientific_notation": ("error", "Số tài khoản bị Excel đổi sang dạng số mũ: không lưu."),
+    "holder_not_self": ("info", "Tài khoản không đứng tên đối tượng."),
+    "month_mismatch": ("warning", "Tháng ghi trên tiêu đề khác tháng đã chọn."),
+    "legacy_encoding": ("info", "Tệp dùng bảng mã cũ, đã chuyển sang Unicode."),
+}
+
+FIELDS = ("full_name", "sex", "birth_date", "birth_year", "national_id", "legacy_id", "category",
+          "coefficient", "monthly_amount", "phone", "note")
+ACCOUNT_FIELDS = ("bank_bin", "bank_text", "number", "holder_name", "recipient_type")
+
+
+@dataclass
+class Issue:
+    sheet: str | None
+    row: int
+    column: str | None
+    code: str
+    severity: str
+    message: str
+
+    def as_dict(self):
+        return {"sheet": self.sheet, "row": self.row, "column": self.column, "code": self.code,
+                "severity": self.severity, "message": self.message}
+
+
+@dataclass
+class ParsedRow:
+    sheet: str | None
+    row: int
+    values: dict
+    village: str | None
+    household_key: str | None
+    account: dict | None
+    issues: list = field(default_factory=list)
+    skipped: bool = False
+
+    @property
+    def name_key(self):
+        return fold(self.values["full_name"])
+
+
+@dataclass
+class Parsed:
+    rows: list
+    issues: list  # every issue, file-level and row-level, in file order
+    month: str | None
+    program: str | None
+    encoding: str | None = None
+
+    @property
+    def people(self):
+        return [r for r in self.rows if not r.skipped]
+
+
+@dataclass
+class Plan:
+    parsed: Parsed
+    commune: Area
+    program: str
+    added: list = field(default_factory=list)      # ParsedRow
+    changed: list = field(default_factory=list)    # (ParsedRow, Beneficiary, {field: (old, new)})
+    unchanged: list = field(default_factory=list)  # (ParsedRow, Beneficiary)
+
+    def report(self):
+        """The ``--json`` report: rows, added, changed, unchanged, skipped, issues."""
+        p = self.parsed
+        return {"rows": len(p.rows), "added": len(self.added), "changed": len(self.changed),
+                "unchanged": len(self.unchanged), "skipped": sum(r.skipped for r in p.rows),
+                "month": p.month, "program": self.program,
+                "issues": [i.as_dict() for i in p.issues]}
+
+
+def _issue(sheet, row, column, code, detail=None):
+    severity, message = ISSUE_CODES[code]
+    where = f"{sheet + ', ' if sheet else ''}dòng {row}" + (f", cột «{column}»" if column else "")
+    return Issue(sheet, row, column, code, severity,
+                 f"{where}: {message}" + (f" {detail}" if detail else ""))
+
+
+PROGRAM_WORDS = {"NCC": ("nguoi co cong", "uu dai", "thuong binh", "liet si"),
+                 "BTXH": ("bao tro xa hoi", "tro cap xa hoi", "btxh", "tro giup xa hoi")}
+
+
+def guess_program(text):
+    """``NCC``/``BTXH`` from a list's title, or ``None``."""
+    t = fold(text)
+    for program, words in PROGRAM_WORDS.items():
+        if any(w in t for w in words):
+            return program
+    return None
+
+
+_ADDRESS_TAIL = re.compile(r",\s*(xa|phuong|thi tran|huyen|tinh|tp|thanh pho)\b.*$")
+
+
+def clean_village(text):
+    """``"Thôn Phước Hòa, xã Bình Chánh"`` → ``"Thôn Phước Hòa"``; group labels like
+    ``"I. Thôn An Thành"`` → ``"Thôn An Thành"``."""
+    text = nfc(text)
+    if not text:
+        return None
+    text = re.sub(r"^\s*([IVXLC]+|\d+)[.)]\s*", "", text)
+    folded = fold(text)
+    m = _ADDRESS_TAIL.search(folded)
+    if m:
+        # fold() keeps lengths for Vietnamese letters, so the cut falls at the same place.
+        text = text[: m.start()].strip(" ,") if len(folded) == len(text) else text.split(",")[0]
+    return text or None
+
+
+RELATIONS = {"self": ("ban than", "chinh chu", "chu ho", "doi tuong"),
+             "guardian": ("giam ho", "cha", "me", "bo", "ong", "ba", "con", "vo", "chong",
+                          "anh", "chi", "em", "chau", "nguoi nuoi duong", "nguoi cham soc"),
+             "authorised": ("uy quyen", "nhan thay")}
+
+
+def recipient_from(relation, holder, name):
+    """``self``/``guardian``/``authorised`` from a relation cell and the holder's name."""
+    r = fold(relation)
+    if r:
+        if any(w in r for w in RELATIONS["authorised"]):
+            return "authorised"
+        for kind in ("self", "guardian"):
+            if any(r == w or r.startswith(w + " ") for w in RELATIONS[kind]):
+                return kind
+        return "authorised"
+    if holder and fold(holder) != fold(name):
+        return "authorised"
+    return "self"
+
+
+def _sex(cells):
+    if cells.get("birth_male") not in (None, ""):
+        return "M"
+    if cells.get("birth_female") not in (None, ""):
+        return "F"
+    s = fold(str(cells.get("sex") or ""))
+    if s in ("nam", "m", "male", "trai"):
+        return "M"
+    if s in ("nu", "f", "female", "gai"):
+        return "F"
+    return None
+
+
+def _coefficient(v):
+    if v in (None, ""):
+        return None
+    try:
+        return round(float(str(v).replace(",", ".")), 2)
+    except ValueError:
+        return None
+
+
+def parse_row(sheet_name, excel_row, cells, labels, group_label=None):
+    """Turn one person row's cells (field → raw value) into a ``ParsedRow``."""
+    issues = []
+
+    def add(field_name, code, detail=None):
+        issues.append(_issue(sheet_name, excel_row, labels.get(field_name), code, detail))
+
+    name = proper_case(nfc(str(cells.get("name") or ""))) if cells.get("name") not in (None, "") else ""
+    sex = _sex(cells)
+    birth_raw = next((cells.get(k) for k in ("birth", "birth_male", "birth_female")
+                      if cells.get(k) not in (None, "")), None)
+    birth_field = next((k for k in ("birth", "birth_male", "birth_female")
+                        if cells.get(k) not in (None, "")), "birth")
+    birth = parse_birth(birth_raw) if birth_raw is not None else None
+    values = {"full_name": name, "sex": sex,
+              "birth_date": birth.date if birth else None, "birth_year": birth.year if birth else None}
+    row = ParsedRow(sheet_name, excel_row, values, None, None, None, issues)
+    if not name:
+        add("name", "missing_name")
+        row.skipped = True
+        return row
+    if not values["birth_year"]:
+        add(birth_field, "missing_birth",
+            f"Giá trị: «{birth_raw}»." if birth_raw not in (None, "") else None)
+        row.skipped = True
+        return row
+    if birth and birth.problem:
+        add(birth_field, "bad_birth_date", f"Giá trị: «{birth_raw}».")
+    if sex is None:
+        add("sex", "missing_sex")
+
+    raw_id = cells.get("national_id")
+    idr = parse_national_id(raw_id, sex, values["birth_year"])
+    values["national_id"] = idr.value if idr.kind == "cccd" else None
+    values["legacy_id"] = idr.value if idr.kind == "cmnd" else None
+    problems = set(idr.problems)
+    if idr.kind == "empty":
+        add("national_id", "missing_id")
+    if "id_lost_leading_zero" in problems:
+        add("national_id", "id_lost_leading_zero", f"«{raw_id}» → {idr.value}.")
+    if "id_scientific_notation" in problems:
+        add("national_id", "id_scientific_notation", f"Giá trị: «{raw_id}».")
+    elif idr.kind == "invalid" or problems & {"id_bad_length", "id_not_digits"}:
+        add("national_id", "id_bad_format", f"Giá trị: «{raw_id}».")
+    if "cmnd_legacy" in problems or idr.kind == "cmnd":
+        add("national_id", "cmnd_only")
+    if "id_unknown_province" in problems:
+        add("national_id", "id_unknown_province", f"Mã {str(idr.value or '')[:3]}.")
+    if "id_sex_century_mismatch" in problems:
+        add("national_id", "id_sex_century_mismatch",
+            f"Số {idr.value}, {'nam' if sex == 'M' else 'nữ'} sinh năm {values['birth_year']}.")
+    if "id_year_mismatch" in problems:
+        add("national_id", "id_year_mismatch", f"Số {idr.value}, sinh năm {values['birth_year']}.")
+
+    values["category"] = nfc(str(cells["category"])) if cells.get("category") not in (None, "") else None
+    values["coefficient"] = _coefficient(cells.get("coefficient"))
+    values["monthly_amount"] = None
+    if cells.get("amount") not in (None, ""):
+        try:
+            values["monthly_amount"] = parse_amount(cells["amount"])
+        except ValueError:
+            add("amount", "bad_amount", f"Giá trị: «{cells['amount']}».")
+    values["phone"] = normalise_account(cells.get("phone")) if cells.get("phone") not in (None, "") else None
+    note = nfc(str(cells["note"])) if cells.get("note") not in (None, "") else None
+    values["note"] = note
+    if note and mentions_death(note):
+        add("note", "deceased_in_note", f"«{note}».")
+
+    row.village = clean_village(str(cells["village"])) if cells.get("village") not in (None, "") \
+        else clean_village(group_label)
+    if cells.get("household") not in (None, ""):
+        row.household_key = fold(str(cells["household"]))
+
+    raw_number = cells.get("account_number")
+    if raw_number not in (None, ""):
+        number = normalise_account(raw_number)
+        bank_text = nfc(str(cells.get("bank") or "")) or None
+        bank = resolve_bank(bank_text) if bank_text else None
+        holder = nfc(str(cells.get("account_holder") or cells.get("proxy_name") or "")) or None
+        relation = cells.get("holder_relation")
+        method = fold(str(cells.get("payment_method") or ""))
+        if number is None:
+            add("account_number", "account_scientific_notation", f"Giá trị: «{raw_number}».")
+        else:
+            for code in check_account_number(number, bank):
+                add("account_number", code, f"Số {number}.")
+            if bank_text and bank is None:
+                add("bank", "unknown_bank", f"«{bank_text}».")
+            rtype = recipient_from(relation, proper_case(holder) if holder else None, name)
+            row.account = {"bank_bin": bank.bin if bank else None, "bank_text": bank_text,
+                           "number": number, "holder_name": proper_case(holder) if holder else name,
+                           "recipient_type": rtype,
+                           "cash": "tien mat" in method}
+            if rtype != "self":
+                add("account_holder", "holder_not_self", f"Chủ tài khoản: {holder or '?'}.")
+    return row
+
+
+def parse(data, filename=None, program=None, month=None):
+    """Read a commune list's bytes into a ``Parsed`` (no database access).
+
+    ``program`` (``BTXH``/``NCC``) and ``month`` (``YYYY-MM``) override what the title says.
+    Raises ``FileProblem`` for a file that cannot be read or holds no beneficiary list.
+    """
+    sheets = read_workbook(data, filename)
+    lists = find_lists(sheets)
+    if not lists:
+        raise FileProblem("no_header",
+                          "Không tìm thấy dòng tiêu đề cột của danh sách đối tượng (cần ít nhất cột "
+                          "Họ và tên và cột Ngày sinh hoặc Số định danh).")
+    rows, issues = [], []
+    title_month, title_program, encoding = None, None, None
+    for sheet, header in lists:
+        title = title_text(sheet, header)
+        title_month = title_month or find_month(sheet, header)
+        title_program = title_program or guess_program(title + " " + (sheet.name or ""))
+        if getattr(sheet, "encoding", None):
+            encoding = sheet.encoding
+        for out in iter_rows(sheet, header):
+            if out.kind != "person":
+                continue
+            r = parse_row(sheet.name, out.excel_row, out.cells, header.labels, out.group_label)
+            rows.append(r)
+    if not rows:
+        raise FileProblem("not_a_beneficiary_list", "Tệp có tiêu đề cột nhưng không có dòng đối tượng nào.")
+    first = lists[0]
+    if encoding:
+        issues.append(_issue(first[0].name, first[1].header_rows[0] + 1, None, "legacy_encoding",
+                             f"({encoding.upper()})"))
+    if month and title_month and month != title_month:
+        issues.append(_issue(first[0].name, first[1].header_rows[0], None, "month_mismatch",
+                             f"Tiêu đề: {title_month}, đã chọn: {month}."))
+    # The same ID on two rows of the file: both rows are reported (never merged).
+    by_id = {}
+    for r in rows:
+        if not r.skipped and r.values.get("national_id"):
+            by_id.setdefault(r.values["national_id"], []).append(r)
+    for nid, same in by_id.items():
+        if len(same) > 1:
+            for r in same:
+                others = ", ".join(f"dòng {o.row}" for o in same if o is not r)
+                r.issues.append(_issue(r.sheet, r.row, None, "duplicate_id", f"Số {nid}, trùng với {others}."))
+    for r in rows:
+        issues.extend(r.issues)
+    return Parsed(rows, issues, month or title_month, program or title_program, encoding)
+
+
+def _village_lookup(commune):
+    return {v.name_folded: v for v in db.session.scalars(
+        select(Area).where(Area.parent_id == commune.id, Area.level == "village"))}
+
+
+def _village_key(name):
+    if not name:
+        return ""
+    return fold(areas.split_kind(name)[1] or name)
+
+
+def plan(parsed, commune, program=None):
+    """Match ``parsed`` rows to the registry of ``commune`` and ``program``; reads only.
+
+    Also reports IDs already held by records elsewhere (``duplicate_id_registry``).
+    Raises ``ValueError`` when the program is unknown.
+    """
+    program = program or parsed.program
+    if program not in ("BTXH", "NCC", "HTXH"):
+        raise ValueError("Chưa rõ danh sách thuộc chương trình nào: chọn BTXH hoặc NCC.")
+    result = Plan(parsed, commune, program)
+    existing = db.session.scalars(
+        select(Beneficiary).where(Beneficiary.commune_id == commune.id,
+                                  Beneficiary.program == program)).all()
+    villages = {v.id: v.name_folded for v in _village_lookup(commune).values()}
+    by_id, by_name = {}, {}
+    for b in existing:
+        if b.national_id:
+            by_id.setdefault((b.national_id, b.name_folded, b.birth_year), []).append(b)
+        by_name.setdefault((b.name_folded, b.birth_year), []).append(b)
+    taken = set()
+    people = parsed.people
+
+    # IDs held elsewhere in the registry: other communes, or another person here.
+    ids = sorted({r.values["national_id"] for r in people if r.values.get("national_id")})
+    holders = {}
+    for chunk in range(0, len(ids), 500):
+        for b in db.session.scalars(select(Beneficiary).where(
+                Beneficiary.national_id.in_(ids[chunk:chunk + 500]))):
+            holders.setdefault(b.national_id, []).append(b)
+
+    for r in people:
+        v = r.values
+        match = None
+        nid = v.get("national_id")
+        if nid:
+            match = next((b for b in by_id.get((nid, r.name_key, v["birth_year"]), [])
+                          if b.id not in taken), None)
+        if match is None:
+            vkey = _village_key(r.village)
+            match = next((b for b in by_name.get((r.name_key, v["birth_year"]), [])
+                          if b.id not in taken and (not nid or not b.national_id)
+                          and villages.get(b.village_id, "") == vkey), None)
+        if nid:
+            for other in holders.get(nid, []):
+                if other is match or (other.commune_id == commune.id and any(
+                        i.code == "duplicate_id" for i in r.issues)):
+                    continue
+                where = (f"xã khác ({other.commune.full_name})" if other.commune_id != commune.id
+                         else "cùng xã")
+                issue = _issue(r.sheet, r.row, None, "duplicate_id_registry",
+                               f"Số {nid} đã có ở {where}, chương trình {other.program}.")
+                r.issues.append(issue)
+                parsed.issues.append(issue)
+                break
+        if match is None:
+            result.added.append(r)
+            continue
+        taken.add(match.id)
+        changes = _changes(match, r, villages)
+        if changes:
+            result.changed.append((r, match, changes))
+        else:
+            result.unchanged.append((r, match))
+    parsed.issues.sort(key=lambda i: (i.sheet or "", i.row))
+    return result
+
+
+def _changes(b, r, villages):
+    """``{field: (old, new)}`` for the values the row would change (never to empty)."""
+    out = {}
+    for f in FIELDS:
+        new = r.values.get(f)
+        if f == "full_name" or new in (None, ""):
+            continue
+        old = getattr(b, f)
+        if old != new:
+            out[f] = (old, new)
+    vkey = _village_key(r.village)
+    if vkey and villages.get(b.village_id, "") != vkey:
+        out["village"] = (villages.get(b.village_id), r.village)
+    if r.account:
+        a = b.account
+        for f in ACCOUNT_FIELDS:
+            new = r.account.get(f)
+            old = getattr(a, f) if a else None
+            if new not in (None, "") and old != new:
+                out["account." + f] = (old, new)
+    return out
+
+
+def commit(p, user, batch=None):
+    """Write plan ``p`` (in the caller's transaction): new records with their households,
+    villages and accounts, changed fields, findings for every row issue, history events
+    (source ``import``). Returns ``{"added": n, "changed": n, "unchanged": n}``."""
+    commune = p.commune
+    villages = _village_lookup(commune)
+
+    def village_for(name):
+        key = _village_key(name)
+        if not key:
+            return None
+        if key not in villages:
+            villages[key] = areas.get_or_create_village(commune, name)
+        return villages[key]
+
+    households = {}
+    added = []
+    for r in p.added:
+        v = village_for(r.village)
+        hkey = (v.id if v else None, r.household_key) if r.household_key else None
+        h = households.get(hkey) if hkey else None
+        if h is None:
+            h = Household(commune_id=commune.id, village_id=v.id if v else None,
+                          head_name=r.values["full_name"], code=r.household_key)
+            db.session.add(h)
+            if hkey:
+                households[hkey] = h
+        b = Beneficiary(program=p.program, commune_id=commune.id, village_id=v.id if v else None,
+                        household=h, name_folded=r.name_key,
+                        **{f: r.values.get(f) for f in FIELDS})
+        if r.account:
+            b.account = Account(**{f: r.account.get(f) for f in ACCOUNT_FIELDS})
+            b.account_status = "has_account"
+            b.payment_method = "cash" if r.account.get("cash") else "account"
+        db.session.add(b)
+        added.append((r, b))
+    db.session.flush()
+    for r, b in added:
+        history.record_creation(b, user, "import", batch)
+        _findings(b, r, batch)
+    for r, b, changes in p.changed:
+        simple = {f: new for f, (old, new) in changes.items() if "." not in f and f != "village"}
+        history.set_fields(b, simple, user, "import", batch)
+        if "village" in changes:
+            v = village_for(r.village)
+            history.set_fields(b, {"village_id": v.id}, user, "import", batch)
+        acc = {f.split(".", 1)[1]: new for f, (old, new) in changes.items() if f.startswith("account.")}
+        if acc:
+            if b.account is None:
+                b.account = Account(recipient_type="self")
+                db.session.add(b.account)
+            history.set_fields(b.account, acc, user, "import", batch, beneficiary_id=b.id)
+            if b.account_status == "unknown":
+                history.set_fields(b, {"account_status": "has_account",
+                                       "payment_method": "cash" if r.account.get("cash") else "account"},
+                                   user, "import", batch)
+        _findings(b, r, batch)
+    for r, b in p.unchanged:
+        _findings(b, r, batch)
+    db.session.flush()
+    return {"added": len(p.added), "changed": len(p.changed), "unchanged": len(p.unchanged)}
+
+
+def _findings(b, r, batch):
+    """One open finding per (record, code): importing the same file twice adds none."""
+    if not r.issues:
+        return
+    open_codes = set() if b.id is None else set(db.session.scalars(
+        select(Finding.code).where(Finding.beneficiary_id == b.id, Finding.resolved_at.is_(None))))
+    for i in r.issues:
+        if i.code in open_codes or i.severity == "info" and i.code == "legacy_encoding":
+            continue
+        open_codes.add(i.code)
+        db.session.add(Finding(beneficiary_id=b.id, code=i.code, severity=i.severity,
+                               field=i.column, message=i.message, source="import",
+                               batch_id=batch.id if batch else None, sheet=i.sheet, row=i.row))
+
+
+def describe_province(nid):
+    """Province of birth registration for a 12-digit ID, for messages."""
+    return province_name(nid[:3]) if nid else None
+
+
+def month_first_day(month):
+    return date(int(month[:4]), int(month[5:7]), 1)

@@ -1,0 +1,111 @@
+"""The registry as rows, for the JSON and Excel exports (one definition for both)."""
+import io
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from sqlalchemy import select
+from sqlalchemy.orm import aliased, selectinload
+
+from ..extensions import db
+from ..models import Area, Beneficiary
+from .scope import scoped
+
+COLUMNS = [  # key, Vietnamese header, width
+    ("name", "Họ và tên", 26), ("sex", "Giới tính", 8), ("birth_date", "Ngày sinh", 12),
+    ("birth_year", "Năm sinh", 9), ("national_id", "Số định danh cá nhân", 16),
+    ("program", "Chương trình", 10), ("commune_code", "Mã xã", 8), ("commune", "Xã", 18),
+    ("village", "Thôn", 18), ("category", "Diện đối tượng", 20),
+    ("monthly_amount", "Mức trợ cấp (đồng)", 14), ("account_status", "Tình trạng TK", 14),
+    ("bank_bin", "Mã ngân hàng (BIN)", 10), ("account_number", "Số tài khoản", 18),
+    ("account_holder", "Chủ tài khoản", 22), ("recipient_type", "Người nhận", 12),
+    ("payment_method", "Hình thức chi trả", 12), ("reviewed_at", "Ngày rà soát", 12),
+]
+
+
+def records(user=None, area=None):
+    """Yield one dict per beneficiary in ``user``'s scope (and under ``area`` if given):
+    ``name``, ``sex`` (``M``/``F``/None), ``birth_date`` (``datetime.date``/None),
+    ``birth_year``, ``national_id``, ``program``, ``commune_code``, ``village``,
+    ``monthly_amount`` (int, đồng), ``account_number``, ``recipient_type``,
+    ``payment_method`` …, ordered by commune, village and name."""
+    commune, village = aliased(Area), aliased(Area)
+    q = (select(Beneficiary, commune.code, commune.name, village.name)
+         .join(commune, commune.id == Beneficiary.commune_id)
+         .outerjoin(village, village.id == Beneficiary.village_id)
+         .options(selectinload(Beneficiary.account))
+         .order_by(commune.code, village.name_folded, Beneficiary.name_folded, Beneficiary.id))
+    q = scoped(q, user, Beneficiary.commune_id)
+    if area is not None:
+        q = q.where(Beneficiary.commune_id.in_(
+            select(Area.id).where(Area.path.startswith(area.path))))
+    for b, ccode, cname, vname in db.session.execute(q).yield_per(1000):
+        a = b.account
+        yield {
+            "id": b.id, "name": b.full_name, "sex": b.sex, "birth_date": b.birth_date,
+            "birth_year": b.birth_year, "national_id": b.national_id, "program": b.program,
+            "commune_code": ccode, "commune": cname, "village": vname, "category": b.category,
+            "monthly_amount": b.monthly_amount, "account_status": b.account_status,
+            "bank_bin": a.bank_bin if a else None, "account_number": a.number if a else None,
+            "account_holder": a.holder_name if a else None,
+            "recipient_type": (a.recipient_type if a else None) or "self",
+            "payment_method": b.payment_method,
+            "reviewed_at": b.reviewed_at.date() if b.reviewed_at else None,
+        }
+
+
+def to_json_rows(rows):
+    for r in rows:
+        r = dict(r)
+        r["birth_date"] = r["birth_date"].isoformat() if r["birth_date"] else None
+        r["reviewed_at"] = r["reviewed_at"].isoformat() if r["reviewed_at"] else None
+        yield r
+
+
+def workbook(rows, title):
+    """The registry as ``.xlsx`` bytes: Vietnamese headers, IDs and account numbers as
+    text, dates as dates (dd/mm/yyyy), money as whole đồng."""
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Danh sách")
+    for i, (_, _, width) in enumerate(COLUMNS, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    bold = Font(bold=True)
+    title_cell = WriteOnlyCell(ws, value=title)
+    title_cell.font = Font(bold=True, size=13)
+    ws.append([title_cell])
+    header = []
+    for _, h, _ in COLUMNS:
+        cell = WriteOnlyCell(ws, value=h)
+        cell.font = bold
+        header.append(cell)
+    ws.append(header)
+    for r in rows:
+        out = []
+        for key, _, _ in COLUMNS:
+            v = r.get(key)
+            if key in ("national_id", "account_number", "bank_bin", "commune_code") and v is not None:
+                cell = WriteOnlyCell(ws, value=str(v))
+                cell.number_format = "@"
+            elif key in ("birth_date", "reviewed_at") and v is not None:
+                cell = WriteOnlyCell(ws, value=v)
+                cell.number_format = "DD/MM/YYYY"
+            elif key == "monthly_amount" and v is not None:
+                cell = WriteOnlyCell(ws, value=int(v))
+                cell.number_format = "#,##0"
+            else:
+                cell = WriteOnlyCell(ws, value=LABELS.get(key, {}).get(v, v))
+            out.append(cell)
+        ws.append(out)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+LABELS = {
+    "sex": {"M": "Nam", "F": "Nữ"},
+    "recipient_type": {"self": "Chính chủ", "guardian": "Người giám hộ", "authorised": "Người được ủy quyền"},
+    "payment_method": {"account": "Qua tài khoản", "cash": "Tiền mặt"},
+    "account_status": {"unknown": "Chưa rà soát", "has_account": "Có tài khoản",
+                       "opening": "Đang mở", "no_account": "Chưa có", "refuses": "Từ chối"},
+}

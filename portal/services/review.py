@@ -1,0 +1,180 @@
+"""Door-to-door review (rà soát): record a visit, the account and the payment method.
+
+A save carries the record's ``version`` as the officer saw it; when someone else saved in
+between, ``Conflict`` is raised with both values and nothing is written.
+"""
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import case, func, or_, select
+
+from ..extensions import db
+from ..models import Account, Beneficiary, Household, Review
+from ..vn.banks import by_bin, normalise_account
+from ..vn.ids import parse_national_id
+from ..vn.text import fold, nfc
+from .history import set_fields
+
+REVIEW_FIELDS = ("account_status", "no_account_reason", "payment_method")
+ACCOUNT_FIELDS = ("bank_bin", "number", "holder_name", "holder_national_id", "recipient_type")
+
+
+class Conflict(Exception):
+    """Someone saved this beneficiary after the form was opened.
+
+    ``theirs``: field → current value in the database; ``mine``: field → submitted value,
+    only for the fields where they differ.
+    """
+
+    def __init__(self, beneficiary, theirs, mine):
+        super().__init__(f"beneficiary {beneficiary.id} changed since the form was opened")
+        self.beneficiary, self.theirs, self.mine = beneficiary, theirs, mine
+
+
+class ReviewError(ValueError):
+    """Submitted values that break a rule: ``errors`` maps field → Vietnamese message."""
+
+    def __init__(self, errors):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+def current_values(b):
+    """The reviewable values of a beneficiary, as the form shows them."""
+    a = b.account
+    values = {f: getattr(b, f) for f in REVIEW_FIELDS}
+    values.update({f: (getattr(a, f) if a else None) for f in ACCOUNT_FIELDS})
+    if not values["recipient_type"]:
+        values["recipient_type"] = "self"
+    return values
+
+
+def validate(data):
+    """Check a review's values; returns them cleaned, raises ``ReviewError``.
+
+    ``data`` keys: ``account_status``, ``no_account_reason``, ``payment_method``,
+    ``bank_bin``, ``number``, ``holder_name``, ``holder_national_id``, ``recipient_type``.
+    """
+    errors, clean = {}, dict(data)
+    status = data.get("account_status")
+    clean["number"] = normalise_account(data.get("number")) if data.get("number") else None
+    clean["holder_name"] = nfc(data.get("holder_name")) or None
+    clean["no_account_reason"] = nfc(data.get("no_account_reason")) or None
+    if data.get("holder_national_id"):
+        r = parse_national_id(data["holder_national_id"])
+        if r.kind not in ("cccd", "cmnd"):
+            errors["holder_national_id"] = "Số định danh của chủ tài khoản phải có 12 chữ số."
+        clean["holder_national_id"] = r.value
+    else:
+        clean["holder_national_id"] = None
+    if status == "has_account":
+        if not data.get("bank_bin") or by_bin(data["bank_bin"]) is None:
+            errors["bank_bin"] = "Chọn ngân hàng hoặc ví điện tử."
+        if not clean["number"]:
+            errors["number"] = "Nhập số tài khoản (chỉ gồm chữ số)."
+        if data.get("recipient_type") in ("guardian", "authorised") and not clean["holder_name"]:
+            errors["holder_name"] = "Tài khoản của người giám hộ hoặc người được ủy quyền: nhập tên chủ tài khoản."
+    elif data.get("payment_method") == "account":
+        errors["payment_method"] = "Chỉ chi trả qua tài khoản khi đối tượng đã có tài khoản."
+    if status == "no_account" and not clean["no_account_reason"]:
+        errors["no_account_reason"] = "Ghi lý do chưa có tài khoản."
+    if errors:
+        raise ReviewError(errors)
+    if status != "has_account":
+        for f in ACCOUNT_FIELDS:
+            clean.pop(f, None)  # keep a known account on file; it is just not used
+    return clean
+
+
+def save_review(b, user, data, expected_version, visited_on=None, note=None):
+    """Record a visit to ``b`` with the submitted values (validated), one ``Event`` per
+    changed field (source ``review``). Raises ``ReviewError`` or ``Conflict``.
+
+    Returns the list of changed fields. The caller commits.
+    """
+    if expected_version is not None and int(expected_version) != b.version:
+        mine = {k: v for k, v in data.items() if k in REVIEW_FIELDS + ACCOUNT_FIELDS}
+        theirs = current_values(b)
+        diff = {k for k in mine if (mine[k] or None) != (theirs.get(k) or None)}
+        raise Conflict(b, {k: theirs.get(k) for k in diff}, {k: mine[k] for k in diff})
+    clean = validate(data)
+    changed = set_fields(b, {f: clean[f] for f in REVIEW_FIELDS if f in clean}, user, "review")
+    if "bank_bin" in clean:
+        if b.account is None:
+            b.account = Account(recipient_type="self")
+            db.session.add(b.account)
+        changed += set_fields(b.account, {f: clean.get(f) for f in ACCOUNT_FIELDS},
+                              user, "review", beneficiary_id=b.id)
+    now = datetime.now()
+    set_fields(b, {"reviewed_at": now.replace(microsecond=0)}, user, "review")
+    b.reviewed_by_id = user.id
+    db.session.add(Review(beneficiary_id=b.id, user_id=user.id, visited_on=visited_on or date.today(),
+                          account_status=b.account_status, note=nfc(note) or None))
+    db.session.flush()
+    return changed
+
+
+def worst_first():
+    """Order beneficiaries: not yet reviewed, then no account, then the rest by name."""
+    return (case((Beneficiary.reviewed_at.is_(None), 0), else_=1),
+            case((Beneficiary.account_status == "has_account", 1), else_=0),
+            Beneficiary.name_folded)
+
+
+def search_clause(q):
+    """A WHERE clause for a search box: ID digits or a name without diacritics
+    (``nguyen van an`` finds ``Nguyễn Văn An``). ``None`` for an empty query."""
+    q = (q or "").strip()
+    digits = "".join(ch for ch in q if ch.isdigit())
+    if digits and len(digits) >= 4 and len(digits) >= len(q.replace(" ", "")) - 1:
+        return Beneficiary.national_id.contains(digits)
+    key = fold(q)
+    if not key:
+        return None
+    return Beneficiary.name_folded.contains(key)
+
+
+def households_of_village(village_id, page=1, per_page=50):
+    """Households of a village, worst first (members not yet reviewed, then without account).
+
+    Returns ``(rows, total)``; each row is ``(household, members, not_reviewed, without_account)``.
+    """
+    not_reviewed = func.sum(case((Beneficiary.reviewed_at.is_(None), 1), else_=0))
+    without = func.sum(case((Beneficiary.account_status != "has_account", 1), else_=0))
+    q = (select(Household, func.count(Beneficiary.id), not_reviewed, without)
+         .join(Beneficiary, Beneficiary.household_id == Household.id)
+         .where(Household.village_id == village_id)
+         .group_by(Household.id)
+         .order_by(not_reviewed.desc(), without.desc(), Household.head_name))
+    total = db.session.scalar(select(func.count()).select_from(
+        select(Household.id).join(Beneficiary, Beneficiary.household_id == Household.id)
+        .where(Household.village_id == village_id).group_by(Household.id).subquery()))
+    rows = db.session.execute(q.limit(per_page).offset((page - 1) * per_page)).all()
+    return rows, total
+
+
+def move_to_household(b, household, user):
+    """Put ``b`` into ``household`` (same commune), recorded in the history. An emptied
+    household stays (it may be reused); nothing is deleted."""
+    if household.commune_id != b.commune_id:
+        raise ReviewError({"household_id": "Chỉ ghép người trong cùng một xã."})
+    set_fields(b, {"household_id": household.id}, user, "household")
+
+
+def split_household(b, user):
+    """Move ``b`` into a new household of its own."""
+    h = Household(commune_id=b.commune_id, village_id=b.village_id, head_name=b.full_name)
+    db.session.add(h)
+    db.session.flush()
+    set_fields(b, {"household_id": h.id}, user, "household")
+    return h
+
+
+def others_in_village(b, limit=300):
+    """People of ``b``'s village in other households (candidates to group with)."""
+    q = (select(Beneficiary).where(Beneficiary.commune_id == b.commune_id,
+                                   Beneficiary.household_id != b.household_id)
+         .order_by(Beneficiary.name_folded).limit(limit))
+    q = q.where(Beneficiary.village_id == b.village_id) if b.village_id else q.where(
+        or_(Beneficiary.village_id.is_(None)))
+    return db.session.scalars(q).all()

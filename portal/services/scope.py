@@ -1,0 +1,46 @@
+"""Area scoping, in one place: a user sees their area and what lies below it.
+
+Every service that lists or fetches records goes through these helpers, so a commune
+user asking for another commune's beneficiary, household, list or export gets nothing.
+"""
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Area, Beneficiary, Household, ImportBatch
+
+
+class OutOfScope(LookupError):
+    """The record does not exist or lies outside the user's area (views answer 404)."""
+
+
+def area_ids(user):
+    """A subquery of the ids of the areas the user may see; ``None`` means all (CLI)."""
+    if user is None or user.role == "system" or user.area is None:
+        return None
+    return select(Area.id).where(Area.path.startswith(user.area.path)).scalar_subquery()
+
+
+def scoped(query, user, column):
+    """Add ``column IN (the user's areas)`` to a select."""
+    ids = area_ids(user)
+    return query if ids is None else query.where(column.in_(ids))
+
+
+def beneficiaries(user):
+    return scoped(select(Beneficiary), user, Beneficiary.commune_id)
+
+
+def get_in_scope(model, ident, user):
+    """Fetch one ``Beneficiary``, ``Household``, ``ImportBatch`` or ``Area`` the user may
+    see; raises ``OutOfScope`` otherwise."""
+    column = {Beneficiary: Beneficiary.commune_id, Household: Household.commune_id,
+              ImportBatch: ImportBatch.commune_id, Area: Area.id}[model]
+    obj = db.session.scalar(scoped(select(model).where(model.id == ident), user, column))
+    if obj is None:
+        raise OutOfScope(f"{model.__name__} {ident}")
+    return obj
+
+
+def can_see_area(user, area):
+    return area is not None and (user.area is None or user.role == "system"
+                                 or area.path.startswith(user.area.path))

@@ -1,0 +1,111 @@
+"""Fixtures in the flaskr style: ``app``, ``client``, ``runner``, ``login``; ``demo_app`` holds
+the demo district, built once per run.
+
+Tests run on in-memory SQLite by default; ``TEST_DATABASE_URL`` (a PostgreSQL URL) runs
+them on PostgreSQL, each test on freshly created tables.
+"""
+import os
+import re
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import StaticPool
+
+from portal import create_app
+from portal.extensions import db
+from portal.models import User
+from portal.services import areas
+
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+def _config(url):
+    cfg = {"SQLALCHEMY_DATABASE_URI": url, "WTF_CSRF_ENABLED": True, "SERVER_NAME": None}
+    if url.startswith("sqlite"):
+        # One connection shared by threads (the browser tests' live server).
+        cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {"poolclass": StaticPool,
+                                            "connect_args": {"check_same_thread": False}}
+    return cfg
+
+
+def _pg_database(suffix):
+    """A fresh PostgreSQL database next to ``TEST_DATABASE_URL``'s, for the demo data."""
+    base, name = PG_URL.rsplit("/", 1)
+    engine = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
+    target = re.sub(r"\W", "", f"{name}_{suffix}")
+    with engine.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)'))
+        c.execute(text(f'CREATE DATABASE "{target}"'))
+    engine.dispose()
+    return f"{base}/{target}"
+
+
+def fast_users():
+    """Demo users with a cheap hash (tests only): scrypt would cost seconds per login."""
+    from portal.services import demo
+    demo.create_demo_users(fast=True)
+
+
+@pytest.fixture
+def app():
+    app = create_app(_config(PG_URL or "sqlite://"))
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+        areas.load_packaged_areas()
+        fast_users()
+        db.session.commit()
+        yield app
+        db.session.remove()
+        db.drop_all()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+@pytest.fixture(scope="session")
+def demo_app():
+    """The demo district (about 5,000 people), built once for the whole run."""
+    app = create_app(_config(_pg_database("demo") if PG_URL else "sqlite://"))
+    with app.app_context():
+        db.create_all()
+        areas.load_packaged_areas()
+        from portal.services import demo
+        demo.build_demo()
+        fast_users()
+        db.session.commit()
+    yield app
+
+
+def csrf_token(client, path="/login"):
+    html = client.get(path).get_data(as_text=True)
+    m = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'"X-CSRFToken":"([^"]+)"', html)
+    return m.group(1)
+
+
+def login(client, username, password="demo"):
+    token = csrf_token(client)
+    resp = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:500]
+    return resp
+
+
+@pytest.fixture
+def as_user(client):
+    def _as(username):
+        login(client, username)
+        return client
+    return _as
+
+
+def user(username):
+    from sqlalchemy import select
+    return db.session.scalar(select(User).where(User.username == username))

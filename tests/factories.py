@@ -1,0 +1,32 @@
+"""Small builders of registry records for view tests (invented people only)."""
+from datetime import date
+
+from portal.extensions import db
+from portal.models import Account, Beneficiary, Household
+from portal.services.areas import find_commune, get_or_create_village
+from portal.vn.text import fold
+
+
+def person(commune_code="21052", village="Thôn An Thành", name="Nguyễn Văn An", program="BTXH",
+           sex="M", birth=date(1950, 3, 4), national_id="051050123456", household=None, **extra):
+    commune = find_commune(commune_code, "2024-05")
+    v = get_or_create_village(commune, village)
+    if household is None:
+        household = Household(commune_id=commune.id, village_id=v.id, head_name=name)
+        db.session.add(household)
+    b = Beneficiary(program=program, commune_id=commune.id, village_id=v.id, household=household,
+                    full_name=name, name_folded=fold(name), sex=sex, birth_date=birth,
+                    birth_year=birth.year if birth else None, national_id=national_id,
+                    monthly_amount=540000, **extra)
+    db.session.add(b)
+    db.session.flush()
+    return b
+
+
+def with_account(b, number="1234567890", bin_="970405", recipient="self", holder=None):
+    b.account = Account(bank_bin=bin_, number=number, holder_name=holder or b.full_name,
+                        recipient_type=recipient)
+    b.account_status = "has_account"
+    b.payment_method = "account"
+    db.session.flush()
+    return b
