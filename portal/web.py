@@ -19,9 +19,9 @@ def wants_fragment():
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
-def render(page, fragment=None, status=200, **context):
-    """Render ``page`` (a full page) or, for a plain htmx request, ``fragment``."""
-    template = fragment if fragment and wants_fragment() else page
+def render(template_name, fragment=None, status=200, **context):
+    """Render ``template_name`` (a full page) or, for a plain htmx request, ``fragment``."""
+    template = fragment if fragment and wants_fragment() else template_name
     return render_template(template, **context), status
 
 

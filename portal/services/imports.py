@@ -63,6 +63,7 @@ ISSUE_CODES = {
     "legacy_encoding": ("info", "Tệp dùng bảng mã cũ, đã chuyển sang Unicode."),
 }
 
+LEGACY_ENCODINGS = ("tcvn3", "vni", "cp1258")
 FIELDS = ("full_name", "sex", "birth_date", "birth_year", "national_id", "legacy_id", "category",
           "coefficient", "monthly_amount", "phone", "note")
 ACCOUNT_FIELDS = ("bank_bin", "bank_text", "number", "holder_name", "recipient_type")
@@ -136,17 +137,36 @@ def _issue(sheet, row, column, code, detail=None):
                  f"{where}: {message}" + (f" {detail}" if detail else ""))
 
 
-PROGRAM_WORDS = {"NCC": ("nguoi co cong", "uu dai", "thuong binh", "liet si"),
+PROGRAM_WORDS = {"NCC": ("nguoi co cong", "uu dai", "thuong binh", "liet si", "ncc"),
                  "BTXH": ("bao tro xa hoi", "tro cap xa hoi", "btxh", "tro giup xa hoi")}
+# Categories (diện đối tượng) that only one program has: Decree 20/2021 Art. 5 for BTXH,
+# Ordinance 02/2020/UBTVQH14 for NCC.
+CATEGORY_WORDS = {"NCC": ("thuong binh", "benh binh", "liet si", "co cong", "khang chien",
+                          "chat doc hoa hoc", "me viet nam anh hung", "cach mang"),
+                  "BTXH": ("khuyet tat", "cao tuoi", "mo coi", "don than", "hiv", "ho ngheo",
+                           "tre em")}
 
 
 def guess_program(text):
-    """``NCC``/``BTXH`` from a list's title, or ``None``."""
-    t = fold(text)
+    """``NCC``/``BTXH`` from a list's title (or file name), or ``None``."""
+    t = fold(text).replace("_", " ").replace("-", " ")
     for program, words in PROGRAM_WORDS.items():
-        if any(w in t for w in words):
+        if any(re.search(rf"\b{w}\b", t) for w in words):
             return program
     return None
+
+
+def program_from_categories(categories):
+    """The program most categories belong to, or ``None`` when they do not tell."""
+    votes = {"NCC": 0, "BTXH": 0}
+    for c in categories:
+        c = fold(c)
+        for program, words in CATEGORY_WORDS.items():
+            if any(w in c for w in words):
+                votes[program] += 1
+                break
+    best = max(votes, key=votes.get)
+    return best if votes[best] > 2 * votes[min(votes, key=votes.get)] else None
 
 
 _ADDRESS_TAIL = re.compile(r",\s*(xa|phuong|thi tran|huyen|tinh|tp|thanh pho)\b.*$")
@@ -326,7 +346,7 @@ def parse(data, filename=None, program=None, month=None):
         title = title_text(sheet, header)
         title_month = title_month or find_month(sheet, header)
         title_program = title_program or guess_program(title + " " + (sheet.name or ""))
-        if getattr(sheet, "encoding", None):
+        if sheet.encoding in LEGACY_ENCODINGS:
             encoding = sheet.encoding
         for out in iter_rows(sheet, header):
             if out.kind != "person":
@@ -354,7 +374,10 @@ def parse(data, filename=None, program=None, month=None):
                 r.issues.append(_issue(r.sheet, r.row, None, "duplicate_id", f"Số {nid}, trùng với {others}."))
     for r in rows:
         issues.extend(r.issues)
-    return Parsed(rows, issues, month or title_month, program or title_program, encoding)
+    program = (program or title_program
+               or program_from_categories(r.values.get("category") or "" for r in rows)
+               or guess_program(filename or ""))
+    return Parsed(rows, issues, month or title_month, program, encoding)
 
 
 def _village_lookup(commune):

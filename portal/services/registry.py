@@ -31,7 +31,7 @@ def records(user=None, area=None):
     ``monthly_amount`` (int, đồng), ``account_number``, ``recipient_type``,
     ``payment_method`` …, ordered by commune, village and name."""
     commune, village = aliased(Area), aliased(Area)
-    q = (select(Beneficiary, commune.code, commune.name, village.name)
+    q = (select(Beneficiary, commune.code, commune.name, village.kind, village.name)
          .join(commune, commune.id == Beneficiary.commune_id)
          .outerjoin(village, village.id == Beneficiary.village_id)
          .options(selectinload(Beneficiary.account))
@@ -40,12 +40,13 @@ def records(user=None, area=None):
     if area is not None:
         q = q.where(Beneficiary.commune_id.in_(
             select(Area.id).where(Area.path.startswith(area.path))))
-    for b, ccode, cname, vname in db.session.execute(q).yield_per(1000):
+    for b, ccode, cname, vkind, vname in db.session.execute(q).yield_per(1000):
         a = b.account
         yield {
             "id": b.id, "name": b.full_name, "sex": b.sex, "birth_date": b.birth_date,
             "birth_year": b.birth_year, "national_id": b.national_id, "program": b.program,
-            "commune_code": ccode, "commune": cname, "village": vname, "category": b.category,
+            "commune_code": ccode, "commune": cname,
+            "village": f"{vkind} {vname}" if vkind and vname else vname, "category": b.category,
             "monthly_amount": b.monthly_amount, "account_status": b.account_status,
             "bank_bin": a.bank_bin if a else None, "account_number": a.number if a else None,
             "account_holder": a.holder_name if a else None,

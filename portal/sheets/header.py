@@ -17,6 +17,7 @@ parent), ``id_issue_date``, ``id_issue_place``, ``beneficiary_code`` (mã đối
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
 from dataclasses import dataclass
 from typing import Iterable, Iterator
@@ -128,29 +129,56 @@ def _key(value) -> str:
         return ""
     if isinstance(value, (_dt.date, _dt.datetime)):
         return ""
-    return re.sub(r"[^a-z0-9]+", " ", fold(str(value))).strip()
+    return _key_str(str(value))
 
 
-def _match(key: str) -> tuple[int, str] | None:
-    """Best ``(score, field)`` for a folded header ``key``, or ``None``."""
-    if not key:
-        return None
-    padded = f" {key} "
-    best = None
+@functools.lru_cache(maxsize=65536)
+def _key_str(s: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", fold(s)).strip()
+
+
+@functools.cache
+def _pattern_index():
+    """``(exact, words)``: pattern → best ``(weight, field)`` for each matching mode."""
+    exact: dict[str, tuple[int, str]] = {}
+    words: dict[str, tuple[int, str]] = {}
     for fld, pats in _PATTERNS.items():
         for p in pats:
             pat, mode = p[0], p[1]
             weight = p[2] if len(p) > 2 else len(pat)
-            if mode == X:
-                if key != pat:
-                    continue
-                score = 1000 + weight
-            elif f" {pat} " in padded:
-                score = weight + (500 if key == pat else 0)
-            else:
-                continue
-            if best is None or score > best[0]:
-                best = (score, fld)
+            table = exact if mode == X else words
+            if pat not in table or weight > table[pat][0]:
+                table[pat] = (weight, fld)
+    return exact, words
+
+
+_MAX_PATTERN_WORDS = max(len(p[0].split()) for ps in _PATTERNS.values() for p in ps)
+
+
+@functools.lru_cache(maxsize=65536)
+def _match(key: str) -> tuple[int, str] | None:
+    """Best ``(score, field)`` for a folded header ``key``, or ``None``.
+
+    An exact pattern equal to the whole key scores 1000 + weight; a words pattern equal
+    to the whole key 500 + weight; a words pattern found as whole words inside the key
+    its weight. The best score wins.
+    """
+    if not key:
+        return None
+    exact, words = _pattern_index()
+    best = None
+    hit = exact.get(key)
+    if hit:
+        best = (1000 + hit[0], hit[1])
+    parts = key.split(" ")
+    n = len(parts)
+    for i in range(n):
+        for j in range(i + 1, min(n, i + _MAX_PATTERN_WORDS) + 1):
+            hit = words.get(" ".join(parts[i:j]))
+            if hit:
+                score = hit[0] + (500 if (i, j) == (0, n) else 0)
+                if best is None or score > best[0]:
+                    best = (score, hit[1])
     return best
 
 
@@ -508,15 +536,21 @@ def _is_int_like(v) -> bool:
     return False
 
 
+def _is_header_word(v) -> bool:
+    """Is the cell a header word itself ("Họ và tên", "Ngày sinh")?"""
+    if not isinstance(v, str):
+        return False
+    m = _match(_key(v))
+    return bool(m and m[0] >= 500)
+
+
 def _plausible_name(v) -> bool:
     if not isinstance(v, str):
         return False
     letters = sum(ch.isalpha() for ch in v)
     if letters < 2:
         return False
-    k = _key(v)
-    m = _match(k)
-    return not (m and m[0] >= 500)  # the cell is itself a header word
+    return not _is_header_word(v)
 
 
 def _classify(row: list, header: HeaderMap) -> tuple[str, str | None, bool]:
@@ -532,14 +566,11 @@ def _classify(row: list, header: HeaderMap) -> tuple[str, str | None, bool]:
 
     if _is_numbering_row(row):
         return "other", None, False
-    header_words = sum(
-        1 for f in cols if isinstance(get(f), str) and (m := _match(_key(get(f))))
-        and m[0] >= 500)
-    if header_words >= 2:  # the header repeated (a printed page break)
-        return "other", None, False
+    name = get("name")
+    if _is_header_word(name) and sum(_is_header_word(get(f)) for f in cols) >= 2:
+        return "other", None, False  # the header repeated (a printed page break)
     has_pdata = any(get(f) is not None for f in _PERSON_DATA)
     texts = [(c, v) for c, v in filled if isinstance(v, str)]
-    name = get("name")
     if not has_pdata:
         lead = texts[0][1] if texts else None
         for cand in ([lead] if lead else []) + ([name] if isinstance(name, str) else []):

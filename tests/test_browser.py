@@ -1,0 +1,116 @@
+"""Browser tests in real Chromium (Debian's ``chromium`` driven by Playwright).
+
+In CI (``CI=true``) they must run; elsewhere, without Chromium, they skip with a message.
+"""
+import os
+import shutil
+import threading
+
+import pytest
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from portal.extensions import db
+from portal.models import Area, Beneficiary
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is required in CI (apt-get install chromium)")
+        pytest.skip("SKIPPED BROWSER TESTS: no Chromium found (install Debian's 'chromium')")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def live_server(demo_app):
+    server = make_server("127.0.0.1", 0, demo_app, threaded=False)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def unreviewed_household(demo_app, skip=()):
+    """A Bình Chánh household whose first member has no account yet."""
+    with demo_app.app_context():
+        chanh = db.session.scalar(select(Area).where(Area.code == "21052", Area.valid_to.is_not(None)))
+        for b in db.session.scalars(select(Beneficiary).where(
+                Beneficiary.commune_id == chanh.id, Beneficiary.account_status != "has_account")
+                .order_by(Beneficiary.id)):
+            if b.household_id not in skip and len(b.household.members) == 1:
+                return b.household_id, b.id, chanh.id
+
+
+def log_in(page, base):
+    page.goto(f"{base}/login")
+    page.fill("#username", "commune")
+    page.fill("#password", "demo")
+    page.click("button:has-text('Đăng nhập')")
+    page.wait_for_url(f"{base}/communes/*")
+
+
+def cashless_value(page, commune_id):
+    bar = page.locator(f"#progress-{commune_id} progress[aria-label='Chi trả qua tài khoản']").first
+    return float(bar.get_attribute("value"))
+
+
+def fill_account(page, bid):
+    page.select_option(f"#b{bid}-account_status", "has_account")
+    page.select_option(f"#b{bid}-payment_method", "account")
+    page.select_option(f"#b{bid}-bank_bin", "970405")
+    page.fill(f"#b{bid}-number", "4300205123456")
+
+
+def test_record_account_with_htmx_swaps_without_page_load(browser, live_server, demo_app):
+    household_id, bid, commune_id = unreviewed_household(demo_app)
+    context = browser.new_context()
+    page = context.new_page()
+    log_in(page, live_server)
+    # Navigate as a user does: commune page → village → household (boosted links).
+    page.goto(f"{live_server}/households/{household_id}")
+    before = cashless_value(page, commune_id)
+    page.evaluate("window.__sameDocument = true")
+    loads = []
+    page.on("load", lambda: loads.append(1))
+    fill_account(page, bid)
+    with page.expect_response(lambda r: r.url.endswith(f"/beneficiaries/{bid}/review")) as resp:
+        page.click(f"#b{bid} button:has-text('Lưu')")
+    assert resp.value.status == 200
+    page.locator(f"#b{bid} .tag.ok", has_text="Đã lưu").wait_for()
+    assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
+    assert loads == []
+    assert "Có tài khoản" in page.locator(f"#b{bid}").inner_text()
+    after = cashless_value(page, commune_id)
+    assert after > before, (before, after)
+    context.close()
+
+
+def test_record_account_without_javascript(browser, live_server, demo_app):
+    first, _, _ = unreviewed_household(demo_app)
+    household_id, bid, commune_id = unreviewed_household(demo_app, skip={first})
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    log_in(page, live_server)
+    page.goto(f"{live_server}/households/{household_id}")
+    before = cashless_value(page, commune_id)
+    fill_account(page, bid)
+    with page.expect_navigation():
+        page.click(f"#b{bid} button:has-text('Lưu')")
+    assert f"/households/{household_id}" in page.url
+    assert "Đã lưu rà soát" in page.content()
+    assert "Có tài khoản" in page.locator(f"#b{bid}").inner_text()
+    assert cashless_value(page, commune_id) > before
+    context.close()
