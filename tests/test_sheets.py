@@ -317,6 +317,20 @@ def test_unicode_cells_in_a_legacy_sheet_left_alone():
     assert [c[1] for _, c in data_rows(s, h)] == names
 
 
+def test_stray_symbol_does_not_make_a_unicode_sheet_legacy():
+    people, data, _ = build("xlsx_two_row", n=14)
+    wb = openpyxl.load_workbook(io.BytesIO(data))
+    wb.active["A3"] = "Mẫu số 01"
+    wb.active["B3"] = "©Ng«n § 2 ¸ch"
+    buf = io.BytesIO()
+    wb.save(buf)
+    [sheet] = read_workbook(buf.getvalue())
+    assert sheet.encoding is None
+    [(s, h)] = find_lists([sheet])
+    assert [r.cells["name"] for r in iter_rows(s, h) if r.kind == "person"] == \
+        [p["name"] for p in people]
+
+
 def test_nfd_text_normalised():
     people, data, _ = build("xlsx_nfd", n=14)
     raw = openpyxl.load_workbook(io.BytesIO(data)).active
@@ -541,6 +555,8 @@ H = HeaderMap(header_rows=(0,), first_data_row=1,
     ([4, "Lê Thị Tổng", None, "051150000002", 360000,
       "Đã chết ngày 2 tháng 4 năm 2024"], False),
     ([5, "Võ Văn Kế", "1950", None, 360000, "Kế toán xác nhận"], False),
+    ([6, "Võ Văn Kế", None, None, 360000, "Cán bộ xác nhận ngày 2 tháng 5 năm 2024"], False),
+    ([None, "NGUYỄN VĂN CÔNG", None, None, 360000, None], False),
 ])
 def test_is_footer_or_total(row, expected):
     assert is_footer_or_total(row, H) is expected

@@ -577,7 +577,8 @@ def _classify(row: list, header: HeaderMap) -> tuple[str, str | None, bool]:
             t = _is_total_key(_key(cand))
             if t:
                 return "total", None, t == "grand"
-        if any(_is_footer_key(_key(v)) for _, v in texts):
+        named = _plausible_name(name) and not _is_footer_key(_key(name))
+        if not named and any(_is_footer_key(_key(v)) for _, v in texts):
             return "footer", None, True
         seq = get("seq")
         if not (_is_int_like(seq) and _plausible_name(name)) and texts:
@@ -590,8 +591,8 @@ def _classify(row: list, header: HeaderMap) -> tuple[str, str | None, bool]:
                 (isinstance(seq, str) and _ROMAN_OR_LETTER.match(seq))
                 or (label and _ENUMERATOR.match(label) and not _is_int_like(label))
                 or _GROUP_WORDS.match(k)
-                or (stripped and stripped.upper() == stripped and
-                    any(ch.isalpha() for ch in stripped) and seq is None)
+                or (len(filled) <= 2 and seq is None and stripped.upper() == stripped
+                    and any(ch.isalpha() for ch in stripped))
             )
             if groupish and stripped:
                 return "group", stripped, False

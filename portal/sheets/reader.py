@@ -257,13 +257,30 @@ def _read_excel(data: bytes, kind: str) -> list[Sheet]:
     return sheets
 
 
+def _detection_sample(raw: list[list], limit: int = 3000) -> list[str] | None:
+    """Non-ASCII strings of a sheet for :func:`portal.vn.text.detect_legacy` (Unicode
+    cells included, so that they can outvote a stray ``©``), or ``None`` when no cell
+    could be legacy text at all."""
+    sample: list[str] = []
+    suspect = False
+    for r in raw:
+        for v in r:
+            if isinstance(v, str) and not v.isascii():
+                if len(sample) < limit:
+                    sample.append(v)
+                if not suspect and _maybe_legacy(v):
+                    suspect = True
+        if suspect and len(sample) >= limit:
+            break
+    return sample if suspect else None
+
+
 def _finish_sheet(name, raw, merged, hidden, xlsx_data) -> Sheet:
     """Detect a legacy encoding for this sheet and clean every cell."""
-    suspects = [v for r in raw for v in r if isinstance(v, str) and _maybe_legacy(v)]
     encoding = None
     fonts = None
-    if suspects:
-        sample = suspects[:2000]
+    sample = _detection_sample(raw)
+    if sample is not None:
         encoding = vntext.detect_legacy(sample)
         if xlsx_data is not None:
             fonts = _sample_fonts(xlsx_data, name)
@@ -337,14 +354,15 @@ def _legacy_text(text: str, enc: str, data: bytes) -> tuple[str, str | None]:
         return [f for f in re.split(r"[;,\t\r\n]", t[:200_000]) if f and not f.isascii()][:2000]
 
     if enc.lower().replace("_", "-").startswith("utf"):
-        fields = [f for f in sample(text) if _maybe_legacy(f)]
-        legacy = vntext.detect_legacy(fields) if fields else None
+        fields = sample(text)
+        if not any(_maybe_legacy(f) for f in fields):
+            return text, None
+        legacy = vntext.detect_legacy(fields)
         return (text, legacy) if legacy else (text, None)
     if not vntext.detect_legacy(sample(text)):
         return text, None
     raw = data.decode("latin-1")
-    fields = [f for f in sample(raw) if _maybe_legacy(f)]
-    legacy = vntext.detect_legacy(fields) if fields else None
+    legacy = vntext.detect_legacy(sample(raw))
     return (raw, legacy) if legacy else (text, None)
 
 
@@ -535,8 +553,8 @@ def _read_markup(data: bytes) -> list[Sheet]:
     sheets = []
     for s in parser.sheets:
         raw = s["rows"]
-        suspects = [v for r in raw for v in r if isinstance(v, str) and _maybe_legacy(v)]
-        legacy = vntext.detect_legacy(suspects[:2000]) if suspects else None
+        sample = _detection_sample(raw)
+        legacy = vntext.detect_legacy(sample) if sample is not None else None
         clean = _TextCleaner(legacy)
         rows = [[_clean_value(v, clean) for v in r] for r in raw]
         sheets.append(Sheet(name=s["name"], rows=rows, fonts=None, encoding=legacy or enc,

@@ -1,0 +1,343 @@
+"""Imports of generated commune files in every shape: through the CLI (``import-list
+--json``), the registry export, and the upload page with its preview."""
+import datetime as dt
+import io
+import json
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from portal.extensions import db
+from portal.models import Beneficiary, Event, Finding, ImportBatch
+from portal.services import history
+from portal.vn.text import fold
+from tests import filegen
+from tests.conftest import csrf_token, login
+
+# What each planted problem must be reported as (filegen.plant_problems).
+EXPECTED_CODES = {
+    "id_lost_leading_zero": {"id_lost_leading_zero"},
+    "id_scientific": {"id_scientific_notation"},
+    "duplicate_id": {"duplicate_id"},
+    "deceased_in_note": {"deceased_in_note"},
+    "missing_id": {"missing_id"},
+}
+FILENAMES = {"xls": "ds.xls", "html_xls": "ds.xls", "xlsx_as_xls": "ds.xls", "xlsx_as_csv": "ds.csv",
+             "csv_as_xls": "ds.xls"}
+
+
+def write(tmp_path, shape, people, program="BTXH"):
+    name = FILENAMES.get(shape) or ("ds.csv" if shape.startswith("csv") else "ds.xlsx")
+    path = tmp_path / name
+    filegen.write_list(people, shape, path, program=program)
+    return path
+
+
+def run_import(runner, path, commune="21052", *extra):
+    r = runner.invoke(args=["import-list", str(path), "--commune", commune, "--json", *extra])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output)
+
+
+def export(runner):
+    r = runner.invoke(args=["export-registry", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.output)
+
+
+@pytest.fixture
+def planted():
+    people = filegen.make_people(24, seed=7)
+    kinds = filegen.plant_problems(people)
+    return people, kinds
+
+
+@pytest.mark.parametrize("shape", sorted(filegen.SHAPES))
+def test_every_shape_imports_every_person_right(runner, tmp_path, planted, shape):
+    people, kinds = planted
+    path = write(tmp_path, shape, people)
+    report = run_import(runner, path, "21052", "--program", "BTXH", "--month", "2024-05")
+    assert report["rows"] == len(people)
+    assert report["added"] == len(people) and report["skipped"] == 0
+    registry = {(fold(b["name"]), b["birth_year"]): b for b in export(runner)}
+    for i, p in enumerate(people):
+        b = registry[(fold(p["name"]), p["birth_year"])]
+        assert b["name"] == p["name"]
+        assert b["sex"] == p["sex"]
+        assert b["birth_date"] == (p["birth_date"].isoformat() if p["birth_date"] else None), i
+        if kinds.get(i) == "id_scientific":
+            assert b["national_id"] is None  # never a guessed number
+        else:
+            assert b["national_id"] == p["national_id"], i
+        assert b["monthly_amount"] == p["amount"]
+        assert fold(b["village"]) == fold(p["village"])
+        assert b["commune_code"] == "21052" and b["program"] == "BTXH"
+        assert b["account_number"] == p["account_number"]
+    by_row = {}
+    for issue in report["issues"]:
+        by_row.setdefault(issue["row"], set()).add(issue["code"])
+        assert issue["severity"] in ("error", "warning", "info")
+        assert issue["message"] and f"dòng {issue['row']}" in issue["message"]
+    for i, kind in kinds.items():
+        if kind in EXPECTED_CODES:
+            assert EXPECTED_CODES[kind] & by_row.get(people[i]["row"], set()), (kind, people[i]["row"], by_row)
+    # Few alarms where nothing was planted.
+    planted_rows = {people[i]["row"] for i in kinds}
+    alarms = {i["row"] for i in report["issues"]
+              if i["severity"] != "info" and i["row"] not in planted_rows}
+    assert len(alarms) <= 1, report["issues"]
+
+
+def test_sheet_and_row_numbers_as_excel_shows_them(runner, tmp_path, planted):
+    people, kinds = planted
+    report = run_import(runner, write(tmp_path, "xlsx_two_row", people), "21052", "--dry-run")
+    dup = [i for i in report["issues"] if i["code"] == "duplicate_id"]
+    assert {i["row"] for i in dup} == {people[4]["row"], people[5]["row"]}
+    assert all(i["sheet"] == people[4]["sheet"] for i in dup)
+    csv_report = run_import(runner, write(tmp_path, "csv_semicolon_bom", people), "21052", "--dry-run")
+    assert all(i["sheet"] is None for i in csv_report["issues"])
+    missing = [i for i in csv_report["issues"] if i["code"] == "missing_id"]
+    assert any(i["row"] == people[11]["row"] and i["column"] == "CCCD" for i in missing)
+
+
+def test_dry_run_writes_nothing(runner, tmp_path, planted):
+    people, _ = planted
+    report = run_import(runner, write(tmp_path, "xlsx_two_row", people), "21052", "--dry-run")
+    assert report["added"] == len(people)
+    assert db.session.scalar(select(func.count(Beneficiary.id))) == 0
+
+
+def test_month_and_program_from_the_title(runner, tmp_path, planted):
+    people, _ = planted
+    path = write(tmp_path, "xlsx_two_row", people, program="NCC")
+    report = run_import(runner, path, "21052")
+    assert report["month"] == "2024-05" and report["program"] == "NCC"
+
+
+def test_same_file_twice_changes_nothing(runner, tmp_path, planted):
+    people, _ = planted
+    path = write(tmp_path, "xlsx_one_row", people)
+    run_import(runner, path)
+    events = db.session.scalar(select(func.count(Event.id)))
+    findings = db.session.scalar(select(func.count(Finding.id)))
+    again = run_import(runner, path)
+    assert (again["added"], again["changed"], again["unchanged"]) == (0, 0, len(people))
+    assert db.session.scalar(select(func.count(Event.id))) == events
+    assert db.session.scalar(select(func.count(Finding.id))) == findings
+    assert db.session.scalar(select(func.count(Beneficiary.id))) == len(people)
+
+
+def test_two_people_sharing_an_id_are_never_merged(runner, tmp_path, planted):
+    people, _ = planted
+    path = write(tmp_path, "xlsx_two_row", people)
+    run_import(runner, path)
+    run_import(runner, path)
+    nid = people[4]["national_id"]
+    same = db.session.scalars(select(Beneficiary).where(Beneficiary.national_id == nid)).all()
+    assert len(same) == 2
+    assert all(any(f.code == "duplicate_id" for f in b.findings) for b in same)
+
+
+def test_id_held_in_another_commune_is_reported(runner, tmp_path, planted):
+    people, _ = planted
+    run_import(runner, write(tmp_path, "xlsx_two_row", people), "21052")
+    other = [dict(people[0], name="Võ Thị Khác", birth_year=people[0]["birth_year"])]
+    other = filegen.make_people(12, seed=99)
+    other[3]["national_id"] = people[0]["national_id"]
+    report = run_import(runner, write(tmp_path, "csv_comma", other), "21046", "--program", "BTXH")
+    hits = [i for i in report["issues"] if i["code"] == "duplicate_id_registry"]
+    assert [i["row"] for i in hits] == [other[3]["row"]]
+    assert "Bình Chánh" in hits[0]["message"]
+
+
+def test_changed_value_updates_with_history_and_empty_never_wipes(runner, tmp_path, planted):
+    people, _ = planted
+    run_import(runner, write(tmp_path, "xlsx_two_row", people))
+    people[0]["amount"] = people[0]["amount"] + 180000
+    people[1]["account_number"] = None
+    people[1]["bank"] = None
+    target = people[12]
+    target_note_before = target["note"]
+    report = run_import(runner, write(tmp_path, "xlsx_two_row", people))
+    assert report["changed"] == 1 and report["added"] == 0
+    b = db.session.scalar(select(Beneficiary).where(Beneficiary.name_folded == fold(people[0]["name"])))
+    assert b.monthly_amount == people[0]["amount"]
+    ev = db.session.scalars(select(Event).where(Event.beneficiary_id == b.id, Event.field == "monthly_amount")).one()
+    assert ev.source == "import" and ev.new_value == str(people[0]["amount"]) and ev.user.username == "system"
+    assert target_note_before is None
+
+
+def test_empty_amount_cell_keeps_known_value(runner, tmp_path, planted):
+    people, _ = planted
+    run_import(runner, write(tmp_path, "csv_comma", people), "21052", "--program", "BTXH")
+    known = people[0]["amount"]
+    people[0]["amount"] = None
+    report = run_import(runner, write(tmp_path, "csv_comma", people), "21052", "--program", "BTXH")
+    assert report["changed"] == 0
+    b = db.session.scalar(select(Beneficiary).where(Beneficiary.name_folded == fold(people[0]["name"])))
+    assert b.monthly_amount == known
+
+
+def test_rows_without_name_or_birth_are_skipped(runner, tmp_path):
+    people = filegen.make_people(5, seed=3)
+    people[1]["birth_date"], people[1]["birth_year"] = None, None
+    people[1]["birth_cell"] = ""
+    path = tmp_path / "ds.csv"
+    filegen.write_list(people, "csv_comma", path)
+    text = path.read_text("utf-8").splitlines()
+    # Blank the name of the third person but keep the row.
+    cells = text[people[2]["row"] - 1].split(",")
+    cells[1] = ""
+    text[people[2]["row"] - 1] = ",".join(cells)
+    path.write_text("\n".join(text), "utf-8")
+    report = run_import(runner, path, "21052", "--program", "BTXH")
+    assert report["skipped"] == 2 and report["added"] == 3
+    codes = {(i["row"], i["code"]) for i in report["issues"] if i["severity"] == "error"}
+    assert (people[1]["row"], "missing_birth") in codes and (people[2]["row"], "missing_name") in codes
+
+
+@pytest.mark.parametrize("data, code", [
+    (b"\x00\x01garbage\xff" * 50, None),
+    (b"", None),
+])
+def test_unreadable_files_are_refused(runner, tmp_path, data, code):
+    path = tmp_path / "ds.xlsx"
+    path.write_bytes(data)
+    r = runner.invoke(args=["import-list", str(path), "--commune", "21052", "--json"])
+    assert r.exit_code != 0
+    out = json.loads(r.output)
+    assert out["error"] in ("unreadable", "empty", "no_header", "not_a_beneficiary_list")
+    assert db.session.scalar(select(func.count(Beneficiary.id))) == 0
+
+
+def test_workbook_without_a_list_is_refused(runner, tmp_path):
+    from openpyxl import Workbook
+    wb = Workbook()
+    wb.active.append(["Báo cáo"])
+    wb.active.append(["Không có danh sách nào ở đây"])
+    path = tmp_path / "bc.xlsx"
+    wb.save(path)
+    r = runner.invoke(args=["import-list", str(path), "--commune", "21052", "--json"])
+    assert r.exit_code == 1 and json.loads(r.output)["error"] == "no_header"
+
+
+def test_commit_is_all_or_nothing(runner, tmp_path, planted, monkeypatch):
+    people, _ = planted
+    calls = []
+
+    def boom(b, user, source, batch=None):
+        calls.append(b)
+        if len(calls) == 10:
+            raise RuntimeError("disk full")
+    monkeypatch.setattr(history, "record_creation", boom)
+    r = runner.invoke(args=["import-list", str(write(tmp_path, "xlsx_two_row", people)),
+                            "--commune", "21052", "--json"])
+    assert r.exit_code != 0
+    db.session.rollback()
+    assert db.session.scalar(select(func.count(Beneficiary.id))) == 0
+
+
+def test_unknown_commune_is_a_clear_error(runner, tmp_path, planted):
+    people, _ = planted
+    r = runner.invoke(args=["import-list", str(write(tmp_path, "xlsx_two_row", people)),
+                            "--commune", "99999", "--json"])
+    assert r.exit_code == 2 and "99999" in r.output
+
+
+# --------------------------------------------------------------------------- the upload page
+
+def upload(client, data, filename="ds.xlsx", commune_id=None, **fields):
+    token = csrf_token(client, "/imports/new")
+    page = client.get("/imports/new").get_data(as_text=True)
+    commune_id = commune_id or re.search(r'<option[^>]*value="(\d+)"[^>]*>Xã Bình Chánh', page).group(1)
+    form = {"csrf_token": token, "commune_id": commune_id, "program": "", "month": "",
+            "file": (io.BytesIO(data), filename)}
+    form.update(fields)
+    return client.post("/imports/new", data=form, content_type="multipart/form-data")
+
+
+def test_upload_preview_then_confirm(client, tmp_path, planted):
+    people, _ = planted
+    data = filegen.write_list(people, "xlsx_two_row")
+    login(client, "commune")
+    r = upload(client, data)
+    assert r.status_code == 303
+    preview_url = r.headers["Location"]
+    html = client.get(preview_url).get_data(as_text=True)
+    assert "Thêm mới</dt><dd>24" in html
+    assert "Cùng số định danh" in html and f"<td class=\"n\">{people[4]['row']}</td>" in html
+    assert db.session.scalar(select(func.count(Beneficiary.id))) == 0  # nothing written yet
+    token = csrf_token(client, preview_url)
+    r = client.post(preview_url + "/commit", data={"csrf_token": token})
+    assert r.status_code == 303 and "/communes/" in r.headers["Location"]
+    assert db.session.scalar(select(func.count(Beneficiary.id))) == 24
+    batch = db.session.scalars(select(ImportBatch)).one()
+    assert batch.status == "committed" and batch.summary["added"] == 24
+    # Confirming twice writes nothing more.
+    client.post(preview_url + "/commit", data={"csrf_token": token})
+    assert db.session.scalar(select(func.count(Beneficiary.id))) == 24
+    # The same file again: everything left alone.
+    r = upload(client, data)
+    html = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Thêm mới</dt><dd>0" in html and "Giữ nguyên</dt><dd>24" in html
+
+
+def test_upload_refuses_unreadable_file_with_422(client):
+    login(client, "commune")
+    r = upload(client, b"not a spreadsheet at all \x00\xff", "ds.xlsx")
+    assert r.status_code == 422
+    assert "Lỗi:" in r.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(ImportBatch.id))) == 0
+
+
+def test_upload_discard(client, planted):
+    people, _ = planted
+    login(client, "commune")
+    r = upload(client, filegen.write_list(people, "csv_comma"), "ds.csv", program="BTXH")
+    url = r.headers["Location"]
+    client.post(url + "/discard", data={"csrf_token": csrf_token(client, url)})
+    assert db.session.scalars(select(ImportBatch)).one().status == "discarded"
+    assert db.session.scalar(select(func.count(Beneficiary.id))) == 0
+
+
+def test_upload_scoped_to_own_commune(client, planted):
+    people, _ = planted
+    login(client, "commune")
+    page = client.get("/imports/new").get_data(as_text=True)
+    assert "Bình Thạnh" not in page  # only the user's own commune is offered
+    other = re.search(r"Xã Bình Chánh", page)
+    assert other
+    r = upload(client, filegen.write_list(people, "xlsx_two_row"), commune_id="99999")
+    assert r.status_code == 422
+    # Another commune's batch cannot be previewed or confirmed.
+    from portal.services.areas import find_commune
+    from portal.services.history import system_user
+    batch = ImportBatch(commune_id=find_commune("21046", "2024-05").id, filename="x.xlsx", sha256="0",
+                        data=b"", user_id=system_user().id)
+    db.session.add(batch)
+    db.session.commit()
+    assert client.get(f"/imports/{batch.id}").status_code == 404
+    assert client.post(f"/imports/{batch.id}/commit", data={"csrf_token": csrf_token(client)}).status_code == 404
+
+
+def test_police_cannot_upload(client):
+    login(client, "police")
+    assert client.get("/imports/new").status_code == 403
+
+
+def test_birth_forms_are_read(runner, tmp_path):
+    people = filegen.make_people(12, seed=11)
+    people[0]["birth_cell"], people[0]["birth_date"], people[0]["birth_year"] = "00/00/1945", None, 1945
+    people[1]["birth_cell"] = "1950"
+    people[1]["birth_date"], people[1]["birth_year"] = None, 1950
+    people[2]["birth_date"] = dt.date(1940, 2, 29)
+    people[2]["birth_year"] = 1940
+    people[2]["birth_cell"] = (people[2]["birth_date"] - dt.date(1899, 12, 30)).days
+    for p in people[:3]:
+        p["national_id"] = None
+    run_import(runner, write(tmp_path, "xlsx_two_row", people), "21052", "--program", "BTXH")
+    reg = {b["name"]: b for b in export(runner)}
+    assert reg[people[0]["name"]]["birth_year"] == 1945 and reg[people[0]["name"]]["birth_date"] is None
+    assert reg[people[1]["name"]]["birth_year"] == 1950
+    assert reg[people[2]["name"]]["birth_date"] == "1940-02-29"
