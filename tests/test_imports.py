@@ -294,7 +294,7 @@ def test_upload_refuses_unreadable_file_with_422(client):
 def test_upload_discard(client, planted):
     people, _ = planted
     login(client, "commune")
-    r = upload(client, filegen.write_list(people, "csv_comma"), "ds.csv", program="BTXH")
+    r = upload(client, filegen.write_list(people, "csv_comma"), "ds.csv", program="BTXH", month="2024-05")
     url = r.headers["Location"]
     client.post(url + "/discard", data={"csrf_token": csrf_token(client, url)})
     assert db.session.scalars(select(ImportBatch)).one().status == "discarded"
@@ -341,3 +341,14 @@ def test_birth_forms_are_read(runner, tmp_path):
     assert reg[people[0]["name"]]["birth_year"] == 1945 and reg[people[0]["name"]]["birth_date"] is None
     assert reg[people[1]["name"]]["birth_year"] == 1950
     assert reg[people[2]["name"]]["birth_date"] == "1940-02-29"
+
+
+def test_upload_asks_for_the_month_when_the_title_has_none(client, planted):
+    people, _ = planted
+    login(client, "commune")
+    data = filegen.write_list(people, "csv_comma")  # no title line
+    r = upload(client, data, "ds.csv", program="BTXH")
+    assert r.status_code == 422 and "nhập tháng của danh sách" in r.get_data(as_text=True)
+    r = upload(client, data, "ds.csv", program="BTXH", month="2024-05")
+    assert r.status_code == 303
+    assert db.session.scalars(select(ImportBatch)).one().month == "2024-05"

@@ -3,7 +3,6 @@
 Every fixture file is made by ``tests/filegen.py`` (invented people); each test says which
 real-world shape it stands for (design/domain.md §9).
 """
-import csv
 import datetime as dt
 import io
 import random

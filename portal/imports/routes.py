@@ -53,6 +53,10 @@ def upload():
                                    form.month.data or None)
             if commune is None:
                 raise ValueError("Chọn xã.")
+            if parsed.month is None:
+                form.month.errors = list(form.month.errors) + [
+                    "Tiêu đề tệp không ghi tháng: nhập tháng của danh sách (ví dụ 2024-05)."]
+                raise ValueError("Chưa rõ danh sách của tháng nào.")
             imports.plan(parsed, commune, form.program.data or None)
         except imports.FileProblem as e:
             problem = e.message

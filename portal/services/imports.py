@@ -23,8 +23,8 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Account, Area, Beneficiary, Finding, Household
-from ..sheets.header import find_lists, find_month, iter_rows, title_text
-from ..sheets.reader import FileProblem, read_workbook
+from ..sheets.header import find_month, iter_rows, read_lists, title_text
+from ..sheets.reader import FileProblem
 from ..vn.banks import check_account_number, normalise_account, resolve_bank
 from ..vn.dates import parse_birth
 from ..vn.ids import parse_national_id, province_name
@@ -334,12 +334,7 @@ def parse(data, filename=None, program=None, month=None):
     ``program`` (``BTXH``/``NCC``) and ``month`` (``YYYY-MM``) override what the title says.
     Raises ``FileProblem`` for a file that cannot be read or holds no beneficiary list.
     """
-    sheets = read_workbook(data, filename)
-    lists = find_lists(sheets)
-    if not lists:
-        raise FileProblem("no_header",
-                          "Không tìm thấy dòng tiêu đề cột của danh sách đối tượng (cần ít nhất cột "
-                          "Họ và tên và cột Ngày sinh hoặc Số định danh).")
+    lists = read_lists(data, filename)
     rows, issues = [], []
     title_month, title_program, encoding = None, None, None
     for sheet, header in lists:

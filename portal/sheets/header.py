@@ -274,12 +274,11 @@ def _parent_of(sheet: Sheet, r: int, c: int) -> str | None:
     t = _text(sheet.cell(r, c))
     if t:
         return t
-    if sheet.merged:
-        for (r0, c0), (r1, c1) in sheet.merged:
-            if r0 == r and r0 <= r <= r1 and c0 <= c <= c1:
-                return _text(sheet.cell(r0, c0))
-        return None
-    # No merge information (CSV): carry the parent rightwards over a run of sub-headers.
+    for (r0, c0), (r1, c1) in sheet.merged:
+        if r0 == r and c0 <= c <= c1:
+            return _text(sheet.cell(r0, c0))
+    # No merge recorded (CSV, or cells centred across without merging): carry the parent
+    # rightwards over a run of sub-headers.
     k = c - 1
     while k >= 0:
         top, sub = _text(sheet.cell(r, k)), _text(sheet.cell(r + 1, k))
@@ -402,7 +401,8 @@ def _table_like_score(sheet: Sheet) -> int:
     return best
 
 
-def find_lists(sheets: Iterable[Sheet], include_hidden: bool = False) -> list[tuple[Sheet, HeaderMap]]:
+def find_lists(sheets: Iterable[Sheet],
+               include_hidden: bool = False) -> list[tuple[Sheet, HeaderMap]]:
     """Every sheet holding a beneficiary list, with its header, in workbook order.
 
     Sheets hidden in Excel are skipped unless ``include_hidden``.

@@ -92,7 +92,7 @@ class Sheet:
 # --------------------------------------------------------------------------- sniffing
 
 def sniff(data: bytes) -> str:
-    """Real format of ``data`` from its first bytes: ``"xlsx"``, ``"xls"``, ``"html"`` or ``"text"``.
+    """Real format of ``data`` from its first bytes: "xlsx", "xls", "html" or "text".
 
     ``"xlsx"`` covers any zip (xlsx, ods); ``"xls"`` any OLE2 container; ``"html"`` any
     markup starting with ``<`` after an optional BOM and blanks (HTML tables and XML
@@ -157,9 +157,7 @@ class _TextCleaner:
         out = s
         # A cell holding characters beyond Latin-1 is already Unicode: never re-decode it
         # (a sheet can mix a Unicode title with legacy data).
-        if self.encoding and _latin1_only(s) and any(ord(c) >= 0x80 for c in s):
-            out = vntext.decode_legacy(s, self.encoding, upper_font=upper_font)
-        elif self.encoding and upper_font and _latin1_only(s):
+        if self.encoding and (upper_font or not s.isascii()) and _latin1_only(s):
             out = vntext.decode_legacy(s, self.encoding, upper_font=upper_font)
         out = _clean_str(out)
         self._cache[key] = out
@@ -208,7 +206,8 @@ def _clean_value(v, clean_text: _TextCleaner, upper_font: bool = False):
 def read_workbook(data: bytes, filename: str | None = None) -> list[Sheet]:
     """Every sheet of the file ``data`` with cleaned cell values.
 
-    The format comes from :func:`sniff`; ``filename`` is only used in messages. Raises
+    The format comes from :func:`sniff`, never from ``filename`` (kept for callers'
+    logs: an ``.xls`` that is really an xlsx, a CSV or an HTML table reads the same). Raises
     :class:`FileProblem` ``"empty"`` for an empty file (or one whose sheets hold no value)
     and ``"unreadable"`` for corrupt or unsupported data.
     """
@@ -248,7 +247,8 @@ def _read_excel(data: bytes, kind: str) -> list[Sheet]:
             except Exception as exc:
                 raise FileProblem("unreadable") from exc
             hidden = m is not None and m.visible != pc.SheetVisibleEnum.Visible
-            sheets.append(_finish_sheet(name, raw, merged, hidden, data if kind == "xlsx" else None))
+            xlsx_data = data if kind == "xlsx" else None
+            sheets.append(_finish_sheet(name, raw, merged, hidden, xlsx_data))
     finally:
         try:
             wb.close()
