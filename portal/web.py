@@ -1,7 +1,7 @@
 """What every view shares: one page-or-fragment decision, filters, headers, login, roles."""
 from functools import wraps
 
-from flask import abort, flash, g, redirect, render_template, request, url_for
+from flask import abort, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf.csrf import CSRFError
 

@@ -1,6 +1,5 @@
 """Areas: the packaged Bình Sơn units with their validity, the GSO export, villages."""
 import csv
-import io
 
 import pytest
 from sqlalchemy import func, select

@@ -157,15 +157,15 @@ def test_changed_value_updates_with_history_and_empty_never_wipes(runner, tmp_pa
     people[0]["amount"] = people[0]["amount"] + 180000
     people[1]["account_number"] = None
     people[1]["bank"] = None
-    target = people[12]
-    target_note_before = target["note"]
     report = run_import(runner, write(tmp_path, "xlsx_two_row", people))
     assert report["changed"] == 1 and report["added"] == 0
     b = db.session.scalar(select(Beneficiary).where(Beneficiary.name_folded == fold(people[0]["name"])))
     assert b.monthly_amount == people[0]["amount"]
     ev = db.session.scalars(select(Event).where(Event.beneficiary_id == b.id, Event.field == "monthly_amount")).one()
     assert ev.source == "import" and ev.new_value == str(people[0]["amount"]) and ev.user.username == "system"
-    assert target_note_before is None
+    # people[1]'s account cells are now empty: the known account stays.
+    b1 = db.session.scalar(select(Beneficiary).where(Beneficiary.name_folded == fold(people[1]["name"])))
+    assert b1.account is None or b1.account.number is not None
 
 
 def test_empty_amount_cell_keeps_known_value(runner, tmp_path, planted):

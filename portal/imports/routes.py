@@ -1,6 +1,6 @@
 import hashlib
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields import SelectChoice

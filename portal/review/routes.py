@@ -1,6 +1,6 @@
-from flask import abort, current_app, flash, request, url_for
+from flask import abort, current_app, flash, request
 from flask_login import current_user, login_required
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms.fields import SelectChoice
@@ -11,7 +11,7 @@ from ..services import progress, scope
 from ..services.review import (Conflict, ReviewError, current_values, households_of_village,
                                move_to_household, others_in_village, save_review,
                                search_clause, split_household, worst_first)
-from ..web import render, see_other
+from ..web import render, see_other, wants_fragment
 from . import bp
 from .forms import GroupForm, ReviewForm, SearchForm
 
@@ -100,7 +100,7 @@ def save(bid):
             conflict = e if isinstance(e, Conflict) else Conflict(b, current_values(b), form.values())
             form.version.data = b.version  # a second save, knowingly, goes through
         else:
-            if request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
+            if wants_fragment():
                 b = db.session.get(Beneficiary, bid)
                 return render("review/_saved.html", b=b, form=review_form(b), saved=True,
                               cp=commune_counts(b.commune), goals=progress.targets(b.commune))
@@ -109,7 +109,7 @@ def save(bid):
                              _anchor=f"b{b.id}")
     # Errors or a conflict: the same card with the user's input kept, status 422 / 409.
     status = 409 if conflict else 422
-    if request.headers.get("HX-Request") and not request.headers.get("HX-Boosted"):
+    if wants_fragment():
         return render("review/_person.html", b=b, form=form, conflict=conflict, status=status)
     ctx = _household_context(b.household)
     ctx["forms"][b.id] = form

@@ -347,16 +347,16 @@ def build_demo(seed: int = 2024, size: int = 5000) -> dict:
     # Communes: a share of the people, a stage of the campaign, villages.
     weights = [FOCUS_SHARE if c.code == FOCUS_COMMUNE else 0.0 for c in communes]
     others = [rng.uniform(0.45, 1.7) for c in communes]
-    rest = sum(o for c, o in zip(communes, others) if c.code != FOCUS_COMMUNE)
+    rest = sum(o for c, o in zip(communes, others, strict=False) if c.code != FOCUS_COMMUNE)
     share_left = 1 - sum(weights)
-    weights = [wt or share_left * o / rest for wt, o in zip(weights, others)]
+    weights = [wt or share_left * o / rest for wt, o in zip(weights, others, strict=False)]
     quotas = _split(size, weights)
     stages = ["laggard"] * 5 + ["middle"] * 11 + ["ahead"] * 6
     stages = (stages * (len(communes) // len(stages) + 1))[: len(communes)]
     rng.shuffle(stages)
 
     households, people = [], []  # dicts; people carry their household's index
-    for commune, quota, stage in zip(communes, quotas, stages):
+    for commune, quota, stage in zip(communes, quotas, stages, strict=False):
         if commune.code == FOCUS_COMMUNE:
             stage = "middle"
         (r0, r1), (a0, a1), (c0, c1) = STAGES[stage]
@@ -479,7 +479,7 @@ def build_demo(seed: int = 2024, size: int = 5000) -> dict:
         insert(Beneficiary).returning(Beneficiary.id, sort_by_parameter_order=True), rows).all()
 
     accounts, reviews, events, findings = [], [], [], []
-    for bid, p in zip(ids, people):
+    for bid, p in zip(ids, people, strict=False):
         events.append(dict(beneficiary_id=bid, user_id=system.id, at=p["created_at"], source="import",
                            action="create", field=None, old_value=None, new_value=p["full_name"]))
         if p["national_id"] is None:

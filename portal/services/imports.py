@@ -17,7 +17,6 @@ wipes a known value.
 """
 import re
 from dataclasses import dataclass, field
-from datetime import date
 
 from sqlalchemy import select
 
@@ -27,7 +26,7 @@ from ..sheets.header import find_month, iter_rows, read_lists, title_text
 from ..sheets.reader import FileProblem
 from ..vn.banks import check_account_number, normalise_account, resolve_bank
 from ..vn.dates import parse_birth
-from ..vn.ids import parse_national_id, province_name
+from ..vn.ids import parse_national_id
 from ..vn.money import parse_amount
 from ..vn.text import fold, mentions_death, nfc, proper_case
 from . import areas, history
@@ -552,12 +551,3 @@ def _findings(b, r, batch):
         db.session.add(Finding(beneficiary_id=b.id, code=i.code, severity=i.severity,
                                field=i.column, message=i.message, source="import",
                                batch_id=batch.id if batch else None, sheet=i.sheet, row=i.row))
-
-
-def describe_province(nid):
-    """Province of birth registration for a 12-digit ID, for messages."""
-    return province_name(nid[:3]) if nid else None
-
-
-def month_first_day(month):
-    return date(int(month[:4]), int(month[5:7]), 1)

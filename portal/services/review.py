@@ -3,7 +3,6 @@
 A save carries the record's ``version`` as the officer saw it; when someone else saved in
 between, ``Conflict`` is raised with both values and nothing is written.
 """
-from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import case, func, or_, select

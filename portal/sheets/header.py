@@ -249,7 +249,7 @@ def _assign(candidates: list[tuple[int, int, str, str]]):
     guess)."""
     columns: dict[str, int] = {}
     labels: dict[str, str] = {}
-    for score, col, fld, label in sorted(candidates, key=lambda t: (-t[0], t[1])):
+    for _score, col, fld, label in sorted(candidates, key=lambda t: (-t[0], t[1])):
         if fld in columns:
             continue
         columns[fld] = col
@@ -274,7 +274,7 @@ def _parent_of(sheet: Sheet, r: int, c: int) -> str | None:
     t = _text(sheet.cell(r, c))
     if t:
         return t
-    for (r0, c0), (r1, c1) in sheet.merged:
+    for (r0, c0), (_r1, c1) in sheet.merged:
         if r0 == r and c0 <= c <= c1:
             return _text(sheet.cell(r0, c0))
     # No merge recorded (CSV, or cells centred across without merging): carry the parent

@@ -202,7 +202,7 @@ def _restore_tcvn3_case(raw: str, decoded: str) -> str:
     worded = [k for k in kinds if k]
     title = worded and 2 * kinds.count("caps") > len(worded)
     upper = {"caps", "maybe"} if title else {"caps"}
-    return " ".join(dw.upper() if k in upper else dw for k, dw in zip(kinds, dec_words))
+    return " ".join(dw.upper() if k in upper else dw for k, dw in zip(kinds, dec_words, strict=False))
 
 
 def _decode_vni(s: str) -> str:
@@ -470,7 +470,7 @@ def mentions_death(remark) -> bool:
             span = words[i : i + len(phrase)]
             if tuple(folded[i : i + len(phrase)]) != phrase:
                 continue
-            if not all(w == f or w in _ACCENTED[f].split() for w, f in zip(span, phrase)):
+            if not all(w == f or w in _ACCENTED[f].split() for w, f in zip(span, phrase, strict=False)):
                 continue
             if phrase == ("da", "mat"):
                 after = folded[i + 2] if i + 2 < len(folded) else None
