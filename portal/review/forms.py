@@ -10,7 +10,7 @@ def choices(pairs):
 
 
 ACCOUNT_STATUS_CHOICES = choices([
-    ("has_account", "Có tài khoản"), ("opening", "Đang mở tài khoản"),
+    ("", "— chọn —"), ("has_account", "Có tài khoản"), ("opening", "Đang mở tài khoản"),
     ("no_account", "Chưa có tài khoản"), ("refuses", "Từ chối mở tài khoản"),
 ])
 RECIPIENT_CHOICES = choices([("self", "Chính chủ"), ("guardian", "Người giám hộ"),

@@ -309,6 +309,20 @@ def _counts(commune_ids):
     }
 
 
+def _reserve_ids(model, n):
+    """``n`` consecutive unused ids for ``model`` (the database is not shared while the demo
+    is built)."""
+    start = (db.session.scalar(select(func.max(model.id))) or 0) + 1
+    return list(range(start, start + n))
+
+
+def _advance_sequence(model):
+    """On PostgreSQL, move the table's id sequence past the ids given explicitly."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        sequence = func.pg_get_serial_sequence(f'"{model.__table__.name}"', "id")
+        db.session.execute(select(func.setval(sequence, select(func.max(model.id)).scalar_subquery())))
+
+
 def _split(total, weights):
     """``total`` split in proportion to ``weights`` (largest remainder), summing exactly."""
     s = sum(weights)
@@ -461,22 +475,27 @@ def build_demo(seed: int = 2024, size: int = 5000) -> dict:
                              holder_name=holder_name, holder_national_id=holder_id,
                              recipient_type=recipient)
 
-    # Households first (their ids go into the people), then the people.
-    household_ids = db.session.scalars(
-        insert(Household).returning(Household.id, sort_by_parameter_order=True),
-        [{k: v for k, v in hh.items() if not k.startswith("_")} for hh in households]).all()
+    # Households first (their ids go into the people), then the people. Ids are given
+    # explicitly: RETURNING in parameter order falls back to one row per statement on
+    # SQLite (no insert sentinel), which is quadratic in SQLAlchemy for large batches.
+    household_ids = _reserve_ids(Household, len(households))
+    db.session.execute(insert(Household), [
+        {"id": hid, **{k: v for k, v in hh.items() if not k.startswith("_")}}
+        for hid, hh in zip(household_ids, households)])
     columns = ("program", "commune_id", "village_id", "full_name", "name_folded", "sex",
                "birth_date", "birth_year", "national_id", "legacy_id", "category", "coefficient",
                "monthly_amount", "phone", "account_status", "no_account_reason",
                "payment_method", "reviewed_at", "reviewed_by_id", "created_at")
+    ids = _reserve_ids(Beneficiary, len(people))
     rows = []
-    for p in people:
-        row = {c: p[c] for c in columns}
+    for bid, p in zip(ids, people):
+        row = {"id": bid, **{c: p[c] for c in columns}}
         row.update(household_id=household_ids[p["_hh"]], updated_at=p["reviewed_at"] or p["created_at"],
                    status="active", deceased=False, version=1)
         rows.append(row)
-    ids = db.session.scalars(
-        insert(Beneficiary).returning(Beneficiary.id, sort_by_parameter_order=True), rows).all()
+    db.session.execute(insert(Beneficiary), rows)
+    _advance_sequence(Household)
+    _advance_sequence(Beneficiary)
 
     accounts, reviews, events, findings = [], [], [], []
     for bid, p in zip(ids, people, strict=False):

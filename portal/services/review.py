@@ -42,6 +42,8 @@ def current_values(b):
     """The reviewable values of a beneficiary, as the form shows them."""
     a = b.account
     values = {f: getattr(b, f) for f in REVIEW_FIELDS}
+    if values["account_status"] == "unknown":
+        values["account_status"] = None  # not yet recorded: the officer must choose
     values.update({f: (getattr(a, f) if a else None) for f in ACCOUNT_FIELDS})
     if not values["recipient_type"]:
         values["recipient_type"] = "self"
