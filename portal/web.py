@@ -100,7 +100,9 @@ def init_app(app):
         message = ("Phiên làm việc đã hết hạn hoặc biểu mẫu không hợp lệ (thiếu mã CSRF). "
                    "Dữ liệu chưa được lưu: vui lòng tải lại trang và gửi lại.")
         if wants_fragment():
-            return render_template("_flash_error.html", message=message), 400
+            # Shown above the page; the form and what the user typed stay as they are.
+            return render_template("_flash_error.html", message=message), 400, {
+                "HX-Retarget": "#alerts", "HX-Reswap": "innerHTML"}
         return render_template("errors.html", code=400, message=message,
                                back=request.referrer), 400
 

@@ -117,3 +117,25 @@ def test_record_account_without_javascript(browser, live_server, demo_app):
     assert "Có tài khoản" in page.locator(f"#b{bid}").inner_text()
     assert cashless_value(page, commune_id, program) > before
     context.close()
+
+
+def test_invalid_save_shows_errors_in_place_keeping_input(browser, live_server, demo_app):
+    seen = set()
+    for _ in range(3):
+        seen.add(unreviewed_household(demo_app, skip=seen)[0])
+    household_id, bid, commune_id, program = unreviewed_household(demo_app, skip=seen)
+    context = browser.new_context()
+    page = context.new_page()
+    log_in(page, live_server)
+    page.goto(f"{live_server}/households/{household_id}")
+    page.evaluate("window.__sameDocument = true")
+    fill_account(page, bid)
+    page.fill(f"#b{bid}-number", "")
+    with page.expect_response(lambda r: r.url.endswith(f"/beneficiaries/{bid}/review")) as resp:
+        page.click(f"#b{bid} button:has-text('Lưu')")
+    assert resp.value.status == 422
+    page.locator(f"#b{bid} .error-summary").wait_for()
+    assert "Nhập số tài khoản" in page.locator(f"#b{bid}").inner_text()
+    assert page.evaluate("window.__sameDocument") is True
+    assert page.locator(f"#b{bid}-bank_bin").input_value() == "970405"  # input kept
+    context.close()

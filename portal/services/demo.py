@@ -479,7 +479,7 @@ def build_demo(seed: int = 2024, size: int = 5000) -> dict:
     # explicitly: RETURNING in parameter order falls back to one row per statement on
     # SQLite (no insert sentinel), which is quadratic in SQLAlchemy for large batches.
     household_ids = _reserve_ids(Household, len(households))
-    db.session.execute(insert(Household), [
+    db.session.execute(insert(Household.__table__), [
         {"id": hid, **{k: v for k, v in hh.items() if not k.startswith("_")}}
         for hid, hh in zip(household_ids, households)])
     columns = ("program", "commune_id", "village_id", "full_name", "name_folded", "sex",
@@ -493,7 +493,7 @@ def build_demo(seed: int = 2024, size: int = 5000) -> dict:
         row.update(household_id=household_ids[p["_hh"]], updated_at=p["reviewed_at"] or p["created_at"],
                    status="active", deceased=False, version=1)
         rows.append(row)
-    db.session.execute(insert(Beneficiary), rows)
+    db.session.execute(insert(Beneficiary.__table__), rows)
     _advance_sequence(Household)
     _advance_sequence(Beneficiary)
 
@@ -527,7 +527,7 @@ def build_demo(seed: int = 2024, size: int = 5000) -> dict:
                             account_status=p["account_status"], note=p["_note"], created_at=at))
     for model, batch in ((Account, accounts), (Review, reviews), (Event, events), (Finding, findings)):
         if batch:
-            db.session.execute(insert(model), batch)
+            db.session.execute(insert(model.__table__), batch)
     db.session.flush()
     return _counts(commune_ids)
 
