@@ -319,3 +319,46 @@ def test_assets_fingerprinted_and_immutable(client):
         assert "immutable" in r.headers["Cache-Control"] and "max-age=31536000" in r.headers["Cache-Control"]
         assert client.get(url.replace(".", ".0", 1)).status_code == 404
     assert re.search(r'/assets/htmx\.min\.[0-9a-f]{12}\.js', html)
+
+
+def test_correction_recorded_in_history(client, people):
+    a, _, _ = people
+    login(client, "commune")
+    page = client.get(f"/beneficiaries/{a.id}/edit").get_data(as_text=True)
+    version = re.search(r'name="version"[^>]*value="(\d+)"', page).group(1)
+    data = {"csrf_token": csrf_token(client, f"/beneficiaries/{a.id}/edit"), "version": version,
+            "full_name": "nguyễn  văn ân", "sex": "M", "birth_year": "1950", "birth_date": "1950-03-04",
+            "national_id": "051 050 123 456", "village": "Thôn Mới", "category": "", "monthly_amount": "720000",
+            "phone": "", "note": ""}
+    r = client.post(f"/beneficiaries/{a.id}/edit", data=data)
+    assert r.status_code == 303
+    b = db.session.get(Beneficiary, a.id)
+    assert (b.full_name, b.monthly_amount, b.village.name) == ("Nguyễn Văn Ân", 720000, "Mới")
+    events = {e.field: e for e in db.session.scalars(select(Event).where(Event.beneficiary_id == a.id))}
+    assert events["monthly_amount"].source == "correction" and events["monthly_amount"].old_value == "540000"
+    # The same form again: the version moved on, so it is a conflict, not an overwrite.
+    data["monthly_amount"] = "900000"
+    r = client.post(f"/beneficiaries/{a.id}/edit", data=data)
+    assert r.status_code == 409 and "Người khác vừa sửa" in r.get_data(as_text=True)
+    assert db.session.get(Beneficiary, a.id).monthly_amount == 720000
+    data["national_id"] = "5.11E+10"
+    r = client.post(f"/beneficiaries/{a.id}/edit", data=data)
+    assert r.status_code == 422 and "12 chữ số" in r.get_data(as_text=True)
+
+
+def test_only_commune_officers_correct(client, people):
+    a, _, other = people
+    login(client, "police")
+    assert client.get(f"/beneficiaries/{a.id}/edit").status_code == 403
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/search")})
+    login(client, "commune")
+    assert client.get(f"/beneficiaries/{other.id}/edit").status_code == 404
+
+
+@pytest.mark.parametrize("url", ["/overview", "/communes/{c}", "/villages/{v}", "/beneficiaries/{b}"])
+def test_pages_are_full_for_any_htmx_request(client, people, url):
+    a, _, _ = people
+    login(client, "district")
+    for headers in (HX, BOOSTED):
+        r = client.get(url.format(c=a.commune_id, v=a.village_id, b=a.id), headers=headers)
+        assert r.status_code == 200 and "<html" in r.get_data(as_text=True)

@@ -1,12 +1,15 @@
 from datetime import date
 
-from flask import Response, abort, request
+from flask import Response, abort, flash, request
 from flask_login import current_user, login_required
+
+from ..extensions import db
 
 from ..models import Area, Beneficiary
 from ..services import history, registry, scope
-from ..web import render
+from ..web import render, roles_required, see_other
 from . import bp
+from .forms import CorrectionForm
 
 
 @bp.route("/beneficiaries/<int:bid>")
@@ -38,3 +41,33 @@ def export():
     return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f'attachment; filename="{name}"',
                              "Cache-Control": "no-store"})
+
+
+@bp.route("/beneficiaries/<int:bid>/edit", methods=["GET", "POST"])
+@roles_required("commune")
+def edit(bid):
+    """Correct a beneficiary's facts; every change goes to the history."""
+    try:
+        b = scope.get_in_scope(Beneficiary, bid, current_user)
+    except scope.OutOfScope:
+        abort(404)
+    form = CorrectionForm(obj=b)
+    if request.method == "GET":
+        form.version.data = b.version
+        form.village.data = b.village.full_name if b.village else ""
+    stale = None
+    if form.validate_on_submit():
+        data = {f: getattr(form, f).data for f in registry.CORRECTABLE}
+        data["village"] = form.village.data
+        try:
+            registry.correct(b, current_user, data, form.version.data)
+            db.session.commit()
+        except registry.StaleRecord as e:
+            db.session.rollback()
+            stale = e.theirs
+            form.version.data = b.version
+        else:
+            flash("Đã lưu thông tin đã sửa.", "success")
+            return see_other("registry.beneficiary", bid=b.id)
+    status = 409 if stale else (422 if form.errors else 200)
+    return render("registry/edit.html", b=b, form=form, stale=stale, status=status)

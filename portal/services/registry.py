@@ -10,6 +10,8 @@ from sqlalchemy.orm import aliased, selectinload
 
 from ..extensions import db
 from ..models import Area, Beneficiary
+from ..vn.text import fold, nfc, proper_case
+from . import areas, history
 from .scope import scoped
 
 COLUMNS = [  # key, Vietnamese header, width
@@ -54,6 +56,40 @@ def records(user=None, area=None):
             "payment_method": b.payment_method,
             "reviewed_at": b.reviewed_at.date() if b.reviewed_at else None,
         }
+
+
+CORRECTABLE = ("full_name", "sex", "birth_date", "birth_year", "national_id", "category",
+               "monthly_amount", "phone", "note")
+
+
+class StaleRecord(Exception):
+    """The record changed since the form was opened (``theirs``: its current values)."""
+
+    def __init__(self, theirs):
+        super().__init__("record changed since the form was opened")
+        self.theirs = theirs
+
+
+def correct(b, user, data, expected_version):
+    """Apply a correction to ``b``'s facts, one ``Event`` per changed field (source
+    ``correction``); ``data['village']`` is a village name (created when new). An empty
+    value clears a field only when the officer empties it on purpose here.
+
+    Raises ``StaleRecord`` when ``expected_version`` is not the record's version. Returns
+    the changed fields; the caller commits.
+    """
+    if expected_version is not None and str(expected_version) != str(b.version):
+        raise StaleRecord({f: getattr(b, f) for f in CORRECTABLE})
+    values = {f: data.get(f) or None for f in CORRECTABLE}
+    values["full_name"] = proper_case(nfc(values["full_name"]))
+    values["note"] = nfc(values["note"])
+    changed = history.set_fields(b, values, user, "correction")
+    if "full_name" in changed:
+        b.name_folded = fold(b.full_name)
+    village = areas.get_or_create_village(b.commune, data.get("village")) if data.get("village") else None
+    if village is not None:
+        changed += history.set_fields(b, {"village_id": village.id}, user, "correction")
+    return changed
 
 
 def to_json_rows(rows):
