@@ -9,7 +9,16 @@ from sqlalchemy import func, select
 
 from portal import create_app
 from portal.extensions import db
-from portal.models import Account, Area, Beneficiary, Event, Finding, Household, Review, User
+from portal.models import (
+    Account,
+    Area,
+    Beneficiary,
+    Event,
+    Finding,
+    Household,
+    Review,
+    User,
+)
 from portal.services import demo
 
 SIZE = 600

@@ -117,6 +117,8 @@ NO_ACCOUNT_REASONS = ["Già yếu, không đi lại được", "Không có đi�
                       "Không biết sử dụng điện thoại, không có người hỗ trợ",
                       "Chưa có căn cước công dân gắn chíp", "Con cháu đi làm ăn xa",
                       "Nằm liệt giường, cần nhận tại nhà"]
+MISSING_ID_MESSAGE = ("Thiếu số định danh cá nhân (số CCCD): bổ sung khi rà soát, đối chiếu với "
+                      "Cơ sở dữ liệu quốc gia về dân cư.")
 REFUSAL_REASONS = ["Muốn nhận tiền mặt tại nhà", "Không tin tưởng chi trả qua tài khoản",
                    "Gia đình không đồng ý mở tài khoản"]
 
@@ -247,10 +249,10 @@ class _World:
         if born.year < 1965 and rng.random() < 0.14:
             birth_date = None  # only the year is known (commune lists write 00/00/1945)
         national_id = None if rng.random() < 0.04 else self.national_id(sex, born.year)
-        return dict(program=program, full_name=full_name, name_folded=fold(full_name), sex=sex,
-                    birth_date=birth_date, birth_year=born.year, national_id=national_id,
-                    category=category, coefficient=coefficient, monthly_amount=amount,
-                    _born=born)
+        return {"program": program, "full_name": full_name, "name_folded": fold(full_name),
+                "sex": sex, "birth_date": birth_date, "birth_year": born.year,
+                "national_id": national_id, "category": category, "coefficient": coefficient,
+                "monthly_amount": amount, "_born": born}
 
 
 def _communes(load=True):
@@ -399,8 +401,8 @@ def build_demo(seed: int = 2024, size: int = 5000) -> dict:
                     day -= timedelta(days=1)
                 reviewed_at = datetime.combine(day, datetime.min.time()) + timedelta(
                     hours=rng.randint(7, 16), minutes=rng.randint(0, 59))
-            hh = dict(commune_id=commune.id, village_id=village.id, created_at=imported,
-                      head_name="", _members=[])
+            hh = {"commune_id": commune.id, "village_id": village.id, "created_at": imported,
+                  "head_name": ""}
             households.append(hh)
             surname = None
             for i in range(k):
@@ -471,9 +473,9 @@ def build_demo(seed: int = 2024, size: int = 5000) -> dict:
                       and p["phone"][:3] in MOBILE_PREFIXES[bin_] else w.mobile(bin_))
         else:
             number = w.account_number(prefix, length)
-        p["_account"] = dict(bank_bin=bin_, bank_text=bank_names.get(bin_, bin_), number=number,
-                             holder_name=holder_name, holder_national_id=holder_id,
-                             recipient_type=recipient)
+        p["_account"] = {"bank_bin": bin_, "bank_text": bank_names.get(bin_, bin_),
+                         "number": number, "holder_name": holder_name,
+                         "holder_national_id": holder_id, "recipient_type": recipient}
 
     # Households first (their ids go into the people), then the people. Ids are given
     # explicitly: RETURNING in parameter order falls back to one row per statement on
@@ -499,13 +501,13 @@ def build_demo(seed: int = 2024, size: int = 5000) -> dict:
 
     accounts, reviews, events, findings = [], [], [], []
     for bid, p in zip(ids, people, strict=False):
-        events.append(dict(beneficiary_id=bid, user_id=system.id, at=p["created_at"], source="import",
-                           action="create", field=None, old_value=None, new_value=p["full_name"]))
+        events.append({"beneficiary_id": bid, "user_id": system.id, "at": p["created_at"],
+                       "source": "import", "action": "create", "field": None, "old_value": None,
+                       "new_value": p["full_name"]})
         if p["national_id"] is None:
-            findings.append(dict(beneficiary_id=bid, code="missing_id", severity="warning",
-                                 field="national_id", source="import", created_at=p["created_at"],
-                                 message="Thiếu số định danh cá nhân (số CCCD): bổ sung khi rà soát, "
-                                         "đối chiếu với Cơ sở dữ liệu quốc gia về dân cư."))
+            findings.append({"beneficiary_id": bid, "code": "missing_id", "severity": "warning",
+                             "field": "national_id", "source": "import",
+                             "created_at": p["created_at"], "message": MISSING_ID_MESSAGE})
         at = p["reviewed_at"]
         if at is None:
             continue
@@ -521,10 +523,12 @@ def build_demo(seed: int = 2024, size: int = 5000) -> dict:
         changes.append(("reviewed_at", None, at.isoformat()))
         for field, old, new in changes:
             if old != new:
-                events.append(dict(beneficiary_id=bid, user_id=user_id, at=at, source="review",
-                                   action="update", field=field, old_value=old, new_value=new))
-        reviews.append(dict(beneficiary_id=bid, user_id=user_id, visited_on=at.date(),
-                            account_status=p["account_status"], note=p["_note"], created_at=at))
+                events.append({"beneficiary_id": bid, "user_id": user_id, "at": at,
+                               "source": "review", "action": "update", "field": field,
+                               "old_value": old, "new_value": new})
+        reviews.append({"beneficiary_id": bid, "user_id": user_id, "visited_on": at.date(),
+                        "account_status": p["account_status"], "note": p["_note"],
+                        "created_at": at})
     for model, batch in ((Account, accounts), (Review, reviews), (Event, events), (Finding, findings)):
         if batch:
             db.session.execute(insert(model.__table__), batch)
