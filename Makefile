@@ -6,7 +6,7 @@ BIN = $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: run test test-fast setup install chromium bench clean
+.PHONY: run test test-fast setup install translations messages chromium bench clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +16,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-install: $(VENV)/.installed
+# The English option: compile the translations (the .po files are the source).
+translations: $(VENV)/.installed
+	$(BIN)/pybabel compile -q -f -d portal/translations
+
+# After changing texts: extract them and merge into the .po files, then translate.
+messages: $(VENV)/.installed
+	$(BIN)/pybabel extract -q -F babel.cfg -k _l -o portal/translations/messages.pot .
+	$(BIN)/pybabel update -q -i portal/translations/messages.pot -d portal/translations
+
+install: $(VENV)/.installed translations
 
 setup: install
 	$(BIN)/flask --app app setup

@@ -1,10 +1,11 @@
 """Cổng chi trả không dùng tiền mặt — the portal's application factory."""
 import os
 
+from flask_babel import gettext as _
 from flask import Flask, render_template
 
 from .config import Config, TestConfig
-from .extensions import compress, csrf, db, htmx, limiter, login_manager, migrate
+from .extensions import babel, compress, csrf, db, htmx, limiter, login_manager, migrate
 
 
 def create_app(test_config=None):
@@ -23,6 +24,8 @@ def create_app(test_config=None):
     csrf.init_app(app)
     compress.init_app(app)
     htmx.init_app(app)
+    from .web import select_locale
+    babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)
 
     from . import models  # noqa: F401  (register the tables)
@@ -43,15 +46,15 @@ def create_app(test_config=None):
 
     @app.errorhandler(404)
     def not_found(e):
-        return render_template("errors.html", code=404, message="Không tìm thấy trang hoặc hồ sơ."), 404
+        return render_template("errors.html", code=404, message=_("Không tìm thấy trang hoặc hồ sơ.")), 404
 
     @app.errorhandler(403)
     def forbidden(e):
-        return render_template("errors.html", code=403, message="Bạn không có quyền xem trang này."), 403
+        return render_template("errors.html", code=403, message=_("Bạn không có quyền xem trang này.")), 403
 
     @app.errorhandler(429)
     def too_many(e):
         return render_template("errors.html", code=429,
-                               message="Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau ít phút."), 429
+                               message=_("Đăng nhập sai quá nhiều lần. Vui lòng thử lại sau ít phút.")), 429
 
     return app

@@ -57,6 +57,10 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
     PAGE_SIZE = 50
+    # The UI speaks Vietnamese; English is an option each user picks (a cookie).
+    BABEL_DEFAULT_LOCALE = "vi"
+    BABEL_TRANSLATION_DIRECTORIES = str(Path(__file__).parent / "translations")
+    LANGUAGES = ("vi", "en")
     # The campaign the progress pages count reviews in (visits recorded from this date).
     CAMPAIGN_START = os.environ.get("CAMPAIGN_START", "2024-01-01")
     CAMPAIGN_MONTH = os.environ.get("CAMPAIGN_MONTH", "2024-05")

@@ -1,4 +1,5 @@
 """Extensions, created once and bound to the app in ``create_app``."""
+from flask_babel import Babel
 from flask_compress import Compress
 from flask_htmx import HTMX
 from flask_limiter import Limiter
@@ -19,6 +20,7 @@ metadata = MetaData(naming_convention={
 })
 
 db = SQLAlchemy(metadata=metadata)
+babel = Babel()
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()

@@ -1,13 +1,15 @@
 """What every view shares: one page-or-fragment decision, filters, headers, login, roles."""
 from functools import wraps
 
+from flask_babel import gettext as _, lazy_gettext as _l
 from flask import abort, redirect, render_template, request, url_for
+from flask_babel import get_locale
 from flask_login import current_user, login_required
 from flask_wtf.csrf import CSRFError
 
 from .extensions import db, htmx, login_manager
 from .models import User
-from .vn.banks import mask_account
+from .vn.banks import by_bin, mask_account
 from .vn.dates import format_birth, format_date
 from .vn.ids import mask_id
 from .vn.money import format_int, format_vnd
@@ -30,6 +32,16 @@ def see_other(endpoint, **values):
     return redirect(url_for(endpoint, **values), code=303)
 
 
+LANG_COOKIE = "lang"
+
+
+def select_locale():
+    """The user's language: the ``lang`` cookie (``vi`` or ``en``), Vietnamese by default."""
+    from flask import current_app
+    lang = request.cookies.get(LANG_COOKIE)
+    return lang if lang in current_app.config["LANGUAGES"] else "vi"
+
+
 def roles_required(*roles):
     """Allow only users whose role is one of ``roles`` (admin always passes)."""
     def decorator(view):
@@ -44,27 +56,45 @@ def roles_required(*roles):
 
 
 ACCOUNT_STATUS_LABELS = {
-    "unknown": "Chưa rà soát", "has_account": "Có tài khoản", "opening": "Đang mở tài khoản",
-    "no_account": "Chưa có tài khoản", "refuses": "Từ chối",
+    "unknown": _l("Chưa rà soát"), "has_account": _l("Có tài khoản"), "opening": _l("Đang mở tài khoản"),
+    "no_account": _l("Chưa có tài khoản"), "refuses": _l("Từ chối"),
 }
-RECIPIENT_LABELS = {"self": "Chính chủ", "guardian": "Người giám hộ", "authorised": "Người được ủy quyền"}
-METHOD_LABELS = {"account": "Qua tài khoản", "cash": "Tiền mặt"}
-ROLE_LABELS = {"admin": "Quản trị", "district": "Phòng LĐ-TB&XH", "commune": "Công chức xã",
-               "police": "Công an xã", "payer": "Bưu điện", "system": "Hệ thống"}
-SEX_LABELS = {"M": "Nam", "F": "Nữ"}
-SEVERITY_LABELS = {"error": "Lỗi", "warning": "Cảnh báo", "info": "Ghi chú"}
-SOURCE_LABELS = {"import": "Tải danh sách", "review": "Rà soát", "correction": "Sửa",
-                 "household": "Hộ gia đình"}
+RECIPIENT_LABELS = {"self": _l("Chính chủ"), "guardian": _l("Người giám hộ"), "authorised": _l("Người được ủy quyền")}
+METHOD_LABELS = {"account": _l("Qua tài khoản"), "cash": _l("Tiền mặt")}
+ROLE_LABELS = {"admin": _l("Quản trị"), "district": _l("Phòng LĐ-TB&XH"), "commune": _l("Công chức xã"),
+               "police": _l("Công an xã"), "payer": _l("Bưu điện"), "system": _l("Hệ thống")}
+SEX_LABELS = {"M": "Nam", "F": _l("Nữ")}
+SEVERITY_LABELS = {"error": _l("Lỗi"), "warning": _l("Cảnh báo"), "info": _l("Ghi chú")}
+SOURCE_LABELS = {"import": _l("Tải danh sách"), "review": _l("Rà soát"), "correction": _l("Sửa"),
+                 "household": _l("Hộ gia đình")}
 FIELD_LABELS = {
-    "full_name": "Họ tên", "sex": "Giới tính", "birth_date": "Ngày sinh", "birth_year": "Năm sinh",
-    "national_id": "Số định danh", "legacy_id": "CMND", "village_id": "Thôn", "category": "Diện",
-    "coefficient": "Hệ số", "monthly_amount": "Mức trợ cấp", "phone": "Điện thoại", "note": "Ghi chú",
-    "account_status": "Tình trạng tài khoản", "no_account_reason": "Lý do chưa có TK",
-    "payment_method": "Hình thức chi trả", "bank_bin": "Ngân hàng", "number": "Số tài khoản",
-    "holder_name": "Chủ tài khoản", "holder_national_id": "Số định danh chủ TK",
-    "recipient_type": "Người nhận", "household_id": "Hộ", "reviewed_at": "Ngày rà soát",
-    "status": "Trạng thái", "bank_text": "Ngân hàng (ghi trong tệp)",
+    "full_name": _l("Họ tên"), "sex": _l("Giới tính"), "birth_date": _l("Ngày sinh"), "birth_year": _l("Năm sinh"),
+    "national_id": _l("Số định danh"), "legacy_id": "CMND", "village_id": _l("Thôn"), "category": _l("Diện"),
+    "coefficient": _l("Hệ số"), "monthly_amount": _l("Mức trợ cấp"), "phone": _l("Điện thoại"), "note": _l("Ghi chú"),
+    "account_status": _l("Tình trạng tài khoản"), "no_account_reason": _l("Lý do chưa có TK"),
+    "payment_method": _l("Hình thức chi trả"), "bank_bin": _l("Ngân hàng"), "number": _l("Số tài khoản"),
+    "holder_name": _l("Chủ tài khoản"), "holder_national_id": _l("Số định danh chủ TK"),
+    "recipient_type": _l("Người nhận"), "household_id": _l("Hộ"), "reviewed_at": _l("Ngày rà soát"),
+    "status": _l("Trạng thái"), "bank_text": _l("Ngân hàng (ghi trong tệp)"),
 }
+
+
+def value_label(field, value):
+    """A stored value as people read it: labels for codes, the bank's name for a BIN."""
+    if value is None or value == "":
+        return "—"
+    labels = {"account_status": ACCOUNT_STATUS_LABELS, "payment_method": METHOD_LABELS,
+              "recipient_type": RECIPIENT_LABELS, "sex": SEX_LABELS}.get(field)
+    if labels:
+        return labels.get(value, value)
+    if field == "bank_bin":
+        return bank_label(value)
+    return value
+
+
+def bank_label(bin_):
+    bank = by_bin(bin_) if bin_ else None
+    return f"{bank.short_name} ({bank.bin})" if bank else (bin_ or "")
 
 
 def percent(part, whole):
@@ -77,7 +107,7 @@ def init_app(app):
         return db.session.get(User, int(user_id))
 
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Vui lòng đăng nhập."
+    login_manager.login_message = _l("Vui lòng đăng nhập.")
     login_manager.login_message_category = "info"
 
     @app.after_request
@@ -95,10 +125,23 @@ def init_app(app):
             resp.headers.setdefault("Cache-Control", "no-store")
         return resp
 
+    @app.route("/lang", methods=["POST"])
+    def set_language():
+        """Switch the interface language (kept for a year in a cookie), back to the same page."""
+        lang = request.form.get("lang")
+        target = request.referrer or url_for("auth.home")
+        if not target.startswith(request.host_url):
+            target = url_for("auth.home")
+        resp = redirect(target, code=303)
+        if lang in app.config["LANGUAGES"]:
+            resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax",
+                            httponly=True, secure=app.config.get("SESSION_COOKIE_SECURE", False))
+        return resp
+
     @app.errorhandler(CSRFError)
     def csrf_error(e):
-        message = ("Phiên làm việc đã hết hạn hoặc biểu mẫu không hợp lệ (thiếu mã CSRF). "
-                   "Dữ liệu chưa được lưu: vui lòng tải lại trang và gửi lại.")
+        message = _("Phiên làm việc đã hết hạn hoặc biểu mẫu không hợp lệ (thiếu mã CSRF). "
+                    "Dữ liệu chưa được lưu: vui lòng tải lại trang và gửi lại.")
         if wants_fragment():
             # Shown above the page; the form and what the user typed stay as they are.
             return render_template("_flash_error.html", message=message), 400, {
@@ -113,6 +156,7 @@ def init_app(app):
         "birth": lambda b: format_birth(b.birth_date, b.birth_year),
         "mask_id": mask_id,
         "mask_account": mask_account,
+        "bank": bank_label,
         "account_status": lambda s: ACCOUNT_STATUS_LABELS.get(s, s),
         "recipient": lambda s: RECIPIENT_LABELS.get(s, s),
         "method": lambda s: METHOD_LABELS.get(s, s),
@@ -125,6 +169,11 @@ def init_app(app):
     }
     app.jinja_env.filters.update(filters)
     app.jinja_env.globals["percent"] = percent
+    app.jinja_env.globals["value_label"] = value_label
+
+    @app.context_processor
+    def locale():
+        return {"current_locale": str(get_locale() or "vi")}
     app.jinja_env.globals["wants_fragment"] = wants_fragment
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -1,3 +1,4 @@
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import IntegerField
 from wtforms.validators import InputRequired, NumberRange
@@ -14,5 +15,5 @@ def target_form(current):
     for (program, indicator) in DEFAULT_TARGETS:
         setattr(TargetForm, f"{program}__{indicator}", IntegerField(
             f"{program} {indicator}", default=current[(program, indicator)],
-            validators=[InputRequired("Nhập tỷ lệ."), NumberRange(0, 100, "Từ 0 đến 100 phần trăm.")]))
+            validators=[InputRequired(_l("Nhập tỷ lệ.")), NumberRange(0, 100, _l("Từ 0 đến 100 phần trăm."))]))
     return TargetForm()

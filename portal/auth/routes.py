@@ -1,5 +1,6 @@
 from urllib.parse import urlsplit
 
+from flask_babel import gettext as _
 from flask import current_app, redirect, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
@@ -39,7 +40,7 @@ def login():
             if not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
                 target = url_for("auth.home")
             return redirect(target, code=303)
-        form.password.errors.append("Tên đăng nhập hoặc mật khẩu không đúng.")
+        form.password.errors.append(_("Tên đăng nhập hoặc mật khẩu không đúng."))
     status = 422 if form.errors else 200
     return render("auth/login.html", form=form, status=status)
 

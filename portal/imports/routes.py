@@ -1,5 +1,6 @@
 import hashlib
 
+from flask_babel import gettext as _
 from flask import abort, current_app, flash, redirect, url_for
 from flask_login import current_user
 from sqlalchemy import select
@@ -52,11 +53,11 @@ def upload():
             parsed = imports.parse(data, form.file.data.filename, form.program.data or None,
                                    form.month.data or None)
             if commune is None:
-                raise ValueError("Chọn xã.")
+                raise ValueError(_("Chọn xã."))
             if parsed.month is None:
                 form.month.errors = list(form.month.errors) + [
-                    "Tiêu đề tệp không ghi tháng: nhập tháng của danh sách (ví dụ 2024-05)."]
-                raise ValueError("Chưa rõ danh sách của tháng nào.")
+                    _("Tiêu đề tệp không ghi tháng: nhập tháng của danh sách (ví dụ 2024-05).")]
+                raise ValueError(_("Chưa rõ danh sách của tháng nào."))
             imports.plan(parsed, commune, form.program.data or None)
         except imports.FileProblem as e:
             problem = e.message
@@ -94,7 +95,7 @@ def confirm(batch_id):
     """Write the previewed file in one transaction (all or nothing)."""
     batch = _batch(batch_id)
     if batch.status != "preview" or not ConfirmForm().validate_on_submit():
-        flash("Danh sách này đã được xử lý.", "info")
+        flash(_("Danh sách này đã được xử lý."), "info")
         return see_other("imports.preview", batch_id=batch.id)
     try:
         plan = _plan(batch)
@@ -107,10 +108,10 @@ def confirm(batch_id):
     except Exception:
         db.session.rollback()
         current_app.logger.exception("import %s failed", batch_id)
-        flash("Không ghi được danh sách: chưa có gì thay đổi. Vui lòng thử lại.", "error")
+        flash(_("Không ghi được danh sách: chưa có gì thay đổi. Vui lòng thử lại."), "error")
         return see_other("imports.preview", batch_id=batch_id)
-    flash(f"Đã nhập: thêm {counts['added']}, cập nhật {counts['changed']}, "
-          f"giữ nguyên {counts['unchanged']}.", "success")
+    flash(_("Đã nhập: thêm %(added)s, cập nhật %(changed)s, giữ nguyên %(unchanged)s.", **counts),
+          "success")
     return redirect(url_for("progress.commune", area_id=batch.commune_id), code=303)
 
 
@@ -122,5 +123,5 @@ def discard(batch_id):
     if batch.status == "preview" and ConfirmForm().validate_on_submit():
         batch.status = "discarded"
         db.session.commit()
-        flash("Đã hủy, không ghi gì vào sổ.", "info")
+        flash(_("Đã hủy, không ghi gì vào sổ."), "info")
     return see_other("imports.upload")

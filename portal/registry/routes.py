@@ -1,5 +1,6 @@
 from datetime import date
 
+from flask_babel import gettext as _
 from flask import Response, abort, flash, request
 from flask_login import current_user, login_required
 
@@ -67,7 +68,7 @@ def edit(bid):
             stale = e.theirs
             form.version.data = b.version
         else:
-            flash("Đã lưu thông tin đã sửa.", "success")
+            flash(_("Đã lưu thông tin đã sửa."), "success")
             return see_other("registry.beneficiary", bid=b.id)
     status = 409 if stale else (422 if form.errors else 200)
     return render("registry/edit.html", b=b, form=form, stale=stale, status=status)

@@ -1,4 +1,5 @@
 from flask import abort, current_app, flash, request
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -104,7 +105,7 @@ def save(bid):
                 b = db.session.get(Beneficiary, bid)
                 return render("review/_saved.html", b=b, form=review_form(b), saved=True,
                               cp=commune_counts(b.commune), goals=progress.targets(b.commune))
-            flash(f"Đã lưu rà soát: {b.full_name}.", "success")
+            flash(_("Đã lưu rà soát: %(name)s.", name=b.full_name), "success")
             return see_other("review.household", household_id=b.household_id,
                              _anchor=f"b{b.id}")
     # Errors or a conflict: the same card with the user's input kept, status 422 / 409.
@@ -129,10 +130,10 @@ def add_member(household_id):
         try:
             move_to_household(other, h, current_user)
             db.session.commit()
-            flash(f"Đã ghép {other.full_name} vào hộ.", "success")
+            flash(_("Đã ghép %(name)s vào hộ.", name=other.full_name), "success")
         except ReviewError as e:
             db.session.rollback()
-            flash(" ".join(e.errors.values()), "error")
+            flash(" ".join(str(m) for m in e.errors.values()), "error")
     return see_other("review.household", household_id=h.id)
 
 
@@ -145,7 +146,7 @@ def split(bid):
     b = _get(Beneficiary, bid)
     h = split_household(b, current_user)
     db.session.commit()
-    flash(f"Đã tách {b.full_name} thành hộ riêng.", "success")
+    flash(_("Đã tách %(name)s thành hộ riêng.", name=b.full_name), "success")
     return see_other("review.household", household_id=h.id)
 
 

@@ -16,6 +16,7 @@ Targets are rows of ``Target`` an admin can change; ``DEFAULT_TARGETS`` fill the
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, select
 
 from ..extensions import db
@@ -29,8 +30,8 @@ DEFAULT_TARGETS = {
     ("BTXH", "cashless"): 60, ("NCC", "cashless"): 50,
     ("BTXH", "paid_into_account"): 100, ("NCC", "paid_into_account"): 100,
 }
-INDICATOR_LABELS = {"reviewed": "Đã rà soát", "cashless": "Chi trả qua tài khoản",
-                    "paid_into_account": "Có TK được chi qua TK"}
+INDICATOR_LABELS = {"reviewed": _l("Đã rà soát"), "cashless": _l("Chi trả qua tài khoản"),
+                    "paid_into_account": _l("Có TK được chi qua TK")}
 
 
 @dataclass

@@ -5,6 +5,7 @@ between, ``Conflict`` is raised with both values and nothing is written.
 """
 from datetime import date, datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import case, func, or_, select
 
 from ..extensions import db
@@ -34,7 +35,7 @@ class ReviewError(ValueError):
     """Submitted values that break a rule: ``errors`` maps field → Vietnamese message."""
 
     def __init__(self, errors):
-        super().__init__("; ".join(errors.values()))
+        super().__init__("; ".join(str(m) for m in errors.values()))
         self.errors = errors
 
 
@@ -64,21 +65,21 @@ def validate(data):
     if data.get("holder_national_id"):
         r = parse_national_id(data["holder_national_id"])
         if r.kind not in ("cccd", "cmnd"):
-            errors["holder_national_id"] = "Số định danh của chủ tài khoản phải có 12 chữ số."
+            errors["holder_national_id"] = _l("Số định danh của chủ tài khoản phải có 12 chữ số.")
         clean["holder_national_id"] = r.value
     else:
         clean["holder_national_id"] = None
     if status == "has_account":
         if not data.get("bank_bin") or by_bin(data["bank_bin"]) is None:
-            errors["bank_bin"] = "Chọn ngân hàng hoặc ví điện tử."
+            errors["bank_bin"] = _l("Chọn ngân hàng hoặc ví điện tử.")
         if not clean["number"]:
-            errors["number"] = "Nhập số tài khoản (chỉ gồm chữ số)."
+            errors["number"] = _l("Nhập số tài khoản (chỉ gồm chữ số).")
         if data.get("recipient_type") in ("guardian", "authorised") and not clean["holder_name"]:
-            errors["holder_name"] = "Tài khoản của người giám hộ hoặc người được ủy quyền: nhập tên chủ tài khoản."
+            errors["holder_name"] = _l("Tài khoản của người giám hộ hoặc người được ủy quyền: nhập tên chủ tài khoản.")
     elif data.get("payment_method") == "account":
-        errors["payment_method"] = "Chỉ chi trả qua tài khoản khi đối tượng đã có tài khoản."
+        errors["payment_method"] = _l("Chỉ chi trả qua tài khoản khi đối tượng đã có tài khoản.")
     if status == "no_account" and not clean["no_account_reason"]:
-        errors["no_account_reason"] = "Ghi lý do chưa có tài khoản."
+        errors["no_account_reason"] = _l("Ghi lý do chưa có tài khoản.")
     if errors:
         raise ReviewError(errors)
     if status != "has_account":
@@ -158,7 +159,7 @@ def move_to_household(b, household, user):
     """Put ``b`` into ``household`` (same commune), recorded in the history. An emptied
     household stays (it may be reused); nothing is deleted."""
     if household.commune_id != b.commune_id:
-        raise ReviewError({"household_id": "Chỉ ghép người trong cùng một xã."})
+        raise ReviewError({"household_id": _l("Chỉ ghép người trong cùng một xã.")})
     set_fields(b, {"household_id": household.id}, user, "household")
 
 
