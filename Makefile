@@ -18,12 +18,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 
 # The English option: compile the translations (the .po files are the source).
 translations: $(VENV)/.installed
-	$(BIN)/pybabel compile -q -f -d portal/translations
+	$(BIN)/pybabel compile -f -d portal/translations
 
 # After changing texts: extract them and merge into the .po files, then translate.
 messages: $(VENV)/.installed
-	$(BIN)/pybabel extract -q -F babel.cfg -k _l -o portal/translations/messages.pot .
-	$(BIN)/pybabel update -q -i portal/translations/messages.pot -d portal/translations
+	$(BIN)/pybabel extract -F babel.cfg -k _l -o portal/translations/messages.pot .
+	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations
 
 install: $(VENV)/.installed translations
 

@@ -4,10 +4,12 @@ htmx comes from the pinned PyPI package ``django-js-lib-htmx`` (it carries only 
 files); nothing third-party is committed. Each URL holds a hash of the file's content,
 so a new version gets a new URL and browsers may keep the old one for a year.
 """
+import gzip
 import hashlib
 from functools import cache
 from importlib import resources
 
+import brotli
 from flask import Response, abort, request, url_for
 
 ONE_YEAR = 31536000
@@ -24,7 +26,9 @@ def _files():
     out = {}
     for name, (path, mime) in sources.items():
         data = path.read_bytes()
-        out[name] = (data, mime, hashlib.sha256(data).hexdigest()[:12])
+        # Compressed once, at the best settings, instead of on every request.
+        encoded = {"br": brotli.compress(data, quality=11), "gzip": gzip.compress(data, 9, mtime=0)}
+        out[name] = (data, mime, hashlib.sha256(data).hexdigest()[:12], encoded)
     return out
 
 
@@ -39,7 +43,7 @@ def init_app(app):
     def asset(filename):
         try:
             base, digest, ext = filename.rsplit(".", 2)
-            data, mime, real = _files()[f"{base}.{ext}"]
+            data, mime, real, encoded = _files()[f"{base}.{ext}"]
         except (ValueError, KeyError):
             abort(404)
         if digest != real:
@@ -47,7 +51,12 @@ def init_app(app):
         if request.if_none_match and real in request.if_none_match:
             resp = Response(status=304)
         else:
-            resp = Response(data, mimetype=mime)
+            accepted = request.accept_encodings
+            encoding = next((e for e in ("br", "gzip") if accepted[e]), None)
+            resp = Response(encoded[encoding] if encoding else data, mimetype=mime)
+            if encoding:
+                resp.headers["Content-Encoding"] = encoding
+        resp.vary.add("Accept-Encoding")
         resp.set_etag(real)
         resp.headers["Cache-Control"] = f"public, max-age={ONE_YEAR}, immutable"
         return resp

@@ -1,4 +1,5 @@
 """What every view shares: one page-or-fragment decision, filters, headers, login, roles."""
+from datetime import date
 from functools import wraps
 
 from flask_babel import gettext as _, lazy_gettext as _l
@@ -154,6 +155,8 @@ def init_app(app):
         "num": lambda n: "" if n is None else format_int(n),
         "dmy": lambda d: "" if d is None else format_date(d),
         "birth": lambda b: format_birth(b.birth_date, b.birth_year),
+        # "1998-09-15" (ISO, as kept in a preview) → "15/09/1998"; a year stays a year.
+        "birthtext": lambda v: format_date(date.fromisoformat(v)) if isinstance(v, str) else (v or ""),
         "mask_id": mask_id,
         "mask_account": mask_account,
         "bank": bank_label,

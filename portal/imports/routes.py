@@ -1,7 +1,7 @@
 import hashlib
 
 from flask_babel import gettext as _
-from flask import abort, current_app, flash, redirect, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields import SelectChoice
@@ -15,6 +15,7 @@ from . import bp
 from .forms import ConfirmForm, UploadForm
 
 UPLOADERS = ("commune", "district")
+ISSUES_SHOWN = 300  # more on request (?all=1): a long list would not fit a slow link
 
 
 def _communes():
@@ -58,7 +59,7 @@ def upload():
                 form.month.errors = list(form.month.errors) + [
                     _("Tiêu đề tệp không ghi tháng: nhập tháng của danh sách (ví dụ 2024-05).")]
                 raise ValueError(_("Chưa rõ danh sách của tháng nào."))
-            imports.plan(parsed, commune, form.program.data or None)
+            plan = imports.plan(parsed, commune, form.program.data or None)
         except imports.FileProblem as e:
             problem = e.message
         except ValueError as e:
@@ -67,7 +68,7 @@ def upload():
             batch = ImportBatch(commune_id=commune.id, program=form.program.data or parsed.program,
                                 month=parsed.month, filename=form.file.data.filename[:255],
                                 sha256=hashlib.sha256(data).hexdigest(), data=data,
-                                user_id=current_user.id)
+                                user_id=current_user.id, summary=plan.snapshot())
             db.session.add(batch)
             db.session.commit()
             return see_other("imports.preview", batch_id=batch.id)
@@ -84,9 +85,11 @@ def upload():
 def preview(batch_id):
     """What the file would add, change and leave alone, and every problem by sheet, row, column."""
     batch = _batch(batch_id)
-    plan = None if batch.status != "preview" else _plan(batch)
-    return render("imports/preview.html", batch=batch, plan=plan, form=ConfirmForm(),
-                  report=plan.report() if plan else batch.summary)
+    report = batch.summary or {}
+    issues = report.get("issues") or []
+    show_all = request.args.get("all") == "1"
+    return render("imports/preview.html", batch=batch, report=report, form=ConfirmForm(),
+                  issues=issues if show_all else issues[:ISSUES_SHOWN], show_all=show_all)
 
 
 @bp.route("/imports/<int:batch_id>/commit", methods=["POST"])
@@ -100,10 +103,8 @@ def confirm(batch_id):
     try:
         plan = _plan(batch)
         counts = imports.commit(plan, current_user, batch)
-        report = plan.report()
         batch.status, batch.committed_at = "committed", utcnow()
-        batch.summary = {k: report[k] for k in ("rows", "added", "changed", "unchanged", "skipped")}
-        batch.summary["issues"] = len(report["issues"])
+        batch.summary = plan.snapshot()
         db.session.commit()
     except Exception:
         db.session.rollback()

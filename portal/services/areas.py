@@ -8,6 +8,7 @@ Quận Huyện, Mã QH, Phường Xã, Mã PX, Cấp, Tên Tiếng Anh``) as ``.
 import csv
 import io
 from datetime import date
+from functools import lru_cache
 from importlib import resources
 
 from sqlalchemy import or_, select
@@ -23,18 +24,21 @@ KINDS = ("Thành phố", "Thị trấn", "Thị xã", "Tỉnh", "Huyện", "Qu�
          "Tổ dân phố", "Đặc khu")
 
 
+_FOLDED_KINDS = {fold(k): k for k in KINDS}
+
+
+@lru_cache(maxsize=4096)
 def split_kind(full_name, kind=None):
     """``"Thị Trấn Châu Ổ"`` → ``("Thị trấn", "Châu Ổ")``; the kind is taken from ``kind`` or
-    from the name's first words."""
+    from the name's first words (matched folded, so any case and tone placement)."""
     full_name = nfc(full_name) or ""
-    candidates = [nfc(kind)] if kind else []
-    candidates += list(KINDS)
+    folded = fold(full_name)
+    candidates = ([fold(kind)] if kind else []) + list(_FOLDED_KINDS)
     for k in candidates:
-        if k and fold(full_name).startswith(fold(k) + " "):
-            canonical = next((x for x in KINDS if fold(x) == fold(k)), k)
-            return canonical, full_name[len(k):].strip()
-    canonical = next((x for x in KINDS if kind and fold(x) == fold(kind)), nfc(kind) if kind else None)
-    return canonical, full_name
+        if k and folded.startswith(k + " "):
+            # fold() keeps one character per letter, so the kind's length carries over.
+            return _FOLDED_KINDS.get(k, nfc(kind)), full_name[len(k):].strip()
+    return (_FOLDED_KINDS.get(fold(kind), nfc(kind)) if kind else None), full_name
 
 
 def _set_path(area):

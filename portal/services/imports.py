@@ -17,8 +17,11 @@ wipes a known value.
 """
 import re
 from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Account, Area, Beneficiary, Finding, Household
@@ -119,6 +122,23 @@ class Plan:
     added: list = field(default_factory=list)      # ParsedRow
     changed: list = field(default_factory=list)    # (ParsedRow, Beneficiary, {field: (old, new)})
     unchanged: list = field(default_factory=list)  # (ParsedRow, Beneficiary)
+
+    def snapshot(self, limit=200):
+        """The report plus the first ``limit`` added and changed rows, JSON-ready: what the
+        preview page shows (kept on the ``ImportBatch`` so the page needs no re-reading)."""
+        def text(v):
+            return v.isoformat() if isinstance(v, date) else v
+        out = self.report()
+        out["added_rows"] = [
+            {"row": r.row, "sheet": r.sheet, "name": r.values["full_name"],
+             "birth": text(r.values.get("birth_date")) or r.values.get("birth_year"),
+             "village": r.village, "amount": r.values.get("monthly_amount")}
+            for r in self.added[:limit]]
+        out["changed_rows"] = [
+            {"row": r.row, "sheet": r.sheet, "name": b.full_name,
+             "changes": [[f.split(".")[-1], text(old), text(new)] for f, (old, new) in changes.items()]}
+            for r, b, changes in self.changed[:limit]]
+        return out
 
     def report(self):
         """The ``--json`` report: rows, added, changed, unchanged, skipped, issues."""
@@ -379,6 +399,7 @@ def _village_lookup(commune):
         select(Area).where(Area.parent_id == commune.id, Area.level == "village"))}
 
 
+@lru_cache(maxsize=4096)
 def _village_key(name):
     if not name:
         return ""
@@ -397,7 +418,8 @@ def plan(parsed, commune, program=None):
     result = Plan(parsed, commune, program)
     existing = db.session.scalars(
         select(Beneficiary).where(Beneficiary.commune_id == commune.id,
-                                  Beneficiary.program == program)).all()
+                                  Beneficiary.program == program)
+        .options(selectinload(Beneficiary.account))).all()
     villages = {v.id: v.name_folded for v in _village_lookup(commune).values()}
     by_id, by_name = {}, {}
     for b in existing:
@@ -512,9 +534,10 @@ def commit(p, user, batch=None):
         db.session.add(b)
         added.append((r, b))
     db.session.flush()
+    open_codes = _open_codes([b.id for _, b, _ in p.changed] + [b.id for _, b in p.unchanged])
     for r, b in added:
         history.record_creation(b, user, "import", batch)
-        _findings(b, r, batch)
+        _findings(b, r, batch, set())
     for r, b, changes in p.changed:
         simple = {f: new for f, (old, new) in changes.items() if "." not in f and f != "village"}
         history.set_fields(b, simple, user, "import", batch)
@@ -531,21 +554,27 @@ def commit(p, user, batch=None):
                 history.set_fields(b, {"account_status": "has_account",
                                        "payment_method": "cash" if r.account.get("cash") else "account"},
                                    user, "import", batch)
-        _findings(b, r, batch)
+        _findings(b, r, batch, open_codes.get(b.id, set()))
     for r, b in p.unchanged:
-        _findings(b, r, batch)
+        _findings(b, r, batch, open_codes.get(b.id, set()))
     db.session.flush()
     return {"added": len(p.added), "changed": len(p.changed), "unchanged": len(p.unchanged)}
 
 
-def _findings(b, r, batch):
+def _open_codes(ids):
+    """``{beneficiary id: {codes of its open findings}}``, in chunks."""
+    out = {}
+    for i in range(0, len(ids), 500):
+        for bid, code in db.session.execute(select(Finding.beneficiary_id, Finding.code).where(
+                Finding.beneficiary_id.in_(ids[i:i + 500]), Finding.resolved_at.is_(None))):
+            out.setdefault(bid, set()).add(code)
+    return out
+
+
+def _findings(b, r, batch, open_codes):
     """One open finding per (record, code): importing the same file twice adds none."""
-    if not r.issues:
-        return
-    open_codes = set() if b.id is None else set(db.session.scalars(
-        select(Finding.code).where(Finding.beneficiary_id == b.id, Finding.resolved_at.is_(None))))
     for i in r.issues:
-        if i.code in open_codes or i.severity == "info" and i.code == "legacy_encoding":
+        if i.code in open_codes or i.code == "legacy_encoding":
             continue
         open_codes.add(i.code)
         db.session.add(Finding(beneficiary_id=b.id, code=i.code, severity=i.severity,
