@@ -51,7 +51,9 @@ class Config:
     COMPRESS_MIN_SIZE = 300
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
     RATELIMIT_HEADERS_ENABLED = False
+    # Failed logins allowed per user name, and per address (a commune office shares one).
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    LOGIN_IP_RATE_LIMIT = os.environ.get("LOGIN_IP_RATE_LIMIT", "50 per minute")
     WTF_CSRF_TIME_LIMIT = 8 * 3600  # a working day in the field
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_HTTPONLY = True
@@ -73,7 +75,7 @@ class Config:
 
 class TestConfig(Config):
     TESTING = True
-    LOGIN_RATE_LIMIT = "1000 per minute"
+    LOGIN_RATE_LIMIT = LOGIN_IP_RATE_LIMIT = "1000 per minute"
 
     def __init__(self, instance_path):
         self.SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"

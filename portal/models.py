@@ -72,9 +72,14 @@ class User(UserMixin, db.Model):
     role: Mapped[str] = mapped_column(String(10))
     area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))
     active: Mapped[bool] = mapped_column(default=True)
+    # Part of the login cookie: logging out moves it on, so an old cookie stops working.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     area = relationship("Area")
+
+    def get_id(self):
+        return f"{self.id}:{self.session_version}"
 
     def set_password(self, password):
         self.password_hash = generate_password_hash(password)

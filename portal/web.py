@@ -105,7 +105,9 @@ def percent(part, whole):
 def init_app(app):
     @login_manager.user_loader
     def load_user(user_id):
-        return db.session.get(User, int(user_id))
+        ident, _, version = user_id.partition(":")
+        user = db.session.get(User, int(ident)) if ident.isdigit() else None
+        return user if user is not None and str(user.session_version) == version else None
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Vui lòng đăng nhập.")

@@ -352,3 +352,40 @@ def test_upload_asks_for_the_month_when_the_title_has_none(client, planted):
     r = upload(client, data, "ds.csv", program="BTXH", month="2024-05")
     assert r.status_code == 303
     assert db.session.scalars(select(ImportBatch)).one().month == "2024-05"
+
+
+def test_concurrent_confirmations_write_once(app, tmp_path, planted):
+    """Two confirmations at once (a double tap, a retry): one import, not two."""
+    import threading
+    people, _ = planted
+    db_path = tmp_path / "race.db"
+    from portal import create_app
+    race = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_path}", "WTF_CSRF_ENABLED": False})
+    with race.app_context():
+        from portal.services import areas as _areas
+        from tests.conftest import fast_users
+        db.create_all()
+        _areas.load_packaged_areas()
+        fast_users()
+        db.session.commit()
+    clients = [race.test_client() for _ in range(4)]
+    for c in clients:
+        c.post("/login", data={"username": "commune", "password": "demo"})
+    page = clients[0].get("/imports/new").get_data(as_text=True)
+    commune_id = re.search(r'<option[^>]*value="(\d+)"[^>]*>Xã Bình Chánh', page).group(1)
+    r = clients[0].post("/imports/new", data={"commune_id": commune_id, "program": "BTXH", "month": "2024-05",
+                                              "file": (io.BytesIO(filegen.write_list(people, "xlsx_two_row")), "ds.xlsx")},
+                        content_type="multipart/form-data")
+    url = r.headers["Location"] + "/commit"
+    barrier = threading.Barrier(len(clients))
+    codes = []
+
+    def confirm(c):
+        barrier.wait()
+        codes.append(c.post(url).status_code)
+    threads = [threading.Thread(target=confirm, args=(c,)) for c in clients]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    with race.app_context():
+        assert db.session.scalar(select(func.count(Beneficiary.id))) == len(people)
+        assert db.session.scalars(select(ImportBatch)).one().status == "committed"

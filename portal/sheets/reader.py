@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
+import zipfile
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -38,7 +39,14 @@ _MESSAGES = {
     "no_header": "Không tìm thấy dòng tiêu đề cột (Họ và tên, Ngày sinh, Số CCCD…) trong tệp.",
     "not_a_beneficiary_list": "Tệp có bảng dữ liệu nhưng không phải danh sách đối tượng: "
     "cần có cột Họ và tên và cột Ngày sinh hoặc Số CCCD.",
+    "too_large": "Tệp quá lớn: một danh sách tối đa 100.000 dòng. Hãy chia tệp theo thôn hoặc "
+    "theo chương trình.",
 }
+
+# A commune's list is a few hundred rows, a whole province's some 50,000: anything far
+# beyond is refused before it is unpacked into memory (a zip "bomb" is a few hundred kB).
+MAX_ROWS = 100_000
+MAX_UNPACKED_BYTES = 150 * 1024 * 1024
 
 
 class FileProblem(Exception):
@@ -215,6 +223,8 @@ def read_workbook(data: bytes, filename: str | None = None) -> list[Sheet]:
         raise FileProblem("empty")
     data = bytes(data)
     kind = sniff(data)
+    if kind == "xlsx":
+        _check_unpacked_size(data)
     if kind in ("xlsx", "xls"):
         sheets = _read_excel(data, kind)
     elif kind == "html":
@@ -224,6 +234,17 @@ def read_workbook(data: bytes, filename: str | None = None) -> list[Sheet]:
     if not sheets or all(s.is_empty() for s in sheets):
         raise FileProblem("empty")
     return sheets
+
+
+def _check_unpacked_size(data: bytes) -> None:
+    """Refuse an xlsx whose parts unpack to more than ``MAX_UNPACKED_BYTES``."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            unpacked = sum(i.file_size for i in z.infolist())
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise FileProblem("unreadable") from exc
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise FileProblem("too_large")
 
 
 def _read_excel(data: bytes, kind: str) -> list[Sheet]:
@@ -242,8 +263,12 @@ def _read_excel(data: bytes, kind: str) -> list[Sheet]:
                 continue
             try:
                 cs = wb.get_sheet_by_name(name)
+                if cs.total_height > MAX_ROWS:
+                    raise FileProblem("too_large")
                 raw = cs.to_python(skip_empty_area=False)
                 merged = [tuple(map(tuple, r)) for r in (cs.merged_cell_ranges or [])]
+            except FileProblem:
+                raise
             except Exception as exc:
                 raise FileProblem("unreadable") from exc
             hidden = m is not None and m.visible != pc.SheetVisibleEnum.Visible
@@ -382,6 +407,8 @@ def _sniff_delimiter(text: str) -> str:
 
 
 def _read_csv(data: bytes) -> Sheet:
+    if data.count(b"\n") > MAX_ROWS:
+        raise FileProblem("too_large")
     text, enc = _decode_text(data)
     if _looks_binary(text):
         raise FileProblem("unreadable")
