@@ -1,9 +1,10 @@
 """What every view shares: one page-or-fragment decision, filters, headers, login, roles."""
 from datetime import date
 from functools import wraps
+from urllib.parse import urlsplit
 
 from flask_babel import gettext as _, lazy_gettext as _l
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_login import current_user, login_required
 from flask_wtf.csrf import CSRFError
@@ -110,8 +111,23 @@ def init_app(app):
         return user if user is not None and str(user.session_version) == version else None
 
     login_manager.login_view = "auth.login"
-    login_manager.login_message = _l("Vui lòng đăng nhập.")
-    login_manager.login_message_category = "info"
+
+    @login_manager.unauthorized_handler
+    def unauthorized():
+        """Not logged in (or the session ended). An htmx save keeps the officer's input on the
+        page and says how to log in again; a plain request goes to the login page and back."""
+        if wants_fragment():
+            message = _("Phiên đăng nhập đã hết. Đăng nhập lại ở thẻ mới rồi bấm Lưu lần nữa: "
+                        "những gì bạn nhập vẫn còn trên trang này.")
+            return render_template("_flash_error.html", message=message, login_link=True), 401, {
+                "HX-Retarget": "#alerts", "HX-Reswap": "innerHTML"}
+        flash(_("Vui lòng đăng nhập."), "info")
+        if request.method == "GET":
+            target = request.full_path.rstrip("?")
+        else:  # a form sent after the session ended: come back to the page it was on
+            ref = urlsplit(request.referrer or "")
+            target = ref.path if ref.netloc == request.host else None
+        return redirect(url_for("auth.login", next=target))
 
     @app.after_request
     def headers(resp):
@@ -140,6 +156,16 @@ def init_app(app):
             resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax",
                             httponly=True, secure=app.config.get("SESSION_COOKIE_SECURE", False))
         return resp
+
+    @app.errorhandler(405)
+    def method_not_allowed(e):
+        return render_template("errors.html", code=405, back=request.referrer,
+                               message=_("Trang này không nhận yêu cầu kiểu đó.")), 405
+
+    @app.errorhandler(413)
+    def too_large(e):
+        return render_template("errors.html", code=413, back=request.referrer,
+                               message=_("Tệp quá lớn (tối đa 20 MB).")), 413
 
     @app.errorhandler(CSRFError)
     def csrf_error(e):

@@ -405,3 +405,42 @@ def test_login_limit_counts_failures_only_and_per_name(app):
     assert codes == [422, 422, 422, 429]
     # Another name from the same office still logs in; the address limit is wider.
     login(client, "commune")
+
+
+def test_session_end_during_htmx_save_keeps_the_form(client, people):
+    a, _, _ = people
+    login(client, "commune")
+    data = review_data(client, a)
+    client.post("/logout", data={"csrf_token": data["csrf_token"]})
+    data["csrf_token"] = csrf_token(client)
+    r = client.post(f"/beneficiaries/{a.id}/review", data=data, headers=HX)
+    assert r.status_code == 401 and r.headers["HX-Retarget"] == "#alerts"
+    assert "Đăng nhập lại" in r.get_data(as_text=True)
+    # Without JavaScript: to the login page, then back to the page the form was on.
+    r = client.post(f"/beneficiaries/{a.id}/review", data=data,
+                    headers={"Referer": f"http://localhost/households/{a.household_id}"})
+    assert r.status_code == 302 and f"next=/households/{a.household_id}" in r.headers["Location"]
+
+
+@pytest.mark.parametrize("number, message", [
+    ("ABC12345XYZ", "chỉ gồm chữ số"),
+    ("9704050000000000", "số thẻ"),
+    ("12345", "Độ dài số tài khoản"),
+])
+def test_review_refuses_implausible_account_numbers(client, people, number, message):
+    a, _, _ = people
+    login(client, "commune")
+    r = client.post(f"/beneficiaries/{a.id}/review", data=review_data(client, a, number=number))
+    assert r.status_code == 422 and message in r.get_data(as_text=True)
+    assert db.session.get(Beneficiary, a.id).account is None
+
+
+def test_visit_date_is_the_review_date(client, people):
+    a, _, _ = people
+    login(client, "commune")
+    r = client.post(f"/beneficiaries/{a.id}/review", data=review_data(client, a, visited_on="2024-05-10"))
+    assert r.status_code == 303
+    assert db.session.get(Beneficiary, a.id).reviewed_at.date().isoformat() == "2024-05-10"
+    b = people[1]
+    r = client.post(f"/beneficiaries/{b.id}/review", data=review_data(client, b, visited_on="2099-01-01"))
+    assert r.status_code == 422 and "tương lai" in r.get_data(as_text=True)

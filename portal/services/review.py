@@ -10,12 +10,20 @@ from sqlalchemy import case, func, or_, select
 
 from ..extensions import db
 from ..models import Account, Beneficiary, Household, Review
-from ..vn.banks import by_bin, normalise_account
+from ..vn.banks import by_bin, check_account_number, normalise_account
 from ..vn.ids import parse_national_id
 from ..vn.text import fold, nfc
 from .history import set_fields
 
 REVIEW_FIELDS = ("account_status", "no_account_reason", "payment_method")
+EARLIEST_VISIT = date(2020, 1, 1)
+ACCOUNT_MESSAGES = {
+    "account_not_digits": _l("Số tài khoản chỉ gồm chữ số."),
+    "account_bad_length": _l("Độ dài số tài khoản không đúng (ngân hàng 6–19 chữ số; ví điện tử là số "
+                             "điện thoại 10 chữ số bắt đầu bằng 0)."),
+    "account_is_card_number": _l("Đây là số thẻ (16 hoặc 19 chữ số, bắt đầu 9704), không phải số "
+                                 "tài khoản: hỏi số tài khoản in trên sổ hoặc trong ứng dụng."),
+}
 ACCOUNT_FIELDS = ("bank_bin", "number", "holder_name", "holder_national_id", "recipient_type")
 
 
@@ -70,16 +78,24 @@ def validate(data):
     else:
         clean["holder_national_id"] = None
     if status == "has_account":
-        if not data.get("bank_bin") or by_bin(data["bank_bin"]) is None:
+        bank = by_bin(data["bank_bin"]) if data.get("bank_bin") else None
+        if bank is None:
             errors["bank_bin"] = _l("Chọn ngân hàng hoặc ví điện tử.")
         if not clean["number"]:
             errors["number"] = _l("Nhập số tài khoản (chỉ gồm chữ số).")
+        else:
+            problems = check_account_number(clean["number"], bank)
+            if problems:
+                errors["number"] = ACCOUNT_MESSAGES[problems[0]]
         if data.get("recipient_type") in ("guardian", "authorised") and not clean["holder_name"]:
             errors["holder_name"] = _l("Tài khoản của người giám hộ hoặc người được ủy quyền: nhập tên chủ tài khoản.")
     elif data.get("payment_method") == "account":
         errors["payment_method"] = _l("Chỉ chi trả qua tài khoản khi đối tượng đã có tài khoản.")
     if status == "no_account" and not clean["no_account_reason"]:
         errors["no_account_reason"] = _l("Ghi lý do chưa có tài khoản.")
+    visited = data.get("visited_on")
+    if visited is not None and not (EARLIEST_VISIT <= visited <= date.today()):
+        errors["visited_on"] = _l("Ngày rà soát không thể ở tương lai hoặc trước năm 2020.")
     if errors:
         raise ReviewError(errors)
     if status != "has_account":
@@ -99,7 +115,9 @@ def save_review(b, user, data, expected_version, visited_on=None, note=None):
         theirs = current_values(b)
         diff = {k for k in mine if (mine[k] or None) != (theirs.get(k) or None)}
         raise Conflict(b, {k: theirs.get(k) for k in diff}, {k: mine[k] for k in diff})
-    clean = validate(data)
+    clean = validate(dict(data, visited_on=visited_on))
+    if clean.get("recipient_type") == "self" and "number" in clean and not clean.get("holder_name"):
+        clean["holder_name"] = b.full_name
     changed = set_fields(b, {f: clean[f] for f in REVIEW_FIELDS if f in clean}, user, "review")
     if "bank_bin" in clean:
         if b.account is None:
@@ -107,8 +125,10 @@ def save_review(b, user, data, expected_version, visited_on=None, note=None):
             db.session.add(b.account)
         changed += set_fields(b.account, {f: clean.get(f) for f in ACCOUNT_FIELDS},
                               user, "review", beneficiary_id=b.id)
-    now = datetime.now()
-    set_fields(b, {"reviewed_at": now.replace(microsecond=0)}, user, "review")
+    now = datetime.now().replace(microsecond=0)
+    # The visit's day as the officer gives it (a visit is often entered later), else now.
+    reviewed_at = datetime.combine(visited_on, now.time()) if visited_on else now
+    set_fields(b, {"reviewed_at": reviewed_at}, user, "review")
     b.reviewed_by_id = user.id
     db.session.add(Review(beneficiary_id=b.id, user_id=user.id, visited_on=visited_on or date.today(),
                           account_status=b.account_status, note=nfc(note) or None))
