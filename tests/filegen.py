@@ -68,7 +68,7 @@ FEMALE_GIVEN = ["Bích", "Cúc", "Dung", "Hạnh", "Hoa", "Huệ", "Lan", "Liễ
                 "Ngọc", "Quỳnh"]
 VILLAGES = ["Thôn Phước Hòa", "Thôn An Thành", "Thôn Tân Hy", "Thôn Phước Thiện",
             "Thôn Vạn Thạnh", "Thôn Đồng Tròn"]
-COMMUNE = "Bình An"
+COMMUNE = "Bình Chánh"  # the tests import into Bình Chánh (21052)
 BANKS = [("Agribank", 13), ("VietinBank", 12), ("BIDV", 12), ("Vietcombank", 10),
          ("LPBank", 12), ("Viettel Money", 10), ("VNPT Money", 10)]
 BTXH_STANDARD = 360_000

@@ -389,3 +389,30 @@ def test_concurrent_confirmations_write_once(app, tmp_path, planted):
     with race.app_context():
         assert db.session.scalar(select(func.count(Beneficiary.id))) == len(people)
         assert db.session.scalars(select(ImportBatch)).one().status == "committed"
+
+
+def test_out_of_range_and_overlong_values(runner, tmp_path):
+    people = filegen.make_people(4, seed=5)
+    people[0]["amount"] = 10 ** 20
+    people[1]["village"] = "Thôn " + "Dài" * 100
+    people[2]["name"] = "Nguyễn " * 30
+    path = write(tmp_path, "csv_comma", people)
+    report = run_import(runner, path, "21052", "--program", "BTXH", "--month", "2024-05")
+    codes = {(i["row"], i["code"]) for i in report["issues"]}
+    assert (people[0]["row"], "bad_amount") in codes
+    assert (people[1]["row"], "too_long") in codes
+    assert (people[2]["row"], "bad_name") in codes and report["skipped"] == 1
+    assert report["added"] == 3  # committed: nothing overflows a column
+    amounts = {b["name"]: b["monthly_amount"] for b in export(runner)}
+    assert amounts[people[0]["name"]] is None
+
+
+def test_another_communes_file_and_program_are_flagged(runner, tmp_path):
+    people = filegen.make_people(12, seed=21)
+    path = write(tmp_path, "xlsx_two_row", people, program="NCC")
+    # The generator titles the file for Bình Chánh; import it into Bình Dương as BTXH.
+    report = run_import(runner, path, "21070", "--program", "BTXH", "--dry-run")
+    codes = [i["code"] for i in report["issues"]]
+    assert "commune_mismatch" in codes and "program_mismatch" in codes
+    ok = run_import(runner, path, "21052", "--program", "NCC", "--dry-run")
+    assert not {"commune_mismatch", "program_mismatch"} & {i["code"] for i in ok["issues"]}

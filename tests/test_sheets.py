@@ -282,7 +282,7 @@ def test_legacy_workbook_decoded(shape, encoding):
     names = [r.cells["name"] for r in iter_rows(s, h) if r.kind == "person"]
     assert names == [p["name"] for p in people]
     title = title_text(s, h)
-    assert "UBND XÃ BÌNH AN" in title
+    assert "UBND XÃ BÌNH CHÁNH" in title
     assert "DANH SÁCH CHI TRẢ TRỢ CẤP XÃ HỘI THÁNG 5 NĂM 2024" in title
 
 

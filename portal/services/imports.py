@@ -54,7 +54,9 @@ ISSUE_CODES = {
     "duplicate_id": ("warning", "Cùng số định danh với một dòng khác trong tệp."),
     "duplicate_id_registry": ("warning", "Số định danh đã có ở một hồ sơ khác (trùng lĩnh?)."),
     "deceased_in_note": ("warning", "Ghi chú cho biết người này đã chết."),
-    "bad_amount": ("error", "Mức trợ cấp không đọc được."),
+    "bad_name": ("error", "Họ tên quá dài (trên 120 ký tự): bỏ qua."),
+    "too_long": ("warning", "Nội dung quá dài, đã cắt bớt."),
+    "bad_amount": ("error", "Mức trợ cấp không đọc được hoặc không hợp lý."),
     "unknown_bank": ("warning", "Không nhận ra ngân hàng / ví."),
     "account_not_digits": ("warning", "Số tài khoản có ký tự không phải chữ số."),
     "account_bad_length": ("warning", "Độ dài số tài khoản bất thường."),
@@ -62,10 +64,17 @@ ISSUE_CODES = {
     "account_scientific_notation": ("error", "Số tài khoản bị Excel đổi sang dạng số mũ: không lưu."),
     "holder_not_self": ("info", "Tài khoản không đứng tên đối tượng."),
     "month_mismatch": ("warning", "Tháng ghi trên tiêu đề khác tháng đã chọn."),
+    "program_mismatch": ("warning", "Chương trình ghi trên tiêu đề khác chương trình đã chọn."),
+    "commune_mismatch": ("warning", "Tiêu đề tệp ghi tên một xã khác xã đã chọn."),
     "legacy_encoding": ("info", "Tệp dùng bảng mã cũ, đã chuyển sang Unicode."),
 }
 
 LEGACY_ENCODINGS = ("tcvn3", "vni", "cp1258")
+# Sizes of the registry's columns (models.py): longer text is cut with a warning.
+MAX_LENGTHS = {"full_name": 120, "village": 120, "category": 200, "note": 2000, "phone": 20,
+               "bank_text": 120}
+# Above any monthly allowance (the largest NCC amounts are a few million đồng a month).
+MAX_MONTHLY_AMOUNT = 100_000_000
 FIELDS = ("full_name", "sex", "birth_date", "birth_year", "national_id", "legacy_id", "category",
           "coefficient", "monthly_amount", "phone", "note")
 ACCOUNT_FIELDS = ("bank_bin", "bank_text", "number", "holder_name", "recipient_type")
@@ -108,6 +117,9 @@ class Parsed:
     month: str | None
     program: str | None
     encoding: str | None = None
+    title: str = ""
+    title_program: str | None = None
+    title_row: tuple = (None, 1)  # (sheet, row) where the file's title block is
 
     @property
     def people(self):
@@ -122,6 +134,7 @@ class Plan:
     added: list = field(default_factory=list)      # ParsedRow
     changed: list = field(default_factory=list)    # (ParsedRow, Beneficiary, {field: (old, new)})
     unchanged: list = field(default_factory=list)  # (ParsedRow, Beneficiary)
+    new_villages: list = field(default_factory=list)  # names of villages to be created
 
     def snapshot(self, limit=200):
         """The report plus the first ``limit`` added and changed rows, JSON-ready: what the
@@ -129,6 +142,7 @@ class Plan:
         def text(v):
             return v.isoformat() if isinstance(v, date) else v
         out = self.report()
+        out["new_villages"] = self.new_villages
         out["added_rows"] = [
             {"row": r.row, "sheet": r.sheet, "name": r.values["full_name"],
              "birth": text(r.values.get("birth_date")) or r.values.get("birth_year"),
@@ -270,6 +284,10 @@ def parse_row(sheet_name, excel_row, cells, labels, group_label=None):
         add("name", "missing_name")
         row.skipped = True
         return row
+    if len(name) > MAX_LENGTHS["full_name"]:
+        add("name", "bad_name")
+        row.skipped = True
+        return row
     if not values["birth_year"]:
         add(birth_field, "missing_birth",
             f"Giá trị: «{birth_raw}»." if birth_raw not in (None, "") else None)
@@ -308,9 +326,13 @@ def parse_row(sheet_name, excel_row, cells, labels, group_label=None):
     values["monthly_amount"] = None
     if cells.get("amount") not in (None, ""):
         try:
-            values["monthly_amount"] = parse_amount(cells["amount"])
+            amount = parse_amount(cells["amount"])
         except ValueError:
+            amount = -1
+        if amount is not None and not 0 <= amount <= MAX_MONTHLY_AMOUNT:
             add("amount", "bad_amount", f"Giá trị: «{cells['amount']}».")
+        else:
+            values["monthly_amount"] = amount
     values["phone"] = normalise_account(cells.get("phone")) if cells.get("phone") not in (None, "") else None
     note = nfc(str(cells["note"])) if cells.get("note") not in (None, "") else None
     values["note"] = note
@@ -319,6 +341,13 @@ def parse_row(sheet_name, excel_row, cells, labels, group_label=None):
 
     row.village = clean_village(str(cells["village"])) if cells.get("village") not in (None, "") \
         else clean_village(group_label)
+    for key, column in (("category", "category"), ("note", "note"), ("phone", "phone")):
+        if values.get(key) and len(values[key]) > MAX_LENGTHS[key]:
+            add(column, "too_long")
+            values[key] = values[key][:MAX_LENGTHS[key]]
+    if row.village and len(row.village) > MAX_LENGTHS["village"]:
+        add("village", "too_long")
+        row.village = row.village[:MAX_LENGTHS["village"]]
     if cells.get("household") not in (None, ""):
         row.household_key = fold(str(cells["household"]))
 
@@ -337,6 +366,8 @@ def parse_row(sheet_name, excel_row, cells, labels, group_label=None):
                 add("account_number", code, f"Số {number}.")
             if bank_text and bank is None:
                 add("bank", "unknown_bank", f"«{bank_text}».")
+            holder = holder[:MAX_LENGTHS["full_name"]] if holder else holder
+            bank_text = bank_text[:MAX_LENGTHS["bank_text"]] if bank_text else bank_text
             rtype = recipient_from(relation, proper_case(holder) if holder else None, name)
             row.account = {"bank_bin": bank.bin if bank else None, "bank_text": bank_text,
                            "number": number, "holder_name": proper_case(holder) if holder else name,
@@ -355,9 +386,10 @@ def parse(data, filename=None, program=None, month=None):
     """
     lists = read_lists(data, filename)
     rows, issues = [], []
-    title_month, title_program, encoding = None, None, None
+    title_month, title_program, encoding, titles = None, None, None, []
     for sheet, header in lists:
         title = title_text(sheet, header)
+        titles.append(title)
         title_month = title_month or find_month(sheet, header)
         title_program = title_program or guess_program(title + " " + (sheet.name or ""))
         if sheet.encoding in LEGACY_ENCODINGS:
@@ -373,6 +405,9 @@ def parse(data, filename=None, program=None, month=None):
     if encoding:
         issues.append(_issue(first[0].name, first[1].header_rows[0] + 1, None, "legacy_encoding",
                              f"({encoding.upper()})"))
+    if program and title_program and program != title_program:
+        issues.append(_issue(first[0].name, first[1].header_rows[0], None, "program_mismatch",
+                             f"Tiêu đề: {title_program}, đã chọn: {program}."))
     if month and title_month and month != title_month:
         issues.append(_issue(first[0].name, first[1].header_rows[0], None, "month_mismatch",
                              f"Tiêu đề: {title_month}, đã chọn: {month}."))
@@ -391,7 +426,8 @@ def parse(data, filename=None, program=None, month=None):
     program = (program or title_program
                or program_from_categories(r.values.get("category") or "" for r in rows)
                or guess_program(filename or ""))
-    return Parsed(rows, issues, month or title_month, program, encoding)
+    return Parsed(rows, issues, month or title_month, program, encoding, " ".join(titles),
+                  title_program, (first[0].name, first[1].header_rows[0]))
 
 
 def _village_lookup(commune):
@@ -406,6 +442,24 @@ def _village_key(name):
     return fold(areas.split_kind(name)[1] or name)
 
 
+def _other_commune_in_title(title, commune):
+    """Another commune of the same parent area named in the title (``UBND XÃ BÌNH DƯƠNG``)
+    while the chosen one is not, or ``None``. Names are compared with their marks, since
+    Bình Thanh and Bình Thạnh are two communes."""
+    text = " ".join(nfc(title or "").casefold().split())
+    if not text or commune.parent_id is None:
+        return None
+
+    def named(area):
+        return f"{(area.kind or '').casefold()} {area.name.casefold()}" in text
+
+    if named(commune):
+        return None
+    siblings = db.session.scalars(select(Area).where(
+        Area.parent_id == commune.parent_id, Area.level == "commune", Area.id != commune.id))
+    return next((a for a in siblings if named(a)), None)
+
+
 def plan(parsed, commune, program=None):
     """Match ``parsed`` rows to the registry of ``commune`` and ``program``; reads only.
 
@@ -416,11 +470,22 @@ def plan(parsed, commune, program=None):
     if program not in ("BTXH", "NCC", "HTXH"):
         raise ValueError("Chưa rõ danh sách thuộc chương trình nào: chọn BTXH hoặc NCC.")
     result = Plan(parsed, commune, program)
+    other = _other_commune_in_title(parsed.title, commune)
+    if other is not None:
+        sheet, row = parsed.title_row
+        parsed.issues.insert(0, _issue(sheet, row, None, "commune_mismatch",
+                                       f"Tiêu đề: {other.full_name}; đã chọn: {commune.full_name}."))
     existing = db.session.scalars(
         select(Beneficiary).where(Beneficiary.commune_id == commune.id,
                                   Beneficiary.program == program)
         .options(selectinload(Beneficiary.account))).all()
     villages = {v.id: v.name_folded for v in _village_lookup(commune).values()}
+    known = set(villages.values())
+    for r in parsed.people:
+        key = _village_key(r.village)
+        if key and key not in known:
+            known.add(key)
+            result.new_villages.append(r.village)
     by_id, by_name = {}, {}
     for b in existing:
         if b.national_id:
