@@ -444,3 +444,42 @@ def test_visit_date_is_the_review_date(client, people):
     b = people[1]
     r = client.post(f"/beneficiaries/{b.id}/review", data=review_data(client, b, visited_on="2099-01-01"))
     assert r.status_code == 422 and "tương lai" in r.get_data(as_text=True)
+
+
+def correction(client, b, **values):
+    page = client.get(f"/beneficiaries/{b.id}/edit").get_data(as_text=True)
+    data = {"csrf_token": csrf_token(client, f"/beneficiaries/{b.id}/edit"),
+            "version": re.search(r'name="version"[^>]*value="(\d+)"', page).group(1),
+            "full_name": b.full_name, "sex": b.sex, "birth_year": str(b.birth_year),
+            "birth_date": b.birth_date.isoformat() if b.birth_date else "", "national_id": b.national_id or "",
+            "village": b.village.full_name, "category": "", "monthly_amount": "540000", "phone": "", "note": ""}
+    data.update(values)
+    return client.post(f"/beneficiaries/{b.id}/edit", data=data)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"national_id": "051150123456"}, "không khớp giới tính"),   # a woman's digit for a man
+    ({"national_id": "051060123456"}, "không khớp giới tính"),   # born 1960, not 1950
+    ({"national_id": "051050777777"}, "đã có ở một hồ sơ khác"),  # another commune's person
+    ({"birth_date": "2099-01-01", "birth_year": "2099"}, "tương lai"),
+])
+def test_correction_rules(client, people, values, message):
+    a, _, _ = people
+    person(commune_code="21046", name="Võ Văn Khác", national_id="051050777777")
+    db.session.commit()
+    login(client, "commune")
+    r = correction(client, a, **values)
+    assert r.status_code == 422 and message in r.get_data(as_text=True)
+
+
+def test_correcting_the_id_settles_its_findings(client, people):
+    from portal.models import Finding
+    a, _, _ = people
+    a.national_id = None
+    db.session.add(Finding(beneficiary_id=a.id, code="missing_id", severity="warning", message="x"))
+    db.session.add(Finding(beneficiary_id=a.id, code="deceased_in_note", severity="warning", message="y"))
+    db.session.commit()
+    login(client, "commune")
+    assert correction(client, a, national_id="051050999888").status_code == 303
+    open_codes = {f.code for f in db.session.scalars(select(Finding).where(Finding.resolved_at.is_(None)))}
+    assert open_codes == {"deceased_in_note"}

@@ -67,6 +67,10 @@ def edit(bid):
             db.session.rollback()
             stale = e.theirs
             form.version.data = b.version
+        except registry.CorrectionError as e:
+            db.session.rollback()
+            for f, msg in e.errors.items():
+                getattr(form, f).errors = list(getattr(form, f).errors) + [msg]
         else:
             flash(_("Đã lưu thông tin đã sửa."), "success")
             return see_other("registry.beneficiary", bid=b.id)

@@ -1,6 +1,9 @@
-"""The registry as rows, for the JSON and Excel exports (one definition for both)."""
+"""The registry: corrections of a beneficiary's facts, and the records as rows for the JSON
+and Excel exports (one definition for both)."""
 import io
+from datetime import date
 
+from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
@@ -8,10 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased, selectinload
 
 from ..extensions import db
+from ..models import Area, Beneficiary, utcnow
 from ..sheets.writer import cell
-from ..models import Area, Beneficiary
+from ..vn.ids import id_consistency
 from ..vn.text import fold, nfc, proper_case
-from . import areas, history
+from . import areas, history, review
 from .scope import scoped
 
 COLUMNS = [  # key, Vietnamese header, width
@@ -62,6 +66,51 @@ CORRECTABLE = ("full_name", "sex", "birth_date", "birth_year", "national_id", "c
                "monthly_amount", "phone", "note")
 
 
+# Import findings settled by correcting a field (Finding.code → the field it is about).
+FINDINGS_OF_FIELD = {
+    "national_id": ("missing_id", "id_lost_leading_zero", "id_scientific_notation", "id_bad_format",
+                    "id_unknown_province", "id_sex_century_mismatch", "id_year_mismatch",
+                    "cmnd_only", "duplicate_id", "duplicate_id_registry"),
+    "sex": ("missing_sex", "id_sex_century_mismatch"),
+    "birth_year": ("bad_birth_date", "id_sex_century_mismatch", "id_year_mismatch"),
+    "birth_date": ("bad_birth_date",),
+    "monthly_amount": ("bad_amount",),
+}
+
+
+class CorrectionError(ValueError):
+    """Corrected values that break a rule: ``errors`` maps field → Vietnamese message."""
+
+    def __init__(self, errors):
+        super().__init__("; ".join(str(m) for m in errors.values()))
+        self.errors = errors
+
+
+def check_correction(b, data):
+    """Rules a correction must keep (raises ``CorrectionError``): the ID agrees with the sex
+    and birth year (Circular 07/2016/TT-BCA Art. 7: the 4th digit gives century and sex,
+    the 5th–6th the year) and is not another person's; the birth is not in the future."""
+    errors = {}
+    today = date.today()
+    if data.get("birth_year") and data["birth_year"] > today.year:
+        errors["birth_year"] = _l("Năm sinh ở tương lai.")
+    if data.get("birth_date") and data["birth_date"] > today:
+        errors["birth_date"] = _l("Ngày sinh ở tương lai.")
+    nid = data.get("national_id")
+    if nid:
+        if id_consistency(nid, data.get("sex"), data.get("birth_year")):
+            errors["national_id"] = _l("Số định danh không khớp giới tính hoặc năm sinh (chữ số thứ 4 "
+                                       "cho thế kỷ và giới tính, chữ số 5–6 là năm sinh).")
+        else:
+            other = db.session.scalar(select(Beneficiary).where(
+                Beneficiary.national_id == nid, Beneficiary.id != b.id))
+            if other is not None:
+                errors["national_id"] = _l("Số định danh này đã có ở một hồ sơ khác (%(commune)s).",
+                                           commune=other.commune.full_name)
+    if errors:
+        raise CorrectionError(errors)
+
+
 class StaleRecord(Exception):
     """The record changed since the form was opened (``theirs``: its current values)."""
 
@@ -80,6 +129,7 @@ def correct(b, user, data, expected_version):
     """
     if expected_version is not None and str(expected_version) != str(b.version):
         raise StaleRecord({f: getattr(b, f) for f in CORRECTABLE})
+    check_correction(b, data)
     values = {f: data.get(f) or None for f in CORRECTABLE}
     values["full_name"] = proper_case(nfc(values["full_name"]))
     values["note"] = nfc(values["note"])
@@ -87,8 +137,18 @@ def correct(b, user, data, expected_version):
     if "full_name" in changed:
         b.name_folded = fold(b.full_name)
     village = areas.get_or_create_village(b.commune, data.get("village")) if data.get("village") else None
-    if village is not None:
+    if village is not None and village.id != b.village_id:
         changed += history.set_fields(b, {"village_id": village.id}, user, "correction")
+        # The household moves with a person living alone; otherwise the person leaves it.
+        if len(b.household.members) == 1:
+            b.household.village_id = village.id
+        else:
+            review.split_household(b, user)
+    settle = {code for f in changed for code in FINDINGS_OF_FIELD.get(f, ())}
+    if settle:
+        for finding in b.findings:
+            if finding.resolved_at is None and finding.code in settle:
+                finding.resolved_at = utcnow()
     return changed
 
 
