@@ -15,8 +15,12 @@ from .extensions import db
 from .models import Area, Beneficiary, ImportBatch, User
 
 
-def _fail(message):
-    click.echo(message, err=True)
+def _fail(message, as_json=False, code="error"):
+    """Stop with exit status 2; with ``--json`` the message is a JSON object on stdout."""
+    if as_json:
+        click.echo(json.dumps({"error": code, "message": message}, ensure_ascii=False))
+    else:
+        click.echo(message, err=True)
     sys.exit(2)
 
 
@@ -56,7 +60,7 @@ def import_list(path, commune_code, program, month, dry_run, as_json):
     """Import a commune's beneficiary list (.xlsx, .xls or .csv)."""
     from .services import areas, history, imports
     if month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-        _fail(f"Tháng không hợp lệ: {month} (dạng YYYY-MM).")
+        _fail(f"Tháng không hợp lệ: {month} (dạng YYYY-MM).", as_json, "bad_month")
     data = path.read_bytes()
     try:
         parsed = imports.parse(data, path.name, program, month)
@@ -65,13 +69,17 @@ def import_list(path, commune_code, program, month, dry_run, as_json):
             click.echo(json.dumps({"error": e.code, "message": e.message}, ensure_ascii=False))
             sys.exit(1)
         _fail(e.message)
+    if parsed.month is None:
+        _fail("Tiêu đề tệp không ghi tháng: cho biết tháng của danh sách bằng --month YYYY-MM.",
+              as_json, "no_month")
     commune = areas.find_commune(commune_code, parsed.month)
     if commune is None:
-        _fail(f"Không có xã mã {commune_code}: chạy «flask --app app load-areas» trước.")
+        _fail(f"Không có xã mã {commune_code}: chạy «flask --app app load-areas» trước.",
+              as_json, "unknown_commune")
     try:
         plan = imports.plan(parsed, commune, program)
     except ValueError as e:
-        _fail(str(e))
+        _fail(str(e), as_json, "no_program")
     report = plan.report()
     if not dry_run:
         user = history.system_user()
@@ -103,13 +111,13 @@ def import_list(path, commune_code, program, month, dry_run, as_json):
 def export_registry(fmt, area_code, output):
     """Export the registry as JSON (a list of beneficiaries) or .xlsx."""
     from .services import registry
-    area = None
+    units = None
     if area_code:
-        area = db.session.scalars(select(Area).where(Area.code == area_code)
-                                  .order_by(Area.valid_from.desc().nulls_last())).first()
-        if area is None:
+        # Every unit that has borne the code (21040: Châu Ổ until 30/06/2025, Xã Bình Sơn after).
+        units = db.session.scalars(select(Area).where(Area.code == area_code)).all()
+        if not units:
             _fail(f"Không có đơn vị mã {area_code}.")
-    rows = registry.records(None, area)
+    rows = registry.records_in(None, units)
     if fmt == "json":
         text = json.dumps(list(registry.to_json_rows(rows)), ensure_ascii=False)
         if output:

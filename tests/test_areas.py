@@ -44,11 +44,14 @@ def test_load_areas_cli_from_gso_csv(runner, tmp_path):
     assert r.exit_code == 0, r.output
     hn = db.session.scalar(select(Area).where(Area.code == "00001"))
     assert (hn.kind, hn.name, hn.parent.code, hn.parent.parent.code) == ("Phường", "Phúc Xá", "001", "01")
-    thanh = db.session.scalar(select(Area).where(Area.code == "21091", Area.valid_to.is_(None)))
+    thanh = db.session.scalar(select(Area).where(Area.code == "21091"))
     assert thanh.name == "Bình Thanh" and thanh.kind == "Xã"
-    chau_o = db.session.scalar(select(Area).where(Area.code == "21040", Area.valid_from.is_(None),
-                                                  Area.valid_to.is_(None)))
-    assert chau_o.kind == "Thị trấn" and chau_o.name == "Châu Ổ"
+    # A list without dates does not reopen the units the 2025 reform closed.
+    assert str(thanh.valid_to) == "2025-06-30"
+    assert areas.find_commune("21040", "2025-08").name == "Bình Sơn"
+    assert areas.find_commune("21040", "2024-05").name == "Châu Ổ"
+    new_unit = db.session.scalar(select(Area).where(Area.code == "21127"))
+    assert new_unit.valid_to is None and new_unit.parent.code == "527"
     assert thanh.path.startswith(thanh.parent.parent.path)
 
 

@@ -145,7 +145,7 @@ def test_id_held_in_another_commune_is_reported(runner, tmp_path, planted):
     other = [dict(people[0], name="Võ Thị Khác", birth_year=people[0]["birth_year"])]
     other = filegen.make_people(12, seed=99)
     other[3]["national_id"] = people[0]["national_id"]
-    report = run_import(runner, write(tmp_path, "csv_comma", other), "21046", "--program", "BTXH")
+    report = run_import(runner, write(tmp_path, "csv_comma", other), "21046", "--program", "BTXH", "--month", "2024-05")
     hits = [i for i in report["issues"] if i["code"] == "duplicate_id_registry"]
     assert [i["row"] for i in hits] == [other[3]["row"]]
     assert "Bình Chánh" in hits[0]["message"]
@@ -170,10 +170,10 @@ def test_changed_value_updates_with_history_and_empty_never_wipes(runner, tmp_pa
 
 def test_empty_amount_cell_keeps_known_value(runner, tmp_path, planted):
     people, _ = planted
-    run_import(runner, write(tmp_path, "csv_comma", people), "21052", "--program", "BTXH")
+    run_import(runner, write(tmp_path, "csv_comma", people), "21052", "--program", "BTXH", "--month", "2024-05")
     known = people[0]["amount"]
     people[0]["amount"] = None
-    report = run_import(runner, write(tmp_path, "csv_comma", people), "21052", "--program", "BTXH")
+    report = run_import(runner, write(tmp_path, "csv_comma", people), "21052", "--program", "BTXH", "--month", "2024-05")
     assert report["changed"] == 0
     b = db.session.scalar(select(Beneficiary).where(Beneficiary.name_folded == fold(people[0]["name"])))
     assert b.monthly_amount == known
@@ -191,7 +191,7 @@ def test_rows_without_name_or_birth_are_skipped(runner, tmp_path):
     cells[1] = ""
     text[people[2]["row"] - 1] = ",".join(cells)
     path.write_text("\n".join(text), "utf-8")
-    report = run_import(runner, path, "21052", "--program", "BTXH")
+    report = run_import(runner, path, "21052", "--program", "BTXH", "--month", "2024-05")
     assert report["skipped"] == 2 and report["added"] == 3
     codes = {(i["row"], i["code"]) for i in report["issues"] if i["severity"] == "error"}
     assert (people[1]["row"], "missing_birth") in codes and (people[2]["row"], "missing_name") in codes
@@ -242,7 +242,7 @@ def test_unknown_commune_is_a_clear_error(runner, tmp_path, planted):
     people, _ = planted
     r = runner.invoke(args=["import-list", str(write(tmp_path, "xlsx_two_row", people)),
                             "--commune", "99999", "--json"])
-    assert r.exit_code == 2 and "99999" in r.output
+    assert r.exit_code == 2 and "99999" in r.output and json.loads(r.output)["error"] == "unknown_commune"
 
 
 # --------------------------------------------------------------------------- the upload page
@@ -416,3 +416,24 @@ def test_another_communes_file_and_program_are_flagged(runner, tmp_path):
     assert "commune_mismatch" in codes and "program_mismatch" in codes
     ok = run_import(runner, path, "21052", "--program", "NCC", "--dry-run")
     assert not {"commune_mismatch", "program_mismatch"} & {i["code"] for i in ok["issues"]}
+
+
+def test_export_by_a_code_that_named_two_units(runner, tmp_path, planted):
+    people, _ = planted
+    run_import(runner, write(tmp_path, "xlsx_two_row", people), "21052", "--month", "2024-05")
+    # 21040 is Châu Ổ until 30/06/2025 and Xã Bình Sơn (which took in Bình Chánh) after.
+    r = runner.invoke(args=["export-registry", "--format", "json", "--area", "21040"])
+    rows = json.loads(r.output)
+    assert len(rows) == len(people) and {b["commune_code"] for b in rows} == {"21052"}
+    r = runner.invoke(args=["export-registry", "--format", "json", "--area", "21043"])
+    assert json.loads(r.output) == []
+
+
+def test_cli_errors_are_json_with_json(runner, tmp_path, planted):
+    people, _ = planted
+    path = write(tmp_path, "csv_comma", people)  # no title: no month
+    r = runner.invoke(args=["import-list", str(path), "--commune", "21052", "--program", "BTXH", "--json"])
+    assert r.exit_code == 2 and json.loads(r.output)["error"] == "no_month"
+    r = runner.invoke(args=["import-list", str(path), "--commune", "99999", "--month", "2024-05", "--json"])
+    assert r.exit_code == 2 and json.loads(r.output)["error"] == "unknown_commune"
+    assert db.session.scalar(select(func.count(Beneficiary.id))) == 0

@@ -46,18 +46,23 @@ def _set_path(area):
     area.path = (area.parent.path if area.parent else "/") + f"{area.id}/"
 
 
-def upsert_area(level, code, name, kind=None, parent=None, valid_from=None, valid_to=None):
-    """Create or update the unit with this level, code and start date; return it."""
+def upsert_area(level, code, name, kind=None, parent=None, valid_from=None, valid_to=None,
+                keep_validity=False):
+    """Create or update the unit with this level, code and start date; return it.
+
+    ``keep_validity``: an existing unit keeps its end date (a list without dates, like the
+    statistics office's export, does not reopen a unit that the reform closed).
+    """
     area = db.session.scalar(select(Area).where(
         Area.level == level, Area.code == code,
         Area.valid_from.is_(None) if valid_from is None else Area.valid_from == valid_from))
     if area is None:
-        area = Area(level=level, code=code)
+        area = Area(level=level, code=code, valid_from=valid_from, valid_to=valid_to)
         db.session.add(area)
+    elif not keep_validity:
+        area.valid_to = valid_to
     area.name, area.kind, area.parent = name, kind, parent
     area.name_folded = fold(name)
-    area.valid_to = valid_to
-    area.valid_from = valid_from
     _set_path(area)
     return area
 
@@ -115,6 +120,7 @@ def load_gso_rows(rows, valid_from=None, valid_to=None):
         raise ValueError("Không phải tệp danh mục đơn vị hành chính của Tổng cục Thống kê "
                          "(cần các cột: " + ", ".join(GSO_COLUMNS) + ").") from None
     provinces, districts, count = {}, {}, 0
+    keep = valid_from is None and valid_to is None
 
     def code(v, width):
         if v in (None, ""):
@@ -131,19 +137,20 @@ def load_gso_rows(rows, valid_from=None, valid_to=None):
             continue
         if pcode not in provinces:
             kind, name = split_kind(pname)
-            provinces[pcode] = upsert_area("province", pcode, name, kind, None, valid_from, valid_to)
+            provinces[pcode] = upsert_area("province", pcode, name, kind, None, valid_from, valid_to,
+                                           keep)
             count += 1
         parent = provinces[pcode]
         if dcode:
             if dcode not in districts:
                 kind, name = split_kind(dname)
                 districts[dcode] = upsert_area("district", dcode, name, kind, parent,
-                                               valid_from, valid_to)
+                                               valid_from, valid_to, keep)
                 count += 1
             parent = districts[dcode]
         if ccode:
             kind, name = split_kind(cname, ckind)
-            upsert_area("commune", ccode, name, kind, parent, valid_from, valid_to)
+            upsert_area("commune", ccode, name, kind, parent, valid_from, valid_to, keep)
             count += 1
     return count
 
@@ -190,6 +197,14 @@ def get_or_create_village(commune, name):
         db.session.add(village)
         _set_path(village)
     return village
+
+
+def subtree_ids(units):
+    """A select of the ids of every unit below ``units`` (themselves included), and of the
+    communes that the 2025 reform merged into them (their ``successor``)."""
+    below = or_(*[Area.path.startswith(u.path) for u in units])
+    merged = Area.successor_id.in_([u.id for u in units])
+    return select(Area.id).where(or_(below, merged))
 
 
 def communes_below(area, on=None):

@@ -31,7 +31,13 @@ COLUMNS = [  # key, Vietnamese header, width
 
 
 def records(user=None, area=None):
-    """Yield one dict per beneficiary in ``user``'s scope (and under ``area`` if given):
+    """See :func:`records_in`; ``area`` is one unit or ``None`` (all)."""
+    return records_in(user, [area] if area is not None else None)
+
+
+def records_in(user=None, units=None):
+    """Yield one dict per beneficiary in ``user``'s scope (and under ``units`` if given, or
+    registered in a commune merged into one of them):
     ``name``, ``sex`` (``M``/``F``/None), ``birth_date`` (``datetime.date``/None),
     ``birth_year``, ``national_id``, ``program``, ``commune_code``, ``village``,
     ``monthly_amount`` (int, đồng), ``account_number``, ``recipient_type``,
@@ -43,9 +49,8 @@ def records(user=None, area=None):
          .options(selectinload(Beneficiary.account))
          .order_by(commune.code, village.name_folded, Beneficiary.name_folded, Beneficiary.id))
     q = scoped(q, user, Beneficiary.commune_id)
-    if area is not None:
-        q = q.where(Beneficiary.commune_id.in_(
-            select(Area.id).where(Area.path.startswith(area.path))))
+    if units is not None:
+        q = q.where(Beneficiary.commune_id.in_(areas.subtree_ids(units)))
     for b, ccode, cname, vkind, vname in db.session.execute(q).yield_per(1000):
         a = b.account
         yield {
