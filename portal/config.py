@@ -30,11 +30,11 @@ def secret_key(instance_path):
     key = os.environ.get("SECRET_KEY")
     if key:
         return key
+    if os.environ.get("PORTAL_ENV") == "production":
+        raise RuntimeError("SECRET_KEY is not set (required when PORTAL_ENV=production)")
     path = Path(instance_path) / "secret_key"
     if path.exists():
         return path.read_text().strip()
-    if os.environ.get("PORTAL_ENV") == "production":
-        raise RuntimeError("SECRET_KEY is not set (required when PORTAL_ENV=production)")
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32)
     path.write_text(key)

@@ -65,13 +65,13 @@ RECIPIENT_LABELS = {"self": _l("Chính chủ"), "guardian": _l("Người giám h
 METHOD_LABELS = {"account": _l("Qua tài khoản"), "cash": _l("Tiền mặt")}
 ROLE_LABELS = {"admin": _l("Quản trị"), "district": _l("Phòng LĐ-TB&XH"), "commune": _l("Công chức xã"),
                "police": _l("Công an xã"), "payer": _l("Bưu điện"), "system": _l("Hệ thống")}
-SEX_LABELS = {"M": "Nam", "F": _l("Nữ")}
+SEX_LABELS = {"M": _l("Nam"), "F": _l("Nữ")}
 SEVERITY_LABELS = {"error": _l("Lỗi"), "warning": _l("Cảnh báo"), "info": _l("Ghi chú")}
 SOURCE_LABELS = {"import": _l("Tải danh sách"), "review": _l("Rà soát"), "correction": _l("Sửa"),
                  "household": _l("Hộ gia đình")}
 FIELD_LABELS = {
     "full_name": _l("Họ tên"), "sex": _l("Giới tính"), "birth_date": _l("Ngày sinh"), "birth_year": _l("Năm sinh"),
-    "national_id": _l("Số định danh"), "legacy_id": "CMND", "village_id": _l("Thôn"), "category": _l("Diện"),
+    "national_id": _l("Số định danh"), "legacy_id": _l("CMND"), "village_id": _l("Thôn"), "category": _l("Diện"),
     "coefficient": _l("Hệ số"), "monthly_amount": _l("Mức trợ cấp"), "phone": _l("Điện thoại"), "note": _l("Ghi chú"),
     "account_status": _l("Tình trạng tài khoản"), "no_account_reason": _l("Lý do chưa có TK"),
     "payment_method": _l("Hình thức chi trả"), "bank_bin": _l("Ngân hàng"), "number": _l("Số tài khoản"),
@@ -81,10 +81,18 @@ FIELD_LABELS = {
 }
 
 
-def value_label(field, value):
-    """A stored value as people read it: labels for codes, the bank's name for a BIN."""
+def value_label(field, value, names=None):
+    """A stored value as people read it: labels for codes, the bank's name for a BIN, a
+    date as dd/mm/yyyy, a village's name for its id (``names``: id → name)."""
     if value is None or value == "":
         return "—"
+    if names and field in ("village_id", "household_id"):
+        return names.get(str(value), value)
+    if field in ("birth_date", "reviewed_at") and isinstance(value, str):
+        try:
+            return format_date(date.fromisoformat(value[:10]))
+        except ValueError:
+            return value
     labels = {"account_status": ACCOUNT_STATUS_LABELS, "payment_method": METHOD_LABELS,
               "recipient_type": RECIPIENT_LABELS, "sex": SEX_LABELS}.get(field)
     if labels:

@@ -483,3 +483,31 @@ def test_correcting_the_id_settles_its_findings(client, people):
     assert correction(client, a, national_id="051050999888").status_code == 303
     open_codes = {f.code for f in db.session.scalars(select(Finding).where(Finding.resolved_at.is_(None)))}
     assert open_codes == {"deceased_in_note"}
+
+
+def test_search_treats_wildcards_as_text(client, people):
+    login(client, "commune")
+    for q in ("%", "_", "%%%%"):
+        html = client.get("/search", query_string={"q": q}).get_data(as_text=True)
+        assert "Nguyễn Văn An" not in html
+
+
+def test_production_needs_secret_key_from_environment(tmp_path, monkeypatch):
+    from portal.config import secret_key
+    (tmp_path / "secret_key").write_text("from-a-file")
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("PORTAL_ENV", "production")
+    with pytest.raises(RuntimeError):
+        secret_key(tmp_path)
+    monkeypatch.setenv("PORTAL_ENV", "development")
+    assert secret_key(tmp_path) == "from-a-file"
+
+
+def test_form_library_messages_are_vietnamese(client, people):
+    a, _, _ = people
+    login(client, "commune")
+    r = client.post(f"/beneficiaries/{a.id}/review", data=review_data(client, a, account_status="bogus",
+                                                                     visited_on="31/02/2024"))
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "Lựa chọn không hợp lệ." in html and "Ngày không hợp lệ." in html
+    assert "Not a valid" not in html

@@ -1,15 +1,15 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import IntegerField
 from wtforms.validators import InputRequired, NumberRange
 
+from ..forms import Form
 from ..services.progress import DEFAULT_TARGETS
 
 
 def target_form(current):
     """A form with one 0–100 field per (program, indicator), named ``PROGRAM__indicator``."""
 
-    class TargetForm(FlaskForm):
+    class TargetForm(Form):
         pass
 
     for (program, indicator) in DEFAULT_TARGETS:

@@ -1,12 +1,13 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import SelectField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import Optional, Regexp
 
+from ..forms import Form
 
-class UploadForm(FlaskForm):
+
+class UploadForm(Form):
     """A commune's list: the file, the commune, the program and the month."""
 
     file = FileField(_l("Tệp danh sách (.xlsx, .xls, .csv)"), validators=[
@@ -20,5 +21,5 @@ class UploadForm(FlaskForm):
         Optional(), Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", message=_l("Tháng dạng YYYY-MM, ví dụ 2024-05."))])
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(Form):
     pass

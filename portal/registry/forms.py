@@ -1,18 +1,31 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import (
+    DateField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.fields import SelectChoice
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
+from ..forms import Form
 from ..vn.ids import parse_national_id
 
 
-class CorrectionForm(FlaskForm):
+class CorrectionForm(Form):
     """Correct a beneficiary's facts (source ``correction`` in the history)."""
 
     version = HiddenField()
     full_name = StringField(_l("Họ và tên"), validators=[DataRequired(_l("Nhập họ tên.")), Length(max=120)])
-    sex = SelectField(_l("Giới tính"), choices=[SelectChoice("", _l("—")), SelectChoice("M", "Nam"),
+    sex = SelectField(_l("Giới tính"), choices=[SelectChoice("", "—"), SelectChoice("M", _l("Nam")),
                                             SelectChoice("F", _l("Nữ"))])
     birth_date = DateField(_l("Ngày sinh"), validators=[Optional()])
     birth_year = IntegerField(_l("Năm sinh"), validators=[

@@ -1,11 +1,11 @@
 from datetime import date
 
-from flask_babel import gettext as _
 from flask import Response, abort, flash, request
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy import select
 
 from ..extensions import db
-
 from ..models import Area, Beneficiary
 from ..services import history, registry, scope
 from ..web import render, roles_required, see_other
@@ -21,7 +21,12 @@ def beneficiary(bid):
         b = scope.get_in_scope(Beneficiary, bid, current_user)
     except scope.OutOfScope:
         abort(404)
-    return render("registry/beneficiary.html", b=b, events=history.history_of(b.id))
+    events = history.history_of(b.id)
+    village_ids = {int(v) for e in events if e.field == "village_id"
+                   for v in (e.old_value, e.new_value) if v and v.isdigit()}
+    names = {str(a.id): a.full_name for a in db.session.scalars(
+        select(Area).where(Area.id.in_(village_ids)))} if village_ids else {}
+    return render("registry/beneficiary.html", b=b, events=events, names=names)
 
 
 @bp.route("/export")

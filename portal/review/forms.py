@@ -1,10 +1,11 @@
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from ..forms import Form
 from ..vn.banks import all_banks
+
 
 def choices(pairs):
     return [SelectChoice(value, label) for value, label in pairs]
@@ -27,7 +28,7 @@ def bank_choices():
         for b in banks]
 
 
-class ReviewForm(FlaskForm):
+class ReviewForm(Form):
     """One beneficiary's visit: account status, the account, the payment method."""
 
     version = HiddenField()
@@ -53,14 +54,14 @@ class ReviewForm(FlaskForm):
             "holder_name", "holder_national_id", "payment_method")}
 
 
-class SearchForm(FlaskForm):
+class SearchForm(Form):
     class Meta:
         csrf = False
 
     q = StringField(_l("Tên (không cần dấu) hoặc số định danh"))
 
 
-class GroupForm(FlaskForm):
+class GroupForm(Form):
     """Put another person of the village into this household."""
 
     beneficiary_id = SelectField(_l("Thêm người vào hộ"), coerce=int, choices=[], validate_choice=False)

@@ -40,7 +40,7 @@ __all__ = ["FileProblem", "Issue", "ParsedRow", "Parsed", "Plan", "parse", "plan
 # code → (severity, what it means). Listed in the README.
 ISSUE_CODES = {
     "missing_name": ("error", "Dòng không có họ tên: bỏ qua."),
-    "missing_birth": ("error", "Dòng không có ngày hoặc năm sinh: bỏ qua."),
+    "missing_birth": ("error", "Dòng không có ngày hoặc năm sinh đọc được (hoặc năm sinh ở tương lai): bỏ qua."),
     "bad_birth_date": ("warning", "Ngày sinh không đọc được."),
     "missing_sex": ("warning", "Không rõ giới tính."),
     "missing_id": ("warning", "Thiếu số định danh cá nhân."),
@@ -87,7 +87,8 @@ class Issue:
     column: str | None
     code: str
     severity: str
-    message: str
+    message: str  # names the sheet, row and column: it is read away from the file
+    text: str = ""  # the same without where, for a table that shows where in columns
 
     def as_dict(self):
         return {"sheet": self.sheet, "row": self.row, "column": self.column, "code": self.code,
@@ -142,6 +143,7 @@ class Plan:
         def text(v):
             return v.isoformat() if isinstance(v, date) else v
         out = self.report()
+        out["issues"] = [dict(i.as_dict(), text=i.text) for i in self.parsed.issues]
         out["new_villages"] = self.new_villages
         out["added_rows"] = [
             {"row": r.row, "sheet": r.sheet, "name": r.values["full_name"],
@@ -166,8 +168,8 @@ class Plan:
 def _issue(sheet, row, column, code, detail=None):
     severity, message = ISSUE_CODES[code]
     where = f"{sheet + ', ' if sheet else ''}dòng {row}" + (f", cột «{column}»" if column else "")
-    return Issue(sheet, row, column, code, severity,
-                 f"{where}: {message}" + (f" {detail}" if detail else ""))
+    text = message + (f" {detail}" if detail else "")
+    return Issue(sheet, row, column, code, severity, f"{where}: {text}", text)
 
 
 PROGRAM_WORDS = {"NCC": ("nguoi co cong", "uu dai", "thuong binh", "liet si", "ncc"),

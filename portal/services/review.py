@@ -149,11 +149,11 @@ def search_clause(q):
     q = (q or "").strip()
     digits = "".join(ch for ch in q if ch.isdigit())
     if digits and len(digits) >= 4 and len(digits) >= len(q.replace(" ", "")) - 1:
-        return Beneficiary.national_id.contains(digits)
+        return Beneficiary.national_id.contains(digits, autoescape=True)
     key = fold(q)
     if not key:
         return None
-    return Beneficiary.name_folded.contains(key)
+    return Beneficiary.name_folded.contains(key, autoescape=True)
 
 
 def households_of_village(village_id, page=1, per_page=50):
@@ -184,7 +184,9 @@ def move_to_household(b, household, user):
 
 
 def split_household(b, user):
-    """Move ``b`` into a new household of its own."""
+    """Move ``b`` into a new household of its own (a person already alone stays put)."""
+    if len(b.household.members) <= 1:
+        return b.household
     h = Household(commune_id=b.commune_id, village_id=b.village_id, head_name=b.full_name)
     db.session.add(h)
     db.session.flush()
