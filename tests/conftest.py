@@ -19,6 +19,24 @@ from portal.services import areas
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
 
+def _compile_translations():
+    """Compile the English catalogue when its .po is newer than the .mo (as ``make`` does)."""
+    from pathlib import Path
+
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+    po = Path(__file__).resolve().parents[1] / "portal/translations/en/LC_MESSAGES/messages.po"
+    mo = po.with_suffix(".mo")
+    if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+        with po.open("rb") as f:
+            catalog = read_po(f)
+        with mo.open("wb") as f:
+            write_mo(f, catalog)
+
+
+_compile_translations()
+
+
 def _config(url):
     cfg = {"SQLALCHEMY_DATABASE_URI": url, "WTF_CSRF_ENABLED": True, "SERVER_NAME": None}
     if url.startswith("sqlite"):
