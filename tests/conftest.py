@@ -79,6 +79,19 @@ def app():
 
 
 @pytest.fixture
+def fresh_app(tmp_path):
+    """An app whose requests each run in their own app context, as under a real server
+    (the ``app`` fixture keeps one context open, so ``g`` would outlive a request)."""
+    app = create_app(_config(f"sqlite:///{tmp_path / 'fresh.db'}"))
+    with app.app_context():
+        db.create_all()
+        areas.load_packaged_areas()
+        fast_users()
+        db.session.commit()
+    return app
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

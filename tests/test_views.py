@@ -380,7 +380,8 @@ def test_export_never_writes_formulas(client, people):
     assert a.full_name in values and "=SUM(1,2)" in values and "+3+4" in values
 
 
-def test_logout_ends_the_session_cookie(app):
+def test_logout_ends_the_session_cookie(fresh_app):
+    app = fresh_app
     client = app.test_client()
     login(client, "commune")
     assert client.get("/search").status_code == 200
