@@ -29,6 +29,16 @@ def render(template_name, fragment=None, status=200, **context):
     return render_template(template, **context), status
 
 
+def get_or_404(model, ident):
+    """The record the current user may see (their area and below), else 404: the one way
+    views fetch a beneficiary, household, area or import by id."""
+    from .services import scope
+    try:
+        return scope.get_in_scope(model, ident, current_user)
+    except scope.OutOfScope:
+        abort(404)
+
+
 def see_other(endpoint, **values):
     """Redirect after a successful POST (303 See Other)."""
     return redirect(url_for(endpoint, **values), code=303)

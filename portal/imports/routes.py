@@ -1,7 +1,7 @@
 import hashlib
 
 from flask_babel import gettext as _
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
@@ -11,7 +11,7 @@ from ..extensions import db
 from ..models import ImportBatch, utcnow
 from ..services import imports, scope
 from ..services.areas import communes_below
-from ..web import render, roles_required, see_other
+from ..web import get_or_404, render, roles_required, see_other
 from . import bp
 from .forms import ConfirmForm, UploadForm
 
@@ -24,13 +24,6 @@ def _communes():
     if area is None:
         return []
     return communes_below(area)
-
-
-def _batch(batch_id):
-    try:
-        return scope.get_in_scope(ImportBatch, batch_id, current_user)
-    except scope.OutOfScope:
-        abort(404)
 
 
 def _plan(batch):
@@ -85,7 +78,7 @@ def upload():
 @roles_required(*UPLOADERS)
 def preview(batch_id):
     """What the file would add, change and leave alone, and every problem by sheet, row, column."""
-    batch = _batch(batch_id)
+    batch = get_or_404(ImportBatch, batch_id)
     report = batch.summary or {}
     issues = report.get("issues") or []
     show_all = request.args.get("all") == "1"
@@ -97,7 +90,7 @@ def preview(batch_id):
 @roles_required(*UPLOADERS)
 def confirm(batch_id):
     """Write the previewed file in one transaction (all or nothing)."""
-    batch = _batch(batch_id)
+    batch = get_or_404(ImportBatch, batch_id)
     if not ConfirmForm().validate_on_submit() or not _claim(batch):
         flash(_("Danh sách này đã được xử lý."), "info")
         return see_other("imports.preview", batch_id=batch.id)
@@ -140,7 +133,7 @@ def _claim(batch):
 @roles_required(*UPLOADERS)
 def discard(batch_id):
     """Drop a previewed file without writing anything."""
-    batch = _batch(batch_id)
+    batch = get_or_404(ImportBatch, batch_id)
     if batch.status == "preview" and ConfirmForm().validate_on_submit():
         batch.status = "discarded"
         db.session.commit()

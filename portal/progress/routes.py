@@ -6,9 +6,9 @@ from sqlalchemy import case, func, select
 
 from ..extensions import db
 from ..models import Area, Beneficiary
-from ..services import progress, scope
+from ..services import progress
 from ..services.areas import communes_below
-from ..web import render
+from ..web import get_or_404, render
 from . import bp
 
 
@@ -36,10 +36,7 @@ def overview():
 @login_required
 def commune(area_id):
     """A commune's progress bars and its villages, the ones with most left to do first."""
-    try:
-        area = scope.get_in_scope(Area, area_id, current_user)
-    except scope.OutOfScope:
-        abort(404)
+    area = get_or_404(Area, area_id)
     if area.level != "commune":
         abort(404)
     cp = progress.commune_progress(current_user, [area])[0]

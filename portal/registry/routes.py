@@ -1,14 +1,14 @@
 from datetime import date
 
-from flask import Response, abort, flash, request
+from flask import Response, flash, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Area, Beneficiary
-from ..services import history, registry, scope
-from ..web import render, roles_required, see_other
+from ..services import history, registry
+from ..web import get_or_404, render, roles_required, see_other
 from . import bp
 from .forms import CorrectionForm
 
@@ -17,10 +17,7 @@ from .forms import CorrectionForm
 @login_required
 def beneficiary(bid):
     """One beneficiary: the facts, the account, the findings and the whole history."""
-    try:
-        b = scope.get_in_scope(Beneficiary, bid, current_user)
-    except scope.OutOfScope:
-        abort(404)
+    b = get_or_404(Beneficiary, bid)
     events = history.history_of(b.id)
     village_ids = {int(v) for e in events if e.field == "village_id"
                    for v in (e.old_value, e.new_value) if v and v.isdigit()}
@@ -35,10 +32,7 @@ def export():
     """The registry of the user's area (or a commune below it) as ``.xlsx``."""
     area = current_user.area
     if request.args.get("area"):
-        try:
-            area = scope.get_in_scope(Area, request.args.get("area", type=int), current_user)
-        except (scope.OutOfScope, TypeError):
-            abort(404)
+        area = get_or_404(Area, request.args.get("area", type=int) or 0)
     if request.args.get("format") != "xlsx":
         return render("registry/export.html", area=area)
     title = f"DANH SÁCH ĐỐI TƯỢNG — {area.full_name if area else 'toàn bộ'} — xuất ngày {date.today():%d/%m/%Y}"
@@ -53,10 +47,7 @@ def export():
 @roles_required("commune")
 def edit(bid):
     """Correct a beneficiary's facts; every change goes to the history."""
-    try:
-        b = scope.get_in_scope(Beneficiary, bid, current_user)
-    except scope.OutOfScope:
-        abort(404)
+    b = get_or_404(Beneficiary, bid)
     form = CorrectionForm(obj=b)
     if request.method == "GET":
         form.version.data = b.version

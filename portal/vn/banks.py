@@ -14,7 +14,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from portal.vn.text import fold, nfc
+from portal.vn.text import fold, mask, nfc
 
 ACCOUNT_NOT_DIGITS = "account_not_digits"
 ACCOUNT_BAD_LENGTH = "account_bad_length"
@@ -208,11 +208,5 @@ def check_account_number(number, bank: Bank | None = None) -> list[str]:
 
 
 def mask_account(s) -> str:
-    """Hide all but the last 4 characters: ``"7328014448208"`` → ``"•••••••••8208"``;
-    ``None``/``""`` → ``""``."""
-    if not s:
-        return ""
-    s = str(s)
-    if len(s) <= 4:
-        return "•" * len(s)
-    return "•" * (len(s) - 4) + s[-4:]
+    """A account number for lists: all but the last 4 characters hidden (see :func:`portal.vn.text.mask`)."""
+    return mask(s)

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from portal.vn.text import fold, nfc
+from portal.vn.text import fold, mask, nfc
 
 ID_LOST_LEADING_ZERO = "id_lost_leading_zero"
 ID_SCIENTIFIC_NOTATION = "id_scientific_notation"
@@ -213,13 +213,5 @@ def parse_national_id(raw, sex=None, birth_year=None) -> IdResult:
 
 
 def mask_id(s) -> str:
-    """Hide all but the last 4 characters, for lists: ``"051190012345"`` → ``"••••••••2345"``.
-
-    Four characters or fewer are hidden entirely; ``None``/``""`` → ``""``.
-    """
-    if not s:
-        return ""
-    s = str(s)
-    if len(s) <= 4:
-        return "•" * len(s)
-    return "•" * (len(s) - 4) + s[-4:]
+    """A personal ID for lists: all but the last 4 characters hidden (see :func:`portal.vn.text.mask`)."""
+    return mask(s)

@@ -478,3 +478,14 @@ def mentions_death(remark) -> bool:
                     continue
             return True
     return False
+
+
+def mask(s, keep=4) -> str:
+    """Hide all but the last ``keep`` characters, for lists: ``"051190012345"`` →
+    ``"••••••••2345"``; ``keep`` characters or fewer are hidden entirely; ``None``/``""`` → ``""``."""
+    if not s:
+        return ""
+    s = str(s)
+    if len(s) <= keep:
+        return "•" * len(s)
+    return "•" * (len(s) - keep) + s[-keep:]
