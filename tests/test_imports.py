@@ -437,3 +437,14 @@ def test_cli_errors_are_json_with_json(runner, tmp_path, planted):
     r = runner.invoke(args=["import-list", str(path), "--commune", "99999", "--month", "2024-05", "--json"])
     assert r.exit_code == 2 and json.loads(r.output)["error"] == "unknown_commune"
     assert db.session.scalar(select(func.count(Beneficiary.id))) == 0
+
+
+def test_list_without_a_sex_column_takes_it_from_the_id(runner, tmp_path):
+    path = tmp_path / "ds.csv"
+    path.write_text("STT;Họ và tên;Năm sinh;Số CCCD;Thôn\n"
+                    "1;Nguyễn Thị Hoa;1950;051150123456;Thôn An Thành\n"
+                    "2;Trần Văn Hùng;1948;;Thôn An Thành\n", encoding="utf-8")
+    report = run_import(runner, path, "21052", "--program", "BTXH", "--month", "2024-05")
+    assert "missing_sex" not in {i["code"] for i in report["issues"]}
+    sexes = {b["name"]: b["sex"] for b in export(runner)}
+    assert sexes == {"Nguyễn Thị Hoa": "F", "Trần Văn Hùng": None}

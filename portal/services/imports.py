@@ -297,11 +297,16 @@ def parse_row(sheet_name, excel_row, cells, labels, group_label=None):
         return row
     if birth and birth.problem:
         add(birth_field, "bad_birth_date", f"Giá trị: «{birth_raw}».")
-    if sex is None:
-        add("sex", "missing_sex")
+    has_sex_column = any(k in labels for k in ("sex", "birth_male", "birth_female"))
+    if sex is None and has_sex_column:
+        add("sex" if "sex" in labels else birth_field, "missing_sex")
 
     raw_id = cells.get("national_id")
     idr = parse_national_id(raw_id, sex, values["birth_year"])
+    if sex is None and not has_sex_column and idr.kind == "cccd":
+        # A list without a sex column: the ID's 4th digit says it (even male, odd female;
+        # Circular 07/2016/TT-BCA Art. 7), so nothing is left to compare it with.
+        sex = values["sex"] = "M" if int(idr.value[3]) % 2 == 0 else "F"
     values["national_id"] = idr.value if idr.kind == "cccd" else None
     values["legacy_id"] = idr.value if idr.kind == "cmnd" else None
     problems = set(idr.problems)
