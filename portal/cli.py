@@ -89,6 +89,8 @@ def import_list(path, commune_code, program, month, dry_run, as_json):
         db.session.add(batch)
         db.session.flush()
         imports.commit(plan, user, batch)
+        from .services import checks
+        checks.recheck(checks.ids_in_area(commune))
         batch.summary = {k: report[k] for k in ("rows", "added", "changed", "unchanged", "skipped")}
         batch.committed_at = batch.created_at
         db.session.commit()
@@ -128,6 +130,32 @@ def export_registry(fmt, area_code, output):
         if not output:
             _fail("--output is required for xlsx.")
         output.write_bytes(registry.workbook(rows, "DANH SÁCH ĐỐI TƯỢNG"))
+
+
+@click.command("check-data")
+@click.option("--area", "area_code", help="GSO code of a province, district or commune (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def check_data(area_code, as_json):
+    """Run the "đúng, đủ, sạch, sống" checks and print the findings (for a schedule)."""
+    from .services import checks
+    from .vn.ids import mask_id  # noqa: F401  (IDs are printed whole: this is the registry's own CLI)
+    if area_code:
+        units = db.session.scalars(select(Area).where(Area.code == area_code)).all()
+        if not units:
+            _fail(f"Không có đơn vị mã {area_code}.", as_json, "unknown_area")
+        from .services.areas import subtree_ids
+        ids = select(Beneficiary.id).where(Beneficiary.commune_id.in_(subtree_ids(units)))
+    else:
+        ids = select(Beneficiary.id)
+    result = checks.recheck(ids)
+    db.session.commit()
+    findings = checks.open_findings(ids)
+    if as_json:
+        click.echo(json.dumps({"records": result["records"], "clean": result["clean"],
+                               "findings": findings}, ensure_ascii=False))
+    else:
+        click.echo(f"{result['records']} hồ sơ, {result['clean']} không có lỗi; "
+                   f"{len(findings)} vấn đề (thêm {result['added']}, đã hết {result['resolved']}).")
 
 
 @click.command("create-user")
@@ -184,5 +212,6 @@ def setup(demo):
 
 
 def init_app(app):
-    for command in (load_areas, import_list, export_registry, create_user, seed_demo, setup):
+    for command in (load_areas, import_list, export_registry, check_data, create_user, seed_demo,
+                    setup):
         app.cli.add_command(command)

@@ -9,7 +9,7 @@ from wtforms.fields import SelectChoice
 
 from ..extensions import db
 from ..models import ImportBatch, utcnow
-from ..services import imports, scope
+from ..services import checks, imports, scope
 from ..services.areas import communes_below
 from ..web import get_or_404, render, roles_required, see_other
 from . import bp
@@ -97,6 +97,7 @@ def confirm(batch_id):
     try:
         plan = _plan(batch)
         counts = imports.commit(plan, current_user, batch)
+        checks.recheck(checks.ids_in_area(batch.commune))
         batch.status, batch.committed_at = "committed", utcnow()
         batch.summary = plan.snapshot()
         db.session.commit()

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Area, Beneficiary
-from ..services import history, registry
+from ..services import checks, history, registry
 from ..web import get_or_404, render, roles_required, see_other
 from . import bp
 from .forms import CorrectionForm
@@ -57,7 +57,10 @@ def edit(bid):
         data = {f: getattr(form, f).data for f in registry.CORRECTABLE}
         data["village"] = form.village.data
         try:
+            before = checks.ids_touching(b)  # records that shared the old ID or account
             registry.correct(b, current_user, data, form.version.data)
+            checks.recheck(before)
+            checks.recheck(checks.ids_touching(b))
             db.session.commit()
         except registry.StaleRecord as e:
             db.session.rollback()

@@ -8,7 +8,7 @@ from wtforms.fields import SelectChoice
 
 from ..extensions import db
 from ..models import Area, Beneficiary, Household
-from ..services import progress, scope
+from ..services import checks, progress, scope
 from ..services.review import (Conflict, ReviewError, current_values, households_of_village,
                                move_to_household, others_in_village, save_review,
                                search_clause, split_household, worst_first)
@@ -81,6 +81,7 @@ def save(bid):
         try:
             save_review(b, current_user, form.values(), form.version.data or None,
                         visited_on=form.visited_on.data, note=form.note.data)
+            checks.recheck(checks.ids_touching(b))
             db.session.commit()
         except ReviewError as e:
             db.session.rollback()

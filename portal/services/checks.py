@@ -1,0 +1,304 @@
+""""Đúng, đủ, sạch, sống": the data-quality rules, run over records and kept as findings.
+
+The slogan (Đề án 06) has no legal definition; these rules make it concrete
+(``shared/design/domain.md`` §7). Each rule has a code, the word it serves, a severity
+(``error`` blocks payment, ``warning`` needs a look), the field it is about, a message in
+Vietnamese and its source. ``run_checks`` evaluates every rule on a set of records in a
+few queries (duplicates through grouped, indexed look-ups, never a pairwise scan) and
+keeps the open ``Finding`` rows (source ``check``) in step: new hits are added, hits that
+are gone are resolved, nothing is deleted.
+"""
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import and_, func, select
+
+from ..extensions import db
+from ..models import Account, Area, Beneficiary, Finding, StandardLevel, utcnow
+from ..vn.banks import by_bin, check_account_number
+from ..vn.ids import id_consistency, mask_id, province_name
+from ..vn.text import nfc, proper_case
+
+
+@dataclass(frozen=True)
+class Rule:
+    code: str
+    word: str  # dung / du / sach / song
+    severity: str
+    field: str
+    message: str
+    source: str
+
+
+RULES = {r.code: r for r in [
+    # đúng — correct
+    Rule("id_sex_century_mismatch", "dung", "error", "national_id",
+         "Chữ số thứ 4 của số định danh không khớp giới tính hoặc thế kỷ sinh.",
+         "Thông tư 07/2016/TT-BCA Điều 7"),
+    Rule("id_year_mismatch", "dung", "error", "national_id",
+         "Chữ số 5–6 của số định danh không khớp năm sinh.", "Thông tư 07/2016/TT-BCA Điều 7"),
+    Rule("id_unknown_province", "dung", "warning", "national_id",
+         "Mã tỉnh của số định danh không có trong danh mục (số cấp sau 2024 chỉ chắc có 12 chữ số).",
+         "Thông tư 07/2016/TT-BCA Phụ lục I"),
+    Rule("amount_mismatch", "dung", "error", "monthly_amount",
+         "Mức trợ cấp khác hệ số × mức chuẩn đang áp dụng.", "Nghị định 20/2021/NĐ-CP Điều 6"),
+    Rule("account_not_digits", "dung", "error", "account",
+         "Số tài khoản có ký tự không phải chữ số.", "Chỉ thị 21/CT-TTg"),
+    Rule("account_bad_length", "dung", "error", "account",
+         "Độ dài số tài khoản không hợp lý với ngân hàng / ví.", "Chỉ thị 21/CT-TTg"),
+    Rule("account_is_card_number", "dung", "error", "account",
+         "Số thẻ (16/19 số, đầu 9704) ghi vào chỗ số tài khoản.", "Chỉ thị 21/CT-TTg"),
+    Rule("unknown_bank", "dung", "error", "account",
+         "Tài khoản chưa rõ ngân hàng / ví (không có mã BIN).", "Chỉ thị 21/CT-TTg"),
+    # đủ — complete
+    Rule("missing_id", "du", "warning", "national_id", "Thiếu số định danh cá nhân.",
+         "Luật Căn cước 2023 Điều 12"),
+    Rule("missing_sex", "du", "warning", "sex", "Thiếu giới tính.", "Đề án 06"),
+    Rule("missing_village", "du", "warning", "village_id", "Thiếu thôn.", "Đề án 06"),
+    Rule("missing_category", "du", "warning", "category", "Thiếu diện đối tượng.",
+         "Nghị định 20/2021/NĐ-CP Điều 5"),
+    Rule("missing_amount", "du", "error", "monthly_amount", "Thiếu mức trợ cấp.",
+         "Nghị định 20/2021/NĐ-CP Điều 6"),
+    Rule("holder_incomplete", "du", "error", "account",
+         "Tài khoản không đứng tên đối tượng: cần tên, số định danh và quan hệ của chủ tài khoản.",
+         "Chỉ thị 21/CT-TTg"),
+    # sạch — clean
+    Rule("name_not_clean", "sach", "warning", "full_name",
+         "Họ tên chưa chuẩn (Unicode dựng sẵn, một khoảng trắng, viết hoa chữ đầu).", "Đề án 06"),
+    Rule("duplicate_id", "sach", "error", "national_id",
+         "Số định danh có ở hồ sơ khác: nguy cơ trùng lĩnh.", "Chỉ thị 21/CT-TTg"),
+    Rule("likely_duplicate", "sach", "warning", "full_name",
+         "Có hồ sơ khác cùng họ tên và năm sinh trong xã, thiếu số định danh để phân biệt.", "Đề án 06"),
+    Rule("shared_account", "sach", "warning", "account",
+         "Cùng số tài khoản với đối tượng của hộ khác.", "Chỉ thị 21/CT-TTg"),
+    # sống — live
+    Rule("not_reviewed", "song", "warning", "reviewed_at", "Chưa rà soát trong đợt này.",
+         "Chỉ thị 21/CT-TTg"),
+    Rule("deceased_active", "song", "error", "status",
+         "Đã chết nhưng vẫn đang hưởng: đề nghị thôi hưởng từ tháng sau.",
+         "Thông tư 02/2021/TT-BLĐTBXH Điều 2 khoản 1a; Nghị định 20/2021/NĐ-CP Điều 8(2)"),
+]}
+WORDS = {"dung": "Đúng", "du": "Đủ", "sach": "Sạch", "song": "Sống"}
+
+# Standard levels in đồng when an admin has recorded none (Decree 20/2021 Art. 4;
+# Decree 76/2024 from 1/7/2024). Dated reference data: the table wins when it has rows.
+DEFAULT_STANDARD_LEVELS = {"BTXH": [(date(2021, 7, 1), 360_000), (date(2024, 7, 1), 500_000)]}
+
+
+def standard_level(program, on):
+    """The standard level (mức chuẩn, đồng) of ``program`` in force on ``on``, or ``None``."""
+    rows = db.session.execute(select(StandardLevel.valid_from, StandardLevel.amount)
+                              .where(StandardLevel.program == program)).all()
+    levels = sorted(rows) if rows else DEFAULT_STANDARD_LEVELS.get(program, [])
+    amount = None
+    for since, value in levels:
+        if since <= on:
+            amount = value
+    return amount
+
+
+@dataclass
+class Context:
+    """What the cross-record rules need, gathered once per run."""
+
+    on: date  # the payment month's first day: amounts are checked against it
+    campaign_start: datetime
+    id_holders: dict  # national_id → [(beneficiary id, commune name)]
+    name_groups: dict  # (commune id, program, folded name, birth year) → [(id, national_id)]
+    account_holders: dict  # account number → {household ids}
+    levels: dict  # program → standard level
+
+
+def _hits(b, a, ctx):
+    """The codes (with a detail or ``None``) that record ``b`` (and its account ``a``) hits."""
+    out = []
+    nid = b.national_id
+    if nid:
+        for code in id_consistency(nid, b.sex, b.birth_year):
+            out.append((code, None))
+        if province_name(nid[:3]) is None:
+            out.append(("id_unknown_province", f"Mã {nid[:3]}."))
+        others = [h for h in ctx.id_holders.get(nid, []) if h[0] != b.id]
+        if others:
+            out.append(("duplicate_id", f"{mask_id(nid)} cũng có ở {others[0][1]}."))
+    else:
+        out.append(("missing_id", None))
+    if b.sex is None:
+        out.append(("missing_sex", None))
+    if b.village_id is None:
+        out.append(("missing_village", None))
+    if not b.category:
+        out.append(("missing_category", None))
+    if b.monthly_amount is None:
+        out.append(("missing_amount", None))
+    elif b.program in ctx.levels and b.coefficient and ctx.levels[b.program]:
+        expected = round(b.coefficient * ctx.levels[b.program])
+        if expected != b.monthly_amount:
+            out.append(("amount_mismatch", f"{b.monthly_amount:,} ≠ {b.coefficient} × "
+                        f"{ctx.levels[b.program]:,} = {expected:,} đồng.".replace(",", ".")))
+    if b.full_name != proper_case(b.full_name) or b.full_name != nfc(b.full_name):
+        out.append(("name_not_clean", f"«{b.full_name}» → «{proper_case(b.full_name)}»."))
+    same = ctx.name_groups.get((b.commune_id, b.program, b.name_folded, b.birth_year), [])
+    if len(same) > 1 and (not nid or any(not other_id for i, other_id in same if i != b.id)):
+        out.append(("likely_duplicate", None))
+    if b.account_status == "has_account" and a is not None:
+        bank = by_bin(a.bank_bin) if a.bank_bin else None
+        if bank is None:
+            out.append(("unknown_bank", None))
+        if a.number:
+            for code in check_account_number(a.number, bank):
+                out.append((code, None))
+            if len(ctx.account_holders.get(a.number, ())) > 1:
+                out.append(("shared_account", None))
+        if (a.recipient_type or "self") != "self" and not (a.holder_name and a.holder_national_id):
+            out.append(("holder_incomplete", None))
+    if b.reviewed_at is None or b.reviewed_at < ctx.campaign_start:
+        out.append(("not_reviewed", None))
+    if b.deceased and b.status == "active":
+        out.append(("deceased_active", None))
+    return out
+
+
+def _context(ids_query, on, campaign_start):
+    """Gather the cross-record indexes for the records selected by ``ids_query``."""
+    nid_sub = select(Beneficiary.national_id).where(Beneficiary.id.in_(ids_query),
+                                                    Beneficiary.national_id.is_not(None))
+    id_holders = defaultdict(list)
+    for bid, nid, cname in db.session.execute(
+            select(Beneficiary.id, Beneficiary.national_id, Area.name)
+            .join(Area, Area.id == Beneficiary.commune_id)
+            .where(Beneficiary.national_id.in_(nid_sub))):
+        id_holders[nid].append((bid, cname))
+    name_groups = defaultdict(list)
+    key_sub = (select(Beneficiary.commune_id, Beneficiary.program, Beneficiary.name_folded,
+                      Beneficiary.birth_year)
+               .where(Beneficiary.id.in_(ids_query)).distinct().subquery())
+    for cid, prog, name, year, bid, nid in db.session.execute(
+            select(Beneficiary.commune_id, Beneficiary.program, Beneficiary.name_folded,
+                   Beneficiary.birth_year, Beneficiary.id, Beneficiary.national_id)
+            .join(key_sub, and_(key_sub.c.commune_id == Beneficiary.commune_id,
+                                key_sub.c.program == Beneficiary.program,
+                                key_sub.c.name_folded == Beneficiary.name_folded,
+                                key_sub.c.birth_year == Beneficiary.birth_year))):
+        name_groups[(cid, prog, name, year)].append((bid, nid))
+    num_sub = (select(Account.number).where(Account.beneficiary_id.in_(ids_query),
+                                            Account.number.is_not(None)))
+    account_holders = defaultdict(set)
+    for number, hid in db.session.execute(
+            select(Account.number, Beneficiary.household_id)
+            .join(Beneficiary, Beneficiary.id == Account.beneficiary_id)
+            .where(Account.number.in_(num_sub), Beneficiary.account_status == "has_account")):
+        account_holders[number].add(hid)
+    levels = {p: standard_level(p, on) for p in DEFAULT_STANDARD_LEVELS}
+    return Context(on, campaign_start, id_holders, name_groups, account_holders, levels)
+
+
+def evaluate(ids_query, on, campaign_start):
+    """``{beneficiary id: [(code, detail)]}`` for the records whose ids ``ids_query`` selects."""
+    ctx = _context(ids_query, on, campaign_start)
+    out = {}
+    q = (select(Beneficiary, Account).outerjoin(Account, Account.beneficiary_id == Beneficiary.id)
+         .where(Beneficiary.id.in_(ids_query)))
+    for b, a in db.session.execute(q).yield_per(2000):
+        out[b.id] = _hits(b, a, ctx)
+    return out
+
+
+def period():
+    """``(first day of the payment month, campaign start)`` from the configuration
+    (``CAMPAIGN_MONTH``, ``CAMPAIGN_START``)."""
+    from flask import current_app
+    month = current_app.config["CAMPAIGN_MONTH"]
+    return (date(int(month[:4]), int(month[5:7]), 1),
+            datetime.fromisoformat(current_app.config["CAMPAIGN_START"]))
+
+
+def recheck(ids_query):
+    """``run_checks`` for the configured payment month and campaign."""
+    return run_checks(ids_query, *period())
+
+
+def run_checks(ids_query, on, campaign_start):
+    """Evaluate the rules and keep the open ``check`` findings in step (caller commits).
+
+    ``ids_query``: a select of beneficiary ids (an area's, or the records an edit touched);
+    ``on``: the first day of the payment month (``date``); ``campaign_start``: reviews from
+    this ``datetime`` count. Returns ``{"records": n, "clean": n, "added": n, "resolved": n}``
+    where ``clean`` counts records without an error.
+    """
+    hits = evaluate(ids_query, on, campaign_start)
+    open_rows = defaultdict(dict)
+    for f in db.session.scalars(select(Finding).where(
+            Finding.beneficiary_id.in_(ids_query), Finding.source == "check",
+            Finding.resolved_at.is_(None))):
+        open_rows[f.beneficiary_id][f.code] = f
+    added = resolved = 0
+    now = utcnow()
+    new = []
+    for bid, found in hits.items():
+        current = open_rows.get(bid, {})
+        seen = set()
+        for code, detail in found:
+            seen.add(code)
+            rule = RULES[code]
+            message = rule.message + (f" {detail}" if detail else "")
+            if code in current:
+                current[code].message = message
+            else:
+                new.append({"beneficiary_id": bid, "code": code, "severity": rule.severity,
+                            "field": rule.field, "message": message, "source": "check",
+                            "created_at": now})
+        for code, finding in current.items():
+            if code not in seen:
+                finding.resolved_at = now
+                resolved += 1
+    if new:
+        db.session.execute(Finding.__table__.insert(), new)
+        added = len(new)
+    clean = sum(1 for found in hits.values() if not any(RULES[c].severity == "error" for c, _ in found))
+    return {"records": len(hits), "clean": clean, "added": added, "resolved": resolved}
+
+
+def ids_in_area(area):
+    """A select of the ids of every beneficiary registered under ``area``."""
+    return select(Beneficiary.id).where(Beneficiary.commune_id.in_(
+        select(Area.id).where(Area.path.startswith(area.path))))
+
+
+def ids_touching(beneficiary):
+    """The record and every record that shares its ID or account number (their duplicate
+    findings change with it)."""
+    q = select(Beneficiary.id).where(Beneficiary.id == beneficiary.id)
+    parts = [q]
+    if beneficiary.national_id:
+        parts.append(select(Beneficiary.id).where(Beneficiary.national_id == beneficiary.national_id))
+    if beneficiary.account is not None and beneficiary.account.number:
+        parts.append(select(Account.beneficiary_id).where(Account.number == beneficiary.account.number))
+    ids = set()
+    for p in parts:
+        ids.update(db.session.scalars(p))
+    return select(Beneficiary.id).where(Beneficiary.id.in_(sorted(ids)))
+
+
+def open_findings(ids_query):
+    """The open check findings of the selected records as dicts: ``national_id``,
+    ``commune_code``, ``rule``, ``severity``, ``field``, ``message`` (for ``check-data``)."""
+    q = (select(Beneficiary.national_id, Area.code, Finding.code, Finding.severity, Finding.field,
+                Finding.message)
+         .join(Beneficiary, Beneficiary.id == Finding.beneficiary_id)
+         .join(Area, Area.id == Beneficiary.commune_id)
+         .where(Finding.beneficiary_id.in_(ids_query), Finding.source == "check",
+                Finding.resolved_at.is_(None))
+         .order_by(Area.code, Beneficiary.id, Finding.code))
+    return [{"national_id": nid, "commune_code": ccode, "rule": code, "severity": sev,
+             "field": fld, "message": msg} for nid, ccode, code, sev, fld, msg in db.session.execute(q)]
+
+
+def summary(ids_query):
+    """Open check findings by rule, ``[(code, severity, count)]``, for the data-quality pages."""
+    return db.session.execute(
+        select(Finding.code, Finding.severity, func.count())
+        .where(Finding.beneficiary_id.in_(ids_query), Finding.source == "check",
+               Finding.resolved_at.is_(None))
+        .group_by(Finding.code, Finding.severity)).all()
