@@ -160,35 +160,44 @@ def _hits(b, a, ctx):
     return out
 
 
-def _context(ids_query, on, campaign_start):
-    """Gather the cross-record indexes for the records selected by ``ids_query``."""
-    nid_sub = select(Beneficiary.national_id).where(Beneficiary.id.in_(ids_query),
-                                                    Beneficiary.national_id.is_not(None))
+SMALL = 500  # up to this many records, look their values up directly (an edit, a save)
+
+
+def _repeated(*cols):
+    return select(*cols).group_by(*cols).having(func.count() > 1)
+
+
+def _context(on, campaign_start, records=None):
+    """Gather the cross-record indexes: values held more than once, over the whole registry
+    (the ID "anywhere in the system"), never by a pairwise scan. For a few ``records``
+    (``[(id, national_id, name_folded, account number)]``) their own values are looked up
+    through the indexes; otherwise grouped queries find every repeated value."""
+    key = (Beneficiary.commune_id, Beneficiary.program, Beneficiary.name_folded, Beneficiary.birth_year)
+    if records is None:
+        dup_ids = _repeated(Beneficiary.national_id).where(Beneficiary.national_id.is_not(None))
+        dup_names = _repeated(*key).subquery()
+        dup_numbers = _repeated(Account.number).where(Account.number.is_not(None))
+    else:
+        dup_ids = sorted({r[1] for r in records if r[1]})
+        dup_names = _repeated(*key).where(
+            Beneficiary.name_folded.in_(sorted({r[2] for r in records}))).subquery()
+        dup_numbers = sorted({r[3] for r in records if r[3]})
     id_holders = defaultdict(list)
     for bid, nid, cname in db.session.execute(
             select(Beneficiary.id, Beneficiary.national_id, Area.name)
             .join(Area, Area.id == Beneficiary.commune_id)
-            .where(Beneficiary.national_id.in_(nid_sub))):
+            .where(Beneficiary.national_id.in_(dup_ids))):
         id_holders[nid].append((bid, cname))
     name_groups = defaultdict(list)
-    key_sub = (select(Beneficiary.commune_id, Beneficiary.program, Beneficiary.name_folded,
-                      Beneficiary.birth_year)
-               .where(Beneficiary.id.in_(ids_query)).distinct().subquery())
     for cid, prog, name, year, bid, nid in db.session.execute(
-            select(Beneficiary.commune_id, Beneficiary.program, Beneficiary.name_folded,
-                   Beneficiary.birth_year, Beneficiary.id, Beneficiary.national_id)
-            .join(key_sub, and_(key_sub.c.commune_id == Beneficiary.commune_id,
-                                key_sub.c.program == Beneficiary.program,
-                                key_sub.c.name_folded == Beneficiary.name_folded,
-                                key_sub.c.birth_year == Beneficiary.birth_year))):
+            select(*key, Beneficiary.id, Beneficiary.national_id)
+            .join(dup_names, and_(*[dup_names.c[k.key] == k for k in key]))):
         name_groups[(cid, prog, name, year)].append((bid, nid))
-    num_sub = (select(Account.number).where(Account.beneficiary_id.in_(ids_query),
-                                            Account.number.is_not(None)))
     account_holders = defaultdict(set)
     for number, hid in db.session.execute(
             select(Account.number, Beneficiary.household_id)
             .join(Beneficiary, Beneficiary.id == Account.beneficiary_id)
-            .where(Account.number.in_(num_sub), Beneficiary.account_status == "has_account")):
+            .where(Account.number.in_(dup_numbers), Beneficiary.account_status == "has_account")):
         account_holders[number].add(hid)
     levels = {p: standard_level(p, on) for p in DEFAULT_STANDARD_LEVELS}
     return Context(on, campaign_start, id_holders, name_groups, account_holders, levels)
@@ -196,7 +205,11 @@ def _context(ids_query, on, campaign_start):
 
 def evaluate(ids_query, on, campaign_start):
     """``{beneficiary id: [(code, detail)]}`` for the records whose ids ``ids_query`` selects."""
-    ctx = _context(ids_query, on, campaign_start)
+    few = db.session.execute(
+        select(Beneficiary.id, Beneficiary.national_id, Beneficiary.name_folded, Account.number)
+        .outerjoin(Account, Account.beneficiary_id == Beneficiary.id)
+        .where(Beneficiary.id.in_(ids_query)).limit(SMALL + 1)).all()
+    ctx = _context(on, campaign_start, few if len(few) <= SMALL else None)
     out = {}
     q = (select(Beneficiary, Account).outerjoin(Account, Account.beneficiary_id == Beneficiary.id)
          .where(Beneficiary.id.in_(ids_query)))
