@@ -35,8 +35,9 @@ def create_app(test_config=None):
     from .imports import bp as imports_bp
     from .registry import bp as registry_bp
     from .admin import bp as admin_bp
+    from .quality import bp as quality_bp
 
-    for bp in (auth_bp, review_bp, progress_bp, imports_bp, registry_bp, admin_bp):
+    for bp in (auth_bp, review_bp, progress_bp, imports_bp, registry_bp, admin_bp, quality_bp):
         app.register_blueprint(bp)
 
     from . import assets, cli, web

@@ -186,8 +186,11 @@ def seed_demo(size, seed):
     from .services import areas, demo
     if not db.session.scalar(select(func.count(Area.id))):
         areas.load_packaged_areas()
+    from .services import checks
     counts = demo.build_demo(seed=seed, size=size)
+    demo.plant_problems(seed)
     demo.create_demo_users()
+    checks.recheck(select(Beneficiary.id))
     db.session.commit()
     click.echo(json.dumps(counts, ensure_ascii=False))
 
@@ -204,8 +207,11 @@ def setup(demo):
         db.session.commit()
         click.echo("Đã nạp các đơn vị hành chính của huyện Bình Sơn.")
     if demo and not db.session.scalar(select(func.count(Beneficiary.id))):
+        from .services import checks
         counts = demo_data.build_demo()
+        demo_data.plant_problems()
         demo_data.create_demo_users()
+        checks.recheck(select(Beneficiary.id))
         db.session.commit()
         click.echo(f"Đã tạo dữ liệu mẫu: {counts}.")
     click.echo(f"Cơ sở dữ liệu: {current_app.config['SQLALCHEMY_DATABASE_URI']}")

@@ -110,7 +110,13 @@ def demo_app():
         areas.load_packaged_areas()
         from portal.services import demo
         demo.build_demo()
+        demo.plant_problems()
         fast_users()
+        from sqlalchemy import select
+
+        from portal.models import Beneficiary
+        from portal.services import checks
+        checks.recheck(select(Beneficiary.id))
         db.session.commit()
     yield app
 

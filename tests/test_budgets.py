@@ -38,12 +38,12 @@ def main_pages(role):
         select(Beneficiary.household_id, func.count()).where(Beneficiary.commune_id == chanh.id)
         .group_by(Beneficiary.household_id).order_by(func.count().desc()).limit(1)).first()[0]
     commune_pages = [f"/communes/{chanh.id}", f"/villages/{village}", f"/households/{household}",
-                     "/search?q=nguyen", "/export"]
+                     "/search?q=nguyen", "/export", f"/quality/communes/{chanh.id}"]
     return {
         "commune": commune_pages + ["/imports/new"],
         "police": commune_pages,
-        "district": ["/overview", f"/communes/{chanh.id}", "/search?q=tran", "/imports/new"],
-        "admin": ["/overview", "/admin/targets"],
+        "district": ["/overview", f"/communes/{chanh.id}", "/search?q=tran", "/imports/new", "/quality"],
+        "admin": ["/overview", "/admin/targets", "/quality"],
         "payer": ["/overview"],
     }[role]
 

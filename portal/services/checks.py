@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, case, func, select
 
 from ..extensions import db
 from ..models import Account, Area, Beneficiary, Finding, StandardLevel, utcnow
@@ -315,3 +315,64 @@ def summary(ids_query):
         .where(Finding.beneficiary_id.in_(ids_query), Finding.source == "check",
                Finding.resolved_at.is_(None))
         .group_by(Finding.code, Finding.severity)).all()
+
+
+def _open_check():
+    return and_(Finding.source == "check", Finding.resolved_at.is_(None))
+
+
+def commune_summaries(commune_ids):
+    """``{commune id: {"records", "with_error", "clean_rate", "errors", "warnings",
+    "by_rule": {code: n}}}``: exact counts of the open check findings per commune."""
+    out = {cid: {"records": 0, "with_error": 0, "errors": 0, "warnings": 0, "by_rule": {}}
+           for cid in commune_ids}
+    for cid, n in db.session.execute(
+            select(Beneficiary.commune_id, func.count()).where(Beneficiary.commune_id.in_(commune_ids))
+            .group_by(Beneficiary.commune_id)):
+        out[cid]["records"] = n
+    for cid, code, severity, n in db.session.execute(
+            select(Beneficiary.commune_id, Finding.code, Finding.severity, func.count())
+            .join(Beneficiary, Beneficiary.id == Finding.beneficiary_id)
+            .where(Beneficiary.commune_id.in_(commune_ids), _open_check())
+            .group_by(Beneficiary.commune_id, Finding.code, Finding.severity)):
+        out[cid]["by_rule"][code] = n
+        out[cid]["errors" if severity == "error" else "warnings"] += n
+    for cid, n in db.session.execute(
+            select(Beneficiary.commune_id, func.count(func.distinct(Finding.beneficiary_id)))
+            .join(Beneficiary, Beneficiary.id == Finding.beneficiary_id)
+            .where(Beneficiary.commune_id.in_(commune_ids), _open_check(), Finding.severity == "error")
+            .group_by(Beneficiary.commune_id)):
+        out[cid]["with_error"] = n
+    for s in out.values():
+        s["clean"] = s["records"] - s["with_error"]
+        s["clean_rate"] = round(100 * s["clean"] / s["records"], 1) if s["records"] else 100.0
+    return out
+
+
+def worklist(commune_id, rule=None, page=1, per_page=30):
+    """Records of a commune with open check findings, worst first (an error, then by name),
+    optionally only those hitting ``rule``. Returns ``(rows, total)``; each row is
+    ``(beneficiary, [findings])``."""
+    worst = func.max(case((Finding.severity == "error", 1), else_=0))
+    q = (select(Beneficiary.id).join(Finding, Finding.beneficiary_id == Beneficiary.id)
+         .where(Beneficiary.commune_id == commune_id, _open_check()))
+    if rule:
+        q = q.where(Beneficiary.id.in_(select(Finding.beneficiary_id).where(
+            Finding.code == rule, _open_check())))
+    q = q.group_by(Beneficiary.id, Beneficiary.name_folded)
+    total = db.session.scalar(select(func.count()).select_from(q.subquery()))
+    ids = db.session.scalars(q.order_by(worst.desc(), Beneficiary.name_folded)
+                             .limit(per_page).offset((page - 1) * per_page)).all()
+    people = {b.id: b for b in db.session.scalars(select(Beneficiary).where(Beneficiary.id.in_(ids)))}
+    found = defaultdict(list)
+    for f in db.session.scalars(select(Finding).where(Finding.beneficiary_id.in_(ids), _open_check())
+                                .order_by(Finding.severity, Finding.code)):
+        found[f.beneficiary_id].append(f)
+    return [(people[i], found[i]) for i in ids], total
+
+
+def findings_of(beneficiary_id):
+    """The open check findings of one record, errors first."""
+    return db.session.scalars(select(Finding).where(Finding.beneficiary_id == beneficiary_id,
+                                                    _open_check())
+                              .order_by(Finding.severity, Finding.code)).all()

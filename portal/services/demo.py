@@ -536,6 +536,51 @@ def build_demo(seed: int = 2024, size: int = 5000) -> dict:
     return _counts(commune_ids)
 
 
+def plant_problems(seed: int = 2024) -> dict:
+    """Give the demo the faults real registers have, so that the data-quality pages have
+    something to show: IDs whose 4th digit contradicts the person, the same ID in two
+    communes, names in capitals, a missing category, a card number typed as the account,
+    an amount off its coefficient, a death not yet acted on. Deterministic for ``seed``;
+    flushes. Returns ``{kind: count}``."""
+    rng = random.Random(seed + 1)
+    people = db.session.scalars(select(Beneficiary).order_by(Beneficiary.id)).all()
+    if len(people) < 100:
+        return {}
+    picks = rng.sample(people, 40)
+    done = {}
+
+    def mark(kind):
+        done[kind] = done.get(kind, 0) + 1
+
+    for b in picks[:6]:
+        if b.national_id:
+            g = int(b.national_id[3])
+            b.national_id = b.national_id[:3] + str(g ^ 1) + b.national_id[4:]
+            mark("id_sex_century_mismatch")
+    for b in picks[6:10]:
+        b.full_name = b.full_name.upper()
+        mark("name_not_clean")
+    for b in picks[10:13]:
+        b.category = None
+        mark("missing_category")
+    for source, target in ((picks[13], picks[14]), (picks[15], picks[16])):
+        if source.national_id and source.commune_id != target.commune_id:
+            target.national_id = source.national_id
+            mark("duplicate_id")
+    cards = [b for b in picks[17:] if b.account is not None and b.account_status == "has_account"][:2]
+    for b in cards:
+        b.account.number = "970405" + "".join(str(rng.randrange(10)) for _ in range(10))
+        mark("account_is_card_number")
+    btxh = next(b for b in picks[25:] if b.program == "BTXH" and b.coefficient)
+    btxh.monthly_amount += 180_000
+    mark("amount_mismatch")
+    picks[-1].deceased = True
+    picks[-1].note = "Đã chết ngày 03/05/2024"
+    mark("deceased_active")
+    db.session.flush()
+    return done
+
+
 def create_demo_users(password: str = "demo", fast: bool = False) -> list:
     """Create or update the :data:`DEMO_USERS` with ``password``, each in its pre-reform
     area (commune 21052 Bình Chánh, district 524 Bình Sơn, province 51 Quảng Ngãi).

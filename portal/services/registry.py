@@ -102,11 +102,12 @@ def check_correction(b, data):
     if data.get("birth_date") and data["birth_date"] > today:
         errors["birth_date"] = _l("Ngày sinh ở tương lai.")
     nid = data.get("national_id")
-    if nid:
+    touched = any(data.get(f) != getattr(b, f) for f in ("national_id", "sex", "birth_year"))
+    if nid and touched:  # a fix of another field is not blocked by a problem left as it was
         if id_consistency(nid, data.get("sex"), data.get("birth_year")):
             errors["national_id"] = _l("Số định danh không khớp giới tính hoặc năm sinh (chữ số thứ 4 "
                                        "cho thế kỷ và giới tính, chữ số 5–6 là năm sinh).")
-        else:
+        elif nid != b.national_id:
             other = db.session.scalar(select(Beneficiary).where(
                 Beneficiary.national_id == nid, Beneficiary.id != b.id))
             if other is not None:
@@ -122,6 +123,13 @@ class StaleRecord(Exception):
     def __init__(self, theirs):
         super().__init__("record changed since the form was opened")
         self.theirs = theirs
+
+
+def current_facts(b):
+    """The correctable facts of ``b`` as a correction form holds them (village by name)."""
+    data = {f: getattr(b, f) for f in CORRECTABLE}
+    data["village"] = b.village.full_name if b.village else ""
+    return data
 
 
 def correct(b, user, data, expected_version):

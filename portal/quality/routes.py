@@ -1,0 +1,145 @@
+from flask import abort, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from ..extensions import db
+from ..models import Area, Beneficiary
+from ..services import checks, registry
+from ..services.areas import communes_below
+from ..vn.ids import parse_national_id
+from ..vn.money import parse_amount
+from ..vn.text import proper_case
+from ..web import get_or_404, render, roles_required, wants_fragment
+from . import bp
+from .forms import FIXABLE, FixForm
+
+# Which field fixes a finding in place; other findings link to the page where they are fixed.
+FIX_FIELD = {
+    "id_sex_century_mismatch": "national_id", "id_year_mismatch": "national_id",
+    "id_unknown_province": "national_id", "missing_id": "national_id", "duplicate_id": "national_id",
+    "likely_duplicate": "national_id", "missing_sex": "sex", "missing_village": "village",
+    "missing_category": "category", "missing_amount": "monthly_amount",
+    "amount_mismatch": "monthly_amount", "name_not_clean": "full_name",
+}
+
+
+def _campaign_day():
+    from ..progress.routes import campaign_day
+    return campaign_day()
+
+
+@bp.route("/quality")
+@login_required
+def overview():
+    """Every commune's share of records without an error, laggards first."""
+    area = current_user.area
+    if area is None:
+        abort(404)
+    if area.level == "commune":
+        return redirect(url_for("quality.commune", area_id=area.id))
+    communes = communes_below(area, on=_campaign_day())
+    stats = checks.commune_summaries([c.id for c in communes])
+    rows = sorted(communes, key=lambda c: (stats[c.id]["clean_rate"], c.code))
+    total = {k: sum(stats[c.id][k] for c in communes) for k in ("records", "clean", "errors", "warnings")}
+    return render("quality/overview.html", area=area, rows=rows, stats=stats, total=total,
+                  rules=checks.RULES, words=checks.WORDS)
+
+
+@bp.route("/quality/communes/<int:area_id>")
+@login_required
+def commune(area_id):
+    """A commune's findings by rule, and the worklist: what to fix, worst first."""
+    area = get_or_404(Area, area_id)
+    if area.level != "commune":
+        abort(404)
+    rule = request.args.get("rule") if request.args.get("rule") in checks.RULES else None
+    page = max(request.args.get("page", 1, type=int), 1)
+    per_page = 30
+    rows, total = checks.worklist(area.id, rule, page, per_page)
+    stats = checks.commune_summaries([area.id])[area.id]
+    return render("quality/commune.html", area=area, stats=stats, rows=rows, total=total,
+                  page=page, per_page=per_page, rule=rule, rules=checks.RULES, words=checks.WORDS,
+                  forms={b.id: _fix_forms(b, found) for b, found in rows}, fix_field=FIX_FIELD)
+
+
+def _fix_forms(b, found, formdata=None):
+    """One small form per field that fixes some of ``found``."""
+    facts = registry.current_facts(b)
+    forms = {}
+    for f in found:
+        field = FIX_FIELD.get(f.code)
+        if field and field not in forms and current_user.role in ("commune", "admin"):
+            value = facts.get(field)
+            if f.code == "name_not_clean":
+                value = proper_case(b.full_name)
+            form = FixForm(formdata=formdata, prefix=f"f{b.id}-{field}",
+                           data={"version": b.version, "field": field,
+                                 "value": "" if value is None else str(value)})
+            forms[field] = form
+    return forms
+
+
+def _parse(field, text):
+    """A typed value for ``field`` from the fix form's text; raises ``ValueError`` with a
+    Vietnamese message."""
+    text = (text or "").strip()
+    if field == "national_id":
+        r = parse_national_id(text)
+        if r.kind != "cccd":
+            raise ValueError(_("Số định danh phải gồm đúng 12 chữ số."))
+        return r.value
+    if field == "sex":
+        value = {"m": "M", "nam": "M", "f": "F", "nu": "F", "nữ": "F"}.get(text.casefold())
+        if value is None:
+            raise ValueError(_("Ghi Nam hoặc Nữ."))
+        return value
+    if field == "monthly_amount":
+        try:
+            amount = parse_amount(text)
+        except ValueError:
+            amount = None
+        if amount is None or not 0 < amount <= 100_000_000:
+            raise ValueError(_("Mức trợ cấp là số đồng, ví dụ 540.000."))
+        return amount
+    if not text:
+        raise ValueError(_("Nhập giá trị đúng."))
+    return text
+
+
+@bp.route("/quality/fix/<int:bid>", methods=["POST"])
+@roles_required("commune")
+def fix(bid):
+    """Correct one field from the worklist, run the checks again, swap the row in place."""
+    b = get_or_404(Beneficiary, bid)
+    field = request.form.get("field")
+    if field not in FIXABLE:
+        abort(400)
+    form = FixForm(prefix=f"f{b.id}-{field}")
+    status, message = 200, None
+    if form.validate_on_submit():
+        try:
+            data = registry.current_facts(b)
+            data[field] = _parse(field, form.value.data)
+            before = checks.ids_touching(b)
+            registry.correct(b, current_user, data, form.version.data)
+            checks.recheck(before)
+            checks.recheck(checks.ids_touching(b))
+            db.session.commit()
+        except ValueError as e:  # CorrectionError is one too
+            db.session.rollback()
+            status, message = 422, "; ".join(str(m) for m in getattr(e, "errors", {"": e}).values())
+        except registry.StaleRecord:
+            db.session.rollback()
+            status, message = 409, _("Người khác vừa sửa hồ sơ này: xem lại giá trị mới rồi sửa lại.")
+    else:
+        status, message = 422, "; ".join(str(m) for errs in form.errors.values() for m in errs)
+    back = request.form.get("next") or url_for("quality.commune", area_id=b.commune_id)
+    if not wants_fragment() and status == 200:
+        return redirect(back, code=303)
+    b = db.session.get(Beneficiary, bid)
+    found = checks.findings_of(b.id)
+    context = dict(b=b, found=found, forms=_fix_forms(b, found), fix_field=FIX_FIELD,
+                   message=message, fixed=status == 200, rules=checks.RULES, next=back)
+    if wants_fragment():
+        return render("quality/_row.html", status=status, **context)
+    return render("quality/fix.html", status=status, **context)
