@@ -201,6 +201,7 @@ class ImportBatch(db.Model):
     commune_id: Mapped[int] = mapped_column(ForeignKey("area.id"), index=True)
     program: Mapped[str | None] = mapped_column(String(4))
     month: Mapped[str | None] = mapped_column(String(7))
+    kind: Mapped[str] = mapped_column(String(10), default="list", server_default="list")  # list / police
     filename: Mapped[str] = mapped_column(String(255))
     sha256: Mapped[str] = mapped_column(String(64))
     data: Mapped[bytes] = mapped_column(LargeBinary)
@@ -282,3 +283,49 @@ class StandardLevel(db.Model):
     amount: Mapped[int] = mapped_column(Integer)
     valid_from: Mapped[date] = mapped_column(Date)
     source: Mapped[str] = mapped_column(String(120), default="")
+
+
+class Verification(db.Model):
+    """Xác minh — the commune police's check of a record against the National Population
+    Database (Đề án 06) in one payment period.
+
+    ``result``: ``verified``, ``mismatch`` (``field`` differs; ``population_value`` is what
+    the database holds), ``deceased`` (``died_on``), ``moved`` or ``not_found``.
+    """
+
+    __tablename__ = "verification"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"), index=True)
+    period: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    result: Mapped[str] = mapped_column(String(10))
+    field: Mapped[str | None] = mapped_column(String(40))
+    population_value: Mapped[str | None] = mapped_column(String(200))
+    died_on: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    user = relationship("User")
+    __table_args__ = (Index("ix_verification_period_beneficiary", "period", "beneficiary_id"),)
+
+
+class ChangeProposal(db.Model):
+    """Đề nghị thôi hưởng / tạm dừng — a proposed stop or suspension of a monthly allowance
+    (Circular 02/2021/TT-BLĐTBXH Art. 2: ``clause`` like ``1a`` — died), effective from
+    ``effective_month`` (the month after a death, Decree 20/2021/NĐ-CP Art. 8(2)), until
+    the deciding level approves or rejects it."""
+
+    __tablename__ = "change_proposal"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))  # stop / suspend
+    clause: Mapped[str] = mapped_column(String(4))
+    reason: Mapped[str] = mapped_column(Text)
+    effective_month: Mapped[str] = mapped_column(String(7))
+    status: Mapped[str] = mapped_column(String(10), default="proposed")
+    source: Mapped[str] = mapped_column(String(12))  # police / review / check / officer
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    beneficiary = relationship("Beneficiary")
+

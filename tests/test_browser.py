@@ -139,3 +139,33 @@ def test_invalid_save_shows_errors_in_place_keeping_input(browser, live_server, 
     assert page.evaluate("window.__sameDocument") is True
     assert page.locator(f"#b{bid}-bank_bin").input_value() == "970405"  # input kept
     context.close()
+
+
+def test_police_marks_deceased_and_the_commune_officer_sees_it(browser, live_server):
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{live_server}/login")
+    page.fill("#username", "police")
+    page.fill("#password", "demo")
+    page.click("button:has-text('Đăng nhập')")
+    page.wait_for_url(f"{live_server}/police")
+    card = page.locator("article.person").first
+    bid = card.get_attribute("id")[1:]
+    name = card.locator("h3 a").inner_text()
+    page.select_option(f"#v{bid}-result", "deceased")
+    page.fill(f"#v{bid}-died_on", "2024-05-03")
+    with page.expect_response(lambda r: r.url.endswith(f"/police/{bid}")) as resp:
+        card.locator("button:has-text('Ghi')").click()
+    assert resp.value.status == 200
+    page.locator(f"#v{bid} .tag.ok", has_text="Đã chết").wait_for()
+    context.close()
+
+    context = browser.new_context()
+    page = context.new_page()
+    log_in(page, live_server)
+    page.goto(f"{live_server}/beneficiaries/{bid}")
+    text = page.locator("main").inner_text()
+    assert name in text
+    assert "Công an xác minh: đã chết ngày 03/05/2024" in text
+    assert "Thôi hưởng" in text and "06/2024" in text
+    context.close()

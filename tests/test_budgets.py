@@ -41,7 +41,7 @@ def main_pages(role):
                      "/search?q=nguyen", "/export", f"/quality/communes/{chanh.id}"]
     return {
         "commune": commune_pages + ["/imports/new"],
-        "police": commune_pages,
+        "police": commune_pages + ["/police"],
         "district": ["/overview", f"/communes/{chanh.id}", "/search?q=tran", "/imports/new", "/quality"],
         "admin": ["/overview", "/admin/targets", "/quality"],
         "payer": ["/overview"],

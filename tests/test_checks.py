@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import func, select
 
 from portal.extensions import db
-from portal.models import Finding
+from portal.models import Finding, Verification
+from portal.services.history import system_user
 from portal.services import checks
 from tests.factories import person, with_account
 
@@ -37,6 +38,8 @@ def clean_person(**kw):
     values.update(kw)
     b = person(**values)
     b.monthly_amount = 540_000 if kw.get("monthly_amount", True) is not None else None
+    db.session.add(Verification(beneficiary_id=b.id, period="2024-05", result="verified",
+                                user_id=system_user().id))
     return b
 
 
@@ -145,6 +148,16 @@ def test_live(app):
     assert "deceased_active" in hits(b)
     b.status = "stopped"
     assert "deceased_active" not in hits(b)
+
+
+def test_police_verification_in_the_period(app):
+    b = clean_person()
+    assert "not_verified" not in hits(b)
+    assert "not_verified" in hits(b, on=date(2024, 6, 1))  # May's check is older than June's period
+    other = person(name="Lê Văn Bình", national_id="051050654321")
+    db.session.add(Verification(beneficiary_id=other.id, period="2024-05", result="mismatch",
+                                field="full_name", population_value="Lê Văn Bính", user_id=system_user().id))
+    assert "not_verified" in hits(other)
 
 
 def test_run_keeps_findings_in_step(app):

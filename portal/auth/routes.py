@@ -27,6 +27,8 @@ def home():
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login"))
     area = current_user.area
+    if current_user.role == "police":
+        return redirect(url_for("police.worklist"))
     if area is not None and area.level == "commune":
         return redirect(url_for("progress.commune", area_id=area.id))
     return redirect(url_for("progress.overview"))

@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Area, Beneficiary
-from ..services import checks, history, registry
+from ..services import checks, history, police, registry
 from ..web import get_or_404, render, roles_required, see_other
 from . import bp
 from .forms import CorrectionForm
@@ -23,7 +23,8 @@ def beneficiary(bid):
                    for v in (e.old_value, e.new_value) if v and v.isdigit()}
     names = {str(a.id): a.full_name for a in db.session.scalars(
         select(Area).where(Area.id.in_(village_ids)))} if village_ids else {}
-    return render("registry/beneficiary.html", b=b, events=events, names=names)
+    return render("registry/beneficiary.html", b=b, events=events, names=names,
+                  proposals=police.proposals_for(b.id))
 
 
 @bp.route("/export")

@@ -19,6 +19,7 @@ from ..models import Account, Area, Beneficiary, Finding, StandardLevel, utcnow
 from ..vn.banks import by_bin, check_account_number
 from ..vn.ids import id_consistency, mask_id, province_name
 from ..vn.text import nfc, proper_case
+from .police import last_verified
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ RULES = {r.code: r for r in [
     # sống — live
     Rule("not_reviewed", "song", "warning", "reviewed_at", "Chưa rà soát trong đợt này.",
          "Chỉ thị 21/CT-TTg"),
+    Rule("not_verified", "song", "warning", "national_id",
+         "Chưa được công an xác minh với CSDL quốc gia về dân cư trong kỳ chi trả này.", "Đề án 06"),
     Rule("deceased_active", "song", "error", "status",
          "Đã chết nhưng vẫn đang hưởng: đề nghị thôi hưởng từ tháng sau.",
          "Thông tư 02/2021/TT-BLĐTBXH Điều 2 khoản 1a; Nghị định 20/2021/NĐ-CP Điều 8(2)"),
@@ -108,6 +111,7 @@ class Context:
     name_groups: dict  # (commune id, program, folded name, birth year) → [(id, national_id)]
     account_holders: dict  # account number → {household ids}
     levels: dict  # program → standard level
+    verified: dict = None  # beneficiary id → latest period (YYYY-MM) the police verified
 
 
 def _hits(b, a, ctx):
@@ -155,6 +159,8 @@ def _hits(b, a, ctx):
             out.append(("holder_incomplete", None))
     if b.reviewed_at is None or b.reviewed_at < ctx.campaign_start:
         out.append(("not_reviewed", None))
+    if (ctx.verified or {}).get(b.id, "") < f"{ctx.on:%Y-%m}":
+        out.append(("not_verified", None))
     if b.deceased and b.status == "active":
         out.append(("deceased_active", None))
     return out
@@ -210,6 +216,7 @@ def evaluate(ids_query, on, campaign_start):
         .outerjoin(Account, Account.beneficiary_id == Beneficiary.id)
         .where(Beneficiary.id.in_(ids_query)).limit(SMALL + 1)).all()
     ctx = _context(on, campaign_start, few if len(few) <= SMALL else None)
+    ctx.verified = last_verified(ids_query)
     out = {}
     q = (select(Beneficiary, Account).outerjoin(Account, Account.beneficiary_id == Beneficiary.id)
          .where(Beneficiary.id.in_(ids_query)))

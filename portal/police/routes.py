@@ -1,0 +1,137 @@
+import hashlib
+
+from flask import Response, abort, current_app, flash, request
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select, update
+
+from ..extensions import db
+from ..models import Beneficiary, ImportBatch, utcnow
+from ..services import checks, police
+from ..sheets.reader import FileProblem
+from ..web import get_or_404, render, roles_required, see_other, wants_fragment
+from . import bp
+from .forms import UploadForm, VerifyForm
+
+
+def period():
+    """The payment period being verified (``YYYY-MM``)."""
+    return current_app.config["CAMPAIGN_MONTH"]
+
+
+@bp.route("/police")
+@roles_required("police")
+def worklist():
+    """The records of the area still to verify this period, one small form each."""
+    page = max(request.args.get("page", 1, type=int), 1)
+    rows, total = police.to_verify(current_user, period(), page)
+    done, everyone = police.done_in(current_user, period())
+    return render("police/worklist.html", rows=rows, total=total, page=page, per_page=30,
+                  done=done, everyone=everyone, period=period(), upload=UploadForm(),
+                  forms={b.id: VerifyForm(prefix=f"v{b.id}") for b in rows})
+
+
+@bp.route("/police/<int:bid>", methods=["POST"])
+@roles_required("police")
+def verify(bid):
+    """Record one answer; htmx swaps the row, a plain POST comes back to the list."""
+    b = get_or_404(Beneficiary, bid)
+    form = VerifyForm(prefix=f"v{b.id}")
+    saved = None
+    if form.validate_on_submit():
+        try:
+            saved = police.record(b, current_user, period(), form.result.data, form.field.data or None,
+                                  form.population_value.data, form.died_on.data, form.note.data)
+            checks.recheck(checks.ids_touching(b))
+            db.session.commit()
+        except police.VerificationError as e:
+            db.session.rollback()
+            for f, msg in e.errors.items():
+                getattr(form, f).errors = list(getattr(form, f).errors) + [msg]
+    if saved and not wants_fragment():
+        flash(_("Đã ghi kết quả xác minh: %(name)s.", name=b.full_name), "success")
+        return see_other("police.worklist", page=request.args.get("page", 1, type=int))
+    status = 200 if saved else 422
+    if wants_fragment():
+        return render("police/_row.html", b=b, form=form, saved=saved, labels=police.RESULT_LABELS,
+                      status=status)
+    return render("police/one.html", b=b, form=form, saved=saved, labels=police.RESULT_LABELS,
+                  status=status)
+
+
+@bp.route("/police/export")
+@roles_required("police")
+def export():
+    """The records still to verify as ``.xlsx``, to check against the population database."""
+    rows, _total = police.to_verify(current_user, period(), 1, per_page=100_000)
+    title = f"BẢNG XÁC MINH VỚI CSDL QUỐC GIA VỀ DÂN CƯ — kỳ {period()[5:]}/{period()[:4]}"
+    data = police.workbook(rows, title)
+    return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="xac-minh-{period()}.xlsx"',
+                             "Cache-Control": "no-store"})
+
+
+@bp.route("/police/upload", methods=["POST"])
+@roles_required("police")
+def upload():
+    """Read a filled-in workbook back and show what it will record; nothing is written yet."""
+    form = UploadForm()
+    if form.validate_on_submit():
+        data = form.file.data.read()
+        try:
+            parsed = police.parse_workbook(data, current_user, form.file.data.filename)
+        except FileProblem as e:
+            flash(e.message, "error")
+            return see_other("police.worklist")
+        batch = ImportBatch(kind="police", commune_id=current_user.area_id, month=period(),
+                            filename=form.file.data.filename[:255], data=data, user_id=current_user.id,
+                            sha256=hashlib.sha256(data).hexdigest(), summary=_summary(parsed))
+        db.session.add(batch)
+        db.session.commit()
+        return see_other("police.preview", batch_id=batch.id)
+    flash(" ".join(e for errs in form.errors.values() for e in errs), "error")
+    return see_other("police.worklist")
+
+
+def _summary(parsed):
+    return {"answers": [{"row": a.row, "id": a.beneficiary.id, "name": a.beneficiary.full_name,
+                         "result": a.result, "field": a.field, "value": a.population_value,
+                         "died_on": a.died_on.isoformat() if a.died_on else None} for a in parsed.answers],
+            "problems": [{"row": r, "message": m} for r, m in parsed.problems], "blank": parsed.blank}
+
+
+def _police_batch(batch_id):
+    batch = get_or_404(ImportBatch, batch_id)
+    if batch.kind != "police":
+        abort(404)
+    return batch
+
+
+@bp.route("/police/uploads/<int:batch_id>")
+@roles_required("police")
+def preview(batch_id):
+    """The answers the workbook gives, and every row that could not be matched."""
+    batch = _police_batch(batch_id)
+    return render("police/preview.html", batch=batch, report=batch.summary,
+                  labels=police.RESULT_LABELS, fields=police.FIELDS, form=UploadForm())
+
+
+@bp.route("/police/uploads/<int:batch_id>/confirm", methods=["POST"])
+@roles_required("police")
+def confirm(batch_id):
+    """Record every answer of the workbook in one transaction."""
+    batch = _police_batch(batch_id)
+    claimed = db.session.execute(update(ImportBatch).where(
+        ImportBatch.id == batch.id, ImportBatch.status == "preview").values(status="committing")).rowcount
+    if claimed != 1:
+        db.session.rollback()
+        flash(_("Bảng này đã được ghi."), "info")
+        return see_other("police.preview", batch_id=batch.id)
+    parsed = police.parse_workbook(batch.data, current_user, batch.filename)
+    n = police.apply(parsed, current_user, batch.month)
+    checks.recheck(select(Beneficiary.id).where(
+        Beneficiary.id.in_([a.beneficiary.id for a in parsed.answers])))
+    batch.status, batch.committed_at = "committed", utcnow()
+    db.session.commit()
+    flash(_("Đã ghi %(n)s kết quả xác minh.", n=n), "success")
+    return see_other("police.worklist")
