@@ -135,7 +135,7 @@ class Beneficiary(db.Model):
     monthly_amount: Mapped[int | None] = mapped_column(Integer)
     phone: Mapped[str | None] = mapped_column(String(20))
     note: Mapped[str | None] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(10), default="active")  # active/suspended/stopped
+    status: Mapped[str] = mapped_column(String(10), default="active")  # active/suspended/stopped/merged
     deceased: Mapped[bool] = mapped_column(default=False)
     account_status: Mapped[str] = mapped_column(String(12), default="unknown")
     no_account_reason: Mapped[str | None] = mapped_column(String(200))
@@ -145,6 +145,8 @@ class Beneficiary(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # A duplicate merged into another record keeps its row and history (status "merged").
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("beneficiary.id"))
 
     commune = relationship("Area", foreign_keys=[commune_id])
     village = relationship("Area", foreign_keys=[village_id])
@@ -328,4 +330,24 @@ class ChangeProposal(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     beneficiary = relationship("Beneficiary")
+
+
+class Merge(db.Model):
+    """Gộp hồ sơ — two records found to be one person merged into ``survivor``, field by
+    field; ``before`` keeps what both held so that the merge can be undone."""
+
+    __tablename__ = "merge"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survivor_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"), index=True)
+    merged_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"), index=True)
+    choices: Mapped[dict] = mapped_column(JSON)  # field → "survivor" / "merged"
+    before: Mapped[dict] = mapped_column(JSON)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    undone_at: Mapped[datetime | None] = mapped_column(DateTime)
+    undone_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+    survivor = relationship("Beneficiary", foreign_keys=[survivor_id])
+    merged = relationship("Beneficiary", foreign_keys=[merged_id])
+    user = relationship("User", foreign_keys=[user_id])
 

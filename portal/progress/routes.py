@@ -2,7 +2,7 @@ from datetime import date
 
 from flask import abort, current_app
 from flask_login import current_user, login_required
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, select
 
 from ..extensions import db
 from ..models import Area, Beneficiary
@@ -44,7 +44,7 @@ def commune(area_id):
     without = func.sum(case((Beneficiary.account_status != "has_account", 1), else_=0))
     villages = db.session.execute(
         select(Area, func.count(Beneficiary.id), not_reviewed, without)
-        .join(Beneficiary, Beneficiary.village_id == Area.id)
+        .join(Beneficiary, and_(Beneficiary.village_id == Area.id, Beneficiary.status != "merged"))
         .where(Area.parent_id == area.id, Area.level == "village")
         .group_by(Area.id).order_by(not_reviewed.desc(), Area.name_folded)).all()
     return render("progress/commune.html", area=area, cp=cp, goals=progress.targets(area),

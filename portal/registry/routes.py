@@ -1,6 +1,6 @@
 from datetime import date
 
-from flask import Response, flash, request
+from flask import Response, abort, flash, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -8,6 +8,7 @@ from sqlalchemy import select
 from ..extensions import db
 from ..models import Area, Beneficiary
 from ..services import checks, history, police, registry
+from ..services import merge as merging
 from ..web import get_or_404, render, roles_required, see_other
 from . import bp
 from .forms import CorrectionForm
@@ -24,7 +25,8 @@ def beneficiary(bid):
     names = {str(a.id): a.full_name for a in db.session.scalars(
         select(Area).where(Area.id.in_(village_ids)))} if village_ids else {}
     return render("registry/beneficiary.html", b=b, events=events, names=names,
-                  proposals=police.proposals_for(b.id))
+                  proposals=police.proposals_for(b.id), partners=merging.partners(b),
+                  merges=merging.merges_of(b))
 
 
 @bp.route("/export")
@@ -76,3 +78,46 @@ def edit(bid):
             return see_other("registry.beneficiary", bid=b.id)
     status = 409 if stale else (422 if form.errors else 200)
     return render("registry/edit.html", b=b, form=form, stale=stale, status=status)
+
+
+@bp.route("/beneficiaries/<int:bid>/merge/<int:other_id>", methods=["GET", "POST"])
+@roles_required("commune", "district")
+def merge(bid, other_id):
+    """Two records of one person: choose, field by field, what the record keeps."""
+    a, b = get_or_404(Beneficiary, bid), get_or_404(Beneficiary, other_id)
+    diffs = merging.differences(a, b)
+    error = None
+    try:
+        merging.check(a, b)
+    except merging.MergeError as e:
+        error = str(e)
+    if request.method == "POST" and error is None:
+        choices = {f: request.form.get(f, "survivor") for f, _, _ in diffs}
+        m = merging.merge(a, b, current_user, choices)
+        checks.recheck(checks.ids_touching(a))
+        checks.recheck(select(Beneficiary.id).where(Beneficiary.id == b.id))
+        db.session.commit()
+        flash(_("Đã gộp %(other)s vào hồ sơ này. Có thể hoàn tác.", other=b.full_name), "success")
+        return see_other("registry.beneficiary", bid=a.id, _anchor=f"merge{m.id}")
+    return render("registry/merge.html", a=a, b=b, diffs=diffs, error=error,
+                  status=422 if error and request.method == "POST" else 200)
+
+
+@bp.route("/merges/<int:merge_id>/undo", methods=["POST"])
+@roles_required("commune", "district")
+def undo_merge(merge_id):
+    """Undo a merge: both records back as they were, recorded in the history."""
+    from ..models import Merge
+    m = db.session.get(Merge, merge_id) or abort(404)
+    get_or_404(Beneficiary, m.survivor_id)
+    get_or_404(Beneficiary, m.merged_id)
+    try:
+        merging.undo(m, current_user)
+    except merging.MergeError as e:
+        flash(str(e), "info")
+        return see_other("registry.beneficiary", bid=m.survivor_id)
+    checks.recheck(checks.ids_touching(m.survivor))
+    checks.recheck(checks.ids_touching(m.merged))
+    db.session.commit()
+    flash(_("Đã hoàn tác lần gộp."), "success")
+    return see_other("registry.beneficiary", bid=m.survivor_id)

@@ -50,7 +50,7 @@ def village(village_id):
 
 def _household_context(h):
     members = db.session.scalars(
-        select(Beneficiary).where(Beneficiary.household_id == h.id)
+        select(Beneficiary).where(Beneficiary.household_id == h.id, Beneficiary.status != "merged")
         .options(selectinload(Beneficiary.account)).order_by(*worst_first())).all()
     forms = {b.id: review_form(b) for b in members} if can_edit() else {}
     group = None
@@ -145,7 +145,8 @@ def search():
     form = SearchForm(request.args)
     results, clause = [], search_clause(form.q.data)
     if clause is not None:
-        q = scope.beneficiaries(current_user).where(clause).order_by(Beneficiary.name_folded)
+        q = (scope.beneficiaries(current_user).where(clause, Beneficiary.status != "merged")
+             .order_by(Beneficiary.name_folded))
         results = db.session.scalars(q.limit(50)).all()
     return render("review/search.html", "review/_results.html", form=form, results=results,
                   searched=clause is not None)

@@ -219,7 +219,7 @@ def evaluate(ids_query, on, campaign_start):
     ctx.verified = last_verified(ids_query)
     out = {}
     q = (select(Beneficiary, Account).outerjoin(Account, Account.beneficiary_id == Beneficiary.id)
-         .where(Beneficiary.id.in_(ids_query)))
+         .where(Beneficiary.id.in_(ids_query), Beneficiary.status != "merged"))
     for b, a in db.session.execute(q).yield_per(2000):
         out[b.id] = _hits(b, a, ctx)
     return out
@@ -256,6 +256,10 @@ def run_checks(ids_query, on, campaign_start):
     added = resolved = 0
     now = utcnow()
     new = []
+    for bid in set(open_rows) - set(hits):  # merged away: nothing is checked on it any more
+        for finding in open_rows[bid].values():
+            finding.resolved_at = now
+            resolved += 1
     for bid, found in hits.items():
         current = open_rows.get(bid, {})
         seen = set()
@@ -282,7 +286,7 @@ def run_checks(ids_query, on, campaign_start):
 
 def ids_in_area(area):
     """A select of the ids of every beneficiary registered under ``area``."""
-    return select(Beneficiary.id).where(Beneficiary.commune_id.in_(
+    return select(Beneficiary.id).where(Beneficiary.status != "merged", Beneficiary.commune_id.in_(
         select(Area.id).where(Area.path.startswith(area.path))))
 
 

@@ -48,7 +48,7 @@ def records_in(user=None, units=None):
          .outerjoin(village, village.id == Beneficiary.village_id)
          .options(selectinload(Beneficiary.account))
          .order_by(commune.code, village.name_folded, Beneficiary.name_folded, Beneficiary.id))
-    q = scoped(q, user, Beneficiary.commune_id)
+    q = scoped(q.where(Beneficiary.status != "merged"), user, Beneficiary.commune_id)
     if units is not None:
         q = q.where(Beneficiary.commune_id.in_(areas.subtree_ids(units)))
     for b, ccode, cname, vkind, vname in db.session.execute(q).yield_per(1000):

@@ -6,7 +6,7 @@ between, ``Conflict`` is raised with both values and nothing is written.
 from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 
 from ..extensions import db
 from ..models import Account, Beneficiary, Household, Review
@@ -163,13 +163,14 @@ def households_of_village(village_id, page=1, per_page=50):
     """
     not_reviewed = func.sum(case((Beneficiary.reviewed_at.is_(None), 1), else_=0))
     without = func.sum(case((Beneficiary.account_status != "has_account", 1), else_=0))
+    live = and_(Beneficiary.household_id == Household.id, Beneficiary.status != "merged")
     q = (select(Household, func.count(Beneficiary.id), not_reviewed, without)
-         .join(Beneficiary, Beneficiary.household_id == Household.id)
+         .join(Beneficiary, live)
          .where(Household.village_id == village_id)
          .group_by(Household.id)
          .order_by(not_reviewed.desc(), without.desc(), Household.head_name))
     total = db.session.scalar(select(func.count()).select_from(
-        select(Household.id).join(Beneficiary, Beneficiary.household_id == Household.id)
+        select(Household.id).join(Beneficiary, live)
         .where(Household.village_id == village_id).group_by(Household.id).subquery()))
     rows = db.session.execute(q.limit(per_page).offset((page - 1) * per_page)).all()
     return rows, total
