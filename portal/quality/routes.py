@@ -41,8 +41,9 @@ def overview():
     stats = checks.commune_summaries([c.id for c in communes])
     rows = sorted(communes, key=lambda c: (stats[c.id]["clean_rate"], c.code))
     total = {k: sum(stats[c.id][k] for c in communes) for k in ("records", "clean", "errors", "warnings")}
+    by_rule = {code: sum(stats[c.id]["by_rule"].get(code, 0) for c in communes) for code in checks.RULES}
     return render("quality/overview.html", area=area, rows=rows, stats=stats, total=total,
-                  rules=checks.RULES, words=checks.WORDS)
+                  by_rule=by_rule, rules=checks.RULES, words=checks.WORDS)
 
 
 @bp.route("/quality/communes/<int:area_id>")
