@@ -540,10 +540,14 @@ def bench_server(args, tmp, state):
         post_headers = {"Cookie": cookie, "X-CSRFToken": token, "HX-Request": "true",
                         "Content-Type": "application/x-www-form-urlencoded", **AE}
 
+        versions = {}  # each save carries the version it saw, as the form does (1 when built)
+
         def status_update(i):
             bid = bids[i % len(bids)]
             p = f"b{bid}-"
-            body = urlencode({p + "account_status": "has_account", p + "payment_method": "account",
+            versions[bid] = versions.get(bid, 0) + 1
+            body = urlencode({p + "version": versions[bid],
+                              p + "account_status": "has_account", p + "payment_method": "account",
                               p + "bank_bin": "970405", p + "number": f"1234{i:08d}",
                               p + "recipient_type": "self"})
             return "POST", f"/beneficiaries/{bid}/review", post_headers, body

@@ -55,6 +55,11 @@ def create_app(test_config=None):
     def forbidden(e):
         return render_template("errors.html", code=403, message=_("Bạn không có quyền xem trang này.")), 403
 
+    @app.errorhandler(500)
+    def server_error(e):
+        return render_template("errors.html", code=500, message=_(
+            "Có lỗi phía máy chủ; chưa có gì được ghi. Vui lòng thử lại; nếu vẫn lỗi, báo quản trị.")), 500
+
     @app.errorhandler(429)
     def too_many(e):
         return render_template("errors.html", code=429,

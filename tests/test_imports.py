@@ -448,3 +448,40 @@ def test_list_without_a_sex_column_takes_it_from_the_id(runner, tmp_path):
     assert "missing_sex" not in {i["code"] for i in report["issues"]}
     sexes = {b["name"]: b["sex"] for b in export(runner)}
     assert sexes == {"Nguyễn Thị Hoa": "F", "Trần Văn Hùng": None}
+
+
+def test_reimport_after_officers_corrections_matches_and_keeps_them(runner, tmp_path, planted):
+    """Communes send the same old file every month: it must find the corrected records and
+    leave what officers recorded alone (a double registration is a double payment)."""
+    from portal.services import registry, review
+    from portal.services.history import system_user
+    people, kinds = planted
+    path = write(tmp_path, "xlsx_two_row", people)
+    run_import(runner, path, "21052", "--month", "2024-05")
+    officer = system_user()
+    by_name = {b.full_name: b for b in db.session.scalars(select(Beneficiary))}
+    # 1. An ID corrected by an officer.
+    fixed = by_name[people[0]["name"]]
+    new_id = fixed.national_id[:-1] + ("0" if fixed.national_id[-1] != "0" else "1")
+    data = registry.current_facts(fixed)
+    data["national_id"] = new_id
+    registry.correct(fixed, officer, data, fixed.version)
+    # 2. A person without an ID moved to another village.
+    no_id = next(b for b in by_name.values() if b.national_id is None)
+    data = registry.current_facts(no_id)
+    data["village"] = "Thôn Mới Chuyển"
+    registry.correct(no_id, officer, data, no_id.version)
+    # 3. An account recorded at the door.
+    visited = by_name[people[3]["name"]]
+    review.save_review(visited, officer, {"account_status": "has_account", "payment_method": "account",
+                                          "bank_bin": "970405", "number": "4300205123456",
+                                          "recipient_type": "self"}, visited.version)
+    db.session.commit()
+    people[3]["account_number"], people[3]["bank"] = "9704123456789012", "Agribank"
+    report = run_import(runner, write(tmp_path, "xlsx_two_row", people), "21052", "--month", "2024-06")
+    assert report["added"] == 0
+    assert db.session.scalar(select(func.count(Beneficiary.id))) == len(people)
+    assert db.session.get(Beneficiary, fixed.id).national_id == new_id
+    assert db.session.get(Beneficiary, visited.id).account.number == "4300205123456"
+    differs = {i["row"] for i in report["issues"] if i["code"] == "file_differs"}
+    assert {people[0]["row"], people[3]["row"]} <= differs

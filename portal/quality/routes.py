@@ -1,6 +1,7 @@
 from flask import abort, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy.orm.exc import StaleDataError
 
 from ..extensions import db
 from ..models import Area, Beneficiary
@@ -129,7 +130,7 @@ def fix(bid):
         except ValueError as e:  # CorrectionError is one too
             db.session.rollback()
             status, message = 422, "; ".join(str(m) for m in getattr(e, "errors", {"": e}).values())
-        except registry.StaleRecord:
+        except (registry.StaleRecord, StaleDataError):
             db.session.rollback()
             status, message = 409, _("Người khác vừa sửa hồ sơ này: xem lại giá trị mới rồi sửa lại.")
     else:

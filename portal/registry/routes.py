@@ -4,6 +4,7 @@ from flask import Response, abort, flash, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
 
 from ..extensions import db
 from ..models import Area, Beneficiary
@@ -65,9 +66,10 @@ def edit(bid):
             checks.recheck(before)
             checks.recheck(checks.ids_touching(b))
             db.session.commit()
-        except registry.StaleRecord as e:
+        except (registry.StaleRecord, StaleDataError) as e:
             db.session.rollback()
-            stale = e.theirs
+            b = get_or_404(Beneficiary, bid)
+            stale = getattr(e, "theirs", None) or registry.current_facts(b)
             form.version.data = b.version
         except registry.CorrectionError as e:
             db.session.rollback()

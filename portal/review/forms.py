@@ -31,7 +31,9 @@ def bank_choices():
 class ReviewForm(Form):
     """One beneficiary's visit: account status, the account, the payment method."""
 
-    version = HiddenField()
+    # The record's version as the officer saw it: a save without it cannot be checked for
+    # a conflict, so it is refused.
+    version = HiddenField(validators=[DataRequired(_l("Trang đã cũ: tải lại trang rồi nhập lại."))])
     visited_on = DateField(_l("Ngày rà soát"), validators=[Optional()])
     account_status = SelectField(_l("Tài khoản"), choices=ACCOUNT_STATUS_CHOICES,
                                  validators=[DataRequired(_l("Chọn tình trạng tài khoản."))])

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..models import Account, Area, Beneficiary, Finding, Household
+from ..models import Account, Area, Beneficiary, Event, Finding, Household
 from ..sheets.header import find_month, iter_rows, read_lists, title_text
 from ..sheets.reader import FileProblem
 from ..vn.banks import check_account_number, normalise_account, resolve_bank
@@ -64,6 +64,7 @@ ISSUE_CODES = {
     "account_scientific_notation": ("error", "Số tài khoản bị Excel đổi sang dạng số mũ: không lưu."),
     "holder_not_self": ("info", "Tài khoản không đứng tên đối tượng."),
     "month_mismatch": ("warning", "Tháng ghi trên tiêu đề khác tháng đã chọn."),
+    "file_differs": ("warning", "Tệp khác với điều cán bộ đã ghi (rà soát, sửa): giữ giá trị của cán bộ."),
     "program_mismatch": ("warning", "Chương trình ghi trên tiêu đề khác chương trình đã chọn."),
     "commune_mismatch": ("warning", "Tiêu đề tệp ghi tên một xã khác xã đã chọn."),
     "legacy_encoding": ("info", "Tệp dùng bảng mã cũ, đã chuyển sang Unicode."),
@@ -500,6 +501,7 @@ def plan(parsed, commune, program=None):
         by_name.setdefault((b.name_folded, b.birth_year), []).append(b)
     taken = set()
     people = parsed.people
+    officer = _officer_history(commune, program)
 
     # IDs held elsewhere in the registry: other communes, or another person here.
     ids = sorted({r.values["national_id"] for r in people if r.values.get("national_id")})
@@ -516,11 +518,17 @@ def plan(parsed, commune, program=None):
         if nid:
             match = next((b for b in by_id.get((nid, r.name_key, v["birth_year"]), [])
                           if b.id not in taken), None)
+        if match is None and nid and nid in officer.old_ids:
+            # The file still carries an ID an officer has since corrected.
+            b = officer.old_ids[nid]
+            if b.id not in taken and b.name_folded == r.name_key and b.birth_year == v["birth_year"]:
+                match = b
         if match is None:
             vkey = _village_key(r.village)
             match = next((b for b in by_name.get((r.name_key, v["birth_year"]), [])
                           if b.id not in taken and (not nid or not b.national_id)
-                          and villages.get(b.village_id, "") == vkey), None)
+                          and vkey in {villages.get(b.village_id, "")}
+                          | {villages.get(old, "") for old in officer.old_villages.get(b.id, ())}), None)
         if nid:
             for other in holders.get(nid, []):
                 if other is match or (other.commune_id == commune.id and any(
@@ -538,12 +546,57 @@ def plan(parsed, commune, program=None):
             continue
         taken.add(match.id)
         changes = _changes(match, r, villages)
+        kept = {f: c for f, c in changes.items() if f.split(".")[-1].replace("village", "village_id")
+                in officer.fields.get(match.id, ())}
+        if kept:
+            # What an officer recorded (a visit, a correction) is newer than the file.
+            for f in kept:
+                del changes[f]
+            detail = "; ".join(f"{f.split('.')[-1]}: tệp ghi «{new}», hồ sơ giữ «{old}»"
+                               for f, (old, new) in kept.items())
+            issue = _issue(r.sheet, r.row, None, "file_differs", detail + ".")
+            r.issues.append(issue)
+            parsed.issues.append(issue)
         if changes:
             result.changed.append((r, match, changes))
         else:
             result.unchanged.append((r, match))
     parsed.issues.sort(key=lambda i: (i.sheet or "", i.row))
     return result
+
+
+@dataclass
+class _Officer:
+    fields: dict  # beneficiary id → {fields an officer has set}
+    old_ids: dict  # an ID an officer corrected away → the record
+    old_villages: dict  # beneficiary id → {village ids an officer moved the record from}
+
+
+OFFICER_SOURCES = ("review", "correction", "merge", "police", "household")
+
+
+def _officer_history(commune, program):
+    """What officers changed on the commune's records of ``program``, from the history: a
+    re-uploaded file must match those records and must not undo what they recorded."""
+    ids = select(Beneficiary.id).where(Beneficiary.commune_id == commune.id,
+                                       Beneficiary.program == program)
+    rows = db.session.execute(
+        select(Event.beneficiary_id, Event.field, Event.old_value)
+        .where(Event.beneficiary_id.in_(ids), Event.source.in_(OFFICER_SOURCES),
+               Event.field.is_not(None))).all()
+    out = _Officer({}, {}, {})
+    old_ids = {}
+    for bid, f, old in rows:
+        out.fields.setdefault(bid, set()).add(f)
+        if f == "national_id" and old:
+            old_ids[old] = bid
+        if f == "village_id" and old and old.isdigit():
+            out.old_villages.setdefault(bid, set()).add(int(old))
+    if old_ids:
+        by_id = {b.id: b for b in db.session.scalars(select(Beneficiary).where(
+            Beneficiary.id.in_(set(old_ids.values()))))}
+        out.old_ids = {nid: by_id[bid] for nid, bid in old_ids.items()}
+    return out
 
 
 def _changes(b, r, villages):
