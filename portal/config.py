@@ -22,6 +22,10 @@ def _database_url(instance_path):
     return url
 
 
+def is_production():
+    return os.environ.get("PORTAL_ENV", "").strip().lower() in ("production", "prod")
+
+
 def secret_key(instance_path):
     """Return the secret key: ``SECRET_KEY``, else the instance file, else a new one.
 
@@ -30,7 +34,7 @@ def secret_key(instance_path):
     key = os.environ.get("SECRET_KEY")
     if key:
         return key
-    if os.environ.get("PORTAL_ENV") == "production":
+    if is_production():
         raise RuntimeError("SECRET_KEY is not set (required when PORTAL_ENV=production)")
     path = Path(instance_path) / "secret_key"
     if path.exists():
@@ -70,7 +74,7 @@ class Config:
     def __init__(self, instance_path):
         self.SQLALCHEMY_DATABASE_URI = _database_url(instance_path)
         self.SECRET_KEY = secret_key(instance_path)
-        self.SESSION_COOKIE_SECURE = os.environ.get("PORTAL_ENV") == "production"
+        self.SESSION_COOKIE_SECURE = is_production()
 
 
 class TestConfig(Config):

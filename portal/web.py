@@ -98,6 +98,8 @@ def value_label(field, value, names=None):
         return "—"
     if names and field in ("village_id", "household_id"):
         return names.get(str(value), value)
+    if field == "monthly_amount" and str(value).isdigit():
+        return format_vnd(int(value))
     if field in ("birth_date", "reviewed_at") and isinstance(value, str):
         try:
             return format_date(date.fromisoformat(value[:10]))
@@ -187,8 +189,8 @@ def init_app(app):
 
     @app.errorhandler(CSRFError)
     def csrf_error(e):
-        message = _("Phiên làm việc đã hết hạn hoặc biểu mẫu không hợp lệ (thiếu mã CSRF). "
-                    "Dữ liệu chưa được lưu: vui lòng tải lại trang và gửi lại.")
+        message = _("Trang đã mở quá lâu hoặc phiên đăng nhập đã hết, nên chưa lưu được. "
+                    "Hãy tải lại trang (đăng nhập lại nếu cần) rồi gửi lại.")
         if wants_fragment():
             # Shown above the page; the form and what the user typed stay as they are.
             return render_template("_flash_error.html", message=message), 400, {

@@ -485,3 +485,34 @@ def test_reimport_after_officers_corrections_matches_and_keeps_them(runner, tmp_
     assert db.session.get(Beneficiary, visited.id).account.number == "4300205123456"
     differs = {i["row"] for i in report["issues"] if i["code"] == "file_differs"}
     assert {people[0]["row"], people[3]["row"]} <= differs
+
+
+def test_an_unusable_account_in_a_file_waits_for_the_visit(runner, tmp_path):
+    people = filegen.make_people(3, seed=8)
+    people[0]["account_number"], people[0]["bank"] = "9704050000000000", "Agribank"  # a card
+    people[1]["account_number"], people[1]["bank"] = "123456789012", "Ngân hàng Không Có"
+    people[2]["account_number"], people[2]["bank"] = "4300205123456", "Agribank"
+    run_import(runner, write(tmp_path, "csv_comma", people), "21052", "--program", "BTXH", "--month", "2024-05")
+    status = {b.full_name: b.account_status for b in db.session.scalars(select(Beneficiary))}
+    assert status == {people[0]["name"]: "unknown", people[1]["name"]: "unknown",
+                      people[2]["name"]: "has_account"}
+
+
+def test_a_csv_cell_too_long_is_a_clear_refusal(runner, tmp_path):
+    path = tmp_path / "ds.csv"
+    path.write_text('STT;Họ và tên;Năm sinh\n1;"' + "x" * 200_000 + '";1950\n', encoding="utf-8")
+    r = runner.invoke(args=["import-list", str(path), "--commune", "21052", "--program", "BTXH",
+                            "--month", "2024-05", "--json"])
+    assert r.exit_code == 1 and json.loads(r.output)["error"] == "unreadable"
+
+
+def test_cancel_after_confirm_says_so(client, planted):
+    people, _ = planted
+    login(client, "commune")
+    r = upload(client, filegen.write_list(people, "xlsx_two_row"))
+    url = r.headers["Location"]
+    token = csrf_token(client, url)
+    client.post(url + "/commit", data={"csrf_token": token})
+    r = client.post(url + "/discard", data={"csrf_token": token})
+    assert r.status_code == 303 and r.headers["Location"].endswith(url)
+    assert db.session.scalars(select(ImportBatch)).one().status == "committed"

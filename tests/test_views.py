@@ -513,3 +513,35 @@ def test_form_library_messages_are_vietnamese(client, people):
     html = r.get_data(as_text=True)
     assert r.status_code == 422 and "Lựa chọn không hợp lệ." in html and "Ngày không hợp lệ." in html
     assert "Not a valid" not in html
+
+
+def test_own_account_must_bear_the_beneficiarys_name(client, people):
+    a, _, _ = people
+    login(client, "commune")
+    r = client.post(f"/beneficiaries/{a.id}/review", data=review_data(client, a, holder_name="Người Khác"))
+    assert r.status_code == 422 and "khác tên đối tượng" in r.get_data(as_text=True)
+
+
+def test_review_without_the_version_is_refused(client, people):
+    a, _, _ = people
+    login(client, "commune")
+    data = review_data(client, a)
+    del data[f"b{a.id}-version"]
+    r = client.post(f"/beneficiaries/{a.id}/review", data=data, headers=HX)
+    assert r.status_code == 422 and "tải lại trang" in r.get_data(as_text=True)
+    assert db.session.get(Beneficiary, a.id).account_status == "unknown"
+
+
+def test_splitting_someone_alone_changes_nothing(client, people):
+    _, _, other = people
+    login(client, "district")
+    r = client.post(f"/beneficiaries/{other.id}/split", data={"csrf_token": csrf_token(client, "/search")})
+    assert r.status_code in (303, 403)
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/search")})
+    c = person(name="Phạm Văn Dũng", national_id="051070444555")
+    db.session.commit()
+    login(client, "commune")
+    before = c.household_id
+    r = client.post(f"/beneficiaries/{c.id}/split", data={"csrf_token": csrf_token(client, "/search")})
+    assert r.status_code == 303 and db.session.get(Beneficiary, c.id).household_id == before
+    assert "đã ở một hộ riêng" in client.get(r.headers["Location"]).get_data(as_text=True)

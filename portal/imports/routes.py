@@ -17,6 +17,7 @@ from .forms import ConfirmForm, UploadForm
 
 UPLOADERS = ("commune", "district")
 ISSUES_SHOWN = 300  # more on request (?all=1): a long list would not fit a slow link
+ISSUES_MAX = 3000  # even then: the whole list is in `flask import-list --json`
 
 
 def _communes():
@@ -83,7 +84,8 @@ def preview(batch_id):
     issues = report.get("issues") or []
     show_all = request.args.get("all") == "1"
     return render("imports/preview.html", batch=batch, report=report, form=ConfirmForm(),
-                  issues=issues if show_all else issues[:ISSUES_SHOWN], show_all=show_all)
+                  issues=issues[:ISSUES_MAX] if show_all else issues[:ISSUES_SHOWN], show_all=show_all,
+                  capped=len(issues) > ISSUES_MAX)
 
 
 @bp.route("/imports/<int:batch_id>/commit", methods=["POST"])
@@ -135,8 +137,14 @@ def _claim(batch):
 def discard(batch_id):
     """Drop a previewed file without writing anything."""
     batch = get_or_404(ImportBatch, batch_id)
-    if batch.status == "preview" and ConfirmForm().validate_on_submit():
-        batch.status = "discarded"
-        db.session.commit()
+    # The same conditional UPDATE as a confirmation: of a cancel and a confirm sent at
+    # once, exactly one happens.
+    done = db.session.execute(
+        update(ImportBatch).where(ImportBatch.id == batch.id, ImportBatch.status == "preview")
+        .values(status="discarded").execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    if done == 1:
         flash(_("Đã hủy, không ghi gì vào sổ."), "info")
-    return see_other("imports.upload")
+        return see_other("imports.upload")
+    flash(_("Danh sách này đã được xử lý."), "info")
+    return see_other("imports.preview", batch_id=batch.id)

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..extensions import db
-from ..models import Area, Beneficiary
+from ..models import Area, Beneficiary, Household
 from ..services import checks, history, police, registry
 from ..services import merge as merging
 from ..web import get_or_404, render, roles_required, see_other
@@ -21,10 +21,13 @@ def beneficiary(bid):
     """One beneficiary: the facts, the account, the findings and the whole history."""
     b = get_or_404(Beneficiary, bid)
     events = history.history_of(b.id)
-    village_ids = {int(v) for e in events if e.field == "village_id"
-                   for v in (e.old_value, e.new_value) if v and v.isdigit()}
+    def ids(field):
+        return {int(v) for e in events if e.field == field for v in (e.old_value, e.new_value)
+                if v and v.isdigit()}
     names = {str(a.id): a.full_name for a in db.session.scalars(
-        select(Area).where(Area.id.in_(village_ids)))} if village_ids else {}
+        select(Area).where(Area.id.in_(ids("village_id"))))}
+    names.update({str(h.id): _("Hộ %(name)s", name=h.head_name) for h in db.session.scalars(
+        select(Household).where(Household.id.in_(ids("household_id"))))})
     return render("registry/beneficiary.html", b=b, events=events, names=names,
                   proposals=police.proposals_for(b.id), partners=merging.partners(b),
                   merges=merging.merges_of(b))

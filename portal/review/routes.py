@@ -24,7 +24,10 @@ def can_edit():
 
 
 def review_form(b, formdata=None):
-    form = ReviewForm(formdata=formdata, prefix=f"b{b.id}", data=current_values(b))
+    values = current_values(b)
+    if b.reviewed_at:  # editing a recorded visit keeps its day; a new visit sets a new one
+        values["visited_on"] = b.reviewed_at.date()
+    form = ReviewForm(formdata=formdata, prefix=f"b{b.id}", data=values)
     if formdata is None:
         form.version.data = b.version
     return form
@@ -80,7 +83,8 @@ def save(bid):
     if form.validate():
         try:
             save_review(b, current_user, form.values(), form.version.data or None,
-                        visited_on=form.visited_on.data, note=form.note.data)
+                        visited_on=form.visited_on.data, note=form.note.data,
+                        earliest=progress.campaign_start().date())
             checks.recheck(checks.ids_touching(b))
             db.session.commit()
         except ReviewError as e:
@@ -117,6 +121,9 @@ def add_member(household_id):
     form = GroupForm(prefix="g")
     if form.validate_on_submit():
         other = get_or_404(Beneficiary, form.beneficiary_id.data)
+        if other.household_id == h.id:
+            flash(_("%(name)s đã ở trong hộ này.", name=other.full_name), "info")
+            return see_other("review.household", household_id=h.id)
         try:
             move_to_household(other, h, current_user)
             db.session.commit()
@@ -132,6 +139,9 @@ def add_member(household_id):
 def split(bid):
     """Move one person out into a household of their own."""
     b = get_or_404(Beneficiary, bid)
+    if len([m for m in b.household.members if m.status != "merged"]) <= 1:
+        flash(_("%(name)s đã ở một hộ riêng.", name=b.full_name), "info")
+        return see_other("review.household", household_id=b.household_id)
     h = split_household(b, current_user)
     db.session.commit()
     flash(_("Đã tách %(name)s thành hộ riêng.", name=b.full_name), "success")

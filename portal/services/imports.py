@@ -27,7 +27,7 @@ from ..extensions import db
 from ..models import Account, Area, Beneficiary, Event, Finding, Household
 from ..sheets.header import find_month, iter_rows, read_lists, title_text
 from ..sheets.reader import FileProblem
-from ..vn.banks import check_account_number, normalise_account, resolve_bank
+from ..vn.banks import by_bin, check_account_number, normalise_account, resolve_bank
 from ..vn.dates import parse_birth
 from ..vn.ids import parse_national_id
 from ..vn.money import parse_amount
@@ -654,8 +654,9 @@ def commit(p, user, batch=None):
                         **{f: r.values.get(f) for f in FIELDS})
         if r.account:
             b.account = Account(**{f: r.account.get(f) for f in ACCOUNT_FIELDS})
-            b.account_status = "has_account"
-            b.payment_method = "cash" if r.account.get("cash") else "account"
+            if _usable(r.account):
+                b.account_status = "has_account"
+                b.payment_method = "cash" if r.account.get("cash") else "account"
         db.session.add(b)
         added.append((r, b))
     db.session.flush()
@@ -675,7 +676,7 @@ def commit(p, user, batch=None):
                 b.account = Account(recipient_type="self")
                 db.session.add(b.account)
             history.set_fields(b.account, acc, user, "import", batch, beneficiary_id=b.id)
-            if b.account_status == "unknown":
+            if b.account_status == "unknown" and _usable(r.account):
                 history.set_fields(b, {"account_status": "has_account",
                                        "payment_method": "cash" if r.account.get("cash") else "account"},
                                    user, "import", batch)
@@ -694,6 +695,13 @@ def _open_codes(ids):
                 Finding.beneficiary_id.in_(ids[i:i + 500]), Finding.resolved_at.is_(None))):
             out.setdefault(bid, set()).add(code)
     return out
+
+
+def _usable(account):
+    """An account from a file counts as an account only with a known bank and a plausible
+    number; otherwise it waits for the officer's visit (its problems are findings)."""
+    bank = by_bin(account.get("bank_bin")) if account.get("bank_bin") else None
+    return bank is not None and not check_account_number(account.get("number"), bank)
 
 
 def _findings(b, r, batch, open_codes):

@@ -88,7 +88,8 @@ def targets(area=None):
     return out
 
 
-def _campaign_start():
+def campaign_start():
+    """When the campaign's reviews start to count (``CAMPAIGN_START``), a ``datetime``."""
     from flask import current_app
     return datetime.fromisoformat(current_app.config["CAMPAIGN_START"])
 
@@ -99,7 +100,7 @@ def count_rows(user=None, commune_ids=None, village_id=None, since=None):
     ``user`` scopes to their area; ``commune_ids`` / ``village_id`` narrow further;
     ``since`` is when reviews start to count (default: the configured campaign start).
     """
-    since = since or _campaign_start()
+    since = since or campaign_start()
     has = Beneficiary.account_status == "has_account"
     rtype = func.coalesce(Account.recipient_type, "self")
 

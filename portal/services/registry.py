@@ -52,7 +52,7 @@ def records_in(user=None, units=None):
     if units is not None:
         q = q.where(Beneficiary.commune_id.in_(areas.subtree_ids(units)))
     for b, ccode, cname, vkind, vname in db.session.execute(q).yield_per(1000):
-        a = b.account
+        a = b.account if b.account_status == "has_account" else None
         yield {
             "id": b.id, "name": b.full_name, "sex": b.sex, "birth_date": b.birth_date,
             "birth_year": b.birth_year, "national_id": b.national_id, "program": b.program,

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, or_, select
 
 from ..extensions import db
-from ..models import Account, Beneficiary, Household, Review
+from ..models import Account, Beneficiary, Household, Review, utcnow
 from ..vn.banks import by_bin, check_account_number, normalise_account
 from ..vn.ids import parse_national_id
 from ..vn.text import fold, nfc
@@ -17,6 +17,8 @@ from .history import set_fields
 
 REVIEW_FIELDS = ("account_status", "no_account_reason", "payment_method")
 EARLIEST_VISIT = date(2020, 1, 1)
+ACCOUNT_CODES = ("account_not_digits", "account_bad_length", "account_is_card_number",
+                 "account_scientific_notation", "unknown_bank", "holder_not_self")
 ACCOUNT_MESSAGES = {
     "account_not_digits": _l("Số tài khoản chỉ gồm chữ số."),
     "account_bad_length": _l("Độ dài số tài khoản không đúng (ngân hàng 6–19 chữ số; ví điện tử là số "
@@ -94,8 +96,8 @@ def validate(data):
     if status == "no_account" and not clean["no_account_reason"]:
         errors["no_account_reason"] = _l("Ghi lý do chưa có tài khoản.")
     visited = data.get("visited_on")
-    if visited is not None and not (EARLIEST_VISIT <= visited <= date.today()):
-        errors["visited_on"] = _l("Ngày rà soát không thể ở tương lai hoặc trước năm 2020.")
+    if visited is not None and not (data.get("earliest", EARLIEST_VISIT) <= visited <= date.today()):
+        errors["visited_on"] = _l("Ngày rà soát không thể ở tương lai hoặc trước khi đợt rà soát bắt đầu.")
     if errors:
         raise ReviewError(errors)
     if status != "has_account":
@@ -104,7 +106,7 @@ def validate(data):
     return clean
 
 
-def save_review(b, user, data, expected_version, visited_on=None, note=None):
+def save_review(b, user, data, expected_version, visited_on=None, note=None, earliest=EARLIEST_VISIT):
     """Record a visit to ``b`` with the submitted values (validated), one ``Event`` per
     changed field (source ``review``). Raises ``ReviewError`` or ``Conflict``.
 
@@ -115,7 +117,11 @@ def save_review(b, user, data, expected_version, visited_on=None, note=None):
         theirs = current_values(b)
         diff = {k for k in mine if (mine[k] or None) != (theirs.get(k) or None)}
         raise Conflict(b, {k: theirs.get(k) for k in diff}, {k: mine[k] for k in diff})
-    clean = validate(dict(data, visited_on=visited_on))
+    if (data.get("account_status") == "has_account" and data.get("recipient_type") == "self"
+            and nfc(data.get("holder_name")) and fold(data["holder_name"]) != b.name_folded):
+        raise ReviewError({"holder_name": _l("Chủ tài khoản khác tên đối tượng: chọn «Người giám hộ» "
+                                             "hoặc «Người được ủy quyền».")})
+    clean = validate(dict(data, visited_on=visited_on, earliest=earliest))
     if clean.get("recipient_type") == "self" and "number" in clean and not clean.get("holder_name"):
         clean["holder_name"] = b.full_name
     changed = set_fields(b, {f: clean[f] for f in REVIEW_FIELDS if f in clean}, user, "review")
@@ -125,6 +131,10 @@ def save_review(b, user, data, expected_version, visited_on=None, note=None):
             db.session.add(b.account)
         changed += set_fields(b.account, {f: clean.get(f) for f in ACCOUNT_FIELDS},
                               user, "review", beneficiary_id=b.id)
+    if b.account_status == "has_account":  # a valid account seen at the door settles the file's
+        for f in b.findings:
+            if f.resolved_at is None and f.source == "import" and f.code in ACCOUNT_CODES:
+                f.resolved_at = utcnow()
     now = datetime.now().replace(microsecond=0)
     # The visit's day as the officer gives it (a visit is often entered later), else now.
     reviewed_at = datetime.combine(visited_on, now.time()) if visited_on else now
@@ -168,7 +178,7 @@ def households_of_village(village_id, page=1, per_page=50):
          .join(Beneficiary, live)
          .where(Household.village_id == village_id)
          .group_by(Household.id)
-         .order_by(not_reviewed.desc(), without.desc(), Household.head_name))
+         .order_by(not_reviewed.desc(), without.desc(), func.min(Beneficiary.name_folded)))
     total = db.session.scalar(select(func.count()).select_from(
         select(Household.id).join(Beneficiary, live)
         .where(Household.village_id == village_id).group_by(Household.id).subquery()))

@@ -395,7 +395,10 @@ def _sniff_delimiter(text: str) -> str:
     lines = [ln for ln in text.splitlines() if ln.strip()][:30]
     best, best_score = ",", (-1, -1)
     for delim in (";", ",", "\t", "|"):
-        counts = [len(r) for r in csv.reader(lines, delimiter=delim)]
+        try:
+            counts = [len(r) for r in csv.reader(lines, delimiter=delim)]
+        except csv.Error:  # e.g. a cell longer than the csv module takes: not this delimiter
+            continue
         multi = [n for n in counts if n > 1]
         if not multi:
             continue
@@ -418,12 +421,14 @@ def _read_csv(data: bytes) -> Sheet:
     delim = _sniff_delimiter(text)
     clean = _TextCleaner(legacy)
     rows: list[list] = []
+    # Excel writes a bare CR inside quoted cells; csv handles it with newline="".
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     try:
-        # Excel writes a bare CR inside quoted cells; csv handles it with newline="".
-        for rec in csv.reader(io.StringIO(text, newline=""), delimiter=delim):
+        for rec in reader:
             rows.append([clean(v) if v.strip() else None for v in rec])
     except csv.Error as exc:
-        raise FileProblem("unreadable") from exc
+        raise FileProblem("unreadable", f"Không đọc được tệp CSV từ dòng {reader.line_num}: một ô quá "
+                                        f"dài hoặc dấu ngoặc kép không đóng.") from exc
     return Sheet(name=None, rows=rows, fonts=None, encoding=legacy or enc)
 
 
