@@ -119,3 +119,14 @@ def test_demo_problems_are_found(demo_app):
                  "account_is_card_number", "amount_mismatch", "deceased_active"):
         assert by_rule.get(code), code
     assert by_rule["duplicate_id"] == 4  # two IDs, each on two records
+
+
+def test_recheck_on_demand(client, dirty):
+    a, _, _ = dirty
+    a.category = None  # changed behind the checks' back
+    db.session.commit()
+    login(client, "commune")
+    r = client.post(f"/quality/communes/{a.commune_id}/recheck", data={"csrf_token": csrf_token(client, "/search")})
+    assert r.status_code == 303
+    assert "missing_category" in {f.code for f in checks.findings_of(a.id)}
+    assert "Đã kiểm tra lại 2 hồ sơ" in client.get(r.headers["Location"]).get_data(as_text=True)

@@ -1,4 +1,4 @@
-from flask import abort, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy.orm.exc import StaleDataError
@@ -10,7 +10,7 @@ from ..services.areas import communes_below
 from ..vn.ids import parse_national_id
 from ..vn.money import parse_amount
 from ..vn.text import proper_case
-from ..web import get_or_404, render, roles_required, wants_fragment
+from ..web import get_or_404, render, roles_required, see_other, wants_fragment
 from . import bp
 from .forms import FIXABLE, FixForm
 
@@ -145,3 +145,15 @@ def fix(bid):
     if wants_fragment():
         return render("quality/_row.html", status=status, **context)
     return render("quality/fix.html", status=status, **context)
+
+
+@bp.route("/quality/communes/<int:area_id>/recheck", methods=["POST"])
+@roles_required("commune", "district")
+def recheck(area_id):
+    """Run every check again on the commune's records now (also run on every upload and edit)."""
+    area = get_or_404(Area, area_id)
+    result = checks.recheck(checks.ids_in_area(area))
+    db.session.commit()
+    flash(_("Đã kiểm tra lại %(records)s hồ sơ: %(added)s vấn đề mới, %(resolved)s vấn đề đã hết.",
+            **result), "success")
+    return see_other("quality.commune", area_id=area.id)
