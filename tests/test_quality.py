@@ -130,3 +130,11 @@ def test_recheck_on_demand(client, dirty):
     assert r.status_code == 303
     assert "missing_category" in {f.code for f in checks.findings_of(a.id)}
     assert "Đã kiểm tra lại 2 hồ sơ" in client.get(r.headers["Location"]).get_data(as_text=True)
+
+
+def test_district_page_title_is_text(client, dirty):
+    login(client, "district")
+    html = client.get("/quality").get_data(as_text=True)
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+    assert "<" not in title and "Chất lượng dữ liệu" in title
+    assert "Theo quy tắc" in html.split("</title>")[1]
