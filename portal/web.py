@@ -77,7 +77,9 @@ ROLE_LABELS = {"admin": _l("Quản trị"), "district": _l("Phòng LĐ-TB&XH"), 
                "police": _l("Công an xã"), "payer": _l("Bưu điện"), "system": _l("Hệ thống")}
 SEX_LABELS = {"M": _l("Nam"), "F": _l("Nữ")}
 SEVERITY_LABELS = {"error": _l("Lỗi"), "warning": _l("Cảnh báo"), "info": _l("Ghi chú")}
-SOURCE_LABELS = {"import": _l("Tải danh sách"), "review": _l("Rà soát"), "correction": _l("Sửa"),
+STATUS_LABELS = {"active": _l("Đang hưởng"), "suspended": _l("Tạm dừng"), "stopped": _l("Thôi hưởng"),
+                 "merged": _l("Đã gộp")}
+SOURCE_LABELS = {"merge": _l("Gộp hồ sơ"), "police": _l("Công an xác minh"), "import": _l("Tải danh sách"), "review": _l("Rà soát"), "correction": _l("Sửa"),
                  "household": _l("Hộ gia đình")}
 FIELD_LABELS = {
     "full_name": _l("Họ tên"), "sex": _l("Giới tính"), "birth_date": _l("Ngày sinh"), "birth_year": _l("Năm sinh"),
@@ -87,7 +89,7 @@ FIELD_LABELS = {
     "payment_method": _l("Hình thức chi trả"), "bank_bin": _l("Ngân hàng"), "number": _l("Số tài khoản"),
     "holder_name": _l("Chủ tài khoản"), "holder_national_id": _l("Số định danh chủ TK"),
     "recipient_type": _l("Người nhận"), "household_id": _l("Hộ"), "reviewed_at": _l("Ngày rà soát"),
-    "status": _l("Trạng thái"), "bank_text": _l("Ngân hàng (ghi trong tệp)"),
+    "status": _l("Trạng thái"), "deceased": _l("Đã chết"), "merged_into_id": _l("Gộp vào hồ sơ"), "bank_text": _l("Ngân hàng (ghi trong tệp)"),
 }
 
 
@@ -106,7 +108,9 @@ def value_label(field, value, names=None):
         except ValueError:
             return value
     labels = {"account_status": ACCOUNT_STATUS_LABELS, "payment_method": METHOD_LABELS,
-              "recipient_type": RECIPIENT_LABELS, "sex": SEX_LABELS}.get(field)
+              "recipient_type": RECIPIENT_LABELS, "sex": SEX_LABELS, "status": STATUS_LABELS,
+              "deceased": {"True": _l("Có"), "False": _l("Không"), True: _l("Có"), False: _l("Không")},
+              }.get(field)
     if labels:
         return labels.get(value, value)
     if field == "bank_bin":

@@ -157,7 +157,8 @@ def test_police_verification_in_the_period(app):
     other = person(name="Lê Văn Bình", national_id="051050654321")
     db.session.add(Verification(beneficiary_id=other.id, period="2024-05", result="mismatch",
                                 field="full_name", population_value="Lê Văn Bính", user_id=system_user().id))
-    assert "not_verified" in hits(other)
+    assert "not_verified" not in hits(other)  # checked; what was found is the police's own finding
+    assert "not_verified" in hits(person(name="Võ Văn Chưa", national_id="051050111999"))
 
 
 def test_run_keeps_findings_in_step(app):
@@ -179,8 +180,11 @@ def test_check_data_cli(runner, app):
     db.session.commit()
     out = json.loads(runner.invoke(args=["check-data", "--area", "21052", "--json"]).output)
     assert out["records"] == 1 and out["clean"] == 0
-    assert out["findings"] == [{"national_id": "051058123456", "commune_code": "21052",
-                                "rule": "id_sex_century_mismatch", "severity": "error",
-                                "field": "national_id", "message": checks.RULES["id_sex_century_mismatch"].message}]
+    [finding] = out["findings"]
+    rule = checks.RULES["id_sex_century_mismatch"]
+    assert finding == {"national_id": "051058123456", "commune_code": "21052",
+                       "rule": "id_sex_century_mismatch", "severity": "error", "field": "national_id",
+                       "message": rule.message, "source": rule.source,
+                       "beneficiary_id": finding["beneficiary_id"]}
     out = json.loads(runner.invoke(args=["check-data", "--json"]).output)
     assert out["records"] == 2 and {f["rule"] for f in out["findings"]} == {"id_sex_century_mismatch", "missing_id"}

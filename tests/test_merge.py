@@ -88,3 +88,34 @@ def test_two_programs_are_not_merged(client, app):
     r = client.post(f"/beneficiaries/{a.id}/merge/{b.id}", data={"csrf_token": csrf_token(client, "/search")})
     assert r.status_code == 422 and "hai chương trình" in r.get_data(as_text=True)
     assert db.session.get(Beneficiary, b.id).status == "active"
+
+
+def test_unrelated_people_are_not_merged(client, app):
+    a = person(name="Châu Thị Hà", sex="F", national_id="051142000001", birth=date(1942, 1, 1))
+    b = person(name="Bùi Kim Bông", sex="F", national_id="051136000002", birth=date(1936, 1, 1))
+    db.session.commit()
+    login(client, "commune")
+    r = client.post(f"/beneficiaries/{a.id}/merge/{b.id}", data={"csrf_token": csrf_token(client, "/search")})
+    assert r.status_code == 422 and "không phải hồ sơ trùng" in r.get_data(as_text=True)
+    assert db.session.get(Beneficiary, b.id).status == "active"
+
+
+def test_undo_keeps_edits_made_after_the_merge(client, twins):
+    from portal.services import merge as merging
+    from portal.services import registry
+    from portal.services.history import system_user
+    a, b = twins
+    b.phone = "0911111111"
+    m = merging.merge(a, b, system_user(), {"phone": "merged", "national_id": "merged"})
+    db.session.commit()
+    checks.recheck(select(Beneficiary.id))
+    assert "duplicate_id" not in {f.code for f in checks.findings_of(a.id)}  # b, merged, no longer counts
+    data = registry.current_facts(a)
+    data["phone"] = "0909123456"
+    registry.correct(a, system_user(), data, a.version)
+    db.session.commit()
+    kept = merging.undo(m, system_user())
+    db.session.commit()
+    assert kept == ["phone"]
+    assert db.session.get(Beneficiary, a.id).phone == "0909123456"
+    assert db.session.get(Beneficiary, a.id).national_id is None

@@ -134,3 +134,11 @@ def test_a_workbook_that_is_not_the_round_is_refused(client):
                     content_type="multipart/form-data")
     assert r.status_code == 303 and r.headers["Location"].endswith("/police")
     assert "Không phải bảng xác minh" in client.get("/police").get_data(as_text=True)
+
+
+def test_a_death_before_the_birth_is_refused(client, people):
+    a, _, _ = people
+    login(client, "police")
+    r = client.post(f"/police/{a.id}", data=answer(client, a, result="deceased", died_on="1900-01-01"))
+    assert r.status_code == 422 and "trước năm sinh" in r.get_data(as_text=True)
+    assert db.session.get(Beneficiary, a.id).deceased is False

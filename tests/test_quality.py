@@ -51,6 +51,9 @@ def test_commune_page_counts_and_worklist(client, dirty):
 def fix_data(client, b, field, value):
     page = client.get(f"/quality/communes/{b.commune_id}").get_data(as_text=True)
     prefix = f"f{b.id}-{field}"
+    form = re.search(rf'<form[^>]*action="/quality/fix/{b.id}"[^>]*>((?:(?!</form>).)*name="{prefix}-value"(?:(?!</form>).)*)</form>',
+                     page, re.S).group(1)
+    assert f'name="field" value="{field}"' in form  # the page's own form says which field
     version = re.search(rf'name="{prefix}-version"[^>]*value="(\d+)"', page).group(1)
     return {"csrf_token": csrf_token(client, f"/quality/communes/{b.commune_id}"), "field": field,
             f"{prefix}-version": version, f"{prefix}-field": field, f"{prefix}-value": value}
@@ -138,3 +141,15 @@ def test_district_page_title_is_text(client, dirty):
     title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
     assert "<" not in title and "Chất lượng dữ liệu" in title
     assert "Theo quy tắc" in html.split("</title>")[1]
+
+
+def test_police_findings_count_in_the_worklist(client, dirty):
+    from portal.services import police
+    from portal.services.history import system_user
+    _, b, _ = dirty
+    police.record(b, system_user(), "2024-05", "not_found")
+    db.session.commit()
+    login(client, "commune")
+    html = client.get(f"/quality/communes/{b.commune_id}").get_data(as_text=True)
+    assert "Hồ sơ không có lỗi: <b>0/2</b>" in html
+    assert "không tìm thấy trong CSDL" in html

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from wtforms import HiddenField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import Length
 
 from ..forms import Form
 
@@ -11,5 +11,4 @@ class FixForm(Form):
     """One field of one record, corrected from the worklist."""
 
     version = HiddenField()
-    field = HiddenField(validators=[DataRequired()])
     value = StringField(_l("Giá trị đúng"), validators=[Length(max=200)])

@@ -6,6 +6,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from ..extensions import db
 from ..models import Area, Beneficiary
 from ..services import checks, registry
+from ..services import merge as merging
 from ..services.areas import communes_below
 from ..vn.ids import parse_national_id
 from ..vn.money import parse_amount
@@ -59,7 +60,9 @@ def commune(area_id):
     per_page = 30
     rows, total = checks.worklist(area.id, rule, page, per_page)
     stats = checks.commune_summaries([area.id])[area.id]
-    return render("quality/commune.html", area=area, stats=stats, rows=rows, total=total,
+    mergeable = {b.id for b, found in rows
+                 if any(f.code in ("duplicate_id", "likely_duplicate") for f in found) and merging.partners(b)}
+    return render("quality/commune.html", area=area, stats=stats, rows=rows, total=total, mergeable=mergeable,
                   page=page, per_page=per_page, rule=rule, rules=checks.RULES, words=checks.WORDS,
                   forms={b.id: _fix_forms(b, found) for b, found in rows}, fix_field=FIX_FIELD)
 
@@ -75,8 +78,7 @@ def _fix_forms(b, found, formdata=None):
             if f.code == "name_not_clean":
                 value = proper_case(b.full_name)
             form = FixForm(formdata=formdata, prefix=f"f{b.id}-{field}",
-                           data={"version": b.version, "field": field,
-                                 "value": "" if value is None else str(value)})
+                           data={"version": b.version, "value": "" if value is None else str(value)})
             forms[field] = form
     return forms
 

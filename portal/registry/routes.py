@@ -10,7 +10,7 @@ from ..extensions import db
 from ..models import Area, Beneficiary, Household
 from ..services import checks, history, police, registry
 from ..services import merge as merging
-from ..web import get_or_404, render, roles_required, see_other
+from ..web import FIELD_LABELS, get_or_404, render, roles_required, see_other, value_label
 from . import bp
 from .forms import CorrectionForm
 
@@ -104,6 +104,18 @@ def merge(bid, other_id):
         db.session.commit()
         flash(_("Đã gộp %(other)s vào hồ sơ này. Có thể hoàn tác.", other=b.full_name), "success")
         return see_other("registry.beneficiary", bid=a.id, _anchor=f"merge{m.id}")
+    names = {str(v.id): v.full_name for v in (a.village, b.village) if v is not None}
+
+    def show(field, value):
+        if field == "account":
+            return " · ".join(str(value_label(f, x)) for f, x in zip(merging.ACCOUNT_FIELDS, value)) \
+                if value else "—"
+        if field == "review":
+            return " · ".join(str(value_label(f, x.isoformat() if hasattr(x, "isoformat") else x))
+                              for f, x in zip(merging.REVIEW_FIELDS, value))
+        return value_label(field, value if field != "village_id" else str(value), names)
+
+    diffs = [(f, show(f, va), show(f, vb)) for f, va, vb in diffs]
     return render("registry/merge.html", a=a, b=b, diffs=diffs, error=error,
                   status=422 if error and request.method == "POST" else 200)
 
@@ -117,10 +129,13 @@ def undo_merge(merge_id):
     get_or_404(Beneficiary, m.survivor_id)
     get_or_404(Beneficiary, m.merged_id)
     try:
-        merging.undo(m, current_user)
+        kept = merging.undo(m, current_user)
     except merging.MergeError as e:
         flash(str(e), "info")
         return see_other("registry.beneficiary", bid=m.survivor_id)
+    if kept:
+        flash(_("Giữ giá trị đã sửa sau lần gộp: %(fields)s.",
+                fields=", ".join(str(FIELD_LABELS.get(f, f)) for f in kept)), "info")
     checks.recheck(checks.ids_touching(m.survivor))
     checks.recheck(checks.ids_touching(m.merged))
     db.session.commit()

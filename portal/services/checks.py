@@ -78,6 +78,15 @@ RULES = {r.code: r for r in [
          "Chỉ thị 21/CT-TTg"),
     Rule("not_verified", "song", "warning", "national_id",
          "Chưa được công an xác minh với CSDL quốc gia về dân cư trong kỳ chi trả này.", "Đề án 06"),
+    # The police's answers (services/police.py), counted with the rules' findings.
+    Rule("police_mismatch", "song", "error", "national_id",
+         "Công an xác minh: thông tin khác CSDL quốc gia về dân cư.", "Đề án 06"),
+    Rule("police_deceased", "song", "error", "status", "Công an xác minh: đã chết.",
+         "Đề án 06; Thông tư 02/2021/TT-BLĐTBXH Điều 2 khoản 1a"),
+    Rule("police_moved", "song", "warning", "village_id", "Công an xác minh: đã chuyển khỏi địa bàn.",
+         "Đề án 06"),
+    Rule("police_not_found", "song", "error", "national_id",
+         "Công an xác minh: không tìm thấy trong CSDL quốc gia về dân cư.", "Đề án 06"),
     Rule("deceased_active", "song", "error", "status",
          "Đã chết nhưng vẫn đang hưởng: đề nghị thôi hưởng từ tháng sau.",
          "Thông tư 02/2021/TT-BLĐTBXH Điều 2 khoản 1a; Nghị định 20/2021/NĐ-CP Điều 8(2)"),
@@ -170,7 +179,8 @@ SMALL = 500  # up to this many records, look their values up directly (an edit, 
 
 
 def _repeated(*cols):
-    return select(*cols).group_by(*cols).having(func.count() > 1)
+    return (select(*cols).where(Beneficiary.status != "merged").group_by(*cols)
+            .having(func.count() > 1))
 
 
 def _context(on, campaign_start, records=None):
@@ -182,7 +192,9 @@ def _context(on, campaign_start, records=None):
     if records is None:
         dup_ids = _repeated(Beneficiary.national_id).where(Beneficiary.national_id.is_not(None))
         dup_names = _repeated(*key).subquery()
-        dup_numbers = _repeated(Account.number).where(Account.number.is_not(None))
+        dup_numbers = (select(Account.number).join(Beneficiary, Beneficiary.id == Account.beneficiary_id)
+                       .where(Account.number.is_not(None), Beneficiary.status != "merged")
+                       .group_by(Account.number).having(func.count() > 1))
     else:
         dup_ids = sorted({r[1] for r in records if r[1]})
         dup_names = _repeated(*key).where(
@@ -192,18 +204,20 @@ def _context(on, campaign_start, records=None):
     for bid, nid, cname in db.session.execute(
             select(Beneficiary.id, Beneficiary.national_id, Area.name)
             .join(Area, Area.id == Beneficiary.commune_id)
-            .where(Beneficiary.national_id.in_(dup_ids))):
+            .where(Beneficiary.national_id.in_(dup_ids), Beneficiary.status != "merged")):
         id_holders[nid].append((bid, cname))
     name_groups = defaultdict(list)
     for cid, prog, name, year, bid, nid in db.session.execute(
             select(*key, Beneficiary.id, Beneficiary.national_id)
-            .join(dup_names, and_(*[dup_names.c[k.key] == k for k in key]))):
+            .join(dup_names, and_(*[dup_names.c[k.key] == k for k in key]))
+            .where(Beneficiary.status != "merged")):
         name_groups[(cid, prog, name, year)].append((bid, nid))
     account_holders = defaultdict(set)
     for number, hid in db.session.execute(
             select(Account.number, Beneficiary.household_id)
             .join(Beneficiary, Beneficiary.id == Account.beneficiary_id)
-            .where(Account.number.in_(dup_numbers), Beneficiary.account_status == "has_account")):
+            .where(Account.number.in_(dup_numbers), Beneficiary.account_status == "has_account",
+                   Beneficiary.status != "merged")):
         account_holders[number].add(hid)
     levels = {p: standard_level(p, on) for p in DEFAULT_STANDARD_LEVELS}
     return Context(on, campaign_start, id_holders, name_groups, account_holders, levels)
@@ -309,14 +323,14 @@ def open_findings(ids_query):
     """The open check findings of the selected records as dicts: ``national_id``,
     ``commune_code``, ``rule``, ``severity``, ``field``, ``message`` (for ``check-data``)."""
     q = (select(Beneficiary.national_id, Area.code, Finding.code, Finding.severity, Finding.field,
-                Finding.message)
+                Finding.message, Beneficiary.id)
          .join(Beneficiary, Beneficiary.id == Finding.beneficiary_id)
          .join(Area, Area.id == Beneficiary.commune_id)
-         .where(Finding.beneficiary_id.in_(ids_query), Finding.source == "check",
-                Finding.resolved_at.is_(None))
+         .where(Finding.beneficiary_id.in_(ids_query), _open_check())
          .order_by(Area.code, Beneficiary.id, Finding.code))
     return [{"national_id": nid, "commune_code": ccode, "rule": code, "severity": sev,
-             "field": fld, "message": msg} for nid, ccode, code, sev, fld, msg in db.session.execute(q)]
+             "field": fld, "message": msg, "beneficiary_id": bid, "source": RULES[code].source}
+            for nid, ccode, code, sev, fld, msg, bid in db.session.execute(q)]
 
 
 def summary(ids_query):
@@ -329,7 +343,8 @@ def summary(ids_query):
 
 
 def _open_check():
-    return and_(Finding.source == "check", Finding.resolved_at.is_(None))
+    """Open findings the quality pages count: the rules' and the police's."""
+    return and_(Finding.source.in_(("check", "police")), Finding.resolved_at.is_(None))
 
 
 def commune_summaries(commune_ids):
@@ -338,7 +353,8 @@ def commune_summaries(commune_ids):
     out = {cid: {"records": 0, "with_error": 0, "errors": 0, "warnings": 0, "by_rule": {}}
            for cid in commune_ids}
     for cid, n in db.session.execute(
-            select(Beneficiary.commune_id, func.count()).where(Beneficiary.commune_id.in_(commune_ids))
+            select(Beneficiary.commune_id, func.count()).where(Beneficiary.commune_id.in_(commune_ids),
+                                                               Beneficiary.status != "merged")
             .group_by(Beneficiary.commune_id)):
         out[cid]["records"] = n
     for cid, code, severity, n in db.session.execute(

@@ -53,13 +53,18 @@ def differences(a, b):
 
 
 def check(a, b):
-    """Raise ``MergeError`` when ``a`` and ``b`` cannot be merged."""
+    """Raise ``MergeError`` when ``a`` and ``b`` cannot be merged: only records that may be
+    one person (:func:`partners`: the same ID, or the same name and birth year in the
+    commune) are merged, and never across programs."""
     if a.id == b.id:
         raise MergeError("Chọn hai hồ sơ khác nhau.")
     if "merged" in (a.status, b.status):
         raise MergeError("Một trong hai hồ sơ đã được gộp.")
     if a.program != b.program:
         raise MergeError("Hai hồ sơ thuộc hai chương trình khác nhau: đó là hai khoản trợ cấp, không gộp.")
+    if b.id not in {p.id for p in partners(a)}:
+        raise MergeError("Hai hồ sơ không cùng số định danh, cũng không cùng họ tên và năm sinh: "
+                         "không phải hồ sơ trùng.")
 
 
 def merge(a, b, user, choices):
@@ -86,6 +91,12 @@ def merge(a, b, user, choices):
                            "merge", beneficiary_id=a.id)
     history.set_fields(b, {"status": "merged", "merged_into_id": a.id}, user, "merge")
     now = utcnow()
+    from .registry import FINDINGS_OF_FIELD
+    settled = {code for f in taken for code in FINDINGS_OF_FIELD.get(f, ())}
+    before["survivor_findings"] = [f.id for f in a.findings if f.resolved_at is None and f.code in settled]
+    for f in a.findings:
+        if f.id in before["survivor_findings"]:
+            f.resolved_at = now
     for f in b.findings:
         if f.resolved_at is None:
             f.resolved_at = now
@@ -96,11 +107,16 @@ def merge(a, b, user, choices):
 
 
 def undo(m, user):
-    """Put both records back as they were before ``m`` (caller commits)."""
+    """Put both records back as they were before ``m`` (caller commits). A field edited
+    since the merge keeps its newer value. Returns the fields so kept."""
     if m.undone_at is not None:
         raise MergeError("Lần gộp này đã được hoàn tác.")
     a, b = m.survivor, m.merged
-    history.set_fields(a, {f: _unjson(f, v) for f, v in m.before["survivor"].items()}, user, "merge")
+    # The merge gave a each chosen field b's value (b, merged, has not changed since).
+    kept = [f for f in m.before["survivor"] if f in FIELDS + REVIEW_FIELDS
+            and getattr(a, f) != getattr(b, f)]
+    history.set_fields(a, {f: _unjson(f, v) for f, v in m.before["survivor"].items() if f not in kept},
+                       user, "merge")
     saved = m.before.get("survivor_account")
     if saved is None and a.account is not None and m.choices.get("account") == "merged":
         history.set_fields(a.account, {f: None for f in ACCOUNT_FIELDS if f != "recipient_type"}, user,
@@ -108,12 +124,13 @@ def undo(m, user):
     elif saved is not None:
         history.set_fields(a.account, saved, user, "merge", beneficiary_id=a.id)
     history.set_fields(b, m.before["merged"], user, "merge")
-    ids = m.before.get("merged_findings") or []
+    ids = (m.before.get("merged_findings") or []) + (m.before.get("survivor_findings") or [])
     if ids:
         for f in db.session.scalars(select(Finding).where(Finding.id.in_(ids))):
             f.resolved_at = None
     m.undone_at, m.undone_by_id = utcnow(), user.id
     db.session.flush()
+    return kept
 
 
 def partners(b):

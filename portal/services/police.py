@@ -55,8 +55,8 @@ def to_verify(user, period, page=1, per_page=30):
     """Active records in ``user``'s area not yet verified in ``period`` (``YYYY-MM``), by
     commune, village and name. Returns ``(beneficiaries, total)``."""
     done = select(Verification.beneficiary_id).where(Verification.period == period)
-    q = scoped(select(Beneficiary).where(Beneficiary.status == "active", Beneficiary.deceased.is_(False),
-                                         Beneficiary.id.not_in(done)), user, Beneficiary.commune_id)
+    q = scoped(select(Beneficiary).where(Beneficiary.status == "active", Beneficiary.id.not_in(done)),
+               user, Beneficiary.commune_id)
     total = db.session.scalar(select(func.count()).select_from(q.subquery()))
     rows = db.session.scalars(q.order_by(Beneficiary.commune_id, Beneficiary.village_id,
                                          Beneficiary.name_folded)
@@ -98,6 +98,8 @@ def record(b, user, period, result, field_name=None, population_value=None, died
     Raises ``VerificationError``. Returns the ``Verification``.
     """
     validate(result, field_name, population_value, died_on)
+    if result == "deceased" and b.birth_year and died_on.year < b.birth_year:
+        raise VerificationError({"died_on": "Ngày mất trước năm sinh của đối tượng."})
     v = Verification(beneficiary_id=b.id, period=period, result=result, user_id=user.id,
                      field=field_name if result == "mismatch" else None,
                      population_value=nfc(population_value) if result == "mismatch" else None,
@@ -137,10 +139,11 @@ def record(b, user, period, result, field_name=None, population_value=None, died
 
 
 def last_verified(ids_query):
-    """``{beneficiary id: latest period (YYYY-MM) with a "verified" answer}``."""
+    """``{beneficiary id: latest period (YYYY-MM) the police answered for it}``: any answer
+    counts as checked; what it found is a finding of its own."""
     return dict(db.session.execute(
         select(Verification.beneficiary_id, func.max(Verification.period))
-        .where(Verification.beneficiary_id.in_(ids_query), Verification.result == "verified")
+        .where(Verification.beneficiary_id.in_(ids_query))
         .group_by(Verification.beneficiary_id)).all())
 
 
@@ -254,6 +257,13 @@ def _match(user, national_id, record_id):
     if nid:
         found = db.session.scalars(q.where(Beneficiary.national_id == nid)).all()
         if len(found) == 1:
+            try:
+                rid = int(float(record_id)) if record_id not in (None, "") else None
+            except (TypeError, ValueError):
+                rid = None
+            if rid is not None and rid != found[0].id:
+                return (f"Mã hồ sơ {rid} và số định danh {nid} chỉ hai hồ sơ khác nhau: "
+                        "kiểm tra lại dòng này.")
             return found[0]
         if len(found) > 1:
             return f"Số định danh {nid} có ở {len(found)} hồ sơ: ghi rõ Mã hồ sơ và xử lý trùng trước."
