@@ -545,3 +545,14 @@ def test_splitting_someone_alone_changes_nothing(client, people):
     r = client.post(f"/beneficiaries/{c.id}/split", data={"csrf_token": csrf_token(client, "/search")})
     assert r.status_code == 303 and db.session.get(Beneficiary, c.id).household_id == before
     assert "đã ở một hộ riêng" in client.get(r.headers["Location"]).get_data(as_text=True)
+
+
+def test_every_save_moves_the_version_once(client, people):
+    a, _, _ = people
+    login(client, "commune")
+    for i, number in enumerate(("4300205123456", "4300205123457", "4300205123458")):
+        data = review_data(client, a, number=number)
+        assert data[f"b{a.id}-version"] == str(1 + i)
+        assert client.post(f"/beneficiaries/{a.id}/review", data=data, headers=HX).status_code == 200
+    stale = dict(data, **{f"b{a.id}-number": "4300205123459"})  # an account-only change, old version
+    assert client.post(f"/beneficiaries/{a.id}/review", data=stale, headers=HX).status_code == 409

@@ -124,6 +124,11 @@ def save_review(b, user, data, expected_version, visited_on=None, note=None, ear
     clean = validate(dict(data, visited_on=visited_on, earliest=earliest))
     if clean.get("recipient_type") == "self" and "number" in clean and not clean.get("holder_name"):
         clean["holder_name"] = b.full_name
+    with db.session.no_autoflush:  # one UPDATE, so the version moves by one per save
+        return _apply_review(b, user, clean, visited_on, note)
+
+
+def _apply_review(b, user, clean, visited_on, note):
     changed = set_fields(b, {f: clean[f] for f in REVIEW_FIELDS if f in clean}, user, "review")
     if "bank_bin" in clean:
         if b.account is None:
@@ -140,6 +145,7 @@ def save_review(b, user, data, expected_version, visited_on=None, note=None, ear
     reviewed_at = datetime.combine(visited_on, now.time()) if visited_on else now
     set_fields(b, {"reviewed_at": reviewed_at}, user, "review")
     b.reviewed_by_id = user.id
+    b.updated_at = utcnow()  # every save moves the version, even one that only touched the account
     db.session.add(Review(beneficiary_id=b.id, user_id=user.id, visited_on=visited_on or date.today(),
                           account_status=b.account_status, note=nfc(note) or None))
     db.session.flush()
