@@ -1,6 +1,4 @@
-from datetime import date
-
-from flask import abort, current_app
+from flask import abort
 from flask_login import current_user, login_required
 from sqlalchemy import and_, case, func, select
 
@@ -12,11 +10,6 @@ from ..web import get_or_404, render
 from . import bp
 
 
-def campaign_day():
-    y, m = current_app.config["CAMPAIGN_MONTH"].split("-")
-    return date(int(y), int(m), 1)
-
-
 @bp.route("/overview")
 @login_required
 def overview():
@@ -24,7 +17,7 @@ def overview():
     area = current_user.area
     if area is None:
         abort(404)
-    communes = communes_below(area, on=campaign_day())
+    communes = communes_below(area, on=progress.campaign_day())
     rows = progress.commune_progress(current_user, communes)
     goals = progress.targets(area)
     rows.sort(key=lambda cp: progress.laggard_key(cp, goals))

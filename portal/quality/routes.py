@@ -5,7 +5,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ..extensions import db
 from ..models import Area, Beneficiary
-from ..services import checks, registry
+from ..services import checks, progress, registry
 from ..services import merge as merging
 from ..services.areas import communes_below
 from ..vn.ids import parse_national_id
@@ -25,11 +25,6 @@ FIX_FIELD = {
 }
 
 
-def _campaign_day():
-    from ..progress.routes import campaign_day
-    return campaign_day()
-
-
 @bp.route("/quality")
 @login_required
 def overview():
@@ -39,7 +34,7 @@ def overview():
         abort(404)
     if area.level == "commune":
         return redirect(url_for("quality.commune", area_id=area.id))
-    communes = communes_below(area, on=_campaign_day())
+    communes = communes_below(area, on=progress.campaign_day())
     stats = checks.commune_summaries([c.id for c in communes])
     rows = sorted(communes, key=lambda c: (stats[c.id]["clean_rate"], c.code))
     total = {k: sum(stats[c.id][k] for c in communes) for k in ("records", "clean", "errors", "warnings")}

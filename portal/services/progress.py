@@ -14,7 +14,7 @@ program:
 Targets are rows of ``Target`` an admin can change; ``DEFAULT_TARGETS`` fill the gaps.
 """
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, select
@@ -86,6 +86,14 @@ def targets(area=None):
         if t.area_id is None or (area is not None and t.area_id == area.id):
             out[(t.program, t.indicator)] = t.percent
     return out
+
+
+def campaign_day():
+    """The first day of the campaign's payment month (``CAMPAIGN_MONTH``): the units in force
+    then are the ones the overviews list."""
+    from flask import current_app
+    y, m = current_app.config["CAMPAIGN_MONTH"].split("-")
+    return date(int(y), int(m), 1)
 
 
 def campaign_start():
