@@ -161,6 +161,16 @@ def test_police_verification_in_the_period(app):
     assert "not_verified" in hits(person(name="Võ Văn Chưa", national_id="051050111999"))
 
 
+def test_a_unit_the_reform_closed(app):
+    b = clean_person()  # Bình Chánh: until 30/06/2025, then part of Xã Bình Sơn
+    assert "area_not_in_force" not in hits(b)
+    db.session.add(Verification(beneficiary_id=b.id, period="2025-08", result="verified",
+                                user_id=system_user().id))
+    result = checks.evaluate(checks.select(checks.Beneficiary.id).where(checks.Beneficiary.id == b.id),
+                             date(2025, 8, 1), CAMPAIGN)
+    assert dict(result[b.id])["area_not_in_force"] == "Nay thuộc Bình Sơn."
+
+
 def test_run_keeps_findings_in_step(app):
     b = clean_person(national_id=None)
     ids = checks.select(checks.Beneficiary.id)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import aliased
 
 from ..extensions import db
 from ..models import Account, Area, Beneficiary, Finding, StandardLevel, utcnow
@@ -71,6 +72,9 @@ RULES = {r.code: r for r in [
          "Số định danh có ở hồ sơ khác: nguy cơ trùng lĩnh.", "Chỉ thị 21/CT-TTg"),
     Rule("likely_duplicate", "sach", "warning", "full_name",
          "Có hồ sơ khác cùng họ tên và năm sinh trong xã, thiếu số định danh để phân biệt.", "Đề án 06"),
+    Rule("area_not_in_force", "sach", "warning", "commune_id",
+         "Đơn vị hành chính của hồ sơ không còn hiệu lực trong kỳ chi trả.",
+         "Nghị quyết 1677/NQ-UBTVQH15 (sắp xếp đơn vị hành chính 2025)"),
     Rule("shared_account", "sach", "warning", "account",
          "Cùng số tài khoản với đối tượng của hộ khác.", "Chỉ thị 21/CT-TTg"),
     # sống — live
@@ -121,6 +125,7 @@ class Context:
     account_holders: dict  # account number → {household ids}
     levels: dict  # program → standard level
     verified: dict = None  # beneficiary id → latest period (YYYY-MM) the police verified
+    communes: dict = None  # commune id → (valid_from, valid_to, successor's name)
 
 
 def _hits(b, a, ctx):
@@ -166,6 +171,9 @@ def _hits(b, a, ctx):
                 out.append(("shared_account", None))
         if (a.recipient_type or "self") != "self" and not (a.holder_name and a.holder_national_id):
             out.append(("holder_incomplete", None))
+    valid_from, valid_to, successor = (ctx.communes or {}).get(b.commune_id, (None, None, None))
+    if (valid_from and valid_from > ctx.on) or (valid_to and valid_to < ctx.on):
+        out.append(("area_not_in_force", f"Nay thuộc {successor}." if successor else None))
     if b.reviewed_at is None or b.reviewed_at < ctx.campaign_start:
         out.append(("not_reviewed", None))
     if (ctx.verified or {}).get(b.id, "") < f"{ctx.on:%Y-%m}":
@@ -231,6 +239,10 @@ def evaluate(ids_query, on, campaign_start):
         .where(Beneficiary.id.in_(ids_query)).limit(SMALL + 1)).all()
     ctx = _context(on, campaign_start, few if len(few) <= SMALL else None)
     ctx.verified = last_verified(ids_query)
+    successor = aliased(Area)
+    ctx.communes = {cid: (vf, vt, sname) for cid, vf, vt, sname in db.session.execute(
+        select(Area.id, Area.valid_from, Area.valid_to, successor.name)
+        .outerjoin(successor, successor.id == Area.successor_id).where(Area.level == "commune"))}
     out = {}
     q = (select(Beneficiary, Account).outerjoin(Account, Account.beneficiary_id == Beneficiary.id)
          .where(Beneficiary.id.in_(ids_query), Beneficiary.status != "merged"))
