@@ -203,7 +203,7 @@ def init_app(app):
                                back=request.referrer), 400
 
     filters = {
-        "vnd": lambda n: "" if n is None else format_vnd(n),
+        "vnd": lambda n: "" if n is None else format_vnd(n).replace(" ", "\u00a0"),
         "num": lambda n: "" if n is None else format_int(n),
         "dmy": lambda d: "" if d is None else format_date(d),
         "birth": lambda b: format_birth(b.birth_date, b.birth_year),

@@ -1,3 +1,5 @@
+from flask import flash
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from ..extensions import db
@@ -23,6 +25,7 @@ def targets():
                 db.session.add(row)
             row.percent = value
         db.session.commit()
+        flash(_("Đã lưu chỉ tiêu."), "success")
         return see_other("admin.targets")
     return render("admin/targets.html", form=form, labels=progress.INDICATOR_LABELS,
                   keys=list(progress.DEFAULT_TARGETS), status=422 if form.errors else 200)

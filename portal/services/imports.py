@@ -611,7 +611,7 @@ def _changes(b, r, villages):
             out[f] = (old, new)
     vkey = _village_key(r.village)
     if vkey and villages.get(b.village_id, "") != vkey:
-        out["village"] = (villages.get(b.village_id), r.village)
+        out["village"] = (b.village.full_name if b.village else None, r.village)
     if r.account:
         a = b.account
         for f in ACCOUNT_FIELDS:
