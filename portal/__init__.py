@@ -37,9 +37,10 @@ def create_app(test_config=None):
     from .admin import bp as admin_bp
     from .quality import bp as quality_bp
     from .police import bp as police_bp
+    from .payments import bp as payments_bp
 
     for bp in (auth_bp, review_bp, progress_bp, imports_bp, registry_bp, admin_bp, quality_bp,
-               police_bp):
+               police_bp, payments_bp):
         app.register_blueprint(bp)
 
     from . import assets, cli, web

@@ -351,3 +351,54 @@ class Merge(db.Model):
     merged = relationship("Beneficiary", foreign_keys=[merged_id])
     user = relationship("User", foreign_keys=[user_id])
 
+
+class PaymentPeriod(db.Model):
+    """Kỳ chi trả — one commune's payment list for one month and program.
+
+    ``status``: ``draft`` (being prepared), ``locked`` (final; a change needs a new
+    ``version`` with a ``reason``, and every version is kept).
+    """
+
+    __tablename__ = "payment_period"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    commune_id: Mapped[int] = mapped_column(ForeignKey("area.id"), index=True)
+    month: Mapped[str] = mapped_column(String(7))  # YYYY-MM
+    program: Mapped[str] = mapped_column(String(4))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(10), default="draft")
+    reason: Mapped[str | None] = mapped_column(Text)  # why this version replaces the last
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    locked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    locked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+
+    commune = relationship("Area")
+    lines = relationship("PaymentLine", back_populates="period", order_by="PaymentLine.id")
+    __table_args__ = (UniqueConstraint("commune_id", "month", "program", "version"),)
+
+
+class PaymentLine(db.Model):
+    """Dòng danh sách chi trả — what one beneficiary is to be paid in a period (đồng).
+
+    ``status``: ``listed`` (to pay), ``blocked`` (an error from the checks: fix it or hold
+    it), ``held`` (the officer holds it, with ``note``). The account is copied at build
+    time, so a locked list says exactly what was sent.
+    """
+
+    __tablename__ = "payment_line"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period_id: Mapped[int] = mapped_column(ForeignKey("payment_period.id"), index=True)
+    beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"), index=True)
+    amount: Mapped[int] = mapped_column(Integer)
+    arrears: Mapped[int] = mapped_column(Integer, default=0)
+    method: Mapped[str] = mapped_column(String(8))  # account / cash
+    bank_bin: Mapped[str | None] = mapped_column(String(8))
+    account_number: Mapped[str | None] = mapped_column(String(30))
+    holder_name: Mapped[str | None] = mapped_column(String(120))
+    reference: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(10), default="listed")
+    note: Mapped[str | None] = mapped_column(Text)
+
+    period = relationship("PaymentPeriod", back_populates="lines")
+    beneficiary = relationship("Beneficiary")
+

@@ -40,7 +40,7 @@ def main_pages(role):
     commune_pages = [f"/communes/{chanh.id}", f"/villages/{village}", f"/households/{household}",
                      "/search?q=nguyen", "/export", f"/quality/communes/{chanh.id}"]
     return {
-        "commune": commune_pages + ["/imports/new"],
+        "commune": commune_pages + ["/imports/new", "/payments"],
         "police": commune_pages + ["/police"],
         "district": ["/overview", f"/communes/{chanh.id}", "/search?q=tran", "/imports/new", "/quality"],
         "admin": ["/overview", "/admin/targets", "/quality"],

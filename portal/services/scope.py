@@ -6,7 +6,7 @@ user asking for another commune's beneficiary, household, list or export gets no
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Area, Beneficiary, Household, ImportBatch
+from ..models import Area, Beneficiary, Household, ImportBatch, PaymentPeriod
 
 
 class OutOfScope(LookupError):
@@ -34,7 +34,8 @@ def get_in_scope(model, ident, user):
     """Fetch one ``Beneficiary``, ``Household``, ``ImportBatch`` or ``Area`` the user may
     see; raises ``OutOfScope`` otherwise."""
     column = {Beneficiary: Beneficiary.commune_id, Household: Household.commune_id,
-              ImportBatch: ImportBatch.commune_id, Area: Area.id}[model]
+              ImportBatch: ImportBatch.commune_id, PaymentPeriod: PaymentPeriod.commune_id,
+              Area: Area.id}[model]
     obj = db.session.scalar(scoped(select(model).where(model.id == ident), user, column))
     if obj is None:
         raise OutOfScope(f"{model.__name__} {ident}")

@@ -1,0 +1,107 @@
+from flask import Response, current_app, flash
+from flask_babel import gettext as _
+from flask_login import current_user
+from wtforms.fields import SelectChoice
+
+from ..extensions import db
+from ..models import PaymentLine, PaymentPeriod
+from ..services import payments, progress
+from ..services.areas import communes_below
+from ..web import get_or_404, render, roles_required, see_other
+from . import bp
+from .forms import HoldForm, OpenForm
+
+PREPARERS = ("commune", "district")
+
+
+def _communes():
+    return communes_below(current_user.area, on=progress.campaign_day()) if current_user.area else []
+
+
+@bp.route("/payments", methods=["GET", "POST"])
+@roles_required(*PREPARERS)
+def index():
+    """The payment lists of the user's communes, and the form to open a month's list."""
+    communes = _communes()
+    form = OpenForm(data={"month": current_app.config["CAMPAIGN_MONTH"]})
+    form.commune_id.choices = [SelectChoice(c.id, c.full_name) for c in communes]
+    if form.validate_on_submit():
+        commune = next((c for c in communes if c.id == form.commune_id.data), None)
+        if commune is not None:
+            try:
+                period = payments.build(commune, form.month.data, form.program.data, current_user,
+                                        form.reason.data)
+                db.session.commit()
+                return see_other("payments.period", period_id=period.id)
+            except payments.PeriodError as e:
+                db.session.rollback()
+                form.month.errors = list(form.month.errors) + [str(e)]
+    periods = [p for c in communes for p in payments.periods_of(c.id)]
+    return render("payments/index.html", form=form, periods=periods,
+                  status=422 if form.errors else 200)
+
+
+@bp.route("/payments/<int:period_id>")
+@roles_required(*PREPARERS, "payer")
+def period(period_id):
+    """One month's list: the totals, the lines blocked by data errors, the lines to pay."""
+    p = get_or_404(PaymentPeriod, period_id)
+    return render("payments/period.html", p=p, totals=payments.totals(p), hold=HoldForm())
+
+
+@bp.route("/payments/<int:period_id>/lines/<int:line_id>/hold", methods=["POST"])
+@roles_required(*PREPARERS)
+def hold(period_id, line_id):
+    """Hold a line out of this month's payment, with a reason."""
+    p = get_or_404(PaymentPeriod, period_id)
+    line = db.session.get(PaymentLine, line_id)
+    form = HoldForm()
+    if line is not None and line.period_id == p.id and form.validate_on_submit():
+        try:
+            payments.hold(line, form.note.data)
+            db.session.commit()
+        except payments.PeriodError as e:
+            flash(str(e), "error")
+    return see_other("payments.period", period_id=p.id)
+
+
+@bp.route("/payments/<int:period_id>/lock", methods=["POST"])
+@roles_required(*PREPARERS)
+def lock(period_id):
+    """Lock the list: from now on a change needs a new version with a reason."""
+    p = get_or_404(PaymentPeriod, period_id)
+    try:
+        payments.lock(p, current_user)
+        db.session.commit()
+        flash(_("Đã khóa danh sách."), "success")
+    except payments.PeriodError as e:
+        db.session.rollback()
+        flash(str(e), "error")
+    return see_other("payments.period", period_id=p.id)
+
+
+def _download(data, mimetype, name):
+    return Response(data, mimetype=mimetype, headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+
+@bp.route("/payments/<int:period_id>/list.xlsx")
+@roles_required(*PREPARERS, "payer")
+def workbook(period_id):
+    """The list in the administrative form, to sign."""
+    p = get_or_404(PaymentPeriod, period_id)
+    return _download(payments.administrative_workbook(p),
+                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                     f"danh-sach-chi-tra-{p.commune.code}-{p.program}-{p.month}-v{p.version}.xlsx")
+
+
+@bp.route("/payments/<int:period_id>/provider.csv")
+@roles_required(*PREPARERS, "payer")
+def provider(period_id):
+    """The account payments, one line each, for the payment provider."""
+    p = get_or_404(PaymentPeriod, period_id)
+    if p.status != "locked":
+        flash(_("Chỉ gửi đơn vị chi trả danh sách đã khóa."), "error")
+        return see_other("payments.period", period_id=p.id)
+    return _download(payments.provider_csv(p), "text/csv",
+                     f"chi-tra-tai-khoan-{p.commune.code}-{p.program}-{p.month}-v{p.version}.csv")

@@ -1,0 +1,251 @@
+"""The monthly payment list (danh sách chi trả): built from the registry, checked, locked,
+exported in the administrative form and for the payment provider.
+
+Amounts are ``int`` đồng. A BTXH line is coefficient × the standard level in force that
+month (Decree 20/2021/NĐ-CP Art. 6; Decree 76/2024 from 1/7/2024); a line without a
+coefficient, and every NCC line, takes the record's monthly amount (the fixed NCC amounts
+are the record's, Decree 55/2023 and 77/2024). A line whose record has an open error
+finding is ``blocked``: the officer fixes the record or explicitly holds the line.
+"""
+import csv
+import io
+from datetime import date
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Border, Font, Side
+from openpyxl.utils import get_column_letter
+from sqlalchemy import func, select
+
+from ..extensions import db
+from ..models import Account, Beneficiary, Finding, PaymentLine, PaymentPeriod, utcnow
+from ..vn.money import amount_in_words
+from .checks import standard_level
+
+
+class PeriodError(ValueError):
+    """A period operation that is not allowed (Vietnamese message)."""
+
+
+def month_start(month):
+    """``"2024-05"`` → ``date(2024, 5, 1)``; ``ValueError`` for anything else."""
+    y, m = month.split("-")
+    return date(int(y), int(m), 1)
+
+
+def periods_of(commune_id):
+    return db.session.scalars(select(PaymentPeriod).where(PaymentPeriod.commune_id == commune_id)
+                              .order_by(PaymentPeriod.month.desc(), PaymentPeriod.program,
+                                        PaymentPeriod.version.desc())).all()
+
+
+def line_amount(b, level):
+    """The monthly amount of ``b`` (đồng) given the standard level in force, or ``None``."""
+    if b.program == "BTXH" and b.coefficient and level:
+        return round(b.coefficient * level)
+    return b.monthly_amount
+
+
+def build(commune, month, program, user, reason=None):
+    """Open (or re-open as a new version) the payment list of ``commune`` for ``month``
+    (``YYYY-MM``) and ``program``: one line per active beneficiary. Returns the period.
+
+    Raises ``PeriodError`` when a draft already exists, or when a locked list is replaced
+    without a ``reason``. The caller commits.
+    """
+    start = month_start(month)
+    last = db.session.scalars(select(PaymentPeriod).where(
+        PaymentPeriod.commune_id == commune.id, PaymentPeriod.month == month,
+        PaymentPeriod.program == program).order_by(PaymentPeriod.version.desc())).first()
+    if last is not None and last.status == "draft":
+        raise PeriodError("Danh sách tháng này đang soạn: mở danh sách đó, không lập danh sách mới.")
+    if last is not None and not (reason or "").strip():
+        raise PeriodError("Danh sách tháng này đã khóa: lập phiên bản mới cần ghi lý do.")
+    period = PaymentPeriod(commune_id=commune.id, month=month, program=program,
+                           version=(last.version + 1) if last else 1, created_by_id=user.id,
+                           reason=(reason or "").strip() or None)
+    db.session.add(period)
+    db.session.flush()
+    level = standard_level(program, start)
+    people = db.session.execute(
+        select(Beneficiary, Account).outerjoin(Account, Account.beneficiary_id == Beneficiary.id)
+        .where(Beneficiary.commune_id == commune.id, Beneficiary.program == program,
+               Beneficiary.status == "active", Beneficiary.deceased.is_(False))
+        .order_by(Beneficiary.village_id, Beneficiary.name_folded)).all()
+    blocking = set(db.session.scalars(select(Finding.beneficiary_id).where(
+        Finding.beneficiary_id.in_([b.id for b, _ in people]), Finding.severity == "error",
+        Finding.resolved_at.is_(None), Finding.source.in_(("check", "police")))))
+    rows = []
+    for b, a in people:
+        by_account = b.payment_method == "account" and b.account_status == "has_account" and a is not None
+        amount = line_amount(b, level)
+        status, note = "listed", None
+        if b.id in blocking:
+            status, note = "blocked", "Hồ sơ có lỗi dữ liệu chưa sửa."
+        elif amount is None:
+            status, note = "blocked", "Chưa có mức trợ cấp."
+        rows.append({"period_id": period.id, "beneficiary_id": b.id, "amount": amount or 0,
+                     "arrears": 0, "method": "account" if by_account else "cash",
+                     "bank_bin": a.bank_bin if by_account else None,
+                     "account_number": a.number if by_account else None,
+                     "holder_name": a.holder_name if by_account else None,
+                     "reference": f"{commune.code}-{month.replace('-', '')}-{program}-{b.id}",
+                     "status": status, "note": note})
+    if rows:
+        db.session.execute(PaymentLine.__table__.insert(), rows)
+    db.session.flush()
+    return period
+
+
+def hold(line, note):
+    """Hold a line out of this month's payment, with the officer's reason."""
+    if line.period.status != "draft":
+        raise PeriodError("Danh sách đã khóa.")
+    line.status, line.note = "held", (note or "").strip() or "Tạm giữ."
+
+
+def lock(period, user):
+    """Lock a draft: nothing blocked may remain (fix the record or hold the line)."""
+    if period.status != "draft":
+        raise PeriodError("Danh sách đã khóa.")
+    blocked = sum(1 for line in period.lines if line.status == "blocked")
+    if blocked:
+        raise PeriodError(f"Còn {blocked} dòng bị chặn vì lỗi dữ liệu: sửa hồ sơ hoặc tạm giữ dòng đó.")
+    period.status, period.locked_at, period.locked_by_id = "locked", utcnow(), user.id
+
+
+def totals(period):
+    """``{"listed", "amount", "account", "account_amount", "cash", "cash_amount", "blocked",
+    "held"}``: counts and đồng of the lines to pay (listed) and those left out."""
+    out = dict.fromkeys(("listed", "amount", "account", "account_amount", "cash", "cash_amount",
+                         "blocked", "held"), 0)
+    for status, method, n, total in db.session.execute(
+            select(PaymentLine.status, PaymentLine.method, func.count(),
+                   func.sum(PaymentLine.amount + PaymentLine.arrears))
+            .where(PaymentLine.period_id == period.id)
+            .group_by(PaymentLine.status, PaymentLine.method)):
+        if status != "listed":
+            out[status] += n
+            continue
+        out["listed"] += n
+        out["amount"] += int(total or 0)
+        out[method] += n
+        out[method + "_amount"] += int(total or 0)
+    return out
+
+
+# ------------------------------------------------------------------------------- exports
+
+THIN = Side(style="thin")
+BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+TNR = "Times New Roman"
+
+
+def administrative_workbook(period):
+    """The list as ``.xlsx`` in the administrative form (Decree 30/2020/NĐ-CP): the issuing
+    body and the national motto at the top, the title with the month, Times New Roman, a
+    totals row in figures and in words, signature blocks (preparer, officer, chairman);
+    the signature column is filled for cash lines only. Money as whole đồng."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = f"T{period.month[5:]}-{period.month[:4]}"
+    font = Font(name=TNR, size=12)
+    bold = Font(name=TNR, size=12, bold=True)
+    centre = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    headers = ["STT", "Họ và tên", "Năm sinh", "Số định danh", "Thôn", "Mức (đồng)",
+               "Truy lĩnh (đồng)", "Cộng (đồng)", "Hình thức", "Số tài khoản", "Ký nhận"]
+    widths = [6, 26, 9, 16, 16, 13, 12, 13, 12, 18, 14]
+    for i, w in enumerate(widths, 1):
+        ws.column_dimensions[get_column_letter(i)].width = w
+    last_col = get_column_letter(len(headers))
+
+    def put(cell, value, f=font, align=None):
+        ws[cell] = value
+        ws[cell].font = f
+        if isinstance(value, str):
+            ws[cell].data_type = "s"  # never a formula
+        if align:
+            ws[cell].alignment = align
+
+    commune = period.commune
+    ws.merge_cells("A1:D1")
+    put("A1", f"UBND {commune.kind.upper()} {commune.name.upper()}", bold, centre)
+    ws.merge_cells(f"F1:{last_col}1")
+    put("F1", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", bold, centre)
+    ws.merge_cells(f"F2:{last_col}2")
+    put("F2", "Độc lập - Tự do - Hạnh phúc", bold, centre)
+    ws.merge_cells(f"A4:{last_col}4")
+    program = {"BTXH": "TRỢ CẤP XÃ HỘI HẰNG THÁNG", "NCC": "TRỢ CẤP ƯU ĐÃI NGƯỜI CÓ CÔNG"}.get(
+        period.program, period.program)
+    put("A4", f"DANH SÁCH CHI TRẢ {program}", Font(name=TNR, size=14, bold=True), centre)
+    ws.merge_cells(f"A5:{last_col}5")
+    put("A5", f"Tháng {int(period.month[5:])} năm {period.month[:4]}"
+        + (f" (lần {period.version})" if period.version > 1 else ""), Font(name=TNR, size=12, italic=True), centre)
+    for i, h in enumerate(headers, 1):
+        c = f"{get_column_letter(i)}7"
+        put(c, h, bold, centre)
+        ws[c].border = BOX
+    r = 8
+    lines = [line for line in period.lines if line.status == "listed"]
+    for n, line in enumerate(lines, 1):
+        b = line.beneficiary
+        values = [n, b.full_name, b.birth_year, b.national_id or "", b.village.name if b.village else "",
+                  line.amount, line.arrears, line.amount + line.arrears,
+                  "Tài khoản" if line.method == "account" else "Tiền mặt",
+                  line.account_number or "", "" if line.method == "cash" else "—"]
+        for i, v in enumerate(values, 1):
+            c = f"{get_column_letter(i)}{r}"
+            put(c, v)
+            ws[c].border = BOX
+            if i in (6, 7, 8):
+                ws[c].number_format = "#,##0"
+            if i in (4, 10):
+                ws[c].number_format = "@"
+        r += 1
+    total = sum(line.amount + line.arrears for line in lines)
+    ws.merge_cells(f"A{r}:E{r}")
+    put(f"A{r}", "Tổng cộng", bold, centre)
+    put(f"F{r}", sum(line.amount for line in lines), bold)
+    put(f"G{r}", sum(line.arrears for line in lines), bold)
+    put(f"H{r}", total, bold)
+    for col in range(1, len(headers) + 1):
+        ws[f"{get_column_letter(col)}{r}"].border = BOX
+    for col in "FGH":
+        ws[f"{col}{r}"].number_format = "#,##0"
+    r += 1
+    ws.merge_cells(f"A{r}:{last_col}{r}")
+    put(f"A{r}", f"Bằng chữ: {amount_in_words(total)}.", Font(name=TNR, size=12, italic=True))
+    r += 2
+    for col, title in (("B", "NGƯỜI LẬP BIỂU"), ("E", "CÔNG CHỨC LĐ-TB&XH"), ("I", "CHỦ TỊCH")):
+        put(f"{col}{r}", title, bold, centre)
+        put(f"{col}{r + 1}", "(Ký, ghi rõ họ tên)" if col != "I" else "(Ký tên, đóng dấu)",
+            Font(name=TNR, size=11, italic=True), centre)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _csv_safe(value):
+    """A cell a spreadsheet will not run: text starting ``= + - @`` (or a tab/CR) gets a
+    leading apostrophe, except numbers (``-540000``) and phone numbers (``+84…``)."""
+    if isinstance(value, int):
+        return value
+    text = "" if value is None else str(value)
+    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        plain = text[1:].replace(" ", "")
+        if text[:1] in "+-" and plain.isdigit():
+            return text
+        return "'" + text
+    return text
+
+
+def provider_csv(period):
+    """One line per account payment for the payment provider: BIN, account number, holder,
+    amount (whole đồng), reference. UTF-8 with BOM, ``;``-separated (Vietnamese Excel)."""
+    out = io.StringIO()
+    w = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    w.writerow(["BIN", "So tai khoan", "Chu tai khoan", "So tien", "Noi dung"])
+    for line in period.lines:
+        if line.status == "listed" and line.method == "account":
+            w.writerow([_csv_safe(x) for x in (line.bank_bin, line.account_number, line.holder_name,
+                                                line.amount + line.arrears, line.reference)])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")
