@@ -398,6 +398,11 @@ class PaymentLine(db.Model):
     reference: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(10), default="listed")
     note: Mapped[str | None] = mapped_column(Text)
+    # The payment provider's answer: pending / paid_account / paid_cash / failed / returned.
+    result: Mapped[str] = mapped_column(String(12), default="pending", server_default="pending")
+    result_reason: Mapped[str | None] = mapped_column(String(200))
+    result_at: Mapped[datetime | None] = mapped_column(DateTime)
+    result_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
 
     period = relationship("PaymentPeriod", back_populates="lines")
     beneficiary = relationship("Beneficiary")

@@ -44,7 +44,7 @@ def main_pages(role):
         "police": commune_pages + ["/police"],
         "district": ["/overview", f"/communes/{chanh.id}", "/search?q=tran", "/imports/new", "/quality"],
         "admin": ["/overview", "/admin/targets", "/quality"],
-        "payer": ["/overview"],
+        "payer": ["/overview", "/payments"],
     }[role]
 
 

@@ -114,3 +114,53 @@ def test_pages_scope_and_roles(client, registry):
     login(client, "payer")
     assert client.get(url).status_code == 200 and client.get(url + "/list.xlsx").status_code == 200
     assert client.post(url + "/lock", data={"csrf_token": csrf_token(client, "/search")}).status_code == 403
+
+
+def locked_period(registry):
+    p = payments.build(find_commune("21052", "2024-05"), "2024-05", "BTXH", system_user())
+    payments.hold(next(line for line in p.lines if line.status == "blocked"), "x")
+    payments.lock(p, system_user())
+    db.session.commit()
+    return p
+
+
+def test_results_reconcile_and_a_failure_raises_a_finding(registry):
+    a, b, _ = registry
+    p = locked_period(registry)
+    lines = {line.beneficiary_id: line for line in p.lines}
+    with pytest.raises(payments.PeriodError, match="lý do"):
+        payments.record_result(lines[a.id], system_user(), "failed")
+    with pytest.raises(payments.PeriodError, match="tiền mặt"):
+        payments.record_result(lines[b.id], system_user(), "paid_account")
+    payments.record_result(lines[a.id], system_user(), "failed", "Tài khoản đã đóng")
+    rec = payments.reconciliation(p)
+    assert rec["listed"] == rec["paid_account"] + rec["paid_cash"] + rec["failed"] + rec["returned"] + rec["pending"]
+    assert (rec["failed"], rec["pending"]) == (1, 1)
+    f = db.session.scalars(select(Finding).where(Finding.code == "payment_failed")).one()
+    assert f.beneficiary_id == a.id and "Tài khoản đã đóng" in f.message and f.severity == "error"
+    payments.record_result(lines[b.id], system_user(), "paid_cash")
+    assert payments.reconciliation(p)["amount_paid_cash"] == 720_000
+
+
+def test_payer_records_results_with_and_without_javascript(client, registry):
+    a, b, _ = registry
+    p = locked_period(registry)
+    line = next(x for x in p.lines if x.beneficiary_id == b.id)
+    login(client, "payer")
+    r = client.get("/")
+    assert r.headers["Location"].endswith("/payments")
+    assert f"/payments/{p.id}" in client.get("/payments").get_data(as_text=True)
+    token = csrf_token(client, f"/payments/{p.id}")
+    r = client.post(f"/payments/{p.id}/lines/{line.id}/result", data={"csrf_token": token, f"r{line.id}-result": "paid_cash",
+                                                                      f"r{line.id}-reason": ""}, headers={"HX-Request": "true"})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "<html" not in html and 'id="rec" hx-swap-oob="true"' in html
+    other = next(x for x in p.lines if x.beneficiary_id == a.id)
+    r = client.post(f"/payments/{p.id}/lines/{other.id}/result", data={"csrf_token": token, f"r{other.id}-result": "failed",
+                                                                       f"r{other.id}-reason": ""})
+    assert r.status_code == 303  # refused: a failure needs a reason (shown on the page)
+    assert "Ghi lý do" in client.get(r.headers["Location"]).get_data(as_text=True)
+    assert db.session.get(type(line), line.id).result == "paid_cash"
+    client.post("/logout", data={"csrf_token": token})
+    login(client, "commune")
+    assert client.post(f"/payments/{p.id}/lines/{line.id}/result", data={"csrf_token": token}).status_code == 403

@@ -29,6 +29,8 @@ def home():
     area = current_user.area
     if current_user.role == "police":
         return redirect(url_for("police.worklist"))
+    if current_user.role == "payer":
+        return redirect(url_for("payments.index"))
     if area is not None and area.level == "commune":
         return redirect(url_for("progress.commune", area_id=area.id))
     return redirect(url_for("progress.overview"))

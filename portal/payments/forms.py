@@ -17,5 +17,15 @@ class OpenForm(Form):
     reason = StringField(_l("Lý do (khi lập lại danh sách đã khóa)"), validators=[Length(max=300)])
 
 
+class ResultForm(Form):
+    """The provider's answer for one line."""
+
+    result = SelectField(_l("Kết quả"), choices=[
+        SelectChoice("pending", _l("Chưa chi")), SelectChoice("paid_account", _l("Đã chi vào tài khoản")),
+        SelectChoice("paid_cash", _l("Đã chi tiền mặt")), SelectChoice("failed", _l("Không thành công")),
+        SelectChoice("returned", _l("Trả lại"))])
+    reason = StringField(_l("Lý do"), validators=[Length(max=200)])
+
+
 class HoldForm(Form):
     note = StringField(_l("Lý do tạm giữ"), validators=[Length(max=300)])

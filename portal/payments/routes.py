@@ -1,4 +1,4 @@
-from flask import Response, current_app, flash
+from flask import Response, abort, current_app, flash
 from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms.fields import SelectChoice
@@ -7,9 +7,9 @@ from ..extensions import db
 from ..models import PaymentLine, PaymentPeriod
 from ..services import payments, progress
 from ..services.areas import communes_below
-from ..web import get_or_404, render, roles_required, see_other
+from ..web import get_or_404, render, roles_required, see_other, wants_fragment
 from . import bp
-from .forms import HoldForm, OpenForm
+from .forms import HoldForm, OpenForm, ResultForm
 
 PREPARERS = ("commune", "district")
 
@@ -19,10 +19,14 @@ def _communes():
 
 
 @bp.route("/payments", methods=["GET", "POST"])
-@roles_required(*PREPARERS)
+@roles_required(*PREPARERS, "payer")
 def index():
-    """The payment lists of the user's communes, and the form to open a month's list."""
+    """The payment lists of the user's communes, and the form to open a month's list
+    (the payment provider sees the locked lists, to record results)."""
     communes = _communes()
+    if current_user.role == "payer":
+        periods = [p for c in communes for p in payments.periods_of(c.id) if p.status == "locked"]
+        return render("payments/index.html", form=None, periods=periods)
     form = OpenForm(data={"month": current_app.config["CAMPAIGN_MONTH"]})
     form.commune_id.choices = [SelectChoice(c.id, c.full_name) for c in communes]
     if form.validate_on_submit():
@@ -46,7 +50,12 @@ def index():
 def period(period_id):
     """One month's list: the totals, the lines blocked by data errors, the lines to pay."""
     p = get_or_404(PaymentPeriod, period_id)
-    return render("payments/period.html", p=p, totals=payments.totals(p), hold=HoldForm())
+    forms = ({line.id: ResultForm(prefix=f"r{line.id}", data={"result": line.result,
+                                                             "reason": line.result_reason})
+              for line in p.lines if line.status == "listed"}
+             if current_user.role == "payer" and p.status == "locked" else {})
+    return render("payments/period.html", p=p, totals=payments.totals(p), hold=HoldForm(),
+                  rec=payments.reconciliation(p), forms=forms)
 
 
 @bp.route("/payments/<int:period_id>/lines/<int:line_id>/hold", methods=["POST"])
@@ -105,3 +114,30 @@ def provider(period_id):
         return see_other("payments.period", period_id=p.id)
     return _download(payments.provider_csv(p), "text/csv",
                      f"chi-tra-tai-khoan-{p.commune.code}-{p.program}-{p.month}-v{p.version}.csv")
+
+
+@bp.route("/payments/<int:period_id>/lines/<int:line_id>/result", methods=["POST"])
+@roles_required("payer")
+def result(period_id, line_id):
+    """The payment provider records one line's result; htmx swaps the row and the totals."""
+    p = get_or_404(PaymentPeriod, period_id)
+    line = db.session.get(PaymentLine, line_id)
+    if line is None or line.period_id != p.id:
+        abort(404)
+    form = ResultForm(prefix=f"r{line.id}")
+    error = None
+    if form.validate_on_submit():
+        try:
+            payments.record_result(line, current_user, form.result.data, form.reason.data)
+            db.session.commit()
+        except payments.PeriodError as e:
+            db.session.rollback()
+            error = str(e)
+    else:
+        error = " ".join(str(m) for errs in form.errors.values() for m in errs)
+    if not wants_fragment():
+        if error:
+            flash(error, "error")
+        return see_other("payments.period", period_id=p.id, _anchor=f"l{line.id}")
+    return render("payments/_result_row.html", p=p, line=line, form=ResultForm(prefix=f"r{line.id}"),
+                  error=error, rec=payments.reconciliation(p), oob=True, status=422 if error else 200)

@@ -133,6 +133,54 @@ def totals(period):
     return out
 
 
+RESULTS = ("pending", "paid_account", "paid_cash", "failed", "returned")
+
+
+def record_result(line, user, result, reason=None):
+    """Record the payment provider's answer for one line of a locked list (caller commits).
+
+    ``result``: ``paid_account``, ``paid_cash``, ``failed`` (``reason`` needed, e.g. a
+    closed account or a wrong holder), ``returned`` or back to ``pending``. A failed
+    account payment opens an error finding on the beneficiary's account. Raises
+    ``PeriodError``.
+    """
+    if line.period.status != "locked":
+        raise PeriodError("Chỉ ghi kết quả cho danh sách đã khóa.")
+    if line.status != "listed":
+        raise PeriodError("Dòng này không có trong danh sách chi trả.")
+    if result not in RESULTS:
+        raise PeriodError("Chọn kết quả chi trả.")
+    reason = (reason or "").strip() or None
+    if result in ("failed", "returned") and not reason:
+        raise PeriodError("Ghi lý do (ví dụ: tài khoản đã đóng, sai tên chủ tài khoản).")
+    if result == "paid_account" and line.method != "account":
+        raise PeriodError("Dòng này chi tiền mặt, không qua tài khoản.")
+    line.result, line.result_reason = result, reason
+    line.result_at, line.result_by_id = utcnow(), user.id
+    if result == "failed" and line.method == "account":
+        db.session.add(Finding(
+            beneficiary_id=line.beneficiary_id, code="payment_failed", severity="error", field="account",
+            source="payment", message=f"Chi trả tháng {line.period.month[5:]}/{line.period.month[:4]} "
+                                      f"vào tài khoản {line.account_number} không thành công: {reason}."))
+    db.session.flush()
+
+
+def reconciliation(period):
+    """``{"listed": n, "paid_account": n, "paid_cash": n, "failed": n, "returned": n,
+    "pending": n}`` over the lines to pay, with ``"amount_<result>"`` in đồng; the counts
+    always add up to ``listed``."""
+    out = {k: 0 for k in ("listed",) + RESULTS}
+    out.update({f"amount_{k}": 0 for k in RESULTS})
+    for result, n, total in db.session.execute(
+            select(PaymentLine.result, func.count(), func.sum(PaymentLine.amount + PaymentLine.arrears))
+            .where(PaymentLine.period_id == period.id, PaymentLine.status == "listed")
+            .group_by(PaymentLine.result)):
+        out[result] += n
+        out["listed"] += n
+        out[f"amount_{result}"] += int(total or 0)
+    return out
+
+
 # ------------------------------------------------------------------------------- exports
 
 THIN = Side(style="thin")
