@@ -138,7 +138,6 @@ def export_registry(fmt, area_code, output):
 def check_data(area_code, as_json):
     """Run the "đúng, đủ, sạch, sống" checks and print the findings (for a schedule)."""
     from .services import checks
-    from .vn.ids import mask_id  # noqa: F401  (IDs are printed whole: this is the registry's own CLI)
     if area_code:
         units = db.session.scalars(select(Area).where(Area.code == area_code)).all()
         if not units:

@@ -4,7 +4,7 @@ from functools import wraps
 from urllib.parse import urlsplit
 
 from flask_babel import gettext as _, lazy_gettext as _l
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_login import current_user, login_required
 from flask_wtf.csrf import CSRFError
@@ -37,6 +37,15 @@ def get_or_404(model, ident):
         return scope.get_in_scope(model, ident, current_user)
     except scope.OutOfScope:
         abort(404)
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def download(data, filename, mimetype=XLSX):
+    """A file to save (never cached: it holds personal data)."""
+    return Response(data, mimetype=mimetype, headers={
+        "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
 
 
 def see_other(endpoint, **values):

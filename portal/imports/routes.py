@@ -3,8 +3,7 @@ import hashlib
 from flask_babel import gettext as _
 from flask import current_app, flash, redirect, request, url_for
 from flask_login import current_user
-from sqlalchemy import select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import select
 from wtforms.fields import SelectChoice
 
 from ..extensions import db
@@ -93,7 +92,7 @@ def preview(batch_id):
 def confirm(batch_id):
     """Write the previewed file in one transaction (all or nothing)."""
     batch = get_or_404(ImportBatch, batch_id)
-    if not ConfirmForm().validate_on_submit() or not _claim(batch):
+    if not ConfirmForm().validate_on_submit() or not imports.claim(batch, "committing"):
         flash(_("Danh sách này đã được xử lý."), "info")
         return see_other("imports.preview", batch_id=batch.id)
     try:
@@ -113,37 +112,13 @@ def confirm(batch_id):
     return redirect(url_for("progress.commune", area_id=batch.commune_id), code=303)
 
 
-def _claim(batch):
-    """Move the batch from ``preview`` to ``committing`` in this transaction, or say no.
-
-    The conditional UPDATE takes the row's write lock, so of two confirmations sent at once
-    (a double tap, a retry on a weak link, two officers) exactly one goes through.
-    """
-    try:
-        claimed = db.session.execute(
-            update(ImportBatch).where(ImportBatch.id == batch.id, ImportBatch.status == "preview")
-            .values(status="committing").execution_options(synchronize_session=False)).rowcount
-    except OperationalError:  # SQLite: another confirmation holds the lock
-        db.session.rollback()
-        return False
-    if claimed != 1:
-        db.session.rollback()
-        return False
-    return True
-
-
 @bp.route("/imports/<int:batch_id>/discard", methods=["POST"])
 @roles_required(*UPLOADERS)
 def discard(batch_id):
     """Drop a previewed file without writing anything."""
     batch = get_or_404(ImportBatch, batch_id)
-    # The same conditional UPDATE as a confirmation: of a cancel and a confirm sent at
-    # once, exactly one happens.
-    done = db.session.execute(
-        update(ImportBatch).where(ImportBatch.id == batch.id, ImportBatch.status == "preview")
-        .values(status="discarded").execution_options(synchronize_session=False)).rowcount
-    db.session.commit()
-    if done == 1:
+    if imports.claim(batch, "discarded"):  # of a cancel and a confirm sent at once, one happens
+        db.session.commit()
         flash(_("Đã hủy, không ghi gì vào sổ."), "info")
         return see_other("imports.upload")
     flash(_("Danh sách này đã được xử lý."), "info")

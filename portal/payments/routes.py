@@ -1,4 +1,4 @@
-from flask import Response, abort, current_app, flash
+from flask import abort, current_app, flash
 from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms.fields import SelectChoice
@@ -7,7 +7,7 @@ from ..extensions import db
 from ..models import PaymentLine, PaymentPeriod
 from ..services import payments, progress
 from ..services.areas import communes_below
-from ..web import get_or_404, render, roles_required, see_other, wants_fragment
+from ..web import download, get_or_404, render, roles_required, see_other, wants_fragment
 from . import bp
 from .forms import HoldForm, OpenForm, ResultForm
 
@@ -89,19 +89,13 @@ def lock(period_id):
     return see_other("payments.period", period_id=p.id)
 
 
-def _download(data, mimetype, name):
-    return Response(data, mimetype=mimetype, headers={
-        "Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
-
-
 @bp.route("/payments/<int:period_id>/list.xlsx")
 @roles_required(*PREPARERS, "payer")
 def workbook(period_id):
     """The list in the administrative form, to sign."""
     p = get_or_404(PaymentPeriod, period_id)
-    return _download(payments.administrative_workbook(p),
-                     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                     f"danh-sach-chi-tra-{p.commune.code}-{p.program}-{p.month}-v{p.version}.xlsx")
+    return download(payments.administrative_workbook(p),
+                    f"danh-sach-chi-tra-{p.commune.code}-{p.program}-{p.month}-v{p.version}.xlsx")
 
 
 @bp.route("/payments/<int:period_id>/provider.csv")
@@ -112,8 +106,7 @@ def provider(period_id):
     if p.status != "locked":
         flash(_("Chỉ gửi đơn vị chi trả danh sách đã khóa."), "error")
         return see_other("payments.period", period_id=p.id)
-    return _download(payments.provider_csv(p), "text/csv",
-                     f"chi-tra-tai-khoan-{p.commune.code}-{p.program}-{p.month}-v{p.version}.csv")
+    return download(payments.provider_csv(p), f"chi-tra-tai-khoan-{p.commune.code}-{p.program}-{p.month}-v{p.version}.csv", "text/csv")
 
 
 @bp.route("/payments/<int:period_id>/lines/<int:line_id>/result", methods=["POST"])

@@ -1,15 +1,16 @@
 import hashlib
 
-from flask import Response, abort, current_app, flash, request
+from flask import abort, current_app, flash, request
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Beneficiary, ImportBatch, utcnow
 from ..services import checks, police
+from ..services.imports import claim
 from ..sheets.reader import FileProblem
-from ..web import get_or_404, render, roles_required, see_other, wants_fragment
+from ..web import download, get_or_404, render, roles_required, see_other, wants_fragment
 from . import bp
 from .forms import UploadForm, VerifyForm
 
@@ -66,9 +67,7 @@ def export():
     rows, _total = police.to_verify(current_user, period(), 1, per_page=100_000)
     title = f"BẢNG XÁC MINH VỚI CSDL QUỐC GIA VỀ DÂN CƯ — kỳ {period()[5:]}/{period()[:4]}"
     data = police.workbook(rows, title)
-    return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f'attachment; filename="xac-minh-{period()}.xlsx"',
-                             "Cache-Control": "no-store"})
+    return download(data, f"xac-minh-{period()}.xlsx")
 
 
 @bp.route("/police/upload", methods=["POST"])
@@ -121,10 +120,7 @@ def preview(batch_id):
 def confirm(batch_id):
     """Record every answer of the workbook in one transaction."""
     batch = _police_batch(batch_id)
-    claimed = db.session.execute(update(ImportBatch).where(
-        ImportBatch.id == batch.id, ImportBatch.status == "preview").values(status="committing")).rowcount
-    if claimed != 1:
-        db.session.rollback()
+    if not claim(batch, "committing"):
         flash(_("Bảng này đã được ghi."), "info")
         return see_other("police.preview", batch_id=batch.id)
     parsed = police.parse_workbook(batch.data, current_user, batch.filename)

@@ -1,6 +1,6 @@
 from datetime import date
 
-from flask import Response, abort, flash, request
+from flask import abort, flash, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -10,7 +10,7 @@ from ..extensions import db
 from ..models import Area, Beneficiary, Household
 from ..services import checks, history, police, registry
 from ..services import merge as merging
-from ..web import FIELD_LABELS, get_or_404, render, roles_required, see_other, value_label
+from ..web import FIELD_LABELS, download, get_or_404, render, roles_required, see_other, value_label
 from . import bp
 from .forms import CorrectionForm
 
@@ -45,9 +45,7 @@ def export():
     title = f"DANH SÁCH ĐỐI TƯỢNG — {area.full_name if area else 'toàn bộ'} — xuất ngày {date.today():%d/%m/%Y}"
     data = registry.workbook(registry.records(current_user, area), title)
     name = f"danh-sach-{area.code or area.id if area else 'all'}-{date.today():%Y%m%d}.xlsx"
-    return Response(data, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"',
-                             "Cache-Control": "no-store"})
+    return download(data, name)
 
 
 @bp.route("/beneficiaries/<int:bid>/edit", methods=["GET", "POST"])

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import and_, case, func, select
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import aliased, selectinload
 
 from ..extensions import db
 from ..models import Account, Area, Beneficiary, Finding, StandardLevel, utcnow
@@ -402,7 +402,8 @@ def worklist(commune_id, rule=None, page=1, per_page=30):
     total = db.session.scalar(select(func.count()).select_from(q.subquery()))
     ids = db.session.scalars(q.order_by(worst.desc(), Beneficiary.name_folded)
                              .limit(per_page).offset((page - 1) * per_page)).all()
-    people = {b.id: b for b in db.session.scalars(select(Beneficiary).where(Beneficiary.id.in_(ids)))}
+    people = {b.id: b for b in db.session.scalars(select(Beneficiary).where(Beneficiary.id.in_(ids))
+                                                  .options(selectinload(Beneficiary.village)))}
     found = defaultdict(list)
     for f in db.session.scalars(select(Finding).where(Finding.beneficiary_id.in_(ids), _open_check())
                                 .order_by(Finding.severity, Finding.code)):

@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..models import Account, Area, Beneficiary, Event, Finding, Household
+from ..models import Account, Area, Beneficiary, Event, Finding, Household, ImportBatch
 from ..sheets.header import find_month, iter_rows, read_lists, title_text
 from ..sheets.reader import FileProblem
 from ..vn.banks import by_bin, check_account_number, normalise_account, resolve_bank
@@ -713,3 +714,20 @@ def _findings(b, r, batch, open_codes):
         db.session.add(Finding(beneficiary_id=b.id, code=i.code, severity=i.severity,
                                field=i.column, message=i.message, source="import",
                                batch_id=batch.id if batch else None, sheet=i.sheet, row=i.row))
+
+
+def claim(batch, status):
+    """Move ``batch`` out of ``preview`` into ``status`` within this transaction, or say no
+    (and roll back). The conditional UPDATE takes the row's write lock, so of two requests
+    sent at once (a double tap, a retry on a weak link, a cancel racing a confirm) exactly
+    one goes through."""
+    try:
+        moved = db.session.execute(
+            update(ImportBatch).where(ImportBatch.id == batch.id, ImportBatch.status == "preview")
+            .values(status=status).execution_options(synchronize_session=False)).rowcount
+    except OperationalError:  # SQLite: the other request holds the lock
+        moved = 0
+    if moved != 1:
+        db.session.rollback()
+        return False
+    return True

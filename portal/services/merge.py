@@ -6,7 +6,7 @@ value the officer chose; every change is an ``Event`` (source ``merge``); and ``
 puts both back as they were. Imports never merge: only an officer with rights over both
 records does (the caller checks the scope).
 """
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import select
 
@@ -34,7 +34,6 @@ def _unjson(field, value):
     if field == "birth_date":
         return date.fromisoformat(value)
     if field == "reviewed_at":
-        from datetime import datetime
         return datetime.fromisoformat(value)
     return value
 

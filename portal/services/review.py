@@ -6,7 +6,7 @@ between, ``Conflict`` is raised with both values and nothing is written.
 from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, func, select
 
 from ..extensions import db
 from ..models import Account, Beneficiary, Household, Review, utcnow
@@ -217,5 +217,5 @@ def others_in_village(b, limit=300):
                                    Beneficiary.household_id != b.household_id)
          .order_by(Beneficiary.name_folded).limit(limit))
     q = q.where(Beneficiary.village_id == b.village_id) if b.village_id else q.where(
-        or_(Beneficiary.village_id.is_(None)))
+        Beneficiary.village_id.is_(None))
     return db.session.scalars(q).all()
