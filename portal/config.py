@@ -70,6 +70,9 @@ class Config:
     # The campaign the progress pages count reviews in (visits recorded from this date).
     CAMPAIGN_START = os.environ.get("CAMPAIGN_START", "2024-01-01")
     CAMPAIGN_MONTH = os.environ.get("CAMPAIGN_MONTH", "2024-05")
+    # Who decides stops, suspensions and resumptions, from which day: the district Labour
+    # division until the 2025 reform, the commune chairman after (Decree 147/2025/NĐ-CP).
+    DECIDING_ROLES = [("2000-01-01", "district"), ("2025-07-01", "chairman")]
 
     def __init__(self, instance_path):
         self.SQLALCHEMY_DATABASE_URI = _database_url(instance_path)

@@ -20,7 +20,7 @@ def utcnow():
 LEVELS = ("country", "province", "district", "commune", "village")
 PROGRAMS = ("BTXH", "NCC", "HTXH")
 SEXES = ("M", "F")
-ROLES = ("admin", "district", "commune", "police", "payer", "system")
+ROLES = ("admin", "district", "chairman", "commune", "police", "payer", "system")
 ACCOUNT_STATUSES = ("unknown", "has_account", "opening", "no_account", "refuses")
 RECIPIENT_TYPES = ("self", "guardian", "authorised")
 PAYMENT_METHODS = ("cash", "account")
@@ -234,6 +234,8 @@ class Event(db.Model):
     old_value: Mapped[str | None] = mapped_column(Text)
     new_value: Mapped[str | None] = mapped_column(Text)
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
+    # A payment result is an event of its payment line (so a past month can be recounted).
+    payment_line_id: Mapped[int | None] = mapped_column(ForeignKey("payment_line.id"), index=True)
 
     user = relationship("User")
 
@@ -277,11 +279,18 @@ class Target(db.Model):
 
 class StandardLevel(db.Model):
     """Mức chuẩn — the standard level in đồng in force from ``valid_from`` (Decree 20/2021
-    Art. 4 and Decree 76/2024 for BTXH; Decrees 75/2021, 55/2023, 77/2024 for NCC)."""
+    Art. 4 and Decree 76/2024 for BTXH; Decrees 75/2021, 55/2023, 77/2024 for NCC).
+
+    With a ``category`` (an NCC category as the lists write it, e.g. "Thân nhân liệt sĩ"),
+    ``amount`` is that category's fixed monthly amount (the appendices of Decree 55/2023 and
+    77/2024); ``category_folded`` is its folded form, for matching a record's category.
+    """
 
     __tablename__ = "standard_level"
     id: Mapped[int] = mapped_column(primary_key=True)
     program: Mapped[str] = mapped_column(String(4))
+    category: Mapped[str | None] = mapped_column(String(200))
+    category_folded: Mapped[str | None] = mapped_column(String(200))
     amount: Mapped[int] = mapped_column(Integer)
     valid_from: Mapped[date] = mapped_column(Date)
     source: Mapped[str] = mapped_column(String(120), default="")
@@ -312,24 +321,47 @@ class Verification(db.Model):
 
 
 class ChangeProposal(db.Model):
-    """Đề nghị thôi hưởng / tạm dừng — a proposed stop or suspension of a monthly allowance
-    (Circular 02/2021/TT-BLĐTBXH Art. 2: ``clause`` like ``1a`` — died), effective from
-    ``effective_month`` (the month after a death, Decree 20/2021/NĐ-CP Art. 8(2)), until
-    the deciding level approves or rejects it."""
+    """Phát sinh tăng / giảm — one change to a beneficiary's allowance, proposed, then
+    decided (approved or rejected) with a decision number and date.
+
+    ``kind``: decreases ``stop`` (thôi hưởng, Circular 02/2021/TT-BLĐTBXH Art. 2 cl. 1–2),
+    ``suspend`` (tạm dừng, cl. 3), ``move_out``; increases ``new``, ``resume``, ``move_in``.
+    ``clause`` is the reason code, e.g. ``1a`` (died) or ``3a`` (not collected for three
+    months). ``effective_month`` (``YYYY-MM``) is the first month the change applies to
+    (for a stop, the month after the death or loss of eligibility, Decree 20/2021/NĐ-CP
+    Art. 8(2)). ``arrears_from`` (``YYYY-MM``) on an increase is the first month owed
+    (truy lĩnh). ``commune_id`` is the commune the change counts in; a move out names
+    ``to_commune_id``. ``status``: ``proposed``, ``approved``, ``rejected``.
+    """
 
     __tablename__ = "change_proposal"
     id: Mapped[int] = mapped_column(primary_key=True)
     beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(10))  # stop / suspend
-    clause: Mapped[str] = mapped_column(String(4))
+    commune_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    clause: Mapped[str | None] = mapped_column(String(4))
     reason: Mapped[str] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    evidence: Mapped[str | None] = mapped_column(String(300))
     effective_month: Mapped[str] = mapped_column(String(7))
+    arrears_from: Mapped[str | None] = mapped_column(String(7))
+    to_commune_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))
     status: Mapped[str] = mapped_column(String(10), default="proposed")
-    source: Mapped[str] = mapped_column(String(12))  # police / review / check / officer
+    source: Mapped[str] = mapped_column(String(12))  # police / review / check / officer / import
     user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    decision_number: Mapped[str | None] = mapped_column(String(60))
+    decision_date: Mapped[date | None] = mapped_column(Date)
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     beneficiary = relationship("Beneficiary")
+    commune = relationship("Area", foreign_keys=[commune_id])
+    to_commune = relationship("Area", foreign_keys=[to_commune_id])
+    user = relationship("User", foreign_keys=[user_id])
+    decided_by = relationship("User", foreign_keys=[decided_by_id])
+    __table_args__ = (Index("ix_change_effective", "effective_month", "status"),)
 
 
 class Merge(db.Model):
@@ -395,7 +427,13 @@ class PaymentLine(db.Model):
     bank_bin: Mapped[str | None] = mapped_column(String(8))
     account_number: Mapped[str | None] = mapped_column(String(30))
     holder_name: Mapped[str | None] = mapped_column(String(120))
-    reference: Mapped[str] = mapped_column(String(40))
+    reference: Mapped[str] = mapped_column(String(40), index=True)
+    # Copied at build time: whether the person held an account (own, guardian's or an
+    # authorised person's: ``recipient_type``), whatever the method this month.
+    has_account: Mapped[bool] = mapped_column(default=False, server_default="0")
+    recipient_type: Mapped[str | None] = mapped_column(String(10))
+    arrears_from: Mapped[str | None] = mapped_column(String(7))  # first month the arrears cover
+    arrears_months: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     status: Mapped[str] = mapped_column(String(10), default="listed")
     note: Mapped[str | None] = mapped_column(Text)
     # The payment provider's answer: pending / paid_account / paid_cash / failed / returned.
@@ -407,3 +445,22 @@ class PaymentLine(db.Model):
     period = relationship("PaymentPeriod", back_populates="lines")
     beneficiary = relationship("Beneficiary")
 
+
+
+class MonthlyReport(db.Model):
+    """Báo cáo tháng — the monthly report of an area as it was made (chốt) and sent.
+
+    ``figures`` is the report as computed at ``made_at``; the page recounts it from the
+    history as of ``made_at``, so the numbers stay those of that day.
+    """
+
+    __tablename__ = "monthly_report"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("area.id"), index=True)
+    month: Mapped[str] = mapped_column(String(7))
+    made_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    made_by_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    figures: Mapped[dict] = mapped_column(JSON)
+
+    area = relationship("Area")
+    made_by = relationship("User")

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Beneficiary, ChangeProposal, Finding, Verification
-from portal.services import police
+from portal.services import months, police
 from tests.conftest import csrf_token, login
 from tests.factories import person
 
@@ -31,9 +31,15 @@ def answer(client, b, **values):
     return data
 
 
-def test_month_after():
-    assert police.month_after(date(2024, 4, 12)) == "2024-05"
-    assert police.month_after(date(2024, 12, 31)) == "2025-01"
+def test_months():
+    assert months.after(date(2024, 4, 12)) == "2024-05"
+    assert months.after(date(2024, 12, 31)) == "2025-01"
+    assert months.add("2024-01", -1) == "2023-12" and months.add("2024-11", 14) == "2026-01"
+    assert months.between("2024-11", "2025-02") == ["2024-11", "2024-12", "2025-01"]
+    assert months.between("2024-05", "2024-05") == []
+    assert months.end("2024-02") == date(2024, 2, 29) and months.label("2024-05") == "05/2024"
+    with pytest.raises(ValueError, match="YYYY-MM"):
+        months.parse("2024-13")
 
 
 def test_police_lands_on_the_list_of_their_commune(client, people):

@@ -105,7 +105,8 @@ DEFAULT_STANDARD_LEVELS = {"BTXH": [(date(2021, 7, 1), 360_000), (date(2024, 7, 
 def standard_level(program, on):
     """The standard level (mức chuẩn, đồng) of ``program`` in force on ``on``, or ``None``."""
     rows = db.session.execute(select(StandardLevel.valid_from, StandardLevel.amount)
-                              .where(StandardLevel.program == program)).all()
+                              .where(StandardLevel.program == program,
+                                     StandardLevel.category.is_(None))).all()
     levels = sorted(rows) if rows else DEFAULT_STANDARD_LEVELS.get(program, [])
     amount = None
     for since, value in levels:

@@ -9,7 +9,7 @@ finding is ``blocked``: the officer fixes the record or explicitly holds the lin
 """
 import csv
 import io
-from datetime import date
+from collections import defaultdict
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, Side
@@ -17,19 +17,17 @@ from openpyxl.utils import get_column_letter
 from sqlalchemy import func, select
 
 from ..extensions import db
-from ..models import Account, Beneficiary, Finding, PaymentLine, PaymentPeriod, utcnow
+from ..models import (Account, Beneficiary, Event, Finding, PaymentLine, PaymentPeriod,
+                      StandardLevel, utcnow)
 from ..vn.money import amount_in_words
+from ..vn.text import fold
+from . import changes, months
+from .areas import communes_below
 from .checks import standard_level
 
 
 class PeriodError(ValueError):
     """A period operation that is not allowed (Vietnamese message)."""
-
-
-def month_start(month):
-    """``"2024-05"`` → ``date(2024, 5, 1)``; ``ValueError`` for anything else."""
-    y, m = month.split("-")
-    return date(int(y), int(m), 1)
 
 
 def periods_of(commune_id):
@@ -38,21 +36,56 @@ def periods_of(commune_id):
                                         PaymentPeriod.version.desc())).all()
 
 
-def line_amount(b, level):
-    """The monthly amount of ``b`` (đồng) given the standard level in force, or ``None``."""
-    if b.program == "BTXH" and b.coefficient and level:
-        return round(b.coefficient * level)
-    return b.monthly_amount
+class Amounts:
+    """The monthly amount of a record in a month, from the dated reference data: BTXH is
+    coefficient × the standard level in force (Decree 20/2021/NĐ-CP Art. 6); an NCC record
+    takes its category's fixed amount in force (``StandardLevel`` rows with a category,
+    Decree 55/2023 and 77/2024 appendices), else the record's own ``monthly_amount``.
+    Levels are read once per month asked."""
+
+    def __init__(self, program):
+        self.program = program
+        self._levels = {}
+        rows = db.session.execute(select(StandardLevel.category_folded, StandardLevel.valid_from,
+                                         StandardLevel.amount)
+                                  .where(StandardLevel.program == program,
+                                         StandardLevel.category_folded.is_not(None))).all()
+        self._categories = defaultdict(list)
+        for cat, since, amount in sorted(rows, key=lambda r: r[1]):
+            self._categories[cat].append((since, amount))
+
+    def level(self, month):
+        if month not in self._levels:
+            self._levels[month] = standard_level(self.program, months.start(month))
+        return self._levels[month]
+
+    def of(self, b, month):
+        """đồng (``int``) or ``None`` when nothing says how much."""
+        if b.program == "BTXH" and b.coefficient and self.level(month):
+            return round(b.coefficient * self.level(month))
+        if self._categories and b.category:
+            on, amount = months.start(month), None
+            for since, value in self._categories.get(fold(b.category), ()):
+                if since <= on:
+                    amount = value
+            if amount is not None:
+                return amount
+        return b.monthly_amount
 
 
 def build(commune, month, program, user, reason=None):
     """Open (or re-open as a new version) the payment list of ``commune`` for ``month``
-    (``YYYY-MM``) and ``program``: one line per active beneficiary. Returns the period.
+    (``YYYY-MM``) and ``program``: one line per beneficiary paid that month. Returns the
+    period.
 
+    Who is paid follows the approved changes (``changes.states_in``): a record stopped or
+    suspended from a later month is still paid this month; one resumed or granted late is
+    paid its arrears (truy lĩnh) for the months from the change's ``arrears_from`` not yet
+    on a final list, each at that month's amount. The account is copied onto the line.
     Raises ``PeriodError`` when a draft already exists, or when a locked list is replaced
     without a ``reason``. The caller commits.
     """
-    start = month_start(month)
+    month = months.parse(month)
     last = db.session.scalars(select(PaymentPeriod).where(
         PaymentPeriod.commune_id == commune.id, PaymentPeriod.month == month,
         PaymentPeriod.program == program).order_by(PaymentPeriod.version.desc())).first()
@@ -65,26 +98,43 @@ def build(commune, month, program, user, reason=None):
                            reason=(reason or "").strip() or None)
     db.session.add(period)
     db.session.flush()
-    level = standard_level(program, start)
     people = db.session.execute(
         select(Beneficiary, Account).outerjoin(Account, Account.beneficiary_id == Beneficiary.id)
         .where(Beneficiary.commune_id == commune.id, Beneficiary.program == program,
-               Beneficiary.status == "active", Beneficiary.deceased.is_(False))
+               Beneficiary.status != "merged")
         .order_by(Beneficiary.village_id, Beneficiary.name_folded)).all()
+    ids = [b.id for b, _ in people]
+    states = changes.states_in(ids, month)
+    people = [(b, a) for b, a in people
+              if (states[b.id][0] if b.id in states else b.status) == "active"]
+    owed = {b.id: states[b.id][1].arrears_from for b, _ in people
+            if b.id in states and states[b.id][1].arrears_from}
+    covered = changes.covered_months(list(owed), program) if owed else {}
     blocking = set(db.session.scalars(select(Finding.beneficiary_id).where(
         Finding.beneficiary_id.in_([b.id for b, _ in people]), Finding.severity == "error",
         Finding.resolved_at.is_(None), Finding.source.in_(("check", "police")))))
+    amounts = Amounts(program)
     rows = []
     for b, a in people:
-        by_account = b.payment_method == "account" and b.account_status == "has_account" and a is not None
-        amount = line_amount(b, level)
+        has_account = b.account_status == "has_account" and a is not None and bool(a.number)
+        by_account = has_account and b.payment_method == "account"
+        amount = amounts.of(b, month)
+        arrears_months = [m for m in months.between(owed[b.id], month)
+                          if m not in covered.get(b.id, ())] if b.id in owed else []
+        arrears = sum(amounts.of(b, m) or 0 for m in arrears_months)
         status, note = "listed", None
         if b.id in blocking:
             status, note = "blocked", "Hồ sơ có lỗi dữ liệu chưa sửa."
         elif amount is None:
             status, note = "blocked", "Chưa có mức trợ cấp."
+        elif arrears_months:
+            note = (f"Truy lĩnh {len(arrears_months)} tháng từ {months.label(arrears_months[0])} "
+                    f"đến {months.label(arrears_months[-1])}.")
         rows.append({"period_id": period.id, "beneficiary_id": b.id, "amount": amount or 0,
-                     "arrears": 0, "method": "account" if by_account else "cash",
+                     "arrears": arrears, "arrears_months": len(arrears_months),
+                     "arrears_from": arrears_months[0] if arrears_months else None,
+                     "method": "account" if by_account else "cash", "has_account": has_account,
+                     "recipient_type": a.recipient_type if has_account else None,
                      "bank_bin": a.bank_bin if by_account else None,
                      "account_number": a.number if by_account else None,
                      "holder_name": a.holder_name if by_account else None,
@@ -94,6 +144,23 @@ def build(commune, month, program, user, reason=None):
         db.session.execute(PaymentLine.__table__.insert(), rows)
     db.session.flush()
     return period
+
+
+def build_area(area, month, programs, user):
+    """Open ``month``'s lists for every commune in force below ``area`` (or ``area`` itself
+    when it is a commune) that has none yet. Returns ``(built periods, skipped periods)``."""
+    communes = [area] if area.level == "commune" else communes_below(area, on=months.start(month))
+    built, skipped = [], []
+    for commune in communes:
+        for program in programs:
+            existing = db.session.scalar(select(PaymentPeriod).where(
+                PaymentPeriod.commune_id == commune.id, PaymentPeriod.month == month,
+                PaymentPeriod.program == program).order_by(PaymentPeriod.version.desc()))
+            if existing is not None:
+                skipped.append(existing)
+            else:
+                built.append(build(commune, month, program, user))
+    return built, skipped
 
 
 def hold(line, note):
@@ -155,6 +222,11 @@ def record_result(line, user, result, reason=None):
         raise PeriodError("Ghi lý do (ví dụ: tài khoản đã đóng, sai tên chủ tài khoản).")
     if result == "paid_account" and line.method != "account":
         raise PeriodError("Dòng này chi tiền mặt, không qua tài khoản.")
+    if (result, reason) == (line.result, line.result_reason):
+        return
+    db.session.add(Event(beneficiary_id=line.beneficiary_id, user_id=user.id, source="payment",
+                         action="update", field="result", old_value=line.result, new_value=result,
+                         payment_line_id=line.id))
     line.result, line.result_reason = result, reason
     line.result_at, line.result_by_id = utcnow(), user.id
     if result == "failed" and line.method == "account":

@@ -24,7 +24,7 @@ from ..sheets.writer import cell
 from ..vn.dates import parse_birth
 from ..vn.ids import parse_national_id
 from ..vn.text import fold, nfc
-from . import history
+from . import history, months
 from .scope import scoped
 
 RESULTS = ("verified", "mismatch", "deceased", "moved", "not_found")
@@ -44,11 +44,6 @@ class VerificationError(ValueError):
     def __init__(self, errors):
         super().__init__("; ".join(errors.values()))
         self.errors = errors
-
-
-def month_after(day):
-    """``"YYYY-MM"`` of the month after ``day``: a stop takes effect then (Decree 20 Art. 8(2))."""
-    return f"{day.year + day.month // 12}-{day.month % 12 + 1:02d}"
 
 
 def to_verify(user, period, page=1, per_page=30):
@@ -124,12 +119,13 @@ def record(b, user, period, result, field_name=None, population_value=None, died
                                source="police"))
     if result == "deceased":
         history.set_fields(b, {"deceased": True}, user, "police")
-        effective = month_after(died_on)
+        effective = months.after(died_on)
         if not db.session.scalar(select(ChangeProposal.id).where(
                 ChangeProposal.beneficiary_id == b.id, ChangeProposal.kind == "stop",
                 ChangeProposal.status == "proposed")):
             db.session.add(ChangeProposal(
-                beneficiary_id=b.id, kind="stop", clause="1a", effective_month=effective,
+                beneficiary_id=b.id, commune_id=b.commune_id, kind="stop", clause="1a",
+                effective_month=effective,
                 source="police", user_id=user.id,
                 reason=f"Chết ngày {died_on:%d/%m/%Y} (công an xác minh). Thôi hưởng từ tháng "
                        f"{effective[5:]}/{effective[:4]} (Thông tư 02/2021/TT-BLĐTBXH Điều 2 "
