@@ -14,10 +14,10 @@ def person(commune_code="21052", village="Thôn An Thành", name="Nguyễn Văn 
     if household is None:
         household = Household(commune_id=commune.id, village_id=v.id, head_name=name)
         db.session.add(household)
+    extra.setdefault("monthly_amount", 540000)
     b = Beneficiary(program=program, commune_id=commune.id, village_id=v.id, household=household,
                     full_name=name, name_folded=fold(name), sex=sex, birth_date=birth,
-                    birth_year=birth.year if birth else None, national_id=national_id,
-                    monthly_amount=540000, **extra)
+                    birth_year=birth.year if birth else None, national_id=national_id, **extra)
     db.session.add(b)
     db.session.flush()
     return b
