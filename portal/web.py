@@ -76,20 +76,25 @@ def roles_required(*roles):
     return decorator
 
 
-ACCOUNT_STATUS_LABELS = {
+ACCOUNT_PAYMENT_RESULT_LABELS = {"pending": _l("Chưa chi"), "paid_account": _l("Đã chi vào tài khoản"),
+                         "paid_cash": _l("Đã chi tiền mặt"), "failed": _l("Không thành công"),
+                         "returned": _l("Trả lại")}
+STATUS_LABELS = {
     "unknown": _l("Chưa rà soát"), "has_account": _l("Có tài khoản"), "opening": _l("Đang mở tài khoản"),
     "no_account": _l("Chưa có tài khoản"), "refuses": _l("Từ chối"),
 }
 RECIPIENT_LABELS = {"self": _l("Chính chủ"), "guardian": _l("Người giám hộ"), "authorised": _l("Người được ủy quyền")}
 METHOD_LABELS = {"account": _l("Qua tài khoản"), "cash": _l("Tiền mặt")}
 ROLE_LABELS = {"admin": _l("Quản trị"), "district": _l("Phòng LĐ-TB&XH"), "commune": _l("Công chức xã"),
-               "police": _l("Công an xã"), "payer": _l("Bưu điện"), "system": _l("Hệ thống")}
+               "police": _l("Công an xã"), "payer": _l("Bưu điện"), "system": _l("Hệ thống"),
+               "chairman": _l("Chủ tịch UBND xã")}
 SEX_LABELS = {"M": _l("Nam"), "F": _l("Nữ")}
 SEVERITY_LABELS = {"error": _l("Lỗi"), "warning": _l("Cảnh báo"), "info": _l("Ghi chú")}
 STATUS_LABELS = {"active": _l("Đang hưởng"), "suspended": _l("Tạm dừng"), "stopped": _l("Thôi hưởng"),
-                 "merged": _l("Đã gộp")}
+                 "merged": _l("Đã gộp"), "moved": _l("Đã chuyển đi")}
 SOURCE_LABELS = {"merge": _l("Gộp hồ sơ"), "police": _l("Công an xác minh"), "import": _l("Tải danh sách"), "review": _l("Rà soát"), "correction": _l("Sửa"),
-                 "household": _l("Hộ gia đình")}
+                 "household": _l("Hộ gia đình"), "change": _l("Đề nghị tăng/giảm"),
+                 "decision": _l("Quyết định"), "payment": _l("Kết quả chi trả")}
 FIELD_LABELS = {
     "full_name": _l("Họ tên"), "sex": _l("Giới tính"), "birth_date": _l("Ngày sinh"), "birth_year": _l("Năm sinh"),
     "national_id": _l("Số định danh"), "legacy_id": _l("CMND"), "village_id": _l("Thôn"), "category": _l("Diện"),
@@ -99,6 +104,8 @@ FIELD_LABELS = {
     "holder_name": _l("Chủ tài khoản"), "holder_national_id": _l("Số định danh chủ TK"),
     "recipient_type": _l("Người nhận"), "household_id": _l("Hộ"), "reviewed_at": _l("Ngày rà soát"),
     "status": _l("Trạng thái"), "deceased": _l("Đã chết"), "merged_into_id": _l("Gộp vào hồ sơ"), "bank_text": _l("Ngân hàng (ghi trong tệp)"),
+    "commune_id": _l("Xã"), "result": _l("Kết quả chi trả"), "change_proposed": _l("Đề nghị"),
+    "change_approved": _l("Duyệt"), "change_rejected": _l("Không duyệt"),
 }
 
 
@@ -118,6 +125,7 @@ def value_label(field, value, names=None):
             return value
     labels = {"account_status": ACCOUNT_STATUS_LABELS, "payment_method": METHOD_LABELS,
               "recipient_type": RECIPIENT_LABELS, "sex": SEX_LABELS, "status": STATUS_LABELS,
+              "result": PAYMENT_RESULT_LABELS,
               "deceased": {"True": _l("Có"), "False": _l("Không"), True: _l("Có"), False: _l("Không")},
               }.get(field)
     if labels:
