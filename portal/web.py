@@ -76,10 +76,7 @@ def roles_required(*roles):
     return decorator
 
 
-ACCOUNT_PAYMENT_RESULT_LABELS = {"pending": _l("Chưa chi"), "paid_account": _l("Đã chi vào tài khoản"),
-                         "paid_cash": _l("Đã chi tiền mặt"), "failed": _l("Không thành công"),
-                         "returned": _l("Trả lại")}
-STATUS_LABELS = {
+ACCOUNT_STATUS_LABELS = {
     "unknown": _l("Chưa rà soát"), "has_account": _l("Có tài khoản"), "opening": _l("Đang mở tài khoản"),
     "no_account": _l("Chưa có tài khoản"), "refuses": _l("Từ chối"),
 }
@@ -89,6 +86,9 @@ ROLE_LABELS = {"admin": _l("Quản trị"), "district": _l("Phòng LĐ-TB&XH"), 
                "police": _l("Công an xã"), "payer": _l("Bưu điện"), "system": _l("Hệ thống"),
                "chairman": _l("Chủ tịch UBND xã")}
 SEX_LABELS = {"M": _l("Nam"), "F": _l("Nữ")}
+PAYMENT_RESULT_LABELS = {"pending": _l("Chưa chi"), "paid_account": _l("Đã chi vào tài khoản"),
+                         "paid_cash": _l("Đã chi tiền mặt"), "failed": _l("Không thành công"),
+                         "returned": _l("Trả lại")}
 SEVERITY_LABELS = {"error": _l("Lỗi"), "warning": _l("Cảnh báo"), "info": _l("Ghi chú")}
 STATUS_LABELS = {"active": _l("Đang hưởng"), "suspended": _l("Tạm dừng"), "stopped": _l("Thôi hưởng"),
                  "merged": _l("Đã gộp"), "moved": _l("Đã chuyển đi")}
