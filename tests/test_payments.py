@@ -1,9 +1,10 @@
 """The monthly payment list: built from the registry, blocked by errors, locked, exported."""
 import io
+import re
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Finding, PaymentPeriod
@@ -164,3 +165,97 @@ def test_payer_records_results_with_and_without_javascript(client, registry):
     client.post("/logout", data={"csrf_token": token})
     login(client, "commune")
     assert client.post(f"/payments/{p.id}/lines/{line.id}/result", data={"csrf_token": token}).status_code == 403
+
+
+def test_provider_workbook_opens_back_with_text_ids_and_int_amounts(client, registry):
+    a, _, _ = registry
+    a.account.holder_name = "=cmd|' /C calc'!A0"
+    a.account.bank_bin = "970405"
+    a.account.number = "0071000123456"  # a leading zero Excel would drop from a number
+    db.session.commit()
+    p = locked_period(registry)
+    ws = load_workbook(io.BytesIO(payments.provider_workbook(p))).active
+    rows = [[c for c in r] for r in ws.iter_rows()]
+    assert [c.value for c in rows[0]] == ["BIN", "So tai khoan", "Chu tai khoan", "So tien", "Noi dung"]
+    assert len(rows) == 2  # account payments only
+    bin_, number, holder, amount, reference = rows[1]
+    assert (bin_.value, number.value) == ("970405", "0071000123456")
+    assert bin_.data_type == number.data_type == holder.data_type == reference.data_type == "s"
+    assert number.number_format == "@"
+    assert holder.value == "=cmd|' /C calc'!A0"  # text, never a formula
+    assert amount.value == 540_000 and isinstance(amount.value, int)
+    assert reference.value == next(line.reference for line in p.lines if line.beneficiary_id == a.id)
+    login(client, "payer")
+    html = client.get(f"/payments/{p.id}").get_data(as_text=True)
+    assert f"/payments/{p.id}/provider.xlsx" in html
+    r = client.get(f"/payments/{p.id}/provider.xlsx")
+    assert r.status_code == 200 and r.mimetype.endswith("spreadsheetml.sheet")
+    assert "attachment" in r.headers["Content-Disposition"]
+    draft = payments.build(find_commune("21052", "2024-06"), "2024-06", "BTXH", system_user())
+    db.session.commit()
+    assert client.get(f"/payments/{draft.id}/provider.xlsx").status_code == 303  # only a locked list
+
+
+def test_district_opens_a_month_for_every_commune(client, registry):
+    from portal.models import Area
+    from portal.services.areas import communes_below
+    login(client, "district")
+    page = client.get("/payments").get_data(as_text=True)
+    assert '<option value="0">Tất cả xã</option>' in page
+    token = csrf_token(client, "/payments")
+    district = db.session.scalar(select(Area).where(Area.code == "524", Area.level == "district"))
+    communes = communes_below(district, on=payments.months.start("2024-05"))
+    # One commune already has its May list: it is kept, not rebuilt.
+    kept = payments.build(find_commune("21046", "2024-05"), "2024-05", "BTXH", system_user())
+    db.session.commit()
+    r = client.post("/payments", data={"csrf_token": token, "commune_id": 0, "month": "2024-05",
+                                       "program": "BTXH", "reason": ""})
+    assert r.status_code == 303
+    periods = db.session.scalars(select(PaymentPeriod).where(PaymentPeriod.month == "2024-05")).all()
+    assert len(periods) == len(communes) > 1
+    assert {p.commune_id for p in periods} == {c.id for c in communes}
+    assert [p.version for p in periods if p.commune_id == kept.commune_id] == [1]
+    assert f"Đã lập {len(communes) - 1} danh sách tháng 2024-05; 1 danh sách đã có" in client.get(
+        "/payments").get_data(as_text=True)
+    chanh = next(p for p in periods if p.commune.code == "21052")
+    assert len(chanh.lines) == 3
+    client.post("/payments", data={"csrf_token": token, "commune_id": 0, "month": "2024-05",
+                                   "program": "BTXH", "reason": ""})
+    assert db.session.scalar(select(func.count()).select_from(PaymentPeriod)) == len(communes)
+
+
+def test_a_commune_user_opens_only_their_commune(client, registry):
+    login(client, "commune")
+    page = client.get("/payments").get_data(as_text=True)
+    assert "Tất cả xã" not in page
+    token = csrf_token(client, "/payments")
+    r = client.post("/payments", data={"csrf_token": token, "commune_id": 0, "month": "2024-05",
+                                       "program": "BTXH", "reason": ""})
+    assert r.status_code == 422
+    other = find_commune("21046", "2024-05")
+    r = client.post("/payments", data={"csrf_token": token, "commune_id": other.id, "month": "2024-05",
+                                       "program": "BTXH", "reason": ""})
+    assert r.status_code == 422
+    assert db.session.scalar(select(func.count()).select_from(PaymentPeriod)) == 0
+
+
+def test_period_page_shows_arrears_and_notes(client, registry):
+    from datetime import date
+
+    from portal.services import changes
+    _, b, _ = registry
+    b.status = "suspended"
+    db.session.commit()
+    change = changes.propose(b, "resume", system_user(), "2024-05", arrears_from="2024-03")
+    changes.decide(change, system_user(), True, "15/QĐ-UBND", date(2024, 4, 25))
+    db.session.commit()
+    p = payments.build(find_commune("21052", "2024-05"), "2024-05", "BTXH", system_user())
+    db.session.commit()
+    line = next(x for x in p.lines if x.beneficiary_id == b.id)
+    assert (line.arrears, line.arrears_months, line.arrears_from) == (1_440_000, 2, "2024-03")
+    login(client, "commune")
+    html = client.get(f"/payments/{p.id}").get_data(as_text=True)
+    row = re.search(r"<tr><td>Trần Thị Bích</td>.*?</tr>", html).group(0)
+    assert "2.160.000\u00a0đ" in row and "1.440.000\u00a0đ" in row
+    assert "2 tháng từ 03/2024" in row and "Truy lĩnh 2 tháng từ 03/2024 đến 04/2024." in row
+    assert "Trong đó truy lĩnh</dt><dd>1 người · 1.440.000\u00a0đ" in html

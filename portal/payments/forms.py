@@ -1,4 +1,5 @@
 from flask_babel import lazy_gettext as _l
+from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, Regexp
@@ -6,8 +7,12 @@ from wtforms.validators import DataRequired, Length, Regexp
 from ..forms import Form
 
 
+ALL_COMMUNES = 0  # the open form's "every commune of the area" choice
+
+
 class OpenForm(Form):
-    """Open a month's payment list (or a new version of a locked one)."""
+    """Open a month's payment list (or a new version of a locked one); a district user
+    may choose ``ALL_COMMUNES`` to open the month for every commune at once."""
 
     commune_id = SelectField(_l("Xã"), coerce=int, choices=[])
     month = StringField(_l("Tháng"), validators=[
@@ -17,15 +22,28 @@ class OpenForm(Form):
     reason = StringField(_l("Lý do (khi lập lại danh sách đã khóa)"), validators=[Length(max=300)])
 
 
+RESULT_LABELS = {"pending": _l("Chưa chi"), "paid_account": _l("Đã chi vào tài khoản"),
+                 "paid_cash": _l("Đã chi tiền mặt"), "failed": _l("Không thành công"),
+                 "returned": _l("Trả lại")}
+
+
 class ResultForm(Form):
     """The provider's answer for one line."""
 
-    result = SelectField(_l("Kết quả"), choices=[
-        SelectChoice("pending", _l("Chưa chi")), SelectChoice("paid_account", _l("Đã chi vào tài khoản")),
-        SelectChoice("paid_cash", _l("Đã chi tiền mặt")), SelectChoice("failed", _l("Không thành công")),
-        SelectChoice("returned", _l("Trả lại"))])
+    result = SelectField(_l("Kết quả"), choices=[SelectChoice(k, v) for k, v in RESULT_LABELS.items()])
     reason = StringField(_l("Lý do"), validators=[Length(max=200)])
 
 
 class HoldForm(Form):
     note = StringField(_l("Lý do tạm giữ"), validators=[Length(max=300)])
+
+
+class ResultsUploadForm(Form):
+    """The payment provider's result file (.csv or .xlsx), to preview."""
+
+    file = FileField(_l("Tệp kết quả của đơn vị chi trả (.csv, .xlsx)"),
+                     validators=[FileRequired(_l("Chọn tệp."))])
+
+
+class ConfirmForm(Form):
+    """A confirmation button (CSRF only)."""

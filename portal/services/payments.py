@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from ..extensions import db
 from ..models import (Account, Beneficiary, Event, Finding, PaymentLine, PaymentPeriod,
                       StandardLevel, utcnow)
+from ..sheets.writer import cell
 from ..vn.money import amount_in_words
 from ..vn.text import fold
 from . import changes, months
@@ -369,3 +370,26 @@ def provider_csv(period):
             w.writerow([_csv_safe(x) for x in (line.bank_bin, line.account_number, line.holder_name,
                                                 line.amount + line.arrears, line.reference)])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+PROVIDER_HEADERS = ["BIN", "So tai khoan", "Chu tai khoan", "So tien", "Noi dung"]
+
+
+def provider_workbook(period):
+    """The same account payments as :func:`provider_csv`, as ``.xlsx`` bytes: one sheet,
+    the header on row 1, one row per account payment. BIN, account number, holder and
+    reference are text cells (``@``: no lost leading zero, no ``…E+…``, never a formula);
+    the amount (amount + arrears) is an ``int`` of đồng."""
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(f"T{period.month[5:]}-{period.month[:4]}")
+    for i, width in enumerate((10, 20, 28, 14, 28), 1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.append([cell(ws, h, font=Font(bold=True)) for h in PROVIDER_HEADERS])
+    for line in period.lines:
+        if line.status == "listed" and line.method == "account":
+            ws.append([cell(ws, line.bank_bin or "", "@"), cell(ws, line.account_number or "", "@"),
+                       cell(ws, line.holder_name or "", "@"), cell(ws, line.amount + line.arrears, "#,##0"),
+                       cell(ws, line.reference, "@")])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
