@@ -516,3 +516,21 @@ def test_cancel_after_confirm_says_so(client, planted):
     r = client.post(url + "/discard", data={"csrf_token": token})
     assert r.status_code == 303 and r.headers["Location"].endswith(url)
     assert db.session.scalars(select(ImportBatch)).one().status == "committed"
+
+
+@pytest.mark.parametrize("kind", ["police", "results"])
+def test_other_uploads_are_not_commune_lists(client, kind):
+    """The police's and the post office's uploads never show or commit as commune lists."""
+    from portal.services.areas import find_commune
+    user = db.session.scalar(select(history.User).where(history.User.username == "commune"))
+    batch = ImportBatch(commune_id=find_commune("21052", "2024-05").id, kind=kind, filename="x.xlsx",
+                        sha256="0" * 64, data=b"x", user_id=user.id, summary={})
+    db.session.add(batch)
+    db.session.commit()
+    login(client, "commune")
+    assert f"/imports/{batch.id}" not in client.get("/imports/new").get_data(as_text=True)
+    assert client.get(f"/imports/{batch.id}").status_code == 404
+    token = csrf_token(client)
+    for action in ("commit", "discard"):
+        assert client.post(f"/imports/{batch.id}/{action}", data={"csrf_token": token}).status_code == 404
+    assert db.session.get(ImportBatch, batch.id).status == "preview"

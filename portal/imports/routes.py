@@ -1,7 +1,7 @@
 import hashlib
 
 from flask_babel import gettext as _
-from flask import current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 from wtforms.fields import SelectChoice
@@ -24,6 +24,15 @@ def _communes():
     if area is None:
         return []
     return communes_below(area)
+
+
+def _list_batch(batch_id):
+    """A commune-list upload in the user's area; the police's and the payment provider's
+    uploads have pages of their own (404 here)."""
+    batch = get_or_404(ImportBatch, batch_id)
+    if batch.kind != "list":
+        abort(404)
+    return batch
 
 
 def _plan(batch):
@@ -68,7 +77,8 @@ def upload():
             return see_other("imports.preview", batch_id=batch.id)
     if problem:
         form.file.errors = list(form.file.errors) + [problem]
-    recent = db.session.scalars(scope.scoped(select(ImportBatch), current_user, ImportBatch.commune_id)
+    recent = db.session.scalars(scope.scoped(select(ImportBatch).where(ImportBatch.kind == "list"),
+                                             current_user, ImportBatch.commune_id)
                                 .order_by(ImportBatch.id.desc()).limit(10)).all()
     return render("imports/upload.html", form=form, recent=recent,
                   status=422 if form.errors else 200)
@@ -78,7 +88,7 @@ def upload():
 @roles_required(*UPLOADERS)
 def preview(batch_id):
     """What the file would add, change and leave alone, and every problem by sheet, row, column."""
-    batch = get_or_404(ImportBatch, batch_id)
+    batch = _list_batch(batch_id)
     report = batch.summary or {}
     issues = report.get("issues") or []
     show_all = request.args.get("all") == "1"
@@ -91,7 +101,7 @@ def preview(batch_id):
 @roles_required(*UPLOADERS)
 def confirm(batch_id):
     """Write the previewed file in one transaction (all or nothing)."""
-    batch = get_or_404(ImportBatch, batch_id)
+    batch = _list_batch(batch_id)
     if not ConfirmForm().validate_on_submit() or not imports.claim(batch, "committing"):
         flash(_("Danh sách này đã được xử lý."), "info")
         return see_other("imports.preview", batch_id=batch.id)
@@ -116,7 +126,7 @@ def confirm(batch_id):
 @roles_required(*UPLOADERS)
 def discard(batch_id):
     """Drop a previewed file without writing anything."""
-    batch = get_or_404(ImportBatch, batch_id)
+    batch = _list_batch(batch_id)
     if imports.claim(batch, "discarded"):  # of a cancel and a confirm sent at once, one happens
         db.session.commit()
         flash(_("Đã hủy, không ghi gì vào sổ."), "info")
