@@ -259,3 +259,40 @@ def test_period_page_shows_arrears_and_notes(client, registry):
     assert "2.160.000\u00a0đ" in row and "1.440.000\u00a0đ" in row
     assert "2 tháng từ 03/2024" in row and "Truy lĩnh 2 tháng từ 03/2024 đến 04/2024." in row
     assert "Trong đó truy lĩnh</dt><dd>1 người · 1.440.000\u00a0đ" in html
+
+
+def test_a_new_version_keeps_the_results_of_unchanged_lines(registry):
+    a, b, c = registry
+    commune, payer = find_commune("21052", "2024-05"), system_user()
+    v1 = payments.build(commune, "2024-05", "BTXH", payer)
+    payments.hold(next(line for line in v1.lines if line.status == "blocked"), "x")
+    payments.lock(v1, payer)
+    by_person = {line.beneficiary_id: line for line in v1.lines}
+    payments.record_result(by_person[a.id], payer, "paid_account")
+    payments.record_result(by_person[b.id], payer, "paid_cash")
+    b.coefficient = 2.5  # b's amount changes in the new version: its result does not carry
+    v2 = payments.build(commune, "2024-05", "BTXH", payer, reason="Sửa hệ số")
+    payments.hold(next(line for line in v2.lines if line.status == "blocked"), "x")
+    payments.lock(v2, payer)
+    results = {line.beneficiary_id: line.result for line in v2.lines}
+    assert results[a.id] == "paid_account" and results[b.id] == "pending"
+
+
+def test_one_open_failed_payment_finding_per_person(registry):
+    a, _, c = registry
+    p = payments.build(find_commune("21052", "2024-05"), "2024-05", "BTXH", system_user())
+    payments.hold(next(line for line in p.lines if line.status == "blocked"), "x")
+    payments.lock(p, system_user())
+    line = next(line for line in p.lines if line.beneficiary_id == a.id)
+
+    def open_failures():
+        return db.session.scalars(select(Finding).where(Finding.beneficiary_id == a.id,
+                                                        Finding.code == "payment_failed",
+                                                        Finding.resolved_at.is_(None))).all()
+    payments.record_result(line, system_user(), "failed", "Tài khoản đã đóng")
+    payments.record_result(line, system_user(), "pending")
+    payments.record_result(line, system_user(), "failed", "Sai tên chủ tài khoản")
+    assert [f.message for f in open_failures()] == [
+        "Chi trả tháng 05/2024 vào tài khoản 4300205123456 không thành công: Sai tên chủ tài khoản."]
+    payments.record_result(line, system_user(), "paid_account")
+    assert open_failures() == []

@@ -179,6 +179,31 @@ def lock(period, user):
     if blocked:
         raise PeriodError(f"Còn {blocked} dòng bị chặn vì lỗi dữ liệu: sửa hồ sơ hoặc tạm giữ dòng đó.")
     period.status, period.locked_at, period.locked_by_id = "locked", utcnow(), user.id
+    _carry_results(period, user)
+
+
+def _carry_results(period, user):
+    """A new version keeps the results already recorded on the version it replaces, for
+    the lines it pays the same way (same person, amount, arrears, method and account):
+    the provider matches by reference, which the versions share."""
+    previous = db.session.scalars(select(PaymentPeriod).where(
+        PaymentPeriod.commune_id == period.commune_id, PaymentPeriod.month == period.month,
+        PaymentPeriod.program == period.program, PaymentPeriod.status == "locked",
+        PaymentPeriod.version < period.version).order_by(PaymentPeriod.version.desc())).first()
+    if previous is None:
+        return
+    done = {(line.beneficiary_id, line.amount, line.arrears, line.method, line.account_number): line
+            for line in previous.lines if line.status == "listed" and line.result != "pending"}
+    for line in period.lines:
+        old = done.get((line.beneficiary_id, line.amount, line.arrears, line.method, line.account_number))
+        if line.status != "listed" or old is None:
+            continue
+        line.result, line.result_reason, line.result_at, line.result_by_id = (
+            old.result, old.result_reason, old.result_at, old.result_by_id)
+        db.session.add(Event(beneficiary_id=line.beneficiary_id, user_id=user.id, source="payment",
+                             action="update", field="result", old_value="pending", new_value=old.result,
+                             payment_line_id=line.id))
+    db.session.flush()
 
 
 def totals(period):
@@ -230,11 +255,19 @@ def record_result(line, user, result, reason=None):
                          payment_line_id=line.id))
     line.result, line.result_reason = result, reason
     line.result_at, line.result_by_id = utcnow(), user.id
+    open_failure = db.session.scalar(select(Finding).where(
+        Finding.beneficiary_id == line.beneficiary_id, Finding.code == "payment_failed",
+        Finding.resolved_at.is_(None)))
     if result == "failed" and line.method == "account":
-        db.session.add(Finding(
-            beneficiary_id=line.beneficiary_id, code="payment_failed", severity="error", field="account",
-            source="payment", message=f"Chi trả tháng {line.period.month[5:]}/{line.period.month[:4]} "
-                                      f"vào tài khoản {line.account_number} không thành công: {reason}."))
+        message = (f"Chi trả tháng {months.label(line.period.month)} vào tài khoản "
+                   f"{line.account_number} không thành công: {reason}.")
+        if open_failure is None:  # one open finding per person: the latest failure says it
+            db.session.add(Finding(beneficiary_id=line.beneficiary_id, code="payment_failed",
+                                   severity="error", field="account", source="payment", message=message))
+        else:
+            open_failure.message = message
+    elif result == "paid_account" and open_failure is not None:
+        open_failure.resolved_at = utcnow()  # the account took a payment: it works
     db.session.flush()
 
 
