@@ -296,3 +296,17 @@ def test_one_open_failed_payment_finding_per_person(registry):
         "Chi trả tháng 05/2024 vào tài khoản 4300205123456 không thành công: Sai tên chủ tài khoản."]
     payments.record_result(line, system_user(), "paid_account")
     assert open_failures() == []
+
+
+def test_a_long_list_comes_in_pages(client, app):
+    for i in range(60):
+        person(name=f"Người Số {i:02d}", national_id=f"0510501{i:05d}", coefficient=1.0)
+    db.session.commit()
+    p = payments.build(find_commune("21052", "2024-05"), "2024-05", "BTXH", system_user())
+    payments.lock(p, system_user())
+    db.session.commit()
+    login(client, "payer")
+    first = client.get(f"/payments/{p.id}").get_data(as_text=True)
+    second = client.get(f"/payments/{p.id}?page=2").get_data(as_text=True)
+    assert first.count('name="csrf_token"') > 50 and first.count("<tr><td>Người Số") == 50
+    assert second.count("<tr><td>Người Số") == 10 and "Trang 2/2" in second

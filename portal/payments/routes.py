@@ -17,6 +17,7 @@ from .forms import (ALL_COMMUNES, RESULT_LABELS, ConfirmForm, HoldForm, OpenForm
                     ResultsUploadForm)
 
 PREPARERS = ("commune", "district")
+LINES_PER_PAGE = 50
 
 
 def _communes():
@@ -65,15 +66,19 @@ def index():
 def period(period_id):
     """One month's list: the totals, the lines blocked by data errors, the lines to pay."""
     p = get_or_404(PaymentPeriod, period_id)
+    shown = [line for line in p.lines if line.status != "blocked"]
+    page = max(1, request.args.get("page", 1, type=int))
+    lines = shown[(page - 1) * LINES_PER_PAGE:page * LINES_PER_PAGE]  # a page fits a slow link
     forms = ({line.id: ResultForm(prefix=f"r{line.id}", data={"result": line.result,
                                                              "reason": line.result_reason})
-              for line in p.lines if line.status == "listed"}
+              for line in lines if line.status == "listed"}
              if current_user.role == "payer" and p.status == "locked" else {})
     owed = [line for line in p.lines if line.status == "listed" and line.arrears]
     return render("payments/period.html", p=p, totals=payments.totals(p), hold=HoldForm(),
-                  rec=payments.reconciliation(p), forms=forms,
+                  rec=payments.reconciliation(p), forms=forms, lines=lines, page=page,
+                  shown=len(shown), per_page=LINES_PER_PAGE,
                   arrears={"count": len(owed), "amount": sum(line.arrears for line in owed)},
-                  upload=ResultsUploadForm() if forms else None)
+                  upload=ResultsUploadForm() if current_user.role == "payer" and p.status == "locked" else None)
 
 
 @bp.route("/payments/<int:period_id>/lines/<int:line_id>/hold", methods=["POST"])
