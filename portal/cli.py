@@ -216,7 +216,48 @@ def setup(demo):
     click.echo(f"Cơ sở dữ liệu: {current_app.config['SQLALCHEMY_DATABASE_URI']}")
 
 
+@click.command("monthly-report")
+@click.argument("month")
+@click.option("--area", "area_code", required=True,
+              help="GSO code of the district (or commune, province) in force that month.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@click.option("--xlsx", "xlsx_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the report in the administrative form (.xlsx) to this file.")
+@click.option("--live", is_flag=True, help="Today's numbers even when the report was made (chốt).")
+def monthly_report(month, area_code, as_json, xlsx_path, live):
+    """The monthly report to the province for MONTH (YYYY-MM): per commune and program, the
+    report made (chốt) for that month when there is one, else as the history stands now."""
+    from .services import months, reports
+    from .services.areas import find_area
+    try:
+        month = months.parse(month)
+    except ValueError as e:
+        _fail(str(e), as_json, "bad_month")
+    area = find_area(area_code, on=months.start(month))
+    if area is None or area.level not in ("province", "district", "commune"):
+        _fail(f"Không có đơn vị mã {area_code} trong tháng {months.label(month)}.", as_json, "unknown_area")
+    report, record = reports.report_for(area, month, live=live)
+    if xlsx_path:
+        try:
+            xlsx_path.write_bytes(reports.workbook(report))
+        except OSError as e:
+            _fail(f"Không ghi được tệp {xlsx_path}: {e.strerror}.", as_json, "write_failed")
+    if as_json:
+        click.echo(json.dumps(reports.as_json(report), ensure_ascii=False))
+        return
+    made = (f"đã chốt {reports.local_time(record.made_at):%d/%m/%Y %H:%M}" if record
+            else "số liệu hiện tại, chưa chốt")
+    click.echo(f"{area.full_name} · tháng {months.label(month)} ({made})")
+    for program, t in report["totals"].items():
+        rate = t["rates"]["cashless"]
+        click.echo(f"  {program}: chi trả {t['paid']} người; không dùng tiền mặt {t['paid_cashless']} "
+                   f"({'—' if rate is None else f'{rate} %'}, chỉ tiêu {t['rates']['targets']['cashless']} %); "
+                   f"tiền mặt {t['paid_cash']}; tăng {t['increases']}, giảm {t['decreases']}")
+    if xlsx_path:
+        click.echo(f"Đã ghi {xlsx_path}.")
+
+
 def init_app(app):
     for command in (load_areas, import_list, export_registry, check_data, create_user, seed_demo,
-                    setup):
+                    setup, monthly_report):
         app.cli.add_command(command)

@@ -59,7 +59,7 @@ def log_in(page, base):
     page.fill("#username", "commune")
     page.fill("#password", "demo")
     page.click("button:has-text('Đăng nhập')")
-    page.wait_for_url(f"{base}/communes/*")
+    page.wait_for_url(f"{base}/reports/ranking")  # the commune officer starts on the ranking
 
 
 def cashless_value(page, commune_id, program):
@@ -169,3 +169,75 @@ def test_police_marks_deceased_and_the_commune_officer_sees_it(browser, live_ser
     assert "Công an xác minh: đã chết ngày 03/05/2024" in text
     assert "Thôi hưởng" in text and "06/2024" in text
     context.close()
+
+
+@pytest.fixture
+def paid_list_server(fresh_app):
+    """A server over a small world of its own (not the demo's): Bình Chánh's BTXH list for
+    May 2024, locked, two people paid into their accounts and one in cash, through the
+    product's functions. Yields ``(base URL, period id, line id of the second account)``."""
+    from portal.services import payments
+    from portal.services.areas import find_commune
+    from tests.conftest import user
+    from tests.factories import person, with_account
+    with fresh_app.app_context():
+        one = with_account(person(name="Vũ Văn Một", national_id="051050000201", coefficient=1.5),
+                           number="4300205000201")
+        two = with_account(person(name="Vũ Văn Hai", national_id="051050000202", coefficient=2.0),
+                           number="4300205000202")
+        three = person(name="Vũ Văn Ba", national_id="051050000203", coefficient=1.0)
+        period = payments.build(find_commune("21052", "2024-05"), "2024-05", "BTXH", user("district"))
+        payments.lock(period, user("district"))
+        results = {one.id: "paid_account", two.id: "paid_account", three.id: "paid_cash"}
+        for line in period.lines:
+            payments.record_result(line, user("payer"), results[line.beneficiary_id])
+        db.session.commit()
+        ids = period.id, next(x.id for x in period.lines if x.beneficiary_id == two.id)
+        db.session.remove()
+    server = make_server("127.0.0.1", 0, fresh_app, threaded=False)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield (f"http://127.0.0.1:{server.server_port}", *ids)
+    server.shutdown()
+
+
+def log_in_as(page, base, username):
+    page.goto(f"{base}/login")
+    page.fill("#username", username)
+    page.fill("#password", "demo")
+    page.click("button:has-text('Đăng nhập')")
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+def chanh_btxh_cells(page):
+    """The cells of Bình Chánh's row in the BTXH table of the report page."""
+    table = page.locator("table").first
+    return table.locator("tr", has_text="Xã Bình Chánh").locator("td").all_inner_texts()
+
+
+def test_a_failed_payment_changes_the_district_report(browser, paid_list_server):
+    base, period_id, line_id = paid_list_server
+    district = browser.new_context().new_page()
+    log_in_as(district, base, "district")
+    district.goto(f"{base}/reports/monthly?month=2024-05")
+    before = chanh_btxh_cells(district)
+    assert before[1] == "3" and before[4].startswith("2\n")  # paid; paid cashless (and the amount)
+    assert "66,7" in before[6]
+
+    payer = browser.new_context().new_page()
+    log_in_as(payer, base, "payer")
+    payer.goto(f"{base}/payments/{period_id}")
+    payer.select_option(f"#r{line_id}-result", "failed")
+    payer.fill(f"#r{line_id}-reason", "Tài khoản đã đóng")
+    with payer.expect_response(lambda r: r.url.endswith(f"/lines/{line_id}/result")) as resp:
+        payer.click(f"#l{line_id} button:has-text('Ghi')")
+    assert resp.value.status == 200
+    payer.locator("#rec dd").nth(3).filter(has_text="1").wait_for()  # failed: 1, swapped in place
+
+    district.reload()
+    after = chanh_btxh_cells(district)
+    assert after[1] == "2" and after[4].startswith("1\n")  # one paid cashless fewer
+    assert "50,0" in after[6]
+    assert "không thành công hoặc trả lại 1" in district.locator("main").inner_text()
+    district.context.close()
+    payer.context.close()

@@ -51,8 +51,8 @@ def test_login_page_and_wrong_password(client):
 def test_login_redirects_by_role(client, app):
     r = login(client, "commune")
     assert r.headers["Location"] == "/"
-    r = client.get("/")
-    assert r.status_code == 302 and "/communes/" in r.headers["Location"]
+    r = client.get("/")  # the commune officer starts on the monthly ranking (issue 4, item 8)
+    assert r.status_code == 302 and r.headers["Location"].endswith("/reports/ranking")
 
 
 def test_login_rejects_offsite_next(client):

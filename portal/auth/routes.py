@@ -31,6 +31,8 @@ def home():
         return redirect(url_for("police.worklist"))
     if current_user.role == "payer":
         return redirect(url_for("payments.index"))
+    if current_user.role == "commune":  # where the commune stands this month, and what is left
+        return redirect(url_for("reports.ranking"))
     if area is not None and area.level == "commune":
         return redirect(url_for("progress.commune", area_id=area.id))
     return redirect(url_for("progress.overview"))

@@ -1,9 +1,127 @@
-from flask_login import login_required
+from flask import abort, current_app, flash, request
+from flask_babel import gettext as _
+from flask_login import current_user
 
+from ..extensions import db
+from ..models import Area
+from ..services import months, reports
+from ..services.progress import PROGRAMS
+from ..web import download, get_or_404, render, roles_required, see_other
 from . import bp
+from .forms import MakeForm
+
+VIEWERS = ("district", "commune", "chairman", "payer")  # and admin (roles_required)
+RANKING_VIEWERS = ("district", "commune", "chairman")
+REPORT_LEVELS = ("province", "district", "commune")
+
+
+def _area():
+    """The area asked (``?area=ID``) within the user's, else the user's own; 404 otherwise."""
+    area_id = request.args.get("area", type=int)
+    if area_id is None:
+        area = current_user.area
+        if area is None:
+            abort(404)
+    else:
+        area = get_or_404(Area, area_id)
+    if area.level not in REPORT_LEVELS:
+        abort(404)
+    return area
+
+
+def _month():
+    """``(month, error)``: the month asked (``?month=YYYY-MM``, default the campaign's)."""
+    text = request.args.get("month") or current_app.config["CAMPAIGN_MONTH"]
+    try:
+        return months.parse(text), None
+    except ValueError as e:
+        return text, str(e)
+
+
+def _page(n_items, per_page):
+    pages = max(1, -(-n_items // per_page))
+    return min(max(request.args.get("page", 1, type=int), 1), pages)
 
 
 @bp.route("/reports/monthly")
-@login_required
+@roles_required(*VIEWERS)
 def monthly():
-    return "TODO"
+    """The monthly report of an area: as made (chốt) when it was, else today's numbers;
+    one table per program, the totals with their bars, the download and the make button."""
+    area = _area()
+    month, error = _month()
+    if error:
+        return render("reports/monthly.html", "reports/_monthly.html", area=area, month=month,
+                      error=error, status=400)
+    live = request.args.get("live") == "1"
+    report, record = reports.report_for(area, month, live=live)
+    latest = record if not live else reports.made(area, month)
+    per_page = current_app.config["PAGE_SIZE"]
+    communes = list(dict.fromkeys(r["commune_id"] for r in report["rows"]))
+    page = _page(len(communes), per_page)
+    shown = set(communes[(page - 1) * per_page:page * per_page])
+    can_make = current_user.role in ("district", "admin") and area.level != "commune"
+    return render("reports/monthly.html", "reports/_monthly.html", area=area, month=month,
+                  error=None, report=report, record=record, latest=latest, live=live,
+                  rows=[r for r in report["rows"] if r["commune_id"] in shown], programs=PROGRAMS,
+                  page=page, n_communes=len(communes), per_page=per_page,
+                  form=MakeForm(data={"month": month, "area": area.id}) if can_make else None,
+                  local=reports.local_time)
+
+
+@bp.route("/reports/monthly.xlsx")
+@roles_required(*VIEWERS)
+def workbook():
+    """The report shown on the page, as ``.xlsx`` in the administrative form."""
+    area = _area()
+    month, error = _month()
+    if error:
+        abort(404)
+    report, record = reports.report_for(area, month, live=request.args.get("live") == "1")
+    suffix = "-chot" if record else ""
+    return download(reports.workbook(report), f"bao-cao-thang-{area.code}-{month}{suffix}.xlsx")
+
+
+@bp.route("/reports/monthly/make", methods=["POST"])
+@roles_required("district")
+def make():
+    """Make (chốt) the report of the district for the month: from now on the page and the
+    exports show it as it stands now, whatever is recorded later."""
+    form = MakeForm()
+    if not form.validate_on_submit():
+        abort(400)
+    area = get_or_404(Area, int(form.area.data))
+    month = form.month.data
+    if area.level not in ("province", "district"):
+        flash(_("Báo cáo tháng do cấp huyện chốt."), "error")
+        return see_other("reports.monthly", month=month, area=area.id)
+    report = reports.monthly_report(area, month)
+    if not any(r["has_list"] for r in report["rows"]):
+        flash(_("Tháng %(month)s chưa có danh sách chi trả nào đã khóa: chưa chốt được báo cáo.",
+                month=months.label(month)), "error")
+        return see_other("reports.monthly", month=month, area=area.id)
+    reports.make(area, month, current_user)
+    db.session.commit()
+    flash(_("Đã chốt báo cáo tháng %(month)s.", month=months.label(month)), "success")
+    return see_other("reports.monthly", month=month, area=area.id)
+
+
+@bp.route("/reports/ranking")
+@roles_required(*RANKING_VIEWERS)
+def ranking():
+    """The communes ranked by cashless rate; for a commune officer, where their commune
+    stands, what moved since last month and what is left to the target."""
+    own = current_user.area
+    if own is None:
+        abort(404)
+    area = (own.parent or own) if own.level == "commune" else own
+    month, error = _month()
+    if error:
+        return render("reports/ranking.html", area=area, month=month, error=error, own=None, status=400)
+    data = reports.ranking(area, month)
+    mine = next((e for e in data["rows"] if e["commune_id"] == own.id), None)
+    per_page = current_app.config["PAGE_SIZE"]
+    page = _page(len(data["rows"]), per_page)
+    return render("reports/ranking.html", area=area, month=month, error=None, data=data, mine=mine,
+                  own=own, rows=data["rows"][(page - 1) * per_page:page * per_page], page=page,
+                  per_page=per_page, programs=PROGRAMS, local=reports.local_time)

@@ -19,6 +19,12 @@ Keys of a row (counts of beneficiaries, amounts in ``int`` đồng):
 - ``reviewed``: listed people reviewed since the campaign started, by the month's end;
 - ``increases`` / ``decreases``: approved changes effective in the month.
 """
+import io
+from datetime import timedelta
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
 from sqlalchemy import and_, case, exists, func, literal, select
 
 from ..extensions import db
@@ -26,6 +32,7 @@ from ..models import (Beneficiary, ChangeProposal, Event, MonthlyReport, Payment
                       PaymentPeriod, Review)
 from . import changes, months
 from .areas import communes_below
+from .payments import BOX, TNR
 from .progress import PROGRAMS, campaign_start, targets
 
 KEYS = ("paid", "own_account", "proxy_account", "paid_cashless", "amount_cashless", "paid_cash",
@@ -131,10 +138,11 @@ def rates(row, goals, program):
 
 def monthly_report(area, month, as_of=None):
     """The report of ``area`` (a district or a commune) for ``month`` (``YYYY-MM``):
-    ``{"period", "area", "area_name", "as_of", "rows": [row…], "totals": {program: row},
-    "total": row}``; each row has ``commune_code``, ``commune_name``, ``program``, the
-    ``KEYS`` and ``EXTRA_KEYS``, ``has_list`` and ``rates``. Totals are the sums of the
-    rows. Raises ``ValueError`` on a bad month."""
+    ``{"period", "area" (its code), "area_name", "area_id", "area_level", "area_place" (the
+    name without its kind), "parent_name", "as_of", "rows": [row…], "totals": {program: row},
+    "total": row}``; each row has ``commune_id``, ``commune_code``, ``commune_name``,
+    ``program``, the ``KEYS`` and ``EXTRA_KEYS``, ``has_list`` and ``rates``. Totals are
+    the sums of the rows. Raises ``ValueError`` on a bad month."""
     month = months.parse(month)
     communes = communes_of(area, month)
     data = figures([c.id for c in communes], month, as_of)
@@ -143,14 +151,16 @@ def monthly_report(area, month, as_of=None):
     for c in communes:
         for p in PROGRAMS:
             f = data[(c.id, p)]
-            rows.append({"commune_code": c.code, "commune_name": c.full_name, "program": p, **f,
-                         "rates": rates(f, goals, p)})
+            rows.append({"commune_id": c.id, "commune_code": c.code, "commune_name": c.full_name,
+                         "program": p, **f, "rates": rates(f, goals, p)})
             for k in KEYS + EXTRA_KEYS:
                 totals[p][k] += f[k]
     total = {k: sum(totals[p][k] for p in PROGRAMS) for k in KEYS + EXTRA_KEYS}
     for p in PROGRAMS:
         totals[p]["rates"] = rates(totals[p], goals, p)
-    return {"period": month, "area": area.code, "area_name": area.full_name, "as_of": as_of,
+    return {"period": month, "area": area.code, "area_name": area.full_name, "area_id": area.id,
+            "area_level": area.level, "area_place": area.name,
+            "parent_name": area.parent.full_name if area.parent else None, "as_of": as_of,
             "rows": rows, "totals": totals, "total": total}
 
 
@@ -165,10 +175,17 @@ def as_json(report):
 
 
 def made(area, month):
-    """The latest report of ``area`` for ``month`` made (chốt), or ``None``."""
-    return db.session.scalars(select(MonthlyReport).where(
-        MonthlyReport.area_id == area.id, MonthlyReport.month == month)
-        .order_by(MonthlyReport.made_at.desc(), MonthlyReport.id.desc())).first()
+    """The report made (chốt) that covers ``area`` for ``month``, or ``None``: the latest one
+    made for ``area`` itself, else the latest made for the nearest area above it (a
+    district's report holds its communes' rows, so a commune is shown the numbers its
+    district sent)."""
+    chain = [int(x) for x in (area.path or "").strip("/").split("/") if x] or [area.id]
+    depth = {area_id: i for i, area_id in enumerate(chain)}
+    records = db.session.scalars(select(MonthlyReport).where(
+        MonthlyReport.area_id.in_(chain), MonthlyReport.month == month)).all()
+    if not records:
+        return None
+    return max(records, key=lambda r: (depth.get(r.area_id, -1), r.made_at, r.id))
 
 
 def make(area, month, user):
@@ -187,3 +204,252 @@ def report_for(area, month, live=False):
     ``live`` is false, else as the history stands now. Returns ``(report, made or None)``."""
     record = None if live else made(area, month)
     return monthly_report(area, month, as_of=record.made_at if record else None), record
+
+
+# ------------------------------------------------------------------------------- helpers
+
+VN_OFFSET = timedelta(hours=7)  # Vietnam keeps UTC+7 all year (no summer time)
+
+
+def local_time(moment):
+    """A stored naive UTC ``datetime`` as the time in Vietnam (``None`` stays ``None``)."""
+    return moment + VN_OFFSET if moment is not None else None
+
+
+def left_to_target(paid, paid_cashless, target):
+    """How many more people must be paid cashless to reach ``target`` percent of ``paid``:
+    ``ceil(target × paid / 100) − paid_cashless``, never below 0 (integer arithmetic)."""
+    return max(0, -(-int(target) * paid // 100) - paid_cashless)
+
+
+# ------------------------------------------------------------------------------- workbook
+
+PROGRAM_TITLES = {"BTXH": "Trợ cấp xã hội hằng tháng (BTXH)",
+                  "NCC": "Trợ cấp ưu đãi người có công (NCC)"}
+# (column, key or rate, number format) of the report table, after STT and the commune.
+_COLUMNS = (("paid", "#,##0"), ("own_account", "#,##0"), ("proxy_account", "#,##0"),
+            ("paid_cashless", "#,##0"), ("amount_cashless", "#,##0"), ("paid_cash", "#,##0"),
+            ("amount_cash", "#,##0"), ("rate:cashless", "0.0%"), ("target:cashless", "0%"),
+            ("with_account", "#,##0"), ("paid_into_account_of_those_with_account", "#,##0"),
+            ("rate:paid_into_account", "0.0%"), ("rate:reviewed", "0.0%"),
+            ("increases", "#,##0"), ("decreases", "#,##0"))
+_RATE_PARTS = {"cashless": ("paid_cashless", "paid"),
+               "paid_into_account": ("paid_into_account_of_those_with_account", "with_account"),
+               "reviewed": ("reviewed", "listed")}
+
+
+def _issuer(report):
+    """The issuing body's lines (Decree 30/2020/NĐ-CP, Appendix I): the People's Committee,
+    then the specialised office that issues the report."""
+    level, name = report["area_level"], report["area_name"].upper()
+    if level == "commune":
+        return [f"UBND {name}"]
+    office = "SỞ" if level == "province" else "PHÒNG"
+    return [f"UBND {name}", f"{office} LAO ĐỘNG - THƯƠNG BINH VÀ XÃ HỘI"]
+
+
+def _signer(report):
+    return {"commune": "CHỦ TỊCH", "province": "GIÁM ĐỐC"}.get(report["area_level"], "TRƯỞNG PHÒNG")
+
+
+def workbook(report):
+    """The report (``monthly_report``'s shape) as ``.xlsx`` in the administrative form
+    (Decree 30/2020/NĐ-CP): the issuing body and the national motto, the title «BÁO CÁO KẾT
+    QUẢ CHI TRẢ TRỢ CẤP KHÔNG DÙNG TIỀN MẶT» with the month, Times New Roman, one section
+    per program with its communes and a total row, the area's total row, signature blocks.
+
+    Counts and đồng are whole numbers (``#,##0``), rates fractions shown as percents
+    (``0.0%``); totals are values equal to the sums of the commune rows (no formulas), and
+    their rates are recomputed from those sums. Returns the file's bytes."""
+    wb = Workbook()
+    ws = wb.active
+    month = report["period"]
+    ws.title = f"T{month[5:]}-{month[:4]}"
+    font, bold = Font(name=TNR, size=12), Font(name=TNR, size=12, bold=True)
+    italic = Font(name=TNR, size=12, italic=True)
+    centre = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    ncols = 2 + len(_COLUMNS)
+    last = get_column_letter(ncols)
+    for i, w in enumerate([5, 22] + [10] * len(_COLUMNS), 1):
+        ws.column_dimensions[get_column_letter(i)].width = w
+    for col in "GI":  # amounts
+        ws.column_dimensions[col].width = 15
+
+    def put(row, col, value, f=font, align=None, fmt=None, box=False):
+        c = ws.cell(row=row, column=col, value=value)
+        c.font = f
+        if isinstance(value, str):
+            c.data_type = "s"  # never a formula
+        if align:
+            c.alignment = align
+        if fmt:
+            c.number_format = fmt
+        if box:
+            c.border = BOX
+        return c
+
+    def merged(row, first, end, value, f=font, align=centre, height=None):
+        if end > first:
+            ws.merge_cells(start_row=row, start_column=first, end_row=row, end_column=end)
+        put(row, first, value, f, align)
+        if height:
+            ws.row_dimensions[row].height = height
+
+    issuer = _issuer(report)
+    for i, text in enumerate(issuer):
+        merged(1 + i, 1, 4, text, bold if i == len(issuer) - 1 else font)
+    merged(1, 6, ncols, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", bold)
+    merged(2, 6, ncols, "Độc lập - Tự do - Hạnh phúc", bold)
+    merged(3, 1, 4, "Số:       /BC-LĐTBXH" if report["area_level"] != "commune" else "Số:       /BC-UBND")
+    day = local_time(report["as_of"])
+    merged(3, 6, ncols, f"{report['area_place']}, ngày {day:%d} tháng {day:%m} năm {day:%Y}" if day
+           else f"{report['area_place']}, ngày     tháng     năm {month[:4]}", italic)
+    merged(5, 1, ncols, "BÁO CÁO KẾT QUẢ CHI TRẢ TRỢ CẤP KHÔNG DÙNG TIỀN MẶT",
+           Font(name=TNR, size=14, bold=True))
+    merged(6, 1, ncols, f"Tháng {int(month[5:])} năm {month[:4]}", bold)
+    merged(7, 1, ncols, f"(Số liệu chốt lúc {day:%H:%M} ngày {day:%d/%m/%Y})" if day
+           else "(Số liệu tại thời điểm lập biểu)", Font(name=TNR, size=11, italic=True))
+
+    # Two header rows: groups on row 9, their columns on row 10.
+    groups = [(1, 1, "STT"), (2, 2, "Xã, thị trấn"), (3, 3, "Số người được chi trả"),
+              (4, 5, "Trong đó chi vào tài khoản"), (6, 7, "Chi trả không dùng tiền mặt"),
+              (8, 9, "Chi trả tiền mặt"), (10, 11, "Tỷ lệ không dùng tiền mặt"),
+              (12, 14, "Người có tài khoản"), (15, 15, "Tỷ lệ đã rà soát"), (16, 17, "Phát sinh")]
+    subs = {4: "Chính chủ", 5: "Người giám hộ, người được ủy quyền", 6: "Số người",
+            7: "Số tiền (đồng)", 8: "Số người", 9: "Số tiền (đồng)", 10: "Đạt", 11: "Chỉ tiêu",
+            12: "Số người", 13: "Được chi vào tài khoản", 14: "Tỷ lệ (chỉ tiêu 100 %)",
+            16: "Tăng", 17: "Giảm"}
+    for first, end, text in groups:
+        ws.merge_cells(start_row=9, start_column=first, end_row=9 if first != end or first in subs else 10,
+                       end_column=end)
+        put(9, first, text, bold, centre, box=True)
+    for col in range(1, ncols + 1):
+        if col in subs:
+            put(10, col, subs[col], bold, centre, box=True)
+        else:
+            ws.cell(row=10, column=col).border = BOX
+        ws.cell(row=9, column=col).border = BOX
+    ws.row_dimensions[10].height = 48
+    ws.freeze_panes = "C11"
+
+    def values(row, target):
+        out = []
+        for key, _fmt in _COLUMNS:
+            if key.startswith("rate:"):
+                part, whole = _RATE_PARTS[key[5:]]
+                out.append(row[part] / row[whole] if row[whole] else None)
+            elif key.startswith("target:"):
+                out.append(target / 100 if target is not None else None)
+            else:
+                out.append(row[key])
+        return out
+
+    def line(r, first, name, row, target, f=font):
+        put(r, 1, first, f, centre, box=True)
+        put(r, 2, name, f, box=True)
+        for i, (v, (_key, fmt)) in enumerate(zip(values(row, target), _COLUMNS, strict=True), 3):
+            put(r, i, v, f, fmt=fmt, box=True)
+
+    goals = {p: report["totals"][p]["rates"]["targets"]["cashless"] for p in report["totals"]}
+    r = 11
+    for n, program in enumerate(report["totals"], 1):
+        ws.merge_cells(start_row=r, start_column=2, end_row=r, end_column=ncols)
+        put(r, 1, "I" * n if n < 4 else str(n), bold, centre, box=True)
+        put(r, 2, PROGRAM_TITLES.get(program, program), bold, box=True)
+        r += 1
+        for i, row in enumerate((x for x in report["rows"] if x["program"] == program), 1):
+            line(r, i, row["commune_name"], row, goals[program])
+            r += 1
+        line(r, "", f"Cộng {program}", report["totals"][program], goals[program], bold)
+        r += 1
+    line(r, "", "TỔNG CỘNG", report["total"], None, bold)
+    r += 2
+    recipients = (["Nơi nhận:", f"- Sở LĐ-TB&XH {report['parent_name'] or ''};".replace(" ;", ";"),
+                   "- Lưu: VT."] if report["area_level"] == "district" else
+                  ["Nơi nhận:", f"- {'Phòng LĐ-TB&XH ' if report['area_level'] == 'commune' else ''}"
+                                f"{report['parent_name'] or ''};", "- Lưu: VT."])
+    merged(r, 2, 5, "NGƯỜI LẬP BIỂU", bold)
+    merged(r + 1, 2, 5, "(Ký, ghi rõ họ tên)", Font(name=TNR, size=11, italic=True))
+    merged(r, 12, ncols, _signer(report), bold)
+    merged(r + 1, 12, ncols, "(Ký tên, đóng dấu)", Font(name=TNR, size=11, italic=True))
+    for i, text in enumerate(recipients):
+        put(r + 6 + i, 2, text, Font(name=TNR, size=11, bold=i == 0, italic=i == 0))
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------- ranking
+
+def _combined(rows):
+    """Sum the programs' rows of one commune: the counts (``KEYS + EXTRA_KEYS``) and
+    whether any list was locked."""
+    out = {k: sum(r[k] for r in rows) for k in KEYS + EXTRA_KEYS}
+    out["has_list"] = any(r["has_list"] for r in rows)
+    return out
+
+
+def _pct(part, whole):
+    return round(100 * part / whole, 1) if whole else None
+
+
+def _ranked(report):
+    """``{commune id: entry}`` for one report, ranked by cashless rate (paid cashless of
+    paid, all programs), highest first; ties share a rank ("1, 2, 2, 4"); a commune with
+    nobody paid has no rank."""
+    by_commune = {}
+    for row in report["rows"]:
+        by_commune.setdefault(row["commune_id"], []).append(row)
+    out = {}
+    for cid, rows in by_commune.items():
+        c = _combined(rows)
+        out[cid] = {"commune_id": cid, "commune_code": rows[0]["commune_code"],
+                    "commune_name": rows[0]["commune_name"], **c,
+                    "cashless": _pct(c["paid_cashless"], c["paid"]),
+                    "paid_into_account": _pct(c["paid_into_account_of_those_with_account"],
+                                              c["with_account"]),
+                    "reviewed": _pct(c["reviewed"], c["listed"]),
+                    "programs": {r["program"]: r for r in rows}, "rank": None}
+    ranked = sorted((e for e in out.values() if e["cashless"] is not None),
+                    key=lambda e: (-e["cashless"], e["commune_code"] or ""))
+    for i, e in enumerate(ranked):
+        e["rank"] = ranked[i - 1]["rank"] if i and e["cashless"] == ranked[i - 1]["cashless"] else i + 1
+    return out
+
+
+def ranking(area, month):
+    """Bảng xếp hạng — the communes of ``area`` for ``month`` (``YYYY-MM``) ranked by
+    cashless rate, as sent back to the communes (the report made for the month when there
+    is one, else today's numbers; the same for the previous month).
+
+    Returns ``{"period", "previous", "made", "previous_made", "ranked": n, "goals",
+    "rows": [entry…]}``, rows by rank then code (unranked last). An entry: ``commune_id``,
+    ``commune_code``, ``commune_name``, ``rank``, the counts summed over programs,
+    ``cashless`` / ``paid_into_account`` / ``reviewed`` (percent, one decimal, ``None``
+    without a base), ``target`` (the programs' cashless targets weighted by the people
+    paid), ``programs`` (program → the report's row, with ``left_cashless``: the
+    people still to pay cashless to reach the program's target, ``left_into_account``: the
+    people with an account not paid into it), and ``before``: the same entry for the
+    previous month (``None`` when the commune was not in its report). Raises
+    ``ValueError`` on a bad month."""
+    month = months.parse(month)
+    previous = months.add(month, -1)
+    report, record = report_for(area, month)
+    before_report, before_record = report_for(area, previous)
+    now, before = _ranked(report), _ranked(before_report)
+    goals = targets(area)
+    for entry in now.values():
+        for p, row in entry["programs"].items():
+            row["left_cashless"] = left_to_target(row["paid"], row["paid_cashless"], goals[(p, "cashless")])
+            row["left_into_account"] = row["with_account"] - row["paid_into_account_of_those_with_account"]
+        entry["before"] = before.get(entry["commune_id"])
+        # The programs' targets weighted by who was paid: the commune's rate at its targets.
+        entry["target"] = (round(sum(goals[(p, "cashless")] * r["paid"] for p, r in entry["programs"].items())
+                                 / entry["paid"], 1) if entry["paid"] else None)
+    rows = sorted(now.values(), key=lambda e: (e["rank"] is None, e["rank"] or 0, e["commune_code"] or ""))
+    return {"period": month, "previous": previous, "made": record, "previous_made": before_record,
+            "ranked": sum(1 for e in rows if e["rank"] is not None), "goals": goals, "rows": rows}

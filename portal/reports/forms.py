@@ -1,0 +1,11 @@
+from wtforms import HiddenField
+from wtforms.validators import DataRequired, Regexp
+
+from ..forms import Form
+
+
+class MakeForm(Form):
+    """Make (chốt) the report shown: its month and area travel as hidden fields."""
+
+    month = HiddenField(validators=[DataRequired(), Regexp(r"^\d{4}-(0[1-9]|1[0-2])$")])
+    area = HiddenField(validators=[DataRequired(), Regexp(r"^\d+$")])
