@@ -1,9 +1,262 @@
-from flask_login import login_required
+"""Stops, suspensions, resumptions and moves: what the portal finds, the officer's
+proposals, the deciding level's decisions, and the month's increases and decreases."""
+from datetime import date
 
+from flask import abort, current_app, flash, request
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from wtforms.fields import SelectChoice
+
+from ..extensions import db
+from ..models import Area, Beneficiary
+from ..services import changes, checks, months, scope
+from ..services.areas import communes_below
+from ..web import download, get_or_404, render, roles_required, see_other, wants_fragment
 from . import bp
+from .forms import CLAUSE_LABELS, KIND_LABELS, STATUS_LABELS, CandidateForm, DecideForm, ProposeForm
+
+PROPOSERS = ("commune",)  # and admin, who passes every role check
+VIEWERS = ("commune", "district", "chairman")
+PER_PAGE = 30
+
+
+def campaign_month():
+    return current_app.config["CAMPAIGN_MONTH"]
+
+
+def _page(name="page"):
+    return max(request.args.get(name, 1, type=int), 1)
+
+
+def _labels():
+    return {"kinds": KIND_LABELS, "statuses": STATUS_LABELS, "clauses": CLAUSE_LABELS}
+
+
+def can_propose():
+    return current_user.role in PROPOSERS + ("admin",)
+
+
+def is_deciding():
+    return current_user.role == changes.deciding_role()
+
+
+def _decide_form(c):
+    return DecideForm(prefix=f"d{c.id}", data={"decision_date": date.today()})
 
 
 @bp.route("/changes")
-@login_required
+@roles_required(*VIEWERS)
 def index():
-    return "TODO"
+    """The commune officer's cases to propose and proposals; the deciding level's
+    proposals waiting for a decision; everyone's decided ones."""
+    month = campaign_month()
+    found, found_total, cpage = [], 0, _page("cp")
+    if can_propose():
+        everything = changes.candidates(current_user, month)
+        found_total = len(everything)
+        found = everything[(cpage - 1) * 20:cpage * 20]
+    deciding = is_deciding()
+    pending, pending_total, dpage = [], 0, _page("dp")
+    if deciding:
+        pending, pending_total = changes.proposals(current_user, "proposed", dpage, 20)
+    page = _page()
+    rows, total = changes.proposals(current_user, ("approved", "rejected") if deciding else None, page, PER_PAGE)
+    return render("changes/index.html", month=month, next_month=months.add(month, 1),
+                  found=found, found_total=found_total, cpage=cpage, candidate_form=CandidateForm(),
+                  deciding=deciding, decider=changes.deciding_role(),
+                  pending=pending, pending_total=pending_total, dpage=dpage,
+                  forms={c.id: _decide_form(c) for c in pending},
+                  rows=rows, total=total, page=page, per_page=PER_PAGE, **_labels())
+
+
+@bp.route("/changes/candidates/<int:bid>", methods=["POST"])
+@roles_required(*PROPOSERS)
+def propose_candidate(bid):
+    """Propose, in one click, a case the portal found (its kind, clause, reason and
+    effective month as found); htmx swaps the case's row, a plain POST comes back."""
+    b = get_or_404(Beneficiary, bid)
+    form = CandidateForm()
+    found, change, error = None, None, None
+    if form.validate_on_submit():
+        found = next((c for c in changes.candidates(current_user, form.month.data)
+                      if c["beneficiary"].id == b.id and c["kind"] == form.kind.data), None)
+        if found is None:
+            error = _("Trường hợp này không còn cần đề nghị (đã có đề nghị hoặc hồ sơ đã thay đổi).")
+        else:
+            try:
+                change = changes.propose(b, found["kind"], current_user, found["effective_month"],
+                                         clause=found["clause"], reason=found["reason"],
+                                         source=found["source"])
+                db.session.commit()
+            except changes.ChangeError as e:
+                db.session.rollback()
+                error = str(e)
+    else:
+        error = _("Không gửi được đề nghị: tải lại trang rồi thử lại.")
+    if not wants_fragment():
+        if error:
+            flash(error, "error")
+        else:
+            flash(_("Đã đề nghị: %(name)s.", name=b.full_name), "success")
+        return see_other("changes.index")
+    c = found or {"beneficiary": b, "kind": form.kind.data, "clause": None, "reason": "",
+                  "effective_month": form.month.data or "", "source": ""}
+    return render("changes/_candidate.html", c=c, change=change, error=error,
+                  month=form.month.data or campaign_month(), candidate_form=CandidateForm(),
+                  status=422 if error else 200, **_labels())
+
+
+def _allowed_kinds(b):
+    if b.status == "active":
+        return ["stop", "suspend", "move_out"]
+    if b.status == "suspended":
+        return ["resume", "stop", "move_out"]
+    return []
+
+
+def _destinations(b):
+    """The communes a person can move to: the other communes of the same district (or,
+    after the 2025 reform, of the province), in force in the campaign month."""
+    parent = b.commune.parent
+    if parent is None:
+        return []
+    return [a for a in communes_below(parent, on=months.start(campaign_month())) if a.id != b.commune_id]
+
+
+@bp.route("/changes/new/<int:bid>", methods=["GET", "POST"])
+@roles_required(*PROPOSERS)
+def new(bid):
+    """Propose a stop or suspension (any case of Circular 02/2021 Art. 2 cl. 1–3), a
+    resumption with or without arrears, or a move to another commune, for one person.
+    ``?kind=&clause=&month=`` pre-fill the form (from a case the portal found)."""
+    b = get_or_404(Beneficiary, bid)
+    kinds = _allowed_kinds(b)
+    asked = request.args.get("kind")
+    form = ProposeForm(data={
+        "kind": asked if asked in kinds else (kinds[0] if len(kinds) == 1 else ""),
+        "clause": request.args.get("clause", ""),
+        "effective_month": request.args.get("month") or months.add(campaign_month(), 1),
+        "arrears": True, "to_commune_id": 0})
+    form.kind.choices = [SelectChoice("", _("— chọn —"))] + [SelectChoice(k, KIND_LABELS[k]) for k in kinds]
+    form.clause.choices = {
+        "": [SelectChoice("", "—")],
+        _("Thôi hưởng (khoản 1, 2)"): [SelectChoice(k, f"{k}. {CLAUSE_LABELS[k]}")
+                                       for k, (kind, _r) in changes.CLAUSES.items() if kind == "stop"],
+        _("Tạm dừng (khoản 3)"): [SelectChoice(k, f"{k}. {CLAUSE_LABELS[k]}")
+                                  for k, (kind, _r) in changes.CLAUSES.items() if kind == "suspend"]}
+    destinations = _destinations(b)
+    form.to_commune_id.choices = [SelectChoice(0, _("— ngoài địa bàn / chưa rõ —"))] + [
+        SelectChoice(a.id, a.full_name) for a in destinations]
+    if form.validate_on_submit():
+        to = next((a for a in destinations if a.id == form.to_commune_id.data), None)
+        try:
+            changes.propose(b, form.kind.data, current_user, form.effective_month.data,
+                            clause=form.clause.data or None, note=form.note.data,
+                            evidence=form.evidence.data, arrears=form.arrears.data,
+                            arrears_from=form.arrears_from.data or None, to_commune=to)
+            db.session.commit()
+            flash(_("Đã gửi đề nghị %(kind)s: %(name)s.", kind=KIND_LABELS[form.kind.data], name=b.full_name),
+                  "success")
+            return see_other("registry.beneficiary", bid=b.id)
+        except changes.ChangeError as e:
+            db.session.rollback()
+            target = {"to_commune": "to_commune_id"}.get(e.field, e.field) or "kind"
+            getattr(form, target).errors = list(getattr(form, target).errors) + [str(e)]
+    return render("changes/new.html", b=b, form=form, allowed=kinds,
+                  status=422 if form.errors else 200, **_labels())
+
+
+@bp.route("/changes/<int:change_id>/decide", methods=["POST"])
+@login_required
+def decide(change_id):
+    """Approve (decision number and date) or reject (a note) one proposal of the user's
+    area: only the deciding level (``changes.deciding_role``). htmx swaps the proposal's
+    row; a plain POST comes back to the list."""
+    if not is_deciding():
+        abort(403)
+    c = changes.get(current_user, change_id)
+    if c is None:
+        abort(404)
+    form = DecideForm(prefix=f"d{c.id}")
+    choice = request.form.get("decision")
+    error = None
+    if not form.validate_on_submit():
+        error = " ".join(str(m) for errs in form.errors.values() for m in errs)
+    elif choice not in ("approve", "reject"):
+        error = _("Chọn Duyệt hoặc Không duyệt.")
+    elif form.decision_date.data and form.decision_date.data > date.today():
+        error = _("Ngày quyết định không được sau hôm nay.")
+    else:
+        try:
+            changes.decide(c, current_user, choice == "approve", form.decision_number.data,
+                           form.decision_date.data, form.note.data)
+            checks.recheck(checks.ids_touching(c.beneficiary))
+            db.session.commit()
+        except changes.ChangeError as e:
+            db.session.rollback()
+            error = str(e)
+    if not wants_fragment():
+        if error:
+            flash(error, "error")
+        else:
+            flash(_("Đã ghi quyết định: %(name)s.", name=c.beneficiary.full_name), "success")
+        return see_other("changes.index", _anchor=f"c{c.id}")
+    return render("changes/_pending.html", c=c, form=form, error=error,
+                  status=422 if error else 200, **_labels())
+
+
+def _month_view():
+    """The month, area, program, communes and changes ``/changes/month`` shows, from the
+    query string; a bad month falls back to the campaign month with a message."""
+    error = None
+    month = request.args.get("month") or campaign_month()
+    try:
+        month = months.parse(month)
+    except ValueError as e:
+        error, month = str(e), campaign_month()
+    root = current_user.area
+    if root is None:
+        abort(404)
+    area = root
+    if request.args.get("area", type=int):
+        area = get_or_404(Area, request.args.get("area", type=int))
+        if area.level not in ("province", "district", "commune"):
+            abort(404)
+    program = request.args.get("program") or None
+    if program not in (None, "BTXH", "NCC", "HTXH"):
+        program = None
+    rows = changes.month_changes(changes.commune_ids_under(area), month, program=program)
+    choices = communes_below(root, on=months.start(month)) if root.level != "commune" else [root]
+    shown = [a for a in choices if a.path.startswith(area.path)]
+    extra = {c.commune_id for c in rows} - {a.id for a in shown}
+    if extra:
+        shown += db.session.scalars(select(Area).where(Area.id.in_(extra)).order_by(Area.code)).all()
+    return month, area, root, program, rows, choices, shown, error
+
+
+@bp.route("/changes/month")
+@roles_required(*VIEWERS)
+def month():
+    """Phát sinh tăng / giảm of a month in an area: increases (new, resumed, moved in)
+    then decreases (stopped, suspended, deaths, moved out), each with its reason and
+    decision; counts per commune."""
+    month_, area, root, program, rows, choices, shown, error = _month_view()
+    page = _page()
+    shown_rows = rows[(page - 1) * 50:page * 50]
+    return render("changes/month.html", month=month_, area=area, root=root, program=program,
+                  rows=shown_rows, total=len(rows), page=page, per_page=50,
+                  increases=sum(1 for c in rows if c.kind in changes.INCREASES),
+                  choices=choices, shown=shown, counts=changes.counts_by_commune(rows), error=error,
+                  linkable={c.beneficiary_id for c in shown_rows
+                            if scope.can_see_area(current_user, c.beneficiary.commune)},
+                  **_labels())
+
+
+@bp.route("/changes/month.xlsx")
+@roles_required(*VIEWERS)
+def month_xlsx():
+    """The same as ``.xlsx`` in the administrative form."""
+    month_, area, root, program, rows, choices, shown, error = _month_view()
+    data = changes.month_workbook(area, month_, rows, shown, program)
+    return download(data, f"tang-giam-{area.code or area.id}-{month_}{'-' + program if program else ''}.xlsx")

@@ -9,14 +9,19 @@ ledger the payment list follows: who is paid in a month is read from them
 (``states_in``), so a list built for an earlier month still pays a person stopped later.
 Months are ``YYYY-MM``; amounts are ``int`` đồng.
 """
+import io
 from collections import defaultdict
 from datetime import date
 
 from flask import current_app
-from sqlalchemy import func, select
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Border, Font, Side
+from openpyxl.utils import get_column_letter
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import contains_eager
 
 from ..extensions import db
-from ..models import (Area, Beneficiary, ChangeProposal, Event, Household, PaymentLine,
+from ..models import (Area, Beneficiary, ChangeProposal, Event, Finding, Household, PaymentLine,
                       PaymentPeriod, Verification, utcnow)
 from . import history, months
 from .scope import area_ids
@@ -49,7 +54,13 @@ UNCOLLECTED_PERIODS = 3  # Circular 02/2021 Art. 2 cl. 3a
 
 
 class ChangeError(ValueError):
-    """A proposal or decision that is not allowed (Vietnamese message)."""
+    """A proposal or decision that is not allowed (Vietnamese message); ``field`` names the
+    input it is about (``kind``, ``clause``, ``effective_month``, ``arrears_from``,
+    ``to_commune``, ``decision_number``, ``note``) when there is one."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
 
 
 def deciding_role(on=None):
@@ -66,52 +77,72 @@ def deciding_role(on=None):
     return role or "district"
 
 
-def _open_exists(b, kind):
+def _open_exists(b):
     return db.session.scalar(select(ChangeProposal.id).where(
-        ChangeProposal.beneficiary_id == b.id, ChangeProposal.kind == kind,
-        ChangeProposal.status == "proposed")) is not None
+        ChangeProposal.beneficiary_id == b.id, ChangeProposal.status == "proposed")) is not None
+
+
+def _not_allowed(kind, status):
+    """The message when a record in ``status`` cannot take a change of ``kind``, else None."""
+    if kind in ("stop", "suspend", "move_out") and status in ("stopped", "moved"):
+        return "Đối tượng không còn đang hưởng."
+    if kind == "suspend" and status == "suspended":
+        return "Đối tượng đang tạm dừng hưởng."
+    if kind == "resume" and status != "suspended":
+        return "Chỉ tiếp tục hưởng cho đối tượng đang tạm dừng."
+    return None
 
 
 def propose(b, kind, user, effective_month, clause=None, reason=None, note=None,
-            evidence=None, arrears_from=None, to_commune=None, source="officer"):
+            evidence=None, arrears_from=None, to_commune=None, source="officer", arrears=True):
     """Propose a change to ``b``'s allowance from ``effective_month`` (``YYYY-MM``).
 
     A stop or suspension needs its ``clause`` of Circular 02/2021 Art. 2 (``1a`` … ``3c``);
     a resumption may name ``arrears_from``, the first month owed (default: the month the
-    suspension took effect). Raises ``ChangeError`` on a kind or clause that does not fit,
-    a bad month, or a second open proposal of the same kind. The caller commits.
+    suspension took effect, when that is before ``effective_month``; ``arrears=False``: no
+    arrears at all). A move out may name ``to_commune`` (a commune ``Area``; without it the
+    person leaves the area the portal covers). Raises ``ChangeError`` on a kind or clause
+    that does not fit, a bad month, a record that cannot take the change (a resumption is
+    only for a suspended person), or while another proposal for the same person waits for
+    its decision. Adds the proposal and an ``Event``; the caller commits.
     """
     if kind not in KINDS:
-        raise ChangeError("Chọn loại phát sinh.")
+        raise ChangeError("Chọn loại phát sinh.", "kind")
     try:
         effective_month = months.parse(effective_month)
-        arrears_from = months.parse(arrears_from) if arrears_from else None
     except ValueError as e:
-        raise ChangeError(str(e)) from None
+        raise ChangeError(str(e), "effective_month") from None
+    try:
+        arrears_from = months.parse(arrears_from) if arrears_from and arrears else None
+    except ValueError as e:
+        raise ChangeError(str(e), "arrears_from") from None
     if b.status == "merged":
         raise ChangeError("Hồ sơ đã gộp vào hồ sơ khác.")
     if kind in ("stop", "suspend"):
         if clause not in CLAUSES or CLAUSES[clause][0] != kind:
-            raise ChangeError("Chọn lý do theo Thông tư 02/2021/TT-BLĐTBXH Điều 2 phù hợp với loại phát sinh.")
-        if b.status in ("stopped", "moved") or (kind == "suspend" and b.status == "suspended"):
-            raise ChangeError("Đối tượng không còn đang hưởng.")
+            raise ChangeError("Chọn lý do theo Thông tư 02/2021/TT-BLĐTBXH Điều 2 phù hợp với loại phát sinh.",
+                              "clause")
     else:
         clause = None
-    if kind == "resume":
-        if b.status != "suspended":
-            raise ChangeError("Chỉ tiếp tục hưởng cho đối tượng đang tạm dừng.")
-        if arrears_from is None:
-            arrears_from = db.session.scalar(
-                select(ChangeProposal.effective_month).where(
-                    ChangeProposal.beneficiary_id == b.id, ChangeProposal.kind == "suspend",
-                    ChangeProposal.status == "approved")
-                .order_by(ChangeProposal.effective_month.desc()))
-    if kind == "move_out" and to_commune is not None and to_commune.id == b.commune_id:
-        raise ChangeError("Xã chuyển đến trùng xã hiện tại.")
+    problem = _not_allowed(kind, b.status)
+    if problem:
+        raise ChangeError(problem, "kind")
+    if kind == "resume" and arrears and arrears_from is None:
+        since = db.session.scalar(
+            select(ChangeProposal.effective_month).where(
+                ChangeProposal.beneficiary_id == b.id, ChangeProposal.kind == "suspend",
+                ChangeProposal.status == "approved")
+            .order_by(ChangeProposal.effective_month.desc()))
+        arrears_from = since if since and since < effective_month else None
+    if kind == "move_out" and to_commune is not None and (
+            to_commune.id == b.commune_id or to_commune.level != "commune"):
+        raise ChangeError("Chọn xã chuyển đến khác xã hiện tại.", "to_commune")
+    if kind != "move_out":
+        to_commune = None
     if arrears_from and arrears_from >= effective_month:
-        raise ChangeError("Truy lĩnh từ tháng phải trước tháng bắt đầu hưởng.")
-    if _open_exists(b, kind):
-        raise ChangeError("Đã có đề nghị cùng loại đang chờ quyết định.")
+        raise ChangeError("Truy lĩnh từ tháng phải trước tháng bắt đầu hưởng.", "arrears_from")
+    if _open_exists(b):
+        raise ChangeError("Đối tượng này đã có đề nghị đang chờ quyết định.")
     reason = (reason or "").strip() or (CLAUSES[clause][1] if clause else KIND_LABELS[kind])
     change = ChangeProposal(
         beneficiary_id=b.id, commune_id=b.commune_id, kind=kind, clause=clause, reason=reason,
@@ -141,8 +172,10 @@ def decide(change, user, approve, decision_number=None, decision_date=None, note
     Approval needs the decision's number and date (``datetime.date``) and applies the
     change to the record (status ``stopped`` / ``suspended`` / ``active``, or the move to
     the other commune, which then counts a ``move_in`` of its own). A rejection needs a
-    ``note``. Raises ``ChangeError`` when the user's role is not the deciding one, or the
-    change is already decided.
+    ``note``. Raises ``ChangeError`` when the user's role is not the deciding one, the
+    change is already decided, or (on approval) the record can no longer take it (a
+    resumption of a person no longer suspended, a stop of a person already stopped).
+    Area scoping is the caller's (``get``).
     """
     if user.role not in (deciding_role(), "system"):
         raise ChangeError("Cấp của anh/chị không có thẩm quyền quyết định việc này.")
@@ -151,9 +184,13 @@ def decide(change, user, approve, decision_number=None, decision_date=None, note
     decision_number = (decision_number or "").strip() or None
     note = (note or "").strip() or None
     if approve and (not decision_number or decision_date is None):
-        raise ChangeError("Ghi số và ngày quyết định.")
+        raise ChangeError("Ghi số và ngày quyết định.", "decision_number")
     if not approve and not note:
-        raise ChangeError("Ghi lý do không duyệt.")
+        raise ChangeError("Ghi lý do không duyệt.", "note")
+    if approve:
+        problem = _not_allowed(change.kind, change.beneficiary.status)
+        if problem:
+            raise ChangeError(problem + " Không duyệt được đề nghị này: ghi lý do rồi bấm Không duyệt.")
     change.status = "approved" if approve else "rejected"
     change.decision_number, change.decision_date, change.decision_note = decision_number, decision_date, note
     change.decided_by_id, change.decided_at = user.id, utcnow()
@@ -186,22 +223,35 @@ def record_new(b, month, user, source="import", reason=None):
 
 # ------------------------------------------------------------------ who is paid in a month
 
+# The state a record is in before its first approved change takes effect.
+STATE_BEFORE = {"new": "not_yet", "move_in": "not_yet", "resume": "suspended",
+                "stop": "active", "suspend": "active", "move_out": "active"}
+
+
 def states_in(beneficiary_ids, month):
-    """``{id: (state, change)}`` for the records whose approved changes say something
-    about ``month``: the state (``active``, ``stopped``, ``suspended``, ``moved``, or
-    ``not_yet`` before a ``new`` change's month) and the change that set it. Records
-    with no approved change are absent: their record's status holds."""
+    """``{id: (state, change)}`` for the records with approved changes: the state in
+    ``month`` (``active``, ``stopped``, ``suspended``, ``moved``, or ``not_yet``: before a
+    ``new`` or ``move_in`` change's month, and before a move out of another commune for a
+    record that now lives in the commune it moved to) and the change that sets it (the last
+    one effective by ``month``, else the first one to come). A decision applies to the
+    record when it is made, so a stop approved in May from June leaves May's state
+    ``active``. Records with no approved change are absent: their record's status holds."""
     out = {}
     if not beneficiary_ids:
         return out
-    rows = db.session.scalars(select(ChangeProposal).where(
-        ChangeProposal.beneficiary_id.in_(beneficiary_ids), ChangeProposal.status == "approved")
+    rows = db.session.execute(
+        select(ChangeProposal, Beneficiary.commune_id)
+        .join(Beneficiary, Beneficiary.id == ChangeProposal.beneficiary_id)
+        .where(ChangeProposal.beneficiary_id.in_(beneficiary_ids), ChangeProposal.status == "approved")
         .order_by(ChangeProposal.effective_month, ChangeProposal.id)).all()
-    for c in rows:
+    for c, lives_in in rows:
         if c.effective_month <= month:
             out[c.beneficiary_id] = (STATE_AFTER[c.kind], c)
-        elif c.kind == "new" and c.beneficiary_id not in out:
-            out[c.beneficiary_id] = ("not_yet", c)
+        elif c.beneficiary_id not in out:
+            state = STATE_BEFORE[c.kind]
+            if c.kind == "move_out" and c.commune_id is not None and c.commune_id != lives_in:
+                state = "not_yet"  # still in the commune it moves out of
+            out[c.beneficiary_id] = (state, c)
     return out
 
 
@@ -266,41 +316,62 @@ def uncollected(commune_ids, month, periods=UNCOLLECTED_PERIODS):
 
 
 def candidates(user, month):
-    """What the portal sees for ``month`` in ``user``'s area, not yet proposed: deaths
-    (police round or a correction), moves found by the police, and records not collected
-    for three periods (cl. 3a). A list of dicts ``{"beneficiary", "kind", "clause",
-    "reason", "effective_month", "source"}``."""
+    """What the portal sees for ``month`` in ``user``'s area, not yet proposed (no proposal
+    waiting for a decision), one per person, the strongest first: deaths (police round, a
+    record marked deceased, or a commune list whose remark says the person died — an open
+    ``deceased_in_note`` finding), moves found by the police (the latest answer), and
+    records not collected for three periods (cl. 3a). A list of dicts ``{"beneficiary",
+    "kind", "clause", "reason", "effective_month", "source"}``; a death's effective month
+    is the month after the death when its date is known (Decree 20/2021 Art. 8(2)), else
+    the month after ``month``."""
     ids = area_ids(user)
-    base = [Beneficiary.status == "active"]
-    if ids is not None:
-        base.append(Beneficiary.commune_id.in_(ids))
+    scope_ = [Beneficiary.commune_id.in_(ids)] if ids is not None else []
+    base = [Beneficiary.status == "active", *scope_]
     open_ = select(ChangeProposal.beneficiary_id).where(ChangeProposal.status == "proposed")
-    out = []
+    out, seen = [], set()
+
+    def add(b, **c):
+        if b.id not in seen:
+            seen.add(b.id)
+            out.append({"beneficiary": b, **c})
+
+    alive = [Beneficiary.status.in_(("active", "suspended")), *scope_, Beneficiary.id.not_in(open_)]
     deceased = db.session.scalars(select(Beneficiary).where(
-        *base, Beneficiary.deceased.is_(True), Beneficiary.id.not_in(open_))).all()
+        *alive, Beneficiary.deceased.is_(True)).order_by(Beneficiary.commune_id, Beneficiary.name_folded)).all()
     died = dict(db.session.execute(select(Verification.beneficiary_id, func.max(Verification.died_on))
                                    .where(Verification.beneficiary_id.in_([b.id for b in deceased]))
                                    .group_by(Verification.beneficiary_id)).all())
     for b in deceased:
         day = died.get(b.id)
-        out.append({"beneficiary": b, "kind": "stop", "clause": "1a", "source": "police" if day else "review",
-                    "effective_month": months.after(day) if day else months.add(month, 1),
-                    "reason": f"Chết ngày {day:%d/%m/%Y}" if day else CLAUSES["1a"][1]})
-    moved = db.session.scalars(select(Beneficiary).join(Verification, Verification.beneficiary_id == Beneficiary.id)
-                               .where(*base, Verification.result == "moved", Beneficiary.deceased.is_(False),
-                                      Beneficiary.id.not_in(open_)).distinct()).all()
+        add(b, kind="stop", clause="1a", source="police" if day else "review",
+            effective_month=months.after(day) if day else months.add(month, 1),
+            reason=f"Chết ngày {day:%d/%m/%Y}" if day else CLAUSES["1a"][1])
+    for b, message in db.session.execute(
+            select(Beneficiary, Finding.message).join(Finding, Finding.beneficiary_id == Beneficiary.id)
+            .where(*alive, Finding.code == "deceased_in_note", Finding.resolved_at.is_(None))
+            .order_by(Beneficiary.commune_id, Beneficiary.name_folded)):
+        add(b, kind="stop", clause="1a", source="import", effective_month=months.add(month, 1),
+            reason=f"Danh sách của xã ghi: {message}")
+    latest = (select(Verification.beneficiary_id, func.max(Verification.id).label("last"))
+              .group_by(Verification.beneficiary_id).subquery())
+    moved = db.session.scalars(
+        select(Beneficiary).join(latest, latest.c.beneficiary_id == Beneficiary.id)
+        .join(Verification, Verification.id == latest.c.last)
+        .where(*base, Verification.result == "moved", Beneficiary.deceased.is_(False),
+               Beneficiary.id.not_in(open_))
+        .order_by(Beneficiary.commune_id, Beneficiary.name_folded)).all()
     for b in moved:
-        out.append({"beneficiary": b, "kind": "move_out", "clause": None, "source": "police",
-                    "effective_month": months.add(month, 1), "reason": "Công an xác minh đã chuyển đi"})
+        add(b, kind="move_out", clause=None, source="police", effective_month=months.add(month, 1),
+            reason="Công an xác minh đã chuyển đi")
     commune_ids = (db.session.scalars(select(Area.id).where(Area.level == "commune", Area.id.in_(ids))).all()
                    if ids is not None else None)
     late = uncollected(commune_ids, month)
     if late:
         for b in db.session.scalars(select(Beneficiary).where(*base, Beneficiary.id.in_(late),
-                                                               Beneficiary.id.not_in(open_))):
-            out.append({"beneficiary": b, "kind": "suspend", "clause": "3a", "source": "check",
-                        "effective_month": months.add(month, 1),
-                        "reason": f"{CLAUSES['3a'][1]} (đến tháng {months.label(month)})"})
+                                                               Beneficiary.id.not_in(open_))
+                                    .order_by(Beneficiary.commune_id, Beneficiary.name_folded)):
+            add(b, kind="suspend", clause="3a", source="check", effective_month=months.add(month, 1),
+                reason=f"{CLAUSES['3a'][1]} (đến tháng {months.label(month)})")
     return out
 
 
@@ -316,7 +387,8 @@ def month_changes(commune_ids, month, as_of=None, program=None):
     q = select(ChangeProposal).join(Beneficiary, Beneficiary.id == ChangeProposal.beneficiary_id).where(*cond)
     if program:
         q = q.where(Beneficiary.program == program)
-    rows = db.session.scalars(q.order_by(ChangeProposal.commune_id, Beneficiary.name_folded)).all()
+    rows = db.session.scalars(q.options(contains_eager(ChangeProposal.beneficiary))
+                              .order_by(ChangeProposal.commune_id, Beneficiary.name_folded)).all()
     return sorted(rows, key=lambda c: c.kind not in INCREASES)
 
 
@@ -327,3 +399,156 @@ def open_proposals(user):
     if ids is not None:
         q = q.where(ChangeProposal.commune_id.in_(ids))
     return db.session.scalars(q.order_by(ChangeProposal.created_at, ChangeProposal.id)).all()
+
+
+def get(user, change_id):
+    """The change ``change_id`` if it counts in a commune of ``user``'s area, else ``None``
+    (views answer 404)."""
+    q = select(ChangeProposal).where(ChangeProposal.id == change_id)
+    ids = area_ids(user)
+    if ids is not None:
+        q = q.where(ChangeProposal.commune_id.in_(ids))
+    return db.session.scalar(q)
+
+
+def proposals(user, status=None, page=1, per_page=30):
+    """The proposals of ``user``'s area (``status``: ``proposed``, ``approved``,
+    ``rejected``, a tuple of them, or any), without the increases the portal counts by itself (a new record
+    from an import, the move in that a move out's decision makes): those waiting for a
+    decision first, oldest first, then the decided ones, newest first. Returns ``(rows,
+    total)``."""
+    cond = [ChangeProposal.source.not_in(("import", "decision"))]
+    if status:
+        cond.append(ChangeProposal.status.in_([status] if isinstance(status, str) else status))
+    ids = area_ids(user)
+    if ids is not None:
+        cond.append(ChangeProposal.commune_id.in_(ids))
+    total = db.session.scalar(select(func.count()).select_from(ChangeProposal).where(*cond))
+    waiting = case((ChangeProposal.status == "proposed", 0), else_=1)
+    rows = db.session.scalars(
+        select(ChangeProposal).where(*cond)
+        .order_by(waiting, case((ChangeProposal.status == "proposed", ChangeProposal.id), else_=-ChangeProposal.id))
+        .limit(per_page).offset((page - 1) * per_page)).all()
+    return rows, total
+
+
+def commune_ids_under(area):
+    """A select of the ids of the communes in ``area``'s subtree (itself if a commune),
+    whatever their validity: a past month's changes count in the communes of then."""
+    return select(Area.id).where(Area.level == "commune", Area.path.startswith(area.path))
+
+
+def counts_by_commune(rows):
+    """``{commune id: {"increases": n, "decreases": n}}`` over ``month_changes`` rows."""
+    out = defaultdict(lambda: {"increases": 0, "decreases": 0})
+    for c in rows:
+        out[c.commune_id]["increases" if c.kind in INCREASES else "decreases"] += 1
+    return dict(out)
+
+
+def is_death(change):
+    """A stop for a death (Circular 02/2021 Art. 2 cl. 1a; cl. 2a for care funding)."""
+    return change.kind == "stop" and change.clause in ("1a", "2a")
+
+
+def month_workbook(area, month, rows, communes, program=None):
+    """The month's increases and decreases (``month_changes`` rows) of ``area`` as
+    ``.xlsx`` in the administrative form (Decree 30/2020/NĐ-CP): the issuing body and the
+    national motto, the title with the month, Times New Roman, two sections I. TĂNG and
+    II. GIẢM (beneficiary, year of birth, personal ID, commune, program, kind, reason with
+    its clause of Circular 02/2021 Art. 2, from month, arrears from, decision number and
+    date), the counts per commune (``communes``: the ``Area`` rows to list, each with its
+    counts, zeros included) and signature blocks. Text cells are never formulas."""
+    tnr = "Times New Roman"
+    font, bold = Font(name=tnr, size=12), Font(name=tnr, size=12, bold=True)
+    italic = Font(name=tnr, size=12, italic=True)
+    centre = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    thin = Side(style="thin")
+    box = Border(left=thin, right=thin, top=thin, bottom=thin)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = f"T{month[5:]}-{month[:4]}"
+    headers = ["STT", "Họ và tên", "Năm sinh", "Số định danh", "Xã", "Chương trình", "Loại",
+               "Lý do", "Từ tháng", "Truy lĩnh từ", "Số quyết định", "Ngày quyết định"]
+    widths = [6, 24, 9, 15, 16, 10, 13, 34, 10, 11, 15, 12]
+    for i, w in enumerate(widths, 1):
+        ws.column_dimensions[get_column_letter(i)].width = w
+    last = get_column_letter(len(headers))
+
+    def put(ref, value, f=font, align=None, border=False, fmt=None):
+        c = ws[ref]
+        c.value = value
+        if isinstance(value, str):
+            c.data_type = "s"  # never a formula
+        c.font = f
+        if align:
+            c.alignment = align
+        if border:
+            c.border = box
+        if fmt:
+            c.number_format = fmt
+
+    issuer = area if area.level in ("commune", "district", "province") else area.parent
+    ws.merge_cells("A1:E1")
+    put("A1", f"UBND {(issuer.kind or '').upper()} {issuer.name.upper()}".replace("  ", " "), bold, centre)
+    if issuer.level == "district":
+        ws.merge_cells("A2:E2")
+        put("A2", "PHÒNG LAO ĐỘNG - THƯƠNG BINH VÀ XÃ HỘI", bold, centre)
+    ws.merge_cells(f"G1:{last}1")
+    put("G1", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", bold, centre)
+    ws.merge_cells(f"G2:{last}2")
+    put("G2", "Độc lập - Tự do - Hạnh phúc", bold, centre)
+    ws.merge_cells(f"A4:{last}4")
+    put("A4", "DANH SÁCH ĐỐI TƯỢNG PHÁT SINH TĂNG, GIẢM", Font(name=tnr, size=14, bold=True), centre)
+    ws.merge_cells(f"A5:{last}5")
+    put("A5", f"Tháng {int(month[5:])} năm {month[:4]} — {area.full_name}"
+        + (f" — {program}" if program else ""), italic, centre)
+    for i, h in enumerate(headers, 1):
+        put(f"{get_column_letter(i)}7", h, bold, centre, border=True)
+    r = 8
+    names = {a.id: a.name for a in communes}
+    for title, group in (("I. TĂNG", [c for c in rows if c.kind in INCREASES]),
+                         ("II. GIẢM", [c for c in rows if c.kind in DECREASES])):
+        ws.merge_cells(f"A{r}:{last}{r}")
+        put(f"A{r}", f"{title} ({len(group)} người)", bold, border=True)
+        r += 1
+        for n, c in enumerate(group, 1):
+            b = c.beneficiary
+            reason = (f"Khoản {c.clause}: " if c.clause else "") + c.reason
+            if c.kind == "move_out" and c.to_commune is not None:
+                reason += f" (đến {c.to_commune.full_name})"
+            values = [n, b.full_name, b.birth_year, b.national_id or "",
+                      names.get(c.commune_id) or (c.commune.name if c.commune else ""), b.program,
+                      "Chết" if is_death(c) else KIND_LABELS[c.kind], reason, months.label(c.effective_month),
+                      months.label(c.arrears_from) if c.arrears_from else "", c.decision_number or "",
+                      f"{c.decision_date:%d/%m/%Y}" if c.decision_date else ""]
+            for i, v in enumerate(values, 1):
+                put(f"{get_column_letter(i)}{r}", v, border=True, fmt="@" if i == 4 else None,
+                    align=Alignment(wrap_text=True, vertical="top") if i in (2, 8) else None)
+            r += 1
+    r += 1
+    ws.merge_cells(f"A{r}:E{r}")
+    put(f"A{r}", "TỔNG HỢP THEO XÃ", bold)
+    r += 1
+    for col, h in (("A", "STT"), ("B", "Xã"), ("C", "Tăng"), ("D", "Giảm")):
+        put(f"{col}{r}", h, bold, centre, border=True)
+    r += 1
+    counts = counts_by_commune(rows)
+    for n, a in enumerate(communes, 1):
+        k = counts.get(a.id, {"increases": 0, "decreases": 0})
+        for col, v in (("A", n), ("B", a.full_name), ("C", k["increases"]), ("D", k["decreases"])):
+            put(f"{col}{r}", v, border=True)
+        r += 1
+    for col, v in (("A", ""), ("B", "Tổng cộng"), ("C", sum(1 for c in rows if c.kind in INCREASES)),
+                   ("D", sum(1 for c in rows if c.kind in DECREASES))):
+        put(f"{col}{r}", v, bold, border=True)
+    r += 2
+    blocks = ((("B", "NGƯỜI LẬP BIỂU"), ("H", "TRƯỞNG PHÒNG")) if issuer.level != "commune"
+              else (("B", "NGƯỜI LẬP BIỂU"), ("E", "CÔNG CHỨC LĐ-TB&XH"), ("J", "CHỦ TỊCH")))
+    for col, title in blocks:
+        put(f"{col}{r}", title, bold, centre)
+        put(f"{col}{r + 1}", "(Ký tên, đóng dấu)" if title in ("CHỦ TỊCH", "TRƯỞNG PHÒNG") else "(Ký, ghi rõ họ tên)",
+            Font(name=tnr, size=11, italic=True), centre)
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()

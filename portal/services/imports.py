@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 
+from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import selectinload
@@ -34,6 +35,7 @@ from ..vn.ids import parse_national_id
 from ..vn.money import parse_amount
 from ..vn.text import fold, mentions_death, nfc, proper_case
 from . import areas, history
+from . import changes as ledger
 
 __all__ = ["FileProblem", "Issue", "ParsedRow", "Parsed", "Plan", "parse", "plan", "commit",
            "ISSUE_CODES"]
@@ -626,8 +628,17 @@ def _changes(b, r, villages):
 def commit(p, user, batch=None):
     """Write plan ``p`` (in the caller's transaction): new records with their households,
     villages and accounts, changed fields, findings for every row issue, history events
-    (source ``import``). Returns ``{"added": n, "changed": n, "unchanged": n}``."""
+    (source ``import``). Returns ``{"added": n, "changed": n, "unchanged": n}``.
+
+    A new record in a commune whose list of that program was already loaded (records
+    before this batch) is an increase (phát sinh tăng) from the batch's month, or the
+    file's, or the campaign month (``changes.record_new``); the first load of a commune's
+    list is not."""
     commune = p.commune
+    loaded_before = db.session.scalar(select(Beneficiary.id).where(
+        Beneficiary.commune_id == commune.id, Beneficiary.program == p.program).limit(1)) is not None
+    month = ((batch.month if batch is not None else None) or p.parsed.month
+             or current_app.config["CAMPAIGN_MONTH"])
     villages = _village_lookup(commune)
 
     def village_for(name):
@@ -665,6 +676,8 @@ def commit(p, user, batch=None):
     for r, b in added:
         history.record_creation(b, user, "import", batch)
         _findings(b, r, batch, set())
+        if loaded_before:
+            ledger.record_new(b, month, user)
     for r, b, changes in p.changed:
         simple = {f: new for f, (old, new) in changes.items() if "." not in f and f != "village"}
         history.set_fields(b, simple, user, "import", batch)
