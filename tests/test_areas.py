@@ -86,3 +86,26 @@ def test_villages_match_folded_names(app):
     other = areas.get_or_create_village(areas.find_commune("21046", "2024-05"), "Thôn Phước Hòa")
     assert other.id != a.id
     assert areas.get_or_create_village(commune, "  ") is None
+
+
+def test_a_commune_after_the_reform_sees_the_records_of_the_units_merged_into_it(app):
+    """Xã Bình Sơn (21040 from 1/7/2025) took in Bình Chánh (21052): its officer sees the
+    records registered there, and not those of Bình Trị (21061, now Xã Vạn Tường)."""
+    from datetime import date
+
+    from portal.models import Beneficiary, User
+    from portal.services import scope
+    from tests.factories import person
+    new = areas.find_area("21040", level="commune", on=date(2025, 8, 1))
+    officer = User(username="binhson", role="commune", area=new)
+    db.session.add(officer)
+    mine = person("21052", name="Nguyễn Văn Một", national_id="051050000001")
+    other = person("21061", village="Thôn Khác", name="Nguyễn Văn Hai", national_id="051050000002")
+    db.session.commit()
+    seen = set(db.session.scalars(scope.beneficiaries(officer).with_only_columns(Beneficiary.id)))
+    assert mine.id in seen and other.id not in seen
+    assert scope.get_in_scope(Beneficiary, mine.id, officer) is mine
+    assert scope.can_see_area(officer, mine.village) and not scope.can_see_area(officer, other.commune)
+    old = User(username="binhchanh", role="commune", area=mine.commune)  # not the other way round
+    db.session.add(old)
+    assert not scope.can_see_area(old, new)

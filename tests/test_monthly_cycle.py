@@ -245,3 +245,17 @@ def test_three_months_of_a_district(district):
     assert live_rows[("21052", "BTXH")]["reviewed"] == 5
     # Earlier months are untouched by all of this.
     check_report("2024-04", april_expected)
+
+
+def test_a_move_decided_early_still_pays_the_old_commune_until_its_month(app):
+    b = with_account(person("21046", village="Thôn Mỹ Long", name="Lê Văn Hai", national_id="051050000012",
+                            coefficient=2.0), number="4300205000012")
+    db.session.commit()
+    move = changes.propose(b, "move_out", user("district"), "2024-06", to_commune=find_commune("21052", "2024-05"))
+    changes.decide(move, user("district"), True, "20/QĐ-UBND", date(2024, 4, 25))
+    old, new = find_commune("21046", "2024-05"), find_commune("21052", "2024-05")
+
+    def listed(commune, month):
+        return [line.beneficiary_id for line in payments.build(commune, month, "BTXH", user("district")).lines]
+    assert listed(old, "2024-05") == [b.id] and listed(new, "2024-05") == []
+    assert listed(old, "2024-06") == [] and listed(new, "2024-06") == [b.id]

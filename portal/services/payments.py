@@ -14,10 +14,10 @@ from collections import defaultdict
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, Side
 from openpyxl.utils import get_column_letter
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from ..extensions import db
-from ..models import (Account, Beneficiary, Event, Finding, PaymentLine, PaymentPeriod,
+from ..models import (Account, Beneficiary, ChangeProposal, Event, Finding, PaymentLine, PaymentPeriod,
                       StandardLevel, utcnow)
 from ..sheets.writer import cell
 from ..vn.money import amount_in_words
@@ -99,15 +99,23 @@ def build(commune, month, program, user, reason=None):
                            reason=(reason or "").strip() or None)
     db.session.add(period)
     db.session.flush()
+    # People who live here now, and those whose move out of here takes effect later.
+    leaving = select(ChangeProposal.beneficiary_id).where(
+        ChangeProposal.kind == "move_out", ChangeProposal.status == "approved",
+        ChangeProposal.commune_id == commune.id, ChangeProposal.effective_month > month)
     people = db.session.execute(
         select(Beneficiary, Account).outerjoin(Account, Account.beneficiary_id == Beneficiary.id)
-        .where(Beneficiary.commune_id == commune.id, Beneficiary.program == program,
-               Beneficiary.status != "merged")
+        .where(or_(Beneficiary.commune_id == commune.id, Beneficiary.id.in_(leaving)),
+               Beneficiary.program == program, Beneficiary.status != "merged")
         .order_by(Beneficiary.village_id, Beneficiary.name_folded)).all()
-    ids = [b.id for b, _ in people]
-    states = changes.states_in(ids, month)
-    people = [(b, a) for b, a in people
-              if (states[b.id][0] if b.id in states else b.status) == "active"]
+    states = changes.states_in([b.id for b, _ in people], month)
+
+    def paid_here(b):
+        state, change = states.get(b.id, (b.status, None))
+        if b.commune_id != commune.id:  # still here until the move: paid as before it
+            return change is not None and change.kind == "move_out" and change.commune_id == commune.id
+        return state == "active"
+    people = [(b, a) for b, a in people if paid_here(b)]
     owed = {b.id: states[b.id][1].arrears_from for b, _ in people
             if b.id in states and states[b.id][1].arrears_from}
     covered = changes.covered_months(list(owed), program) if owed else {}
