@@ -11,7 +11,8 @@ to 127.0.0.1, stopped at the end whatever happens.
 Benchmarks: ``bytes`` (page, fragment and asset sizes per role, 5,000-person demo),
 ``import`` (read + validate + preview and commit of a 50,000-row list, xlsx and csv),
 ``overview`` (page times over 100,000 beneficiaries), ``server`` (gunicorn + wrk or a
-Python client; skipped with ``--quick``). See ``bench/README.md``.
+Python client; skipped with ``--quick``), ``cycle`` (the month's payment lists, results and
+monthly report of the 100,000-person district, ``bench/cycle.py``). See ``bench/README.md``.
 """
 import argparse
 import gzip
@@ -52,7 +53,7 @@ from portal.models import Area, Beneficiary
 from portal.services import areas, demo, imports
 from portal.services.history import system_user
 
-NAMES = ("bytes", "import", "overview", "server")
+NAMES = ("bytes", "import", "overview", "server", "cycle")
 AE = {"Accept-Encoding": "br, gzip"}
 
 # Budgets from shared/design/budgets.md (compared, never asserted).
@@ -578,8 +579,18 @@ def bench_server(args, tmp, state):
 
 # --------------------------------------------------------------------------- main
 
+# --------------------------------------------------------------------------- 5. cycle
+
+def bench_cycle(args, tmp, state):
+    """The payment lists and the monthly report of the large district (``bench/cycle.py``):
+    run last, since it adds a month of lists and results to the shared district."""
+    import cycle
+    app, _path, _ids, _counts = big_db(args, tmp, state)
+    cycle.measure(app, seed=args.seed, emit=lambda **f: emit("cycle", **f))
+
+
 BENCHES = {"bytes": bench_bytes, "import": bench_import, "overview": bench_overview,
-           "server": bench_server}
+           "server": bench_server, "cycle": bench_cycle}
 
 
 def main(argv=None):

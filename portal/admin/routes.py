@@ -1,31 +1,109 @@
-from flask import flash
+from flask import abort, flash
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Target
-from ..services import progress
+from ..models import StandardLevel, Target
+from ..services import levels, progress
 from ..web import render, roles_required, see_other
 from . import bp
-from .forms import target_form
+from .forms import LevelForm, target_form
 
 
 @bp.route("/admin/targets", methods=["GET", "POST"])
 @roles_required("admin")
 def targets():
-    """Set the campaign's target rates (percent) per program."""
+    """Set the campaign's target rates (percent) per program; each change is recorded."""
     form = target_form(progress.targets())
     if form.validate_on_submit():
         for (program, indicator) in progress.DEFAULT_TARGETS:
             value = form[f"{program}__{indicator}"].data
             row = db.session.scalar(select(Target).where(
                 Target.program == program, Target.indicator == indicator, Target.area_id.is_(None)))
+            old = row.percent if row is not None else None
             if row is None:
                 row = Target(program=program, indicator=indicator)
                 db.session.add(row)
             row.percent = value
+            levels.record_target(current_user, program, indicator, old, value)
         db.session.commit()
         flash(_("Đã lưu chỉ tiêu."), "success")
         return see_other("admin.targets")
     return render("admin/targets.html", form=form, labels=progress.INDICATOR_LABELS,
                   keys=list(progress.DEFAULT_TARGETS), status=422 if form.errors else 200)
+
+
+def _levels_page(form, status=200, editing=None):
+    return render("admin/levels.html", form=form, editing=editing, status=status,
+                  programs=levels.PROGRAMS,
+                  standard={p: levels.standard_rows(p) for p in levels.PROGRAMS},
+                  defaults={p: levels.defaults(p) for p in levels.PROGRAMS},
+                  categories=levels.category_rows(),
+                  matching={p: levels.matching_records(p) for p in levels.PROGRAMS},
+                  known=levels.known_categories(), history=levels.changes())
+
+
+def _values(form):
+    return dict(program=form.program.data, category=form.category.data, amount=form.amount.data,
+                valid_from=form.valid_from.data, source=form.source.data)
+
+
+def _refused(form, error):
+    db.session.rollback()
+    target = form[error.field] if error.field in form else form.valid_from
+    target.errors = list(target.errors) + [str(error)]
+
+
+@bp.route("/admin/levels", methods=["GET", "POST"])
+@roles_required("admin")
+def standard_levels():
+    """The dated reference data of the payment list: standard levels per program and fixed
+    amounts per category, each from a date; add a row."""
+    form = LevelForm()
+    if form.validate_on_submit():
+        try:
+            row, copied = levels.add(current_user, **_values(form))
+            db.session.commit()
+            flash(_("Đã thêm mức %(program)s từ ngày %(day)s.", program=row.program,
+                    day=row.valid_from.strftime("%d/%m/%Y")), "success")
+            if copied:
+                flash(_("Các mức mặc định trước đó đã được ghi vào bảng để các tháng trước giữ nguyên mức."),
+                      "info")
+            return see_other("admin.standard_levels")
+        except levels.LevelError as e:
+            _refused(form, e)
+    return _levels_page(form, status=422 if form.errors else 200)
+
+
+@bp.route("/admin/levels/<int:level_id>", methods=["GET", "POST"])
+@roles_required("admin")
+def edit_level(level_id):
+    """Change one row of the reference data (the lists already locked keep their amounts)."""
+    row = db.session.get(StandardLevel, level_id)
+    if row is None:
+        abort(404)
+    form = LevelForm(obj=row)
+    if form.validate_on_submit():
+        try:
+            changed = levels.update(row, current_user, **_values(form))
+            db.session.commit()
+            flash(_("Đã lưu.") if changed else _("Không có gì thay đổi."), "success")
+            return see_other("admin.standard_levels")
+        except levels.LevelError as e:
+            _refused(form, e)
+    return render("admin/level.html", form=form, row=row, status=422 if form.errors else 200)
+
+
+@bp.route("/admin/levels/<int:level_id>/delete", methods=["POST"])
+@roles_required("admin")
+def delete_level(level_id):
+    """Delete one row of the reference data (recorded, with its values; the CSRF token is
+    checked for every POST by ``CSRFProtect``)."""
+    row = db.session.get(StandardLevel, level_id)
+    if row is None:
+        abort(404)
+    levels.delete(row, current_user)
+    db.session.commit()
+    flash(_("Đã xóa dòng."), "success")
+    return see_other("admin.standard_levels")

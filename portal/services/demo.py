@@ -10,20 +10,26 @@ The world is a pure function of ``seed``: the same seed on an empty database giv
 people, IDs and accounts in the same order. Amounts use the standard levels in force in
 May 2024 (360,000 đồng BTXH, Decree 20/2021/NĐ-CP; 2,055,000 đồng NCC, Decree 55/2023/NĐ-CP);
 BTXH coefficients follow Decree 20/2021 Art. 6 (``shared/design/domain.md`` §5).
+
+January to May 2024 have been paid (:func:`pay_months`): the lists of every commune locked,
+the post office's results recorded, a few changes decided, all dated in their months, so
+that the monthly reports have real figures and account payments grow as the visits go on.
 """
 import csv
 import io
 import random
+from collections import Counter
 from datetime import date, datetime, timedelta
 from importlib import resources
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from werkzeug.security import generate_password_hash
 
 from ..extensions import db
-from ..models import Account, Area, Beneficiary, Event, Finding, Household, Review, User
+from ..models import (Account, Area, Beneficiary, ChangeProposal, Event, Finding, Household,
+                      PaymentLine, PaymentPeriod, Review, User, utcnow)
 from ..vn.text import fold, nfc
-from . import areas
+from . import areas, changes, history, months, payments
 from .history import system_user
 
 # (username, role, area code): the area is the pre-reform unit (the demo is May 2024).
@@ -536,12 +542,14 @@ def build_demo(seed: int = 2024, size: int = 5000) -> dict:
     return _counts(commune_ids)
 
 
-def plant_problems(seed: int = 2024) -> dict:
+def plant_problems(seed: int = 2024, paid: bool = True) -> dict:
     """Give the demo the faults real registers have, so that the data-quality pages have
     something to show: IDs whose 4th digit contradicts the person, the same ID in two
     communes, names in capitals, a missing category, a card number typed as the account,
-    an amount off its coefficient, a death not yet acted on. Deterministic for ``seed``;
-    flushes. Returns ``{kind: count}``."""
+    an amount off its coefficient, a death not yet acted on. Then, unless ``paid`` is
+    false, the months already paid (:func:`pay_months`, which leaves the planted records
+    out of its stories). Deterministic for ``seed``; flushes. Returns ``{kind: count}``
+    (and ``"paid_months"``: what :func:`pay_months` returned)."""
     rng = random.Random(seed + 1)
     people = db.session.scalars(select(Beneficiary).order_by(Beneficiary.id)).all()
     if len(people) < 100:
@@ -578,7 +586,350 @@ def plant_problems(seed: int = 2024) -> dict:
     picks[-1].note = "Đã chết ngày 03/05/2024"
     mark("deceased_active")
     db.session.flush()
+    if paid:
+        done["paid_months"] = pay_months(seed, avoid={b.id for b in picks})
     return done
+
+
+# ------------------------------------------------------------------ the months already paid
+
+PAID_MONTHS = ("2024-01", "2024-02", "2024-03", "2024-04", "2024-05")
+LIST_DAY, LIST_HOUR = 5, 7  # each month's lists are built and locked on the 5th, from 7:00
+CLOSED_ACCOUNT = "Tài khoản đã đóng"
+WRONG_HOLDER = "Sai tên chủ tài khoản, ngân hàng trả lại"
+NOT_AT_HOME = "Đối tượng đi vắng, không nhận tiền"
+AWAY = "Đi ở với con tại TP. Hồ Chí Minh, không về nhận tiền"
+# Per line and month, outside the stories below: an account payment fails (closed
+# account) or comes back (wrong holder); a cash payment is not collected.
+P_FAILED, P_RETURNED_ACCOUNT, P_RETURNED_CASH = 0.012, 0.004, 0.01
+
+
+def record_results(results, user):
+    """Record many payment results at once, exactly as ``payments.record_result`` records
+    them one by one, in the order given (for the demo's past months and the benchmarks,
+    where 25,000 or 100,000 calls would be slow): ``results`` is a list of dicts
+    ``{"line_id", "result", "reason", "at"}`` (``at``: a naive UTC ``datetime``, the time
+    of the provider's answer; default now).
+
+    Per line whose ``(result, reason)`` changes: the line's result, reason, time and user;
+    one ``Event`` (source ``payment``, field ``result``, the old and the new result, the
+    line's id); for a failed account payment the person's one open ``payment_failed`` error
+    finding, worded as ``record_result`` words it (opened, or reworded when one is open);
+    a payment into the account closes that finding. Raises ``payments.PeriodError``
+    (nothing written) on a result ``record_result`` would refuse: a list not locked, a
+    line not listed, an unknown result, a failed or returned payment without a reason, an
+    account result on a cash line. Returns the number of results recorded (one event each).
+    """
+    RESULTS, PeriodError = payments.RESULTS, payments.PeriodError
+    by_id = {}
+    ids = [r["line_id"] for r in results]
+    for i in range(0, len(ids), 5000):
+        for row in db.session.execute(
+                select(PaymentLine.id, PaymentLine.beneficiary_id, PaymentLine.status, PaymentLine.method,
+                       PaymentLine.account_number, PaymentLine.result, PaymentLine.result_reason,
+                       PaymentPeriod.status, PaymentPeriod.month)
+                .join(PaymentPeriod, PaymentPeriod.id == PaymentLine.period_id)
+                .where(PaymentLine.id.in_(ids[i:i + 5000]))):
+            by_id[row[0]] = row
+    bids = sorted({row[1] for row in by_id.values()})
+    open_failure = {}  # beneficiary id → the open payment_failed finding: its id, or a new row
+    for i in range(0, len(bids), 5000):
+        for fid, bid in db.session.execute(select(Finding.id, Finding.beneficiary_id).where(
+                Finding.beneficiary_id.in_(bids[i:i + 5000]), Finding.code == "payment_failed",
+                Finding.resolved_at.is_(None)).order_by(Finding.id)):
+            open_failure.setdefault(bid, fid)
+    current = {line_id: (row[5], row[6]) for line_id, row in by_id.items()}
+    lines, events, findings, reworded, resolved = {}, [], [], {}, {}
+    for r in results:
+        line = by_id.get(r["line_id"])
+        if line is None:
+            raise PeriodError(f"Không có dòng {r['line_id']}.")
+        line_id, bid, status, method, number, _, _, period_status, month = line
+        result, reason, at = r["result"], (r.get("reason") or "").strip() or None, r.get("at") or utcnow()
+        if period_status != "locked":
+            raise PeriodError("Chỉ ghi kết quả cho danh sách đã khóa.")
+        if status != "listed":
+            raise PeriodError("Dòng này không có trong danh sách chi trả.")
+        if result not in RESULTS:
+            raise PeriodError("Chọn kết quả chi trả.")
+        if result in ("failed", "returned") and not reason:
+            raise PeriodError("Ghi lý do (ví dụ: tài khoản đã đóng, sai tên chủ tài khoản).")
+        if result == "paid_account" and method != "account":
+            raise PeriodError("Dòng này chi tiền mặt, không qua tài khoản.")
+        old = current[line_id]
+        if (result, reason) == old:
+            continue
+        current[line_id] = (result, reason)
+        lines[line_id] = {"_id": line_id, "result": result, "result_reason": reason, "result_at": at,
+                          "result_by_id": user.id}
+        events.append({"beneficiary_id": bid, "user_id": user.id, "at": at, "source": "payment",
+                       "action": "update", "field": "result", "old_value": old[0], "new_value": result,
+                       "payment_line_id": line_id})
+        found = open_failure.get(bid)
+        if result == "failed" and method == "account":
+            message = (f"Chi trả tháng {months.label(month)} vào tài khoản {number} "
+                       f"không thành công: {reason}.")
+            if found is None:
+                open_failure[bid] = {"beneficiary_id": bid, "code": "payment_failed", "severity": "error",
+                                     "field": "account", "source": "payment", "created_at": at,
+                                     "resolved_at": None, "message": message}
+                findings.append(open_failure[bid])
+            elif isinstance(found, dict):
+                found["message"] = message
+            else:
+                reworded[found] = message
+        elif result == "paid_account" and found is not None:
+            del open_failure[bid]
+            if isinstance(found, dict):
+                found["resolved_at"] = at
+            else:
+                resolved[found] = at
+    if lines:
+        table = PaymentLine.__table__
+        db.session.execute(table.update().where(table.c.id == bindparam("_id")).values(
+            result=bindparam("result"), result_reason=bindparam("result_reason"),
+            result_at=bindparam("result_at"), result_by_id=bindparam("result_by_id")), list(lines.values()))
+    for model, batch in ((Event, events), (Finding, findings)):
+        if batch:
+            db.session.execute(insert(model.__table__), batch)
+    table = Finding.__table__
+    for column, changed in (("message", reworded), ("resolved_at", resolved)):
+        if changed:
+            db.session.execute(table.update().where(table.c.id == bindparam("_id"))
+                               .values({column: bindparam("_value")}),
+                               [{"_id": k, "_value": v} for k, v in changed.items()])
+    db.session.flush()
+    db.session.expire_all()  # lines and findings loaded in the session now hold old values
+    return len(events)
+
+
+class _Dated:
+    """Date what the product's functions record inside the block (their events, proposals,
+    decisions and households, the records' last change) ``at``, the demo's past, not now."""
+
+    def __init__(self, at, *beneficiaries):
+        self.at, self.beneficiaries = at, beneficiaries
+
+    def __enter__(self):
+        db.session.flush()
+        self.started = utcnow() - timedelta(seconds=1)
+        self.last = {m: db.session.scalar(select(func.max(m.id))) or 0
+                     for m in (Event, ChangeProposal, Household)}
+        return self
+
+    def __exit__(self, kind, *_):
+        if kind is not None:
+            return False
+        db.session.flush()
+        for model, column in ((Event, "at"), (Household, "created_at"), (ChangeProposal, "created_at")):
+            t = model.__table__
+            db.session.execute(t.update().where(t.c.id > self.last[model]).values({column: self.at}))
+        cp, bt = ChangeProposal.__table__, Beneficiary.__table__
+        db.session.execute(cp.update().where(cp.c.decided_at >= self.started).values(decided_at=self.at))
+        ids = [b.id for b in self.beneficiaries]
+        if ids:
+            db.session.execute(bt.update().where(bt.c.id.in_(ids)).values(updated_at=self.at))
+        db.session.expire_all()
+        return False
+
+
+def _at(day, hour=9, minute=0):
+    return datetime(day.year, day.month, day.day, hour, minute)
+
+
+def _open_month(district, month, user):
+    """Build and lock ``month``'s lists for every commune and both programs, as they were on
+    the list day: an account recorded on a later visit was not on that month's list."""
+    made = _at(months.start(month).replace(day=LIST_DAY), LIST_HOUR)
+    built, _ = payments.build_area(district, month, ("BTXH", "NCC"), user)
+    t = PaymentLine.__table__
+    later = select(Beneficiary.id).where(Beneficiary.reviewed_at >= made)
+    db.session.execute(t.update().where(t.c.period_id.in_([p.id for p in built]), t.c.has_account.is_(True),
+                                        t.c.beneficiary_id.in_(later))
+                       .values(method="cash", has_account=False, recipient_type=None, bank_bin=None,
+                               account_number=None, holder_name=None))
+    for p in built:
+        for line in p.lines:
+            if line.status == "blocked":
+                payments.hold(line, "Chờ xã bổ sung hồ sơ")
+        payments.lock(p, user)
+        p.created_at, p.locked_at = made, made + timedelta(hours=2)
+    db.session.flush()
+    return built
+
+
+def _draw_results(rng, month, built, away, missed_before):
+    """The provider's answers for ``month``'s lines, as of :data:`DEMO_DAY`: accounts are
+    credited on the 6th–8th; the post office pays cash commune by commune on a day of the
+    month (a day after the demo's "today" leaves that commune's cash lines pending). A few
+    payments fail or come back, never twice running for one person; ``away`` collects
+    nothing from January to March. Returns ``(results, ids that missed a payment)``."""
+    first = months.start(month)
+    days = {c: (rng.randint(6, 8), rng.randint(6, 28)) for c in sorted({p.commune_id for p in built})}
+    rows = db.session.execute(
+        select(PaymentLine.id, PaymentLine.beneficiary_id, PaymentLine.method, PaymentPeriod.commune_id)
+        .join(PaymentPeriod, PaymentPeriod.id == PaymentLine.period_id)
+        .where(PaymentLine.period_id.in_([p.id for p in built]), PaymentLine.status == "listed")
+        .order_by(PaymentLine.id)).all()
+    out, missed = [], set()
+    for line_id, bid, method, commune_id in rows:
+        day = first.replace(day=days[commune_id][0 if method == "account" else 1])
+        at, draw = _at(day, rng.randint(8, 16), rng.randint(0, 59)), rng.random()
+        if day > DEMO_DAY:
+            continue  # not paid yet: pending
+        if bid == away and month < "2024-04":
+            result, reason = "returned", AWAY
+        elif method == "account" and bid not in missed_before and draw < P_FAILED:
+            result, reason = "failed", CLOSED_ACCOUNT
+        elif method == "account" and bid not in missed_before and draw < P_FAILED + P_RETURNED_ACCOUNT:
+            result, reason = "returned", WRONG_HOLDER
+        elif method == "cash" and bid not in missed_before and draw < P_RETURNED_CASH:
+            result, reason = "returned", NOT_AT_HOME
+        else:
+            result, reason = ("paid_account" if method == "account" else "paid_cash"), None
+        if reason:
+            missed.add(bid)
+        out.append({"line_id": line_id, "result": result, "reason": reason, "at": at})
+    return out, missed
+
+
+def _story_people(rng, communes, avoid):
+    """Who the month's changes happen to (BTXH, active, none of the planted records):
+    ``died`` (Bình Chánh, 88 or older), ``away`` (Bình Chánh, paid in cash), ``mover``
+    (another commune, paid in cash), each ``None`` when the world has nobody fitting."""
+    focus = next(c for c in communes if c.code == FOCUS_COMMUNE)
+    people = db.session.scalars(select(Beneficiary).where(
+        Beneficiary.program == "BTXH", Beneficiary.status == "active", Beneficiary.deceased.is_(False),
+        Beneficiary.category.is_not(None), Beneficiary.id.not_in(list(avoid) or [0]))
+        .order_by(Beneficiary.id)).all()
+
+    def pick(fits, taken=()):
+        found = [b for b in people if fits(b) and b not in taken]
+        return rng.choice(found) if found else None
+
+    died = pick(lambda b: b.commune_id == focus.id and b.birth_year <= DEMO_DAY.year - 88)
+    away = pick(lambda b: b.commune_id == focus.id and b.payment_method == "cash"
+                and DEMO_DAY.year - b.birth_year < 80, (died,))
+    mover = pick(lambda b: b.commune_id != focus.id and b.payment_method == "cash")
+    return focus, died, away, mover
+
+
+def _new_person(seed, focus, officer, at):
+    """A woman of Bình Chánh who turned 80 in February 2024 (Decree 20/2021/NĐ-CP Art. 5(5c)),
+    entered by the commune officer."""
+    w = _World(seed + 3)
+    w.used_ids.update(db.session.scalars(select(Beneficiary.national_id).where(
+        Beneficiary.national_id.is_not(None))))
+    name = w.name("F", "old")
+    village = db.session.scalars(select(Area).where(Area.parent_id == focus.id, Area.level == "village")
+                                 .order_by(Area.id)).first()
+    household = Household(commune_id=focus.id, village_id=village.id if village else None,
+                          head_name=name, created_at=at)
+    b = Beneficiary(program="BTXH", commune_id=focus.id, village_id=household.village_id, household=household,
+                    full_name=name, name_folded=fold(name), sex="F", birth_date=date(1944, 2, 10),
+                    birth_year=1944, national_id=w.national_id("F", 1944),
+                    category="Người cao tuổi từ đủ 80 tuổi trở lên", coefficient=1.0,
+                    monthly_amount=BTXH_STANDARD, status="active", created_at=at, updated_at=at)
+    db.session.add(b)
+    db.session.flush()
+    history.record_creation(b, officer, "import")
+    return b
+
+
+def pay_months(seed: int = 2024, avoid=()) -> dict:
+    """Run the district's payment cycle from January to May 2024 (:data:`PAID_MONTHS`), so
+    that the monthly report has real figures, through the product's own functions.
+
+    Each month: every commune's BTXH and NCC lists built (``payments.build_area``) and locked
+    on the 5th by the ``district`` user, with the accounts recorded by then (so account
+    payments grow month by month as the campaign's visits move people to accounts); the
+    ``payer``'s results (:func:`record_results`): most account lines paid into the account,
+    cash lines paid in cash, a few failed (closed account, with its finding) or returned;
+    May's cash is still pending in the communes the post office visits after the demo's
+    "today" (24/5). And the changes (``portal.services.changes``), proposed by the Bình Chánh
+    officer or the district and decided by the ``district`` user with a decision number
+    and date: a new beneficiary from March; a death on 14/3 stopped from April (cl. 1a);
+    a person who collected nothing from January to March suspended from April (cl. 3a)
+    and resumed from May with April's arrears; a move from another commune to Bình Chánh
+    from May. Everything is dated in its month. ``avoid``: ids the stories must leave alone.
+
+    Deterministic for ``seed``. Does nothing when payment lists exist. Flushes. Returns
+    ``{"periods", "lines", "results", "failed", "returned", "pending", "changes"}``.
+    """
+    communes = _communes(load=False)
+    if not communes or db.session.scalar(select(func.count()).select_from(PaymentPeriod)):
+        return {"skipped": True}
+    rng = random.Random(seed + 2)
+    district_area = _demo_area(DISTRICT_CODE)
+    district = _ensure_user("district", "district", DISTRICT_CODE)
+    payer = _ensure_user("payer", "payer", DISTRICT_CODE)
+    officer = _ensure_user("commune", "commune", FOCUS_COMMUNE)
+    focus, died, away, mover = _story_people(rng, communes, avoid)
+    away_id = away.id if away else None
+    n_changes = 0
+
+    def decided(change, day, number):
+        nonlocal n_changes
+        with _Dated(_at(day, 15), change.beneficiary):
+            changes.decide(change, district, True, number, day)
+        n_changes += 1
+
+    def before(month):
+        """The changes decided before ``month``'s lists, effective from ``month``."""
+        if month == "2024-03":
+            with _Dated(_at(date(2024, 2, 20), 10)) as d:
+                newcomer = _new_person(seed, focus, officer, d.at)
+                change = changes.propose(newcomer, "new", officer, "2024-03",
+                                         reason="Đủ 80 tuổi từ tháng 02/2024, không có lương hưu, trợ cấp BHXH",
+                                         evidence="Tờ khai đề nghị trợ cấp xã hội ngày 20/02/2024")
+            decided(change, date(2024, 2, 26), "45/QĐ-UBND")
+        if month == "2024-04" and died is not None:
+            with _Dated(_at(date(2024, 3, 18), 14), died):
+                history.set_fields(died, {"deceased": True, "note": "Chết ngày 14/03/2024"}, officer, "review")
+                change = changes.propose(died, "stop", officer, months.after(date(2024, 3, 14)), clause="1a",
+                                         reason="Chết ngày 14/03/2024", source="review",
+                                         evidence="Trích lục khai tử số 27/2024, UBND xã Bình Chánh")
+            decided(change, date(2024, 3, 27), "112/QĐ-UBND")
+        if month == "2024-04" and away is not None and away_id in changes.uncollected(
+                [c.id for c in communes], "2024-03"):
+            with _Dated(_at(date(2024, 3, 28), 9), away):
+                change = changes.propose(away, "suspend", officer, "2024-04", clause="3a", source="check",
+                                         reason=f"{changes.CLAUSES['3a'][1]} (tháng 01, 02 và 03/2024)",
+                                         note=AWAY)
+            decided(change, date(2024, 3, 29), "113/QĐ-UBND")
+        if month == "2024-05" and mover is not None:
+            with _Dated(_at(date(2024, 4, 15), 10), mover):
+                change = changes.propose(mover, "move_out", district, "2024-05", to_commune=focus,
+                                         reason=f"Chuyển đến ở với con tại {focus.full_name}")
+            decided(change, date(2024, 4, 24), "138/QĐ-UBND")
+            village = rng.choice(db.session.scalars(select(Area).where(
+                Area.parent_id == focus.id, Area.level == "village").order_by(Area.id)).all())
+            with _Dated(_at(date(2024, 5, 2), 9), mover):
+                history.set_fields(mover, {"village_id": village.id}, officer, "review")
+                mover.household.village_id = village.id
+        if month == "2024-05" and away is not None and away.status == "suspended":
+            with _Dated(_at(date(2024, 4, 22), 10), away):
+                change = changes.propose(away, "resume", officer, "2024-05",
+                                         note="Đã về địa phương: hưởng tiếp từ tháng 05/2024, truy lĩnh tháng 04/2024")
+            decided(change, date(2024, 4, 26), "140/QĐ-UBND")
+
+    counts = Counter()
+    missed = set()
+    for month in PAID_MONTHS:
+        before(month)
+        built = _open_month(district_area, month, district)
+        results, missed = _draw_results(rng, month, built, away_id, missed)
+        record_results(results, payer)
+        counts["periods"] += len(built)
+        counts["lines"] += db.session.scalar(select(func.count()).select_from(PaymentLine).where(
+            PaymentLine.period_id.in_([p.id for p in built]), PaymentLine.status == "listed"))
+        counts["results"] += len(results)
+        for r in results:
+            if r["result"] in ("failed", "returned"):
+                counts[r["result"]] += 1
+    counts["pending"] = counts["lines"] - counts["results"]
+    counts["changes"] = n_changes
+    return dict(counts)
 
 
 def create_demo_users(password: str = "demo", fast: bool = False) -> list:
