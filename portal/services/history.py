@@ -7,7 +7,7 @@ from datetime import date
 from sqlalchemy import select
 
 from ..extensions import db
-from ..models import Event, User
+from ..models import Beneficiary, Event, User
 
 
 def system_user():
@@ -32,7 +32,8 @@ def set_fields(obj, changes, user, source, batch=None, beneficiary_id=None):
     """Apply ``changes`` (field → new value) to ``obj``, recording one ``Event`` per field
     whose value really changes. Returns the list of fields changed."""
     changed = []
-    bid = beneficiary_id if beneficiary_id is not None else getattr(obj, "id", None)
+    bid = beneficiary_id if beneficiary_id is not None else (
+        obj.id if isinstance(obj, Beneficiary) else None)
     for field, new in changes.items():
         old = getattr(obj, field)
         if _text(old) == _text(new):

@@ -15,6 +15,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Border, Font, Side
 from openpyxl.utils import get_column_letter
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import (Account, Beneficiary, ChangeProposal, Event, Finding, PaymentLine, PaymentPeriod,
@@ -183,7 +184,8 @@ def lock(period, user):
     """Lock a draft: nothing blocked may remain (fix the record or hold the line)."""
     if period.status != "draft":
         raise PeriodError("Danh sách đã khóa.")
-    blocked = sum(1 for line in period.lines if line.status == "blocked")
+    blocked = db.session.scalar(select(func.count()).where(PaymentLine.period_id == period.id,
+                                                           PaymentLine.status == "blocked"))
     if blocked:
         raise PeriodError(f"Còn {blocked} dòng bị chặn vì lỗi dữ liệu: sửa hồ sơ hoặc tạm giữ dòng đó.")
     period.status, period.locked_at, period.locked_by_id = "locked", utcnow(), user.id
@@ -347,7 +349,10 @@ def administrative_workbook(period):
         put(c, h, bold, centre)
         ws[c].border = BOX
     r = 8
-    lines = [line for line in period.lines if line.status == "listed"]
+    lines = db.session.scalars(
+        select(PaymentLine).where(PaymentLine.period_id == period.id, PaymentLine.status == "listed")
+        .options(selectinload(PaymentLine.beneficiary).selectinload(Beneficiary.village))
+        .order_by(PaymentLine.id)).all()
     for n, line in enumerate(lines, 1):
         b = line.beneficiary
         values = [n, b.full_name, b.birth_year, b.national_id or "", b.village.name if b.village else "",
