@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Beneficiary, ChangeProposal, Finding, Verification
-from portal.services import months, police
+from portal.services import months
 from tests.conftest import csrf_token, login
 from tests.factories import person
 

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from portal.extensions import db
 from portal.models import Area, MonthlyReport, PaymentPeriod, User
-from portal.services import areas, changes, months, payments, reports
+from portal.services import areas, changes, payments, reports
 from portal.services.areas import find_area, find_commune
 from portal.services.review import save_review
 from tests.conftest import csrf_token, login

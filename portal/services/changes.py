@@ -9,18 +9,16 @@ ledger the payment list follows: who is paid in a month is read from them
 (``states_in``), so a list built for an earlier month still pays a person stopped later.
 Months are ``YYYY-MM``; amounts are ``int`` đồng.
 """
-import io
 from collections import defaultdict
 from datetime import date
 
 from flask import current_app
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, Side
-from openpyxl.utils import get_column_letter
+from openpyxl.styles import Alignment
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import contains_eager
 
 from ..extensions import db
+from ..sheets.writer import FormSheet, issuer_lines
 from ..models import (Area, Beneficiary, ChangeProposal, Event, Finding, Household, PaymentLine,
                       PaymentPeriod, Verification, utcnow)
 from . import history, months
@@ -459,58 +457,18 @@ def month_workbook(area, month, rows, communes, program=None):
     its clause of Circular 02/2021 Art. 2, from month, arrears from, decision number and
     date), the counts per commune (``communes``: the ``Area`` rows to list, each with its
     counts, zeros included) and signature blocks. Text cells are never formulas."""
-    tnr = "Times New Roman"
-    font, bold = Font(name=tnr, size=12), Font(name=tnr, size=12, bold=True)
-    italic = Font(name=tnr, size=12, italic=True)
-    centre = Alignment(horizontal="center", vertical="center", wrap_text=True)
-    thin = Side(style="thin")
-    box = Border(left=thin, right=thin, top=thin, bottom=thin)
-    wb = Workbook()
-    ws = wb.active
-    ws.title = f"T{month[5:]}-{month[:4]}"
-    headers = ["STT", "Họ và tên", "Năm sinh", "Số định danh", "Xã", "Chương trình", "Loại",
-               "Lý do", "Từ tháng", "Truy lĩnh từ", "Số quyết định", "Ngày quyết định"]
-    widths = [6, 24, 9, 15, 16, 10, 13, 34, 10, 11, 15, 12]
-    for i, w in enumerate(widths, 1):
-        ws.column_dimensions[get_column_letter(i)].width = w
-    last = get_column_letter(len(headers))
-
-    def put(ref, value, f=font, align=None, border=False, fmt=None):
-        c = ws[ref]
-        c.value = value
-        if isinstance(value, str):
-            c.data_type = "s"  # never a formula
-        c.font = f
-        if align:
-            c.alignment = align
-        if border:
-            c.border = box
-        if fmt:
-            c.number_format = fmt
-
     issuer = area if area.level in ("commune", "district", "province") else area.parent
-    ws.merge_cells("A1:E1")
-    put("A1", f"UBND {(issuer.kind or '').upper()} {issuer.name.upper()}".replace("  ", " "), bold, centre)
-    if issuer.level == "district":
-        ws.merge_cells("A2:E2")
-        put("A2", "PHÒNG LAO ĐỘNG - THƯƠNG BINH VÀ XÃ HỘI", bold, centre)
-    ws.merge_cells(f"G1:{last}1")
-    put("G1", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", bold, centre)
-    ws.merge_cells(f"G2:{last}2")
-    put("G2", "Độc lập - Tự do - Hạnh phúc", bold, centre)
-    ws.merge_cells(f"A4:{last}4")
-    put("A4", "DANH SÁCH ĐỐI TƯỢNG PHÁT SINH TĂNG, GIẢM", Font(name=tnr, size=14, bold=True), centre)
-    ws.merge_cells(f"A5:{last}5")
-    put("A5", f"Tháng {int(month[5:])} năm {month[:4]} — {area.full_name}"
-        + (f" — {program}" if program else ""), italic, centre)
-    for i, h in enumerate(headers, 1):
-        put(f"{get_column_letter(i)}7", h, bold, centre, border=True)
-    r = 8
+    sheet = FormSheet(f"T{month[5:]}-{month[:4]}", [6, 24, 9, 15, 16, 10, 13, 34, 10, 11, 15, 12])
+    put, top = sheet.put, Alignment(wrap_text=True, vertical="top")
+    r = sheet.heading(issuer_lines(issuer.level, issuer.full_name), "DANH SÁCH ĐỐI TƯỢNG PHÁT SINH TĂNG, GIẢM",
+                      f"Tháng {int(month[5:])} năm {month[:4]} — {area.full_name}"
+                      + (f" — {program}" if program else ""), left=5, right_from=7)
+    sheet.header_row(r - 1, ["STT", "Họ và tên", "Năm sinh", "Số định danh", "Xã", "Chương trình", "Loại",
+                             "Lý do", "Từ tháng", "Truy lĩnh từ", "Số quyết định", "Ngày quyết định"])
     names = {a.id: a.name for a in communes}
     for title, group in (("I. TĂNG", [c for c in rows if c.kind in INCREASES]),
                          ("II. GIẢM", [c for c in rows if c.kind in DECREASES])):
-        ws.merge_cells(f"A{r}:{last}{r}")
-        put(f"A{r}", f"{title} ({len(group)} người)", bold, border=True)
+        sheet.merged(r, 1, sheet.ncols, f"{title} ({len(group)} người)", align=None, bold=True, box=True)
         r += 1
         for n, c in enumerate(group, 1):
             b = c.beneficiary
@@ -523,32 +481,25 @@ def month_workbook(area, month, rows, communes, program=None):
                       months.label(c.arrears_from) if c.arrears_from else "", c.decision_number or "",
                       f"{c.decision_date:%d/%m/%Y}" if c.decision_date else ""]
             for i, v in enumerate(values, 1):
-                put(f"{get_column_letter(i)}{r}", v, border=True, fmt="@" if i == 4 else None,
-                    align=Alignment(wrap_text=True, vertical="top") if i in (2, 8) else None)
+                put(r, i, v, box=True, fmt="@" if i == 4 else None, align=top if i in (2, 8) else None)
             r += 1
     r += 1
-    ws.merge_cells(f"A{r}:E{r}")
-    put(f"A{r}", "TỔNG HỢP THEO XÃ", bold)
+    sheet.merged(r, 1, 5, "TỔNG HỢP THEO XÃ", align=None, bold=True)
     r += 1
-    for col, h in (("A", "STT"), ("B", "Xã"), ("C", "Tăng"), ("D", "Giảm")):
-        put(f"{col}{r}", h, bold, centre, border=True)
+    for col, h in enumerate(("STT", "Xã", "Tăng", "Giảm"), 1):
+        put(r, col, h, bold=True, align=sheet.CENTRE, box=True)
     r += 1
     counts = counts_by_commune(rows)
     for n, a in enumerate(communes, 1):
         k = counts.get(a.id, {"increases": 0, "decreases": 0})
-        for col, v in (("A", n), ("B", a.full_name), ("C", k["increases"]), ("D", k["decreases"])):
-            put(f"{col}{r}", v, border=True)
+        for col, v in enumerate((n, a.full_name, k["increases"], k["decreases"]), 1):
+            put(r, col, v, box=True)
         r += 1
-    for col, v in (("A", ""), ("B", "Tổng cộng"), ("C", sum(1 for c in rows if c.kind in INCREASES)),
-                   ("D", sum(1 for c in rows if c.kind in DECREASES))):
-        put(f"{col}{r}", v, bold, border=True)
-    r += 2
-    blocks = ((("B", "NGƯỜI LẬP BIỂU"), ("H", "TRƯỞNG PHÒNG")) if issuer.level != "commune"
-              else (("B", "NGƯỜI LẬP BIỂU"), ("E", "CÔNG CHỨC LĐ-TB&XH"), ("J", "CHỦ TỊCH")))
-    for col, title in blocks:
-        put(f"{col}{r}", title, bold, centre)
-        put(f"{col}{r + 1}", "(Ký tên, đóng dấu)" if title in ("CHỦ TỊCH", "TRƯỞNG PHÒNG") else "(Ký, ghi rõ họ tên)",
-            Font(name=tnr, size=11, italic=True), centre)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    for col, v in enumerate(("", "Tổng cộng", sum(1 for c in rows if c.kind in INCREASES),
+                             sum(1 for c in rows if c.kind in DECREASES)), 1):
+        put(r, col, v, bold=True, box=True)
+    sheet.signatures(r + 2, [(2, 2, "NGƯỜI LẬP BIỂU", False), (8, 8, "TRƯỞNG PHÒNG", True)]
+                     if issuer.level != "commune" else
+                     [(2, 2, "NGƯỜI LẬP BIỂU", False), (5, 5, "CÔNG CHỨC LĐ-TB&XH", False),
+                      (10, 10, "CHỦ TỊCH", True)])
+    return sheet.bytes()

@@ -12,7 +12,7 @@ import io
 from collections import defaultdict
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Border, Font, Side
+from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
@@ -20,7 +20,7 @@ from sqlalchemy.orm import selectinload
 from ..extensions import db
 from ..models import (Account, Beneficiary, ChangeProposal, Event, Finding, PaymentLine, PaymentPeriod,
                       StandardLevel, utcnow)
-from ..sheets.writer import cell
+from ..sheets.writer import FormSheet, cell, issuer_lines
 from ..vn.money import amount_in_words
 from ..vn.text import fold
 from . import changes, months
@@ -299,9 +299,6 @@ def reconciliation(period):
 
 # ------------------------------------------------------------------------------- exports
 
-THIN = Side(style="thin")
-BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
-TNR = "Times New Roman"
 
 
 def administrative_workbook(period):
@@ -309,46 +306,14 @@ def administrative_workbook(period):
     body and the national motto at the top, the title with the month, Times New Roman, a
     totals row in figures and in words, signature blocks (preparer, officer, chairman);
     the signature column is filled for cash lines only. Money as whole đồng."""
-    wb = Workbook()
-    ws = wb.active
-    ws.title = f"T{period.month[5:]}-{period.month[:4]}"
-    font = Font(name=TNR, size=12)
-    bold = Font(name=TNR, size=12, bold=True)
-    centre = Alignment(horizontal="center", vertical="center", wrap_text=True)
-    headers = ["STT", "Họ và tên", "Năm sinh", "Số định danh", "Thôn", "Mức (đồng)",
-               "Truy lĩnh (đồng)", "Cộng (đồng)", "Hình thức", "Số tài khoản", "Ký nhận"]
-    widths = [6, 26, 9, 16, 16, 13, 12, 13, 12, 18, 14]
-    for i, w in enumerate(widths, 1):
-        ws.column_dimensions[get_column_letter(i)].width = w
-    last_col = get_column_letter(len(headers))
-
-    def put(cell, value, f=font, align=None):
-        ws[cell] = value
-        ws[cell].font = f
-        if isinstance(value, str):
-            ws[cell].data_type = "s"  # never a formula
-        if align:
-            ws[cell].alignment = align
-
-    commune = period.commune
-    ws.merge_cells("A1:D1")
-    put("A1", f"UBND {commune.kind.upper()} {commune.name.upper()}", bold, centre)
-    ws.merge_cells(f"F1:{last_col}1")
-    put("F1", "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", bold, centre)
-    ws.merge_cells(f"F2:{last_col}2")
-    put("F2", "Độc lập - Tự do - Hạnh phúc", bold, centre)
-    ws.merge_cells(f"A4:{last_col}4")
     program = {"BTXH": "TRỢ CẤP XÃ HỘI HẰNG THÁNG", "NCC": "TRỢ CẤP ƯU ĐÃI NGƯỜI CÓ CÔNG"}.get(
         period.program, period.program)
-    put("A4", f"DANH SÁCH CHI TRẢ {program}", Font(name=TNR, size=14, bold=True), centre)
-    ws.merge_cells(f"A5:{last_col}5")
-    put("A5", f"Tháng {int(period.month[5:])} năm {period.month[:4]}"
-        + (f" (lần {period.version})" if period.version > 1 else ""), Font(name=TNR, size=12, italic=True), centre)
-    for i, h in enumerate(headers, 1):
-        c = f"{get_column_letter(i)}7"
-        put(c, h, bold, centre)
-        ws[c].border = BOX
-    r = 8
+    sheet = FormSheet(f"T{period.month[5:]}-{period.month[:4]}", [6, 26, 9, 16, 16, 13, 12, 13, 12, 18, 14])
+    r = sheet.heading(issuer_lines(period.commune.level, period.commune.full_name), f"DANH SÁCH CHI TRẢ {program}",
+                      f"Tháng {int(period.month[5:])} năm {period.month[:4]}"
+                      + (f" (lần {period.version})" if period.version > 1 else ""))
+    sheet.header_row(r - 1, ["STT", "Họ và tên", "Năm sinh", "Số định danh", "Thôn", "Mức (đồng)",
+                             "Truy lĩnh (đồng)", "Cộng (đồng)", "Hình thức", "Số tài khoản", "Ký nhận"])
     lines = db.session.scalars(
         select(PaymentLine).where(PaymentLine.period_id == period.id, PaymentLine.status == "listed")
         .options(selectinload(PaymentLine.beneficiary).selectinload(Beneficiary.village))
@@ -360,35 +325,19 @@ def administrative_workbook(period):
                   "Tài khoản" if line.method == "account" else "Tiền mặt",
                   line.account_number or "", "" if line.method == "cash" else "—"]
         for i, v in enumerate(values, 1):
-            c = f"{get_column_letter(i)}{r}"
-            put(c, v)
-            ws[c].border = BOX
-            if i in (6, 7, 8):
-                ws[c].number_format = "#,##0"
-            if i in (4, 10):
-                ws[c].number_format = "@"
+            sheet.put(r, i, v, box=True, fmt="#,##0" if i in (6, 7, 8) else "@" if i in (4, 10) else None)
         r += 1
     total = sum(line.amount + line.arrears for line in lines)
-    ws.merge_cells(f"A{r}:E{r}")
-    put(f"A{r}", "Tổng cộng", bold, centre)
-    put(f"F{r}", sum(line.amount for line in lines), bold)
-    put(f"G{r}", sum(line.arrears for line in lines), bold)
-    put(f"H{r}", total, bold)
-    for col in range(1, len(headers) + 1):
-        ws[f"{get_column_letter(col)}{r}"].border = BOX
-    for col in "FGH":
-        ws[f"{col}{r}"].number_format = "#,##0"
-    r += 1
-    ws.merge_cells(f"A{r}:{last_col}{r}")
-    put(f"A{r}", f"Bằng chữ: {amount_in_words(total)}.", Font(name=TNR, size=12, italic=True))
-    r += 2
-    for col, title in (("B", "NGƯỜI LẬP BIỂU"), ("E", "CÔNG CHỨC LĐ-TB&XH"), ("I", "CHỦ TỊCH")):
-        put(f"{col}{r}", title, bold, centre)
-        put(f"{col}{r + 1}", "(Ký, ghi rõ họ tên)" if col != "I" else "(Ký tên, đóng dấu)",
-            Font(name=TNR, size=11, italic=True), centre)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    sheet.merged(r, 1, 5, "Tổng cộng", bold=True, box=True)
+    for col, value in ((6, sum(line.amount for line in lines)), (7, sum(line.arrears for line in lines)),
+                       (8, total)):
+        sheet.put(r, col, value, bold=True, fmt="#,##0", box=True)
+    for col in (2, 3, 4, 5, 9, 10, 11):
+        sheet.ws.cell(row=r, column=col).border = FormSheet.BOX
+    sheet.merged(r + 1, 1, sheet.ncols, f"Bằng chữ: {amount_in_words(total)}.", align=None, italic=True)
+    sheet.signatures(r + 3, [(2, 2, "NGƯỜI LẬP BIỂU", False), (5, 5, "CÔNG CHỨC LĐ-TB&XH", False),
+                             (9, 9, "CHỦ TỊCH", True)])
+    return sheet.bytes()
 
 
 def _csv_safe(value):

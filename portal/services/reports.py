@@ -19,20 +19,16 @@ Keys of a row (counts of beneficiaries, amounts in ``int`` đồng):
 - ``reviewed``: listed people reviewed since the campaign started, by the month's end;
 - ``increases`` / ``decreases``: approved changes effective in the month.
 """
-import io
 from datetime import timedelta
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
-from openpyxl.utils import get_column_letter
 from sqlalchemy import and_, case, exists, func, literal, select
 
 from ..extensions import db
+from ..sheets.writer import FormSheet, issuer_lines
 from ..models import (Beneficiary, ChangeProposal, Event, MonthlyReport, PaymentLine,
                       PaymentPeriod, Review)
 from . import changes, months
 from .areas import communes_below
-from .payments import BOX, TNR
 from .progress import PROGRAMS, campaign_start, targets
 
 KEYS = ("paid", "own_account", "proxy_account", "paid_cashless", "amount_cashless", "paid_cash",
@@ -238,16 +234,6 @@ _RATE_PARTS = {"cashless": ("paid_cashless", "paid"),
                "reviewed": ("reviewed", "listed")}
 
 
-def _issuer(report):
-    """The issuing body's lines (Decree 30/2020/NĐ-CP, Appendix I): the People's Committee,
-    then the specialised office that issues the report."""
-    level, name = report["area_level"], report["area_name"].upper()
-    if level == "commune":
-        return [f"UBND {name}"]
-    office = "SỞ" if level == "province" else "PHÒNG"
-    return [f"UBND {name}", f"{office} LAO ĐỘNG - THƯƠNG BINH VÀ XÃ HỘI"]
-
-
 def _signer(report):
     return {"commune": "CHỦ TỊCH", "province": "GIÁM ĐỐC"}.get(report["area_level"], "TRƯỞNG PHÒNG")
 
@@ -261,54 +247,19 @@ def workbook(report):
     Counts and đồng are whole numbers (``#,##0``), rates fractions shown as percents
     (``0.0%``); totals are values equal to the sums of the commune rows (no formulas), and
     their rates are recomputed from those sums. Returns the file's bytes."""
-    wb = Workbook()
-    ws = wb.active
     month = report["period"]
-    ws.title = f"T{month[5:]}-{month[:4]}"
-    font, bold = Font(name=TNR, size=12), Font(name=TNR, size=12, bold=True)
-    italic = Font(name=TNR, size=12, italic=True)
-    centre = Alignment(horizontal="center", vertical="center", wrap_text=True)
     ncols = 2 + len(_COLUMNS)
-    last = get_column_letter(ncols)
-    for i, w in enumerate([5, 22] + [10] * len(_COLUMNS), 1):
-        ws.column_dimensions[get_column_letter(i)].width = w
-    for col in "GI":  # amounts
-        ws.column_dimensions[col].width = 15
-
-    def put(row, col, value, f=font, align=None, fmt=None, box=False):
-        c = ws.cell(row=row, column=col, value=value)
-        c.font = f
-        if isinstance(value, str):
-            c.data_type = "s"  # never a formula
-        if align:
-            c.alignment = align
-        if fmt:
-            c.number_format = fmt
-        if box:
-            c.border = BOX
-        return c
-
-    def merged(row, first, end, value, f=font, align=centre, height=None):
-        if end > first:
-            ws.merge_cells(start_row=row, start_column=first, end_row=row, end_column=end)
-        put(row, first, value, f, align)
-        if height:
-            ws.row_dimensions[row].height = height
-
-    issuer = _issuer(report)
-    for i, text in enumerate(issuer):
-        merged(1 + i, 1, 4, text, bold if i == len(issuer) - 1 else font)
-    merged(1, 6, ncols, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", bold)
-    merged(2, 6, ncols, "Độc lập - Tự do - Hạnh phúc", bold)
-    merged(3, 1, 4, "Số:       /BC-LĐTBXH" if report["area_level"] != "commune" else "Số:       /BC-UBND")
+    sheet = FormSheet(f"T{month[5:]}-{month[:4]}",
+                      [5, 22, 10, 10, 10, 10, 15, 10, 15] + [10] * (ncols - 9))
+    put, merged = sheet.put, sheet.merged
     day = local_time(report["as_of"])
+    sheet.heading(issuer_lines(report["area_level"], report["area_name"]), "BÁO CÁO KẾT QUẢ CHI TRẢ TRỢ CẤP KHÔNG DÙNG TIỀN MẶT",
+                  f"Tháng {int(month[5:])} năm {month[:4]}")
+    merged(3, 1, 4, "Số:       /BC-LĐTBXH" if report["area_level"] != "commune" else "Số:       /BC-UBND")
     merged(3, 6, ncols, f"{report['area_place']}, ngày {day:%d} tháng {day:%m} năm {day:%Y}" if day
-           else f"{report['area_place']}, ngày     tháng     năm {month[:4]}", italic)
-    merged(5, 1, ncols, "BÁO CÁO KẾT QUẢ CHI TRẢ TRỢ CẤP KHÔNG DÙNG TIỀN MẶT",
-           Font(name=TNR, size=14, bold=True))
-    merged(6, 1, ncols, f"Tháng {int(month[5:])} năm {month[:4]}", bold)
+           else f"{report['area_place']}, ngày     tháng     năm {month[:4]}", italic=True)
     merged(7, 1, ncols, f"(Số liệu chốt lúc {day:%H:%M} ngày {day:%d/%m/%Y})" if day
-           else "(Số liệu tại thời điểm lập biểu)", Font(name=TNR, size=11, italic=True))
+           else "(Số liệu tại thời điểm lập biểu)", italic=True, size=11)
 
     # Two header rows: groups on row 9, their columns on row 10.
     groups = [(1, 1, "STT"), (2, 2, "Xã, thị trấn"), (3, 3, "Số người được chi trả"),
@@ -319,16 +270,17 @@ def workbook(report):
             7: "Số tiền (đồng)", 8: "Số người", 9: "Số tiền (đồng)", 10: "Đạt", 11: "Chỉ tiêu",
             12: "Số người", 13: "Được chi vào tài khoản", 14: "Tỷ lệ (chỉ tiêu 100 %)",
             16: "Tăng", 17: "Giảm"}
+    ws = sheet.ws
     for first, end, text in groups:
         ws.merge_cells(start_row=9, start_column=first, end_row=9 if first != end or first in subs else 10,
                        end_column=end)
-        put(9, first, text, bold, centre, box=True)
+        put(9, first, text, bold=True, align=sheet.CENTRE, box=True)
     for col in range(1, ncols + 1):
         if col in subs:
-            put(10, col, subs[col], bold, centre, box=True)
+            put(10, col, subs[col], bold=True, align=sheet.CENTRE, box=True)
         else:
-            ws.cell(row=10, column=col).border = BOX
-        ws.cell(row=9, column=col).border = BOX
+            ws.cell(row=10, column=col).border = sheet.BOX
+        ws.cell(row=9, column=col).border = sheet.BOX
     ws.row_dimensions[10].height = 48
     ws.freeze_panes = "C11"
 
@@ -344,43 +296,38 @@ def workbook(report):
                 out.append(row[key])
         return out
 
-    def line(r, first, name, row, target, f=font):
-        put(r, 1, first, f, centre, box=True)
-        put(r, 2, name, f, box=True)
+    def line(r, first, name, row, target, bold=False):
+        put(r, 1, first, bold=bold, align=sheet.CENTRE, box=True)
+        put(r, 2, name, bold=bold, box=True)
         for i, (v, (_key, fmt)) in enumerate(zip(values(row, target), _COLUMNS, strict=True), 3):
-            put(r, i, v, f, fmt=fmt, box=True)
+            put(r, i, v, bold=bold, fmt=fmt, box=True)
 
     goals = {p: report["totals"][p]["rates"]["targets"]["cashless"] for p in report["totals"]}
     r = 11
     for n, program in enumerate(report["totals"], 1):
         ws.merge_cells(start_row=r, start_column=2, end_row=r, end_column=ncols)
-        put(r, 1, "I" * n if n < 4 else str(n), bold, centre, box=True)
-        put(r, 2, PROGRAM_TITLES.get(program, program), bold, box=True)
+        put(r, 1, "I" * n if n < 4 else str(n), bold=True, align=sheet.CENTRE, box=True)
+        put(r, 2, PROGRAM_TITLES.get(program, program), bold=True, box=True)
         r += 1
         for i, row in enumerate((x for x in report["rows"] if x["program"] == program), 1):
             line(r, i, row["commune_name"], row, goals[program])
             r += 1
-        line(r, "", f"Cộng {program}", report["totals"][program], goals[program], bold)
+        line(r, "", f"Cộng {program}", report["totals"][program], goals[program], bold=True)
         r += 1
-    line(r, "", "TỔNG CỘNG", report["total"], None, bold)
+    line(r, "", "TỔNG CỘNG", report["total"], None, bold=True)
     r += 2
     recipients = (["Nơi nhận:", f"- Sở LĐ-TB&XH {report['parent_name'] or ''};".replace(" ;", ";"),
                    "- Lưu: VT."] if report["area_level"] == "district" else
                   ["Nơi nhận:", f"- {'Phòng LĐ-TB&XH ' if report['area_level'] == 'commune' else ''}"
                                 f"{report['parent_name'] or ''};", "- Lưu: VT."])
-    merged(r, 2, 5, "NGƯỜI LẬP BIỂU", bold)
-    merged(r + 1, 2, 5, "(Ký, ghi rõ họ tên)", Font(name=TNR, size=11, italic=True))
-    merged(r, 12, ncols, _signer(report), bold)
-    merged(r + 1, 12, ncols, "(Ký tên, đóng dấu)", Font(name=TNR, size=11, italic=True))
+    sheet.signatures(r, [(2, 5, "NGƯỜI LẬP BIỂU", False), (12, ncols, _signer(report), True)])
     for i, text in enumerate(recipients):
-        put(r + 6 + i, 2, text, Font(name=TNR, size=11, bold=i == 0, italic=i == 0))
+        put(r + 6 + i, 2, text, size=11, bold=i == 0, italic=i == 0)
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return sheet.bytes()
 
 
 # ------------------------------------------------------------------------------- ranking

@@ -4,7 +4,12 @@ A value typed into a name or an account number that starts with ``=``, ``+``, ``
 ``@`` would become a formula in Excel or LibreOffice (``=HYPERLINK(...)`` runs when the
 file is opened). Every string written through :func:`cell` is stored as a string.
 """
+import io
+
+from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Border, Font, Side
+from openpyxl.utils import get_column_letter
 
 
 def cell(ws, value, number_format=None, font=None):
@@ -17,3 +22,86 @@ def cell(ws, value, number_format=None, font=None):
     if font is not None:
         c.font = font
     return c
+
+
+class FormSheet:
+    """A worksheet in the administrative form (Decree 30/2020/NĐ-CP, Appendix I): Times New
+    Roman throughout, the issuing body top left and the national motto top right, a title,
+    bordered tables and signature blocks. Rows and columns count from 1; every string is
+    stored as a string (never a formula). ``bytes()`` gives the ``.xlsx`` file."""
+
+    FONT = "Times New Roman"
+    THIN = Side(style="thin")
+    BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
+    CENTRE = Alignment(horizontal="center", vertical="center", wrap_text=True)
+
+    def __init__(self, title, widths):
+        self.book = Workbook()
+        self.ws = self.book.active
+        self.ws.title = title
+        self.ncols = len(widths)
+        for i, w in enumerate(widths, 1):
+            self.ws.column_dimensions[get_column_letter(i)].width = w
+
+    def font(self, size=12, bold=False, italic=False):
+        return Font(name=self.FONT, size=size, bold=bold, italic=italic)
+
+    def put(self, row, col, value, bold=False, italic=False, size=12, align=None, fmt=None, box=False):
+        c = self.ws.cell(row=row, column=col, value=value)
+        if isinstance(value, str):
+            c.data_type = "s"
+        c.font = self.font(size, bold, italic)
+        if align is not None:
+            c.alignment = align
+        if fmt:
+            c.number_format = fmt
+        if box:
+            c.border = self.BOX
+        return c
+
+    def merged(self, row, first, last, value, align=CENTRE, **style):
+        """``value`` across columns ``first``–``last`` of ``row`` (centred by default)."""
+        if last > first:
+            self.ws.merge_cells(start_row=row, start_column=first, end_row=row, end_column=last)
+        return self.put(row, first, value, align=align, **style)
+
+    def heading(self, issuer, title, subtitle, left=4, right_from=6):
+        """The issuing body's lines (the last in bold) in columns 1–``left``, the motto from
+        column ``right_from``, the title on row 5 and the subtitle on row 6. Returns the
+        first free row (8)."""
+        for i, text in enumerate(issuer):
+            self.merged(1 + i, 1, left, text, bold=i == len(issuer) - 1 or len(issuer) == 1)
+        self.merged(1, right_from, self.ncols, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", bold=True)
+        self.merged(2, right_from, self.ncols, "Độc lập - Tự do - Hạnh phúc", bold=True)
+        self.merged(5, 1, self.ncols, title, bold=True, size=14)
+        self.merged(6, 1, self.ncols, subtitle, italic=True)
+        return 8
+
+    def header_row(self, row, headers):
+        for i, h in enumerate(headers, 1):
+            self.put(row, i, h, bold=True, align=self.CENTRE, box=True)
+
+    def signatures(self, row, blocks):
+        """``blocks``: ``[(first column, last column, title, sealed)]``: the title in bold,
+        under it "(Ký, ghi rõ họ tên)", or "(Ký tên, đóng dấu)" for a ``sealed`` signer."""
+        for first, last, title, sealed in blocks:
+            self.merged(row, first, last, title, bold=True)
+            self.merged(row + 1, first, last, "(Ký tên, đóng dấu)" if sealed else "(Ký, ghi rõ họ tên)",
+                        italic=True, size=11)
+
+    def bytes(self):
+        buf = io.BytesIO()
+        self.book.save(buf)
+        return buf.getvalue()
+
+
+def issuer_lines(level, full_name):
+    """The issuing body of an area's paper (Decree 30/2020/NĐ-CP, Appendix I): its People's
+    Committee (``full_name`` like "Huyện Bình Sơn"), and for a ``level`` ``district`` or
+    ``province`` the Labour office that issues it."""
+    name = f"UBND {full_name.upper()}"
+    if level == "district":
+        return [name, "PHÒNG LAO ĐỘNG - THƯƠNG BINH VÀ XÃ HỘI"]
+    if level == "province":
+        return [name, "SỞ LAO ĐỘNG - THƯƠNG BINH VÀ XÃ HỘI"]
+    return [name]
