@@ -6,6 +6,7 @@ them on PostgreSQL, each test on freshly created tables.
 """
 import os
 import re
+import shutil
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -146,3 +147,24 @@ def as_user(client):
 def user(username):
     from sqlalchemy import select
     return db.session.scalar(select(User).where(User.username == username))
+
+
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Real Chromium (Debian's ``chromium``) driven by Playwright. In CI (``CI=true``) it
+    must be there; elsewhere, without it, the browser tests skip with a message."""
+    if not CHROMIUM:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is required in CI (apt-get install chromium)")
+        pytest.skip("SKIPPED BROWSER TESTS: no Chromium found (install Debian's 'chromium')")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()

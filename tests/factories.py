@@ -30,3 +30,21 @@ def with_account(b, number="1234567890", bin_="970405", recipient="self", holder
     b.payment_method = "account"
     db.session.flush()
     return b
+
+
+def visit(b, day, officer="commune", **data):
+    """Record an officer's visit to ``b`` on ``day`` through the review service, keeping
+    what the record holds unless ``data`` says otherwise."""
+    from sqlalchemy import select
+
+    from portal.models import User
+    from portal.services.review import save_review
+    values = {"account_status": b.account_status if b.account_status != "unknown" else "no_account",
+              "no_account_reason": "Chưa mở", "payment_method": b.payment_method}
+    if b.account is not None and b.account_status == "has_account":
+        a = b.account
+        values.update(bank_bin=a.bank_bin, number=a.number, holder_name=a.holder_name,
+                      recipient_type=a.recipient_type)
+    values.update(data)
+    user = db.session.scalar(select(User).where(User.username == officer))
+    save_review(b, user, values, b.version, visited_on=day)

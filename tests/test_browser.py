@@ -2,8 +2,6 @@
 
 In CI (``CI=true``) they must run; elsewhere, without Chromium, they skip with a message.
 """
-import os
-import shutil
 import threading
 
 import pytest
@@ -14,25 +12,6 @@ from portal.extensions import db
 from portal.models import Area, Beneficiary
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-dev-shm-usage"]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is required in CI (apt-get install chromium)")
-        pytest.skip("SKIPPED BROWSER TESTS: no Chromium found (install Debian's 'chromium')")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
 
 @pytest.fixture(scope="module")
 def live_server(demo_app):

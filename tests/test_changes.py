@@ -3,7 +3,6 @@ proposals, the decisions by the deciding level, the payment list that follows th
 cases the portal finds, the month's increases and decreases (page and .xlsx), the import
 hook, scoping, CSRF, and the same flows with JavaScript off."""
 import io
-import os
 import re
 import threading
 from datetime import date
@@ -665,22 +664,8 @@ def test_full_pages_stay_within_budget(client):
 
 # ------------------------------------------------------------------ in a real browser (htmx)
 
-@pytest.fixture
-def chromium():
-    from tests.test_browser import ARGS, CHROMIUM
-    if not CHROMIUM:
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is required in CI (apt-get install chromium)")
-        pytest.skip("SKIPPED BROWSER TESTS: no Chromium found (install Debian's 'chromium')")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
 @pytest.mark.browser
-def test_deciding_in_the_browser_swaps_the_row(app, people, chromium):
+def test_deciding_in_the_browser_swaps_the_row(app, people, browser):
     a, b, _ = people
     c1 = changes.propose(a, "stop", user("commune"), "2024-06", clause="1b")
     c2 = changes.propose(b, "suspend", user("commune"), "2024-06", clause="3b")
@@ -689,7 +674,7 @@ def test_deciding_in_the_browser_swaps_the_row(app, people, chromium):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_port}"
     try:
-        page = chromium.new_page()
+        page = browser.new_page()
         page.goto(f"{base}/login")
         page.fill("#username", "district")
         page.fill("#password", "demo")

@@ -20,8 +20,7 @@ from portal.extensions import db
 from portal.models import User
 from portal.services import changes, payments, police, reports
 from portal.services.areas import find_area, find_commune
-from portal.services.review import save_review
-from tests.factories import person, with_account
+from tests.factories import person, visit, with_account
 
 NCC = 2_055_000
 ZERO = dict.fromkeys(reports.KEYS, 0)
@@ -33,17 +32,6 @@ def user(name):
 
 def row(**kw):
     return ZERO | kw
-
-
-def review(b, day, **data):
-    values = {"account_status": b.account_status if b.account_status != "unknown" else "no_account",
-              "no_account_reason": "Chưa mở", "payment_method": b.payment_method}
-    if b.account is not None and b.account_status == "has_account":
-        a = b.account
-        values.update(bank_bin=a.bank_bin, number=a.number, holder_name=a.holder_name,
-                      recipient_type=a.recipient_type)
-    values.update(data)
-    save_review(b, user("commune"), values, b.version, visited_on=day)
 
 
 def run_month(month, results):
@@ -116,9 +104,9 @@ def district(app):
 def test_three_months_of_a_district(district):
     p = district
     district_user, payer = user("district"), user("payer")
-    review(p["a1"], date(2024, 2, 10))
-    review(p["a2"], date(2024, 3, 15))
-    review(p["n1"], date(2024, 3, 5))
+    visit(p["a1"], date(2024, 2, 10))
+    visit(p["a2"], date(2024, 3, 15))
+    visit(p["n1"], date(2024, 3, 5))
 
     # ---- March: everyone listed; a5's account is closed.
     march = run_month("2024-03", {
@@ -153,7 +141,7 @@ def test_three_months_of_a_district(district):
     new = changes.propose(p["a7"], "new", user("commune"), "2024-04", arrears_from="2024-03")
     changes.decide(new, district_user, True, "17/QĐ-UBND", date(2024, 3, 29))
     # a3 opens an account on a visit in April, before the list is built.
-    review(p["a3"], date(2024, 4, 2), account_status="has_account", payment_method="account",
+    visit(p["a3"], date(2024, 4, 2), account_status="has_account", payment_method="account",
            bank_bin="970405", number="4300205000003", holder_name="Phan Văn Ba", recipient_type="self")
     db.session.commit()
 
@@ -189,7 +177,7 @@ def test_three_months_of_a_district(district):
     resume = changes.propose(p["a6"], "resume", user("commune"), "2024-05")
     assert resume.arrears_from == "2024-04"
     changes.decide(resume, district_user, True, "21/QĐ-UBND", date(2024, 4, 28))
-    review(p["a6"], date(2024, 5, 10))
+    visit(p["a6"], date(2024, 5, 10))
     db.session.commit()
 
     may = run_month("2024-05", {
@@ -231,7 +219,7 @@ def test_three_months_of_a_district(district):
     payments.record_result(n1_line, payer, "paid_account")  # the pending line is paid later
     a1_line = lines_of(may)[(("21052", "BTXH"), "Phan Văn Một")]
     payments.record_result(a1_line, payer, "returned", "Sai tên chủ tài khoản")
-    review(p["a5"], date(2024, 5, 20))
+    visit(p["a5"], date(2024, 5, 20))
     p["a2"].account.holder_name = "Người Khác"
     db.session.commit()
     again, _ = reports.report_for(find_area("524", on=date(2024, 3, 1)), "2024-05")

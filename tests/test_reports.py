@@ -26,9 +26,8 @@ from portal.extensions import db
 from portal.models import Area, MonthlyReport, PaymentPeriod, User
 from portal.services import areas, changes, payments, reports
 from portal.services.areas import find_area, find_commune
-from portal.services.review import save_review
 from tests.conftest import csrf_token, login
-from tests.factories import person, with_account
+from tests.factories import person, visit, with_account
 
 NCC = 2_055_000
 KEYS = set(reports.KEYS)
@@ -40,17 +39,6 @@ def user(name):
 
 def district_area():
     return find_area("524", on=date(2024, 5, 1))
-
-
-def review(b, day, **data):
-    values = {"account_status": b.account_status if b.account_status != "unknown" else "no_account",
-              "no_account_reason": "Chưa mở", "payment_method": b.payment_method}
-    if b.account is not None and b.account_status == "has_account":
-        a = b.account
-        values.update(bank_bin=a.bank_bin, number=a.number, holder_name=a.holder_name,
-                      recipient_type=a.recipient_type)
-    values.update(data)
-    save_review(b, user("commune"), values, b.version, visited_on=day)
 
 
 def pay(commune_code, program, month, results):
@@ -95,7 +83,7 @@ def world(app):
     pay(A, "BTXH", "2024-04", {p[k]: cash for k in ("a1", "a2", "a3", "a4", "a5")})
     pay(A, "NCC", "2024-04", {p["n1"]: cash})
     pay(B, "BTXH", "2024-04", {p["b1"]: cash, p["b2"]: ("paid_account",), p["b3"]: cash})
-    review(p["a1"], date(2024, 5, 10))
+    visit(p["a1"], date(2024, 5, 10))
     db.session.commit()
     p["A"] = pay(A, "BTXH", "2024-05", {p["a1"]: ("paid_account",), p["a2"]: ("paid_account",),
                                          p["a3"]: cash, p["a4"]: ("failed", "Tài khoản đã đóng"),
@@ -246,7 +234,7 @@ def test_make_then_later_edits_keep_the_made_numbers(client, world):
         PaymentPeriod.commune_id == find_commune("21046", "2024-05").id, PaymentPeriod.month == "2024-05")).one()
     b2 = next(x for x in b.lines if x.beneficiary_id == p["b2"].id)
     payments.record_result(b2, user("payer"), "paid_account")
-    review(p["a3"], date(2024, 5, 20), account_status="has_account", payment_method="account",
+    visit(p["a3"], date(2024, 5, 20), account_status="has_account", payment_method="account",
            bank_bin="970405", number="4300205000103", holder_name="Đỗ Văn Ba", recipient_type="self")
     db.session.commit()
     v2 = payments.build(a, "2024-05", "BTXH", user("district"), reason="Bổ sung tài khoản")
