@@ -208,6 +208,9 @@ def decide(change, user, approve, decision_number=None, decision_date=None, note
                 status="approved", source="decision", user_id=user.id, decision_number=decision_number,
                 decision_date=decision_date, decided_by_id=user.id, decided_at=change.decided_at))
     db.session.flush()
+    if approve:  # the lists still in draft from that month follow the decision
+        from .payments import refresh_drafts
+        refresh_drafts([change.commune_id, change.to_commune_id], b.program, change.effective_month, user)
 
 
 def record_new(b, month, user, source="import", reason=None):

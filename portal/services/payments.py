@@ -173,6 +173,13 @@ def build_area(area, month, programs, user):
     return built, skipped
 
 
+def refresh_drafts(commune_ids, program, from_month, user):
+    """Rebuild the lines of the draft lists of ``program`` in ``commune_ids`` for
+    ``from_month`` (``YYYY-MM``) and after, so that a decision taken while they were being
+    prepared shows in them. Returns the periods refreshed. (Stub: to be written.)"""
+    return []
+
+
 def hold(line, note):
     """Hold a line out of this month's payment, with the officer's reason."""
     if line.period.status != "draft":
