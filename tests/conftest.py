@@ -168,3 +168,12 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
+
+
+def log_in_as(page, base, username):
+    """Log in through the login page in a Playwright ``page`` and wait until it has left it."""
+    page.goto(f"{base}/login")
+    page.fill("#username", username)
+    page.fill("#password", "demo")
+    page.click("button:has-text('Đăng nhập')")
+    page.wait_for_url(lambda url: "/login" not in url)

@@ -157,7 +157,7 @@ def paid_list_server(fresh_app):
     product's functions. Yields ``(base URL, period id, line id of the second account)``."""
     from portal.services import payments
     from portal.services.areas import find_commune
-    from tests.conftest import user
+    from tests.conftest import log_in_as, user
     from tests.factories import person, with_account
     with fresh_app.app_context():
         one = with_account(person(name="Vũ Văn Một", national_id="051050000201", coefficient=1.5),
@@ -178,14 +178,6 @@ def paid_list_server(fresh_app):
     thread.start()
     yield (f"http://127.0.0.1:{server.server_port}", *ids)
     server.shutdown()
-
-
-def log_in_as(page, base, username):
-    page.goto(f"{base}/login")
-    page.fill("#username", username)
-    page.fill("#password", "demo")
-    page.click("button:has-text('Đăng nhập')")
-    page.wait_for_url(lambda url: "/login" not in url)
 
 
 def chanh_btxh_cells(page):

@@ -19,7 +19,7 @@ from portal.models import Beneficiary, ChangeProposal, Event, Finding, Household
 from portal.services import changes, history, imports, payments, police
 from portal.services.areas import find_commune, get_or_create_village
 from tests import filegen
-from tests.conftest import csrf_token, login, user
+from tests.conftest import csrf_token, log_in_as, login, user
 from tests.factories import person, with_account
 
 HX = {"HX-Request": "true"}
@@ -675,11 +675,7 @@ def test_deciding_in_the_browser_swaps_the_row(app, people, browser):
     base = f"http://127.0.0.1:{server.server_port}"
     try:
         page = browser.new_page()
-        page.goto(f"{base}/login")
-        page.fill("#username", "district")
-        page.fill("#password", "demo")
-        page.click("button:has-text('Đăng nhập')")
-        page.wait_for_load_state()
+        log_in_as(page, base, "district")
         page.goto(f"{base}/changes")
         page.evaluate("window.marker = 1")  # gone if the page reloads
         page.click(f"#c{c2.id} button[value=reject]")  # no note: refused in place
