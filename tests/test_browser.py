@@ -10,6 +10,7 @@ from werkzeug.serving import make_server
 
 from portal.extensions import db
 from portal.models import Area, Beneficiary
+from tests.conftest import log_in_as
 
 pytestmark = pytest.mark.browser
 
@@ -157,7 +158,7 @@ def paid_list_server(fresh_app):
     product's functions. Yields ``(base URL, period id, line id of the second account)``."""
     from portal.services import payments
     from portal.services.areas import find_commune
-    from tests.conftest import log_in_as, user
+    from tests.conftest import user
     from tests.factories import person, with_account
     with fresh_app.app_context():
         one = with_account(person(name="Vũ Văn Một", national_id="051050000201", coefficient=1.5),
