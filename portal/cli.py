@@ -248,11 +248,15 @@ def monthly_report(month, area_code, as_json, xlsx_path, live):
     made = (f"đã chốt {reports.local_time(record.made_at):%d/%m/%Y %H:%M}" if record
             else "số liệu hiện tại, chưa chốt")
     click.echo(f"{area.full_name} · tháng {months.label(month)} ({made})")
+    if not any(r["has_list"] for r in report["rows"]):
+        click.echo("  Chưa có danh sách chi trả nào đã khóa trong tháng này.", err=True)
     for program, t in report["totals"].items():
         rate = t["rates"]["cashless"]
-        click.echo(f"  {program}: chi trả {t['paid']} người; không dùng tiền mặt {t['paid_cashless']} "
-                   f"({'—' if rate is None else f'{rate} %'}, chỉ tiêu {t['rates']['targets']['cashless']} %); "
-                   f"tiền mặt {t['paid_cash']}; tăng {t['increases']}, giảm {t['decreases']}")
+        rate = "—" if rate is None else f"{rate:.1f}".replace(".", ",") + " %"
+        click.echo(f"  {program}: trong danh sách {t['listed']} người, đã chi {t['paid']}; không dùng tiền mặt "
+                   f"{t['paid_cashless']} ({rate} người trong danh sách, chỉ tiêu "
+                   f"{t['rates']['targets']['cashless']} %); tiền mặt {t['paid_cash']}; "
+                   f"tăng {t['increases']}, giảm {t['decreases']}")
     if xlsx_path:
         click.echo(f"Đã ghi {xlsx_path}.")
 

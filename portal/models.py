@@ -460,6 +460,7 @@ class MonthlyReport(db.Model):
     month: Mapped[str] = mapped_column(String(7))
     made_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     made_by_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    reason: Mapped[str | None] = mapped_column(Text)  # why it was made again
     figures: Mapped[dict] = mapped_column(JSON)
 
     area = relationship("Area")

@@ -209,7 +209,7 @@ def test_a_failed_payment_changes_the_district_report(browser, paid_list_server)
     district.reload()
     after = chanh_btxh_cells(district)
     assert after[1] == "2" and after[4].startswith("1\n")  # one paid cashless fewer
-    assert "50,0" in after[6]
+    assert "33,3" in after[6]
     assert "không thành công hoặc trả lại 1" in district.locator("main").inner_text()
     district.context.close()
     payer.context.close()

@@ -138,12 +138,12 @@ def test_district_page_shows_every_commune_and_the_totals(client, world):
     assert len(chanh) == 2  # one table per program
     btxh, ncc = chanh
     assert btxh.split(" | ")[1:6] == ["4", "1", "1", "2 1.260.000 đ", "2 900.000 đ"]
-    assert "50,0 %" in btxh and "66,7 %" in btxh  # cashless; paid into the account among 3 with one
+    assert "33,3 %" in btxh and "66,7 %" in btxh  # cashless of the 6 listed; into the account of the 3 with one
     assert ncc.split(" | ")[1] == "1" and "100,0 %" in ncc
     assert any(x.startswith("Cộng BTXH | 5 |") for x in rows)  # 4 in A + 1 in B
     others = [x for x in rows if "Chưa có danh sách chi trả đã khóa" in x]
     assert len(others) == 44 - 3
-    assert 'progress max="100" value="50.0" aria-label="BTXH Xã Bình Chánh" class="low"' in html
+    assert 'progress max="100" value="33.3" aria-label="BTXH Xã Bình Chánh" class="low"' in html
     assert "Còn 1 người chưa có kết quả chi trả" in html
     assert "Chốt báo cáo" in html and "/reports/monthly.xlsx?month=2024-05" in html
 
@@ -261,6 +261,34 @@ def test_make_then_later_edits_keep_the_made_numbers(client, world):
     assert "báo cáo của Huyện Bình Sơn" in commune_html and "4 người được chi trả" in commune_html
 
 
+def test_making_again_needs_a_change_and_a_reason_and_keeps_every_version(client, world):
+    login(client, "district")
+    token = csrf_token(client, "/reports/monthly")
+    data = {"csrf_token": token, "month": "2024-05", "area": district_area().id}
+    assert client.post("/reports/monthly/make", data=data).status_code == 303
+    r = client.post("/reports/monthly/make", data=data)  # a double submit: still one report
+    assert "Số liệu không đổi" in client.get(r.headers["Location"]).get_data(as_text=True)
+    assert db.session.scalar(select(func.count(MonthlyReport.id))) == 1
+    line = next(x for x in world["A"].lines if x.beneficiary_id == world["a6"].id)
+    payments.record_result(line, user("payer"), "paid_cash")
+    db.session.commit()
+    r = client.post("/reports/monthly/make", data=data)  # changed, but no reason
+    assert "cần ghi lý do" in client.get(r.headers["Location"]).get_data(as_text=True)
+    r = client.post("/reports/monthly/make", data=data | {"reason": "Bổ sung kết quả chi trả"})
+    first, second = sorted(db.session.scalars(select(MonthlyReport)), key=lambda m: m.id)
+    assert second.reason == "Bổ sung kết quả chi trả"
+    assert second.figures["totals"]["BTXH"]["paid"] == first.figures["totals"]["BTXH"]["paid"] + 1
+    html = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Các lần chốt (2)" in html and "Bổ sung kết quả chi trả" in html
+    earlier = client.get(f"/reports/monthly?month=2024-05&made={first.id}").get_data(as_text=True)
+    paid = next(x for x in text_rows(earlier) if x.startswith("Xã Bình Chánh")).split(" | ")[1]
+    assert paid == "4"  # the first version, as it was made
+    ws = sheet(client.get(f"/reports/monthly.xlsx?month=2024-05&made={first.id}").data)
+    chanh = next(row for row in ws.iter_rows(values_only=True) if row[1] == "Xã Bình Chánh")  # BTXH first
+    assert chanh[2] == 4
+    assert client.get("/reports/monthly.xlsx?month=2024-13").status_code == 400
+
+
 # ------------------------------------------------------------------------------ the workbook
 
 def sheet(data):
@@ -310,11 +338,11 @@ def test_workbook_in_the_administrative_form(client, world):
     a = by_name[("BTXH", "Xã Bình Chánh")]
     assert [a[c - 1].value for c in (3, 4, 5, 6, 7, 8, 9, 12, 13, 16, 17)] == [
         4, 1, 1, 2, 1_260_000, 2, 900_000, 3, 2, 1, 0]
-    assert a[9].value == pytest.approx(0.5) and a[10].value == pytest.approx(0.6)
+    assert a[9].value == pytest.approx(2 / 6) and a[10].value == pytest.approx(0.6)  # of the 6 listed
     assert a[13].value == pytest.approx(2 / 3) and a[14].value == pytest.approx(1 / 6)
     assert a[9].number_format == "0.0%" and a[13].number_format == "0.0%" and a[10].number_format == "0%"
     assert a[6].number_format == "#,##0" and a[2].number_format == "#,##0"
-    assert by_name[("BTXH", "Cộng BTXH")][9].value == pytest.approx(2 / 5)  # recomputed from the sums
+    assert by_name[("BTXH", "Cộng BTXH")][9].value == pytest.approx(2 / 8)  # recomputed from the sums
     assert by_name[("BTXH", "Xã Bình Hòa")][9].value is None  # nobody paid: no rate
     assert not any(isinstance(v, str) and v.startswith("=") for v in values)
 
@@ -353,7 +381,8 @@ def test_cli_json_shape_and_sums(runner, world, tmp_path):
     path = tmp_path / "bc.xlsx"
     result = runner.invoke(args=["monthly-report", "2024-05", "--area", "524", "--xlsx", str(path)])
     assert result.exit_code == 0 and f"Đã ghi {path}" in result.output
-    assert "BTXH: chi trả 5 người; không dùng tiền mặt 2 (40.0 %, chỉ tiêu 60 %)" in result.output
+    assert ("BTXH: trong danh sách 8 người, đã chi 5; không dùng tiền mặt 2 (25,0 % người trong danh sách, "
+            "chỉ tiêu 60 %)") in result.output
     assert sheet(path.read_bytes()).cell(5, 1).value == "BÁO CÁO KẾT QUẢ CHI TRẢ TRỢ CẤP KHÔNG DÙNG TIỀN MẶT"
     commune = cli_json(runner, "2024-05", "--area", "21052")
     assert [(r["commune_code"], r["program"]) for r in commune["rows"]] == [("21052", "BTXH"), ("21052", "NCC")]
@@ -409,31 +438,27 @@ def test_ranking_counts(world):
     data = reports.ranking(district_area(), "2024-05")
     assert (data["period"], data["previous"], data["ranked"]) == ("2024-05", "2024-04", 2)
     first, second, *rest = data["rows"]
-    assert (first["commune_code"], first["rank"], first["cashless"]) == ("21052", 1, 60.0)  # 3 of 5
+    assert (first["commune_code"], first["rank"], first["cashless"]) == ("21052", 1, 42.9)  # 3 of the 7 listed
     assert (second["commune_code"], second["rank"], second["cashless"]) == ("21046", 2, 0.0)
     assert all(e["rank"] is None for e in rest) and len(rest) == 20
     assert first["paid_into_account"] == 75.0 and first["reviewed"] == round(100 / 7, 1)
-    assert first["target"] == (60 * 4 + 50 * 1) / 5
+    assert first["target"] == round((60 * 6 + 50 * 1) / 7, 1)
     # April: A paid everyone in cash (0 %), B one of three into the account.
     assert (first["before"]["rank"], first["before"]["cashless"]) == (2, 0.0)
     assert (second["before"]["rank"], second["before"]["cashless"]) == (1, round(100 / 3, 1))
     btxh = first["programs"]["BTXH"]
-    assert (btxh["left_cashless"], btxh["left_into_account"]) == (1, 1)
+    assert (btxh["left_cashless"], btxh["left_into_account"]) == (2, 1)  # 60 % of 6 is 4; 2 are
     assert (first["programs"]["NCC"]["left_cashless"], first["programs"]["NCC"]["left_into_account"]) == (0, 0)
-    assert second["programs"]["BTXH"]["left_cashless"] == 1 and second["programs"]["BTXH"]["left_into_account"] == 1
+    assert second["programs"]["BTXH"]["left_cashless"] == 2 and second["programs"]["BTXH"]["left_into_account"] == 1
 
 
-def test_ties_share_a_rank(world):
-    line = next(x for x in world["A"].lines if x.beneficiary_id == world["a6"].id)
-    payments.record_result(line, user("payer"), "paid_cash")  # A: 3 of 6 = 50 %
-    b = db.session.scalars(select(PaymentPeriod).where(
-        PaymentPeriod.commune_id == find_commune("21046", "2024-05").id,
-        PaymentPeriod.month == "2024-05")).one()
-    failed = next(x for x in b.lines if x.result == "failed")
-    payments.record_result(failed, user("payer"), "paid_account")  # B: 1 of 2 = 50 %
-    db.session.commit()
-    assert [(e["commune_code"], e["rank"]) for e in reports.ranking(district_area(), "2024-05")["rows"][:2]] == [
-        ("21046", 1), ("21052", 1)]
+def test_ties_share_a_rank():
+    def row(cid, listed, cashless):
+        return dict.fromkeys(reports.KEYS + reports.EXTRA_KEYS, 0) | {
+            "commune_id": cid, "commune_code": str(cid), "commune_name": f"Xã {cid}", "program": "BTXH",
+            "listed": listed, "paid": listed, "paid_cashless": cashless, "has_list": True}
+    ranked = reports._ranked({"rows": [row(1, 4, 2), row(2, 2, 1), row(3, 4, 1), row(4, 0, 0)]})
+    assert [ranked[c]["rank"] for c in (1, 2, 3, 4)] == [1, 1, 3, None]  # 50 %, 50 %, 25 %, nobody listed
 
 
 def test_commune_officer_lands_on_the_ranking(client, world):
@@ -445,12 +470,12 @@ def test_commune_officer_lands_on_the_ranking(client, world):
     assert "Xã Bình Chánh: hạng 1/2" in html and "Lên 1 bậc so với tháng 04/2024" in html
     assert f'href="/communes/{a.id}"' in html  # the way to the review pages, first on the page
     assert html.index(f'href="/communes/{a.id}"') < html.index("<table")
-    assert "Còn thiếu 1 người chi trả không dùng tiền mặt để đạt chỉ tiêu 60 %" in html
+    assert "Còn thiếu 2 người chi trả không dùng tiền mặt để đạt chỉ tiêu 60 %" in html
     assert "1 người đã có tài khoản nhưng chưa được chi vào tài khoản" in html
     assert "Đã đạt chỉ tiêu 50 %" in html  # NCC
-    assert "+50,0 điểm %" in html and "+2" in html and "-3" in html  # BTXH rate and counts since April
+    assert "+33,3 điểm %" in html and "+2" in html and "-3" in html  # BTXH rate (0 → 2 of 6) and counts since April
     rows = text_rows(html)
-    assert rows[1].startswith("1 | Xã Bình Chánh | 60,0 % 3/5") and rows[2].startswith("2 |")
+    assert rows[1].startswith("1 | Xã Bình Chánh | 42,9 % 3/7") and rows[2].startswith("2 |")
     assert 'aria-current="true"' in html
     r = client.get("/reports/ranking?month=2024-4")
     assert r.status_code == 400 and "YYYY-MM" in r.get_data(as_text=True)

@@ -24,6 +24,7 @@ def upgrade():
     sa.Column('month', sa.String(length=7), nullable=False),
     sa.Column('made_at', sa.DateTime(), nullable=False),
     sa.Column('made_by_id', sa.Integer(), nullable=False),
+    sa.Column('reason', sa.Text(), nullable=True),
     sa.Column('figures', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['area_id'], ['area.id'], name=op.f('fk_monthly_report_area_id_area')),
     sa.ForeignKeyConstraint(['made_by_id'], ['user.id'], name=op.f('fk_monthly_report_made_by_id_user')),

@@ -1,5 +1,6 @@
-from wtforms import HiddenField
-from wtforms.validators import DataRequired, Regexp
+from flask_babel import lazy_gettext as _l
+from wtforms import HiddenField, StringField
+from wtforms.validators import DataRequired, Length, Regexp
 
 from ..forms import Form
 
@@ -9,3 +10,4 @@ class MakeForm(Form):
 
     month = HiddenField(validators=[DataRequired(), Regexp(r"^\d{4}-(0[1-9]|1[0-2])$")])
     area = HiddenField(validators=[DataRequired(), Regexp(r"^\d+$")])
+    reason = StringField(_l("Lý do chốt lại"), validators=[Length(max=300)])

@@ -54,7 +54,7 @@ def monthly():
         return render("reports/monthly.html", "reports/_monthly.html", area=area, month=month,
                       error=error, status=400)
     live = request.args.get("live") == "1"
-    report, record = reports.report_for(area, month, live=live)
+    report, record = reports.report_for(area, month, live=live, version=request.args.get("made", type=int))
     latest = record if not live else reports.made(area, month)
     per_page = current_app.config["PAGE_SIZE"]
     communes = list(dict.fromkeys(r["commune_id"] for r in report["rows"]))
@@ -66,7 +66,7 @@ def monthly():
                   rows=[r for r in report["rows"] if r["commune_id"] in shown], programs=PROGRAMS,
                   page=page, n_communes=len(communes), per_page=per_page,
                   form=MakeForm(data={"month": month, "area": area.id}) if can_make else None,
-                  local=reports.local_time)
+                  local=reports.local_time, versions=reports.versions(area, month))
 
 
 @bp.route("/reports/monthly.xlsx")
@@ -76,8 +76,9 @@ def workbook():
     area = _area()
     month, error = _month()
     if error:
-        abort(404)
-    report, record = reports.report_for(area, month, live=request.args.get("live") == "1")
+        abort(400, description=error)
+    report, record = reports.report_for(area, month, live=request.args.get("live") == "1",
+                                        version=request.args.get("made", type=int))
     suffix = "-chot" if record else ""
     return download(reports.workbook(report), f"bao-cao-thang-{area.code}-{month}{suffix}.xlsx")
 
@@ -100,7 +101,12 @@ def make():
         flash(_("Tháng %(month)s chưa có danh sách chi trả nào đã khóa: chưa chốt được báo cáo.",
                 month=months.label(month)), "error")
         return see_other("reports.monthly", month=month, area=area.id)
-    reports.make(area, month, current_user)
+    try:
+        reports.make(area, month, current_user, form.reason.data)
+    except reports.ReportError as e:
+        db.session.rollback()
+        flash(str(e), "error")
+        return see_other("reports.monthly", month=month, area=area.id, live=1)
     db.session.commit()
     flash(_("Đã chốt báo cáo tháng %(month)s.", month=months.label(month)), "success")
     return see_other("reports.monthly", month=month, area=area.id)

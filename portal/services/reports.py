@@ -122,11 +122,12 @@ def figures(commune_ids, month, as_of=None):
 
 def rates(row, goals, program):
     """Percent rates (float, one decimal; ``None`` without a base) of a row, with targets:
-    ``cashless`` (paid cashless of paid), ``paid_into_account`` (of those with an account
-    paid into it), ``reviewed`` (of those listed)."""
+    ``cashless`` (paid into an account, of those on the month's list: a commune that has not
+    yet recorded its cash payments is not flattered by it), ``paid_into_account`` (of those
+    with an account, paid into it), ``reviewed`` (of those listed)."""
     def pct(part, whole):
         return round(100 * part / whole, 1) if whole else None
-    return {"cashless": pct(row["paid_cashless"], row["paid"]),
+    return {"cashless": pct(row["paid_cashless"], row["listed"]),
             "paid_into_account": pct(row["paid_into_account_of_those_with_account"], row["with_account"]),
             "reviewed": pct(row["reviewed"], row["listed"]),
             "targets": {k: goals[(program, k)] for k in ("cashless", "paid_into_account", "reviewed")}}
@@ -184,10 +185,34 @@ def made(area, month):
     return max(records, key=lambda r: (depth.get(r.area_id, -1), r.made_at, r.id))
 
 
-def make(area, month, user):
+class ReportError(ValueError):
+    """A report that cannot be made as asked (Vietnamese message)."""
+
+
+def versions(area, month):
+    """The reports made for ``area`` itself for ``month``, the latest first."""
+    return db.session.scalars(select(MonthlyReport).where(
+        MonthlyReport.area_id == area.id, MonthlyReport.month == month)
+        .order_by(MonthlyReport.made_at.desc(), MonthlyReport.id.desc())).all()
+
+
+def make(area, month, user, reason=None):
     """Make (chốt) the report of ``area`` for ``month`` as it stands now, and keep it; its
-    numbers are recounted from the history as of this moment whenever it is shown."""
-    record = MonthlyReport(area_id=area.id, month=months.parse(month), made_by_id=user.id, figures={})
+    numbers are recounted from the history as of this moment whenever it is shown.
+
+    Making it again needs a ``reason`` (every version is kept), and is refused when the
+    numbers have not changed since the last one (a double submit makes one report).
+    Raises ``ReportError``."""
+    month = months.parse(month)
+    reason = (reason or "").strip() or None
+    earlier = versions(area, month)
+    if earlier:
+        if as_json(monthly_report(area, month)) == earlier[0].figures:
+            raise ReportError(f"Số liệu không đổi so với lần chốt lúc "
+                              f"{local_time(earlier[0].made_at):%H:%M %d/%m/%Y}: không cần chốt lại.")
+        if not reason:
+            raise ReportError("Chốt lại báo cáo đã chốt cần ghi lý do (ví dụ: bổ sung kết quả chi trả).")
+    record = MonthlyReport(area_id=area.id, month=month, made_by_id=user.id, figures={}, reason=reason)
     db.session.add(record)
     db.session.flush()
     record.figures = as_json(monthly_report(area, month, as_of=record.made_at))
@@ -195,10 +220,14 @@ def make(area, month, user):
     return record
 
 
-def report_for(area, month, live=False):
+def report_for(area, month, live=False, version=None):
     """The report to show: as made (recounted as of its making) when one was made and
-    ``live`` is false, else as the history stands now. Returns ``(report, made or None)``."""
-    record = None if live else made(area, month)
+    ``live`` is false (``version``: the id of an earlier one of ``area``'s, else the
+    latest), else as the history stands now. Returns ``(report, made or None)``."""
+    record = None
+    if not live:
+        record = next((r for r in versions(area, month) if r.id == version), None) if version else None
+        record = record or made(area, month)
     return monthly_report(area, month, as_of=record.made_at if record else None), record
 
 
@@ -212,10 +241,11 @@ def local_time(moment):
     return moment + VN_OFFSET if moment is not None else None
 
 
-def left_to_target(paid, paid_cashless, target):
-    """How many more people must be paid cashless to reach ``target`` percent of ``paid``:
-    ``ceil(target × paid / 100) − paid_cashless``, never below 0 (integer arithmetic)."""
-    return max(0, -(-int(target) * paid // 100) - paid_cashless)
+def left_to_target(listed, paid_cashless, target):
+    """How many more people must be paid cashless to reach ``target`` percent of the
+    ``listed`` (the month's list): ``ceil(target × listed / 100) − paid_cashless``, never
+    below 0 (integer arithmetic)."""
+    return max(0, -(-int(target) * listed // 100) - paid_cashless)
 
 
 # ------------------------------------------------------------------------------- workbook
@@ -229,7 +259,7 @@ _COLUMNS = (("paid", "#,##0"), ("own_account", "#,##0"), ("proxy_account", "#,##
             ("with_account", "#,##0"), ("paid_into_account_of_those_with_account", "#,##0"),
             ("rate:paid_into_account", "0.0%"), ("rate:reviewed", "0.0%"),
             ("increases", "#,##0"), ("decreases", "#,##0"))
-_RATE_PARTS = {"cashless": ("paid_cashless", "paid"),
+_RATE_PARTS = {"cashless": ("paid_cashless", "listed"),
                "paid_into_account": ("paid_into_account_of_those_with_account", "with_account"),
                "reviewed": ("reviewed", "listed")}
 
@@ -346,8 +376,8 @@ def _pct(part, whole):
 
 def _ranked(report):
     """``{commune id: entry}`` for one report, ranked by cashless rate (paid cashless of
-    paid, all programs), highest first; ties share a rank ("1, 2, 2, 4"); a commune with
-    nobody paid has no rank."""
+    those listed, all programs), highest first; ties share a rank ("1, 2, 2, 4"); a
+    commune with nobody on a list has no rank."""
     by_commune = {}
     for row in report["rows"]:
         by_commune.setdefault(row["commune_id"], []).append(row)
@@ -356,7 +386,7 @@ def _ranked(report):
         c = _combined(rows)
         out[cid] = {"commune_id": cid, "commune_code": rows[0]["commune_code"],
                     "commune_name": rows[0]["commune_name"], **c,
-                    "cashless": _pct(c["paid_cashless"], c["paid"]),
+                    "cashless": _pct(c["paid_cashless"], c["listed"]),
                     "paid_into_account": _pct(c["paid_into_account_of_those_with_account"],
                                               c["with_account"]),
                     "reviewed": _pct(c["reviewed"], c["listed"]),
@@ -391,12 +421,12 @@ def ranking(area, month):
     goals = targets(area)
     for entry in now.values():
         for p, row in entry["programs"].items():
-            row["left_cashless"] = left_to_target(row["paid"], row["paid_cashless"], goals[(p, "cashless")])
+            row["left_cashless"] = left_to_target(row["listed"], row["paid_cashless"], goals[(p, "cashless")])
             row["left_into_account"] = row["with_account"] - row["paid_into_account_of_those_with_account"]
         entry["before"] = before.get(entry["commune_id"])
         # The programs' targets weighted by who was paid: the commune's rate at its targets.
-        entry["target"] = (round(sum(goals[(p, "cashless")] * r["paid"] for p, r in entry["programs"].items())
-                                 / entry["paid"], 1) if entry["paid"] else None)
+        entry["target"] = (round(sum(goals[(p, "cashless")] * r["listed"] for p, r in entry["programs"].items())
+                                 / entry["listed"], 1) if entry["listed"] else None)
     rows = sorted(now.values(), key=lambda e: (e["rank"] is None, e["rank"] or 0, e["commune_code"] or ""))
     return {"period": month, "previous": previous, "made": record, "previous_made": before_record,
             "ranked": sum(1 for e in rows if e["rank"] is not None), "goals": goals, "rows": rows}
