@@ -12,7 +12,7 @@ from flask_wtf.csrf import CSRFError
 from .extensions import db, htmx, login_manager
 from .models import User
 from .vn.banks import by_bin, mask_account
-from .vn.dates import format_birth, format_date
+from .vn.dates import format_birth, format_date, format_moment
 from .vn.ids import mask_id
 from .vn.money import format_int, format_vnd
 
@@ -223,6 +223,7 @@ def init_app(app):
         "vnd": lambda n: "" if n is None else format_vnd(n).replace(" ", "\u00a0"),
         "num": lambda n: "" if n is None else format_int(n),
         "dmy": lambda d: "" if d is None else format_date(d),
+        "when": format_moment,  # a stored UTC moment, in Vietnam's time
         "birth": lambda b: format_birth(b.birth_date, b.birth_year),
         # "1998-09-15" (ISO, as kept in a preview) → "15/09/1998"; a year stays a year.
         "birthtext": lambda v: format_date(date.fromisoformat(v)) if isinstance(v, str) else (v or ""),

@@ -66,7 +66,7 @@ def monthly():
                   rows=[r for r in report["rows"] if r["commune_id"] in shown], programs=PROGRAMS,
                   page=page, n_communes=len(communes), per_page=per_page,
                   form=MakeForm(data={"month": month, "area": area.id}) if can_make else None,
-                  local=reports.local_time, versions=reports.versions(area, month))
+                  versions=reports.versions(area, month))
 
 
 @bp.route("/reports/monthly.xlsx")
@@ -130,4 +130,4 @@ def ranking():
     page = _page(len(data["rows"]), per_page)
     return render("reports/ranking.html", area=area, month=month, error=None, data=data, mine=mine,
                   own=own, rows=data["rows"][(page - 1) * per_page:page * per_page], page=page,
-                  per_page=per_page, programs=PROGRAMS, local=reports.local_time)
+                  per_page=per_page, programs=PROGRAMS)

@@ -19,12 +19,12 @@ Keys of a row (counts of beneficiaries, amounts in ``int`` đồng):
 - ``reviewed``: listed people reviewed since the campaign started, by the month's end;
 - ``increases`` / ``decreases``: approved changes effective in the month.
 """
-from datetime import timedelta
 
 from sqlalchemy import and_, case, exists, func, literal, select
 
 from ..extensions import db
 from ..sheets.writer import FormSheet, issuer_lines
+from ..vn.dates import vietnam_time
 from ..models import (Beneficiary, ChangeProposal, Event, MonthlyReport, PaymentLine,
                       PaymentPeriod, Review)
 from . import changes, months
@@ -233,12 +233,9 @@ def report_for(area, month, live=False, version=None):
 
 # ------------------------------------------------------------------------------- helpers
 
-VN_OFFSET = timedelta(hours=7)  # Vietnam keeps UTC+7 all year (no summer time)
-
-
 def local_time(moment):
     """A stored naive UTC ``datetime`` as the time in Vietnam (``None`` stays ``None``)."""
-    return moment + VN_OFFSET if moment is not None else None
+    return vietnam_time(moment)
 
 
 def left_to_target(listed, paid_cashless, target):

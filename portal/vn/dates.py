@@ -200,3 +200,16 @@ def format_birth(date, year=None) -> str:
     if date is not None:
         return format_date(date)
     return str(year) if year else ""
+
+
+VIETNAM_OFFSET = _dt.timedelta(hours=7)  # Vietnam keeps UTC+7 all year (no summer time)
+
+
+def vietnam_time(moment):
+    """A stored naive UTC ``datetime`` as the time in Vietnam; ``None`` stays ``None``."""
+    return moment + VIETNAM_OFFSET if moment is not None else None
+
+
+def format_moment(moment) -> str:
+    """A stored naive UTC ``datetime`` as people in Vietnam read it: ``"30/11/2026 07:05"``."""
+    return "" if moment is None else vietnam_time(moment).strftime("%d/%m/%Y %H:%M")
