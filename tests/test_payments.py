@@ -72,9 +72,24 @@ def test_administrative_workbook(registry):
     assert 1_260_000 in values
     assert any(str(v).startswith("Bằng chữ: Một triệu hai trăm sáu mươi nghìn đồng") for v in values)
     assert {"NGƯỜI LẬP BIỂU", "CÔNG CHỨC LĐ-TB&XH", "CHỦ TỊCH"} <= set(values)
+    assert [c.value for c in ws[7]][9:] == ["Số tài khoản", "Chủ tài khoản", "Ký nhận"]
     rows = {r[1].value: r for r in ws.iter_rows(min_row=8) if r[1].value in ("Nguyễn Văn An", "Trần Thị Bích")}
-    assert rows["Nguyễn Văn An"][10].value == "—" and rows["Trần Thị Bích"][10].value is None  # sign: cash only
+    assert rows["Nguyễn Văn An"][11].value == "—" and rows["Trần Thị Bích"][11].value is None  # sign: cash only
     assert rows["Nguyễn Văn An"][9].value == "4300205123456"
+    assert rows["Nguyễn Văn An"][10].value == "Nguyễn Văn An" and rows["Trần Thị Bích"][10].value is None
+
+
+@pytest.mark.parametrize("recipient, shown", [("guardian", "Lê Thị Hoa (giám hộ)"),
+                                              ("authorised", "Lê Thị Hoa (ủy quyền)"),
+                                              ("self", "Lê Thị Hoa")])
+def test_the_list_to_sign_names_the_account_holder(registry, recipient, shown):
+    a, _, _ = registry
+    a.account.holder_name, a.account.recipient_type = "Lê Thị Hoa", recipient
+    db.session.commit()
+    p = payments.build(find_commune("21052", "2024-05"), "2024-05", "BTXH", system_user())
+    ws = load_workbook(io.BytesIO(payments.administrative_workbook(p))).active
+    row = next(r for r in ws.iter_rows(min_row=8) if r[1].value == "Nguyễn Văn An")
+    assert row[10].value == shown and row[10].data_type == "s"
 
 
 def test_provider_csv_neutralises_formulas_not_numbers(registry):

@@ -308,19 +308,35 @@ def reconciliation(period):
 
 
 
+#: How the list to sign marks an account that is not the beneficiary's own.
+HOLDER_MARKS = {"guardian": " (giám hộ)", "authorised": " (ủy quyền)"}
+
+
+def holder_label(line):
+    """The account holder of an account line as the list to sign writes it: the name, and
+    "(giám hộ)" / "(ủy quyền)" for a guardian's or an authorised person's account; ``""``
+    for a cash line."""
+    if line.method != "account":
+        return ""
+    return (line.holder_name or "") + HOLDER_MARKS.get(line.recipient_type, "")
+
+
 def administrative_workbook(period):
     """The list as ``.xlsx`` in the administrative form (Decree 30/2020/NĐ-CP): the issuing
     body and the national motto at the top, the title with the month, Times New Roman, a
-    totals row in figures and in words, signature blocks (preparer, officer, chairman);
-    the signature column is filled for cash lines only. Money as whole đồng."""
+    totals row in figures and in words, signature blocks (preparer, officer, chairman).
+    Columns: STT, name, birth year, ID, village, amount, arrears, total (whole đồng),
+    method, account number, account holder (:func:`holder_label`), signature (filled for
+    cash lines only)."""
     program = {"BTXH": "TRỢ CẤP XÃ HỘI HẰNG THÁNG", "NCC": "TRỢ CẤP ƯU ĐÃI NGƯỜI CÓ CÔNG"}.get(
         period.program, period.program)
-    sheet = FormSheet(f"T{period.month[5:]}-{period.month[:4]}", [6, 26, 9, 16, 16, 13, 12, 13, 12, 18, 14])
+    sheet = FormSheet(f"T{period.month[5:]}-{period.month[:4]}", [6, 26, 9, 16, 16, 13, 12, 13, 12, 18, 24, 14])
     r = sheet.heading(issuer_lines(period.commune.level, period.commune.full_name), f"DANH SÁCH CHI TRẢ {program}",
                       f"Tháng {int(period.month[5:])} năm {period.month[:4]}"
                       + (f" (lần {period.version})" if period.version > 1 else ""))
     sheet.header_row(r - 1, ["STT", "Họ và tên", "Năm sinh", "Số định danh", "Thôn", "Mức (đồng)",
-                             "Truy lĩnh (đồng)", "Cộng (đồng)", "Hình thức", "Số tài khoản", "Ký nhận"])
+                             "Truy lĩnh (đồng)", "Cộng (đồng)", "Hình thức", "Số tài khoản", "Chủ tài khoản",
+                             "Ký nhận"])
     lines = db.session.scalars(
         select(PaymentLine).where(PaymentLine.period_id == period.id, PaymentLine.status == "listed")
         .options(selectinload(PaymentLine.beneficiary).selectinload(Beneficiary.village))
@@ -330,7 +346,7 @@ def administrative_workbook(period):
         values = [n, b.full_name, b.birth_year, b.national_id or "", b.village.name if b.village else "",
                   line.amount, line.arrears, line.amount + line.arrears,
                   "Tài khoản" if line.method == "account" else "Tiền mặt",
-                  line.account_number or "", "" if line.method == "cash" else "—"]
+                  line.account_number or "", holder_label(line), "" if line.method == "cash" else "—"]
         for i, v in enumerate(values, 1):
             sheet.put(r, i, v, box=True, fmt="#,##0" if i in (6, 7, 8) else "@" if i in (4, 10) else None)
         r += 1
@@ -339,11 +355,11 @@ def administrative_workbook(period):
     for col, value in ((6, sum(line.amount for line in lines)), (7, sum(line.arrears for line in lines)),
                        (8, total)):
         sheet.put(r, col, value, bold=True, fmt="#,##0", box=True)
-    for col in (2, 3, 4, 5, 9, 10, 11):
+    for col in (2, 3, 4, 5, 9, 10, 11, 12):
         sheet.ws.cell(row=r, column=col).border = FormSheet.BOX
     sheet.merged(r + 1, 1, sheet.ncols, f"Bằng chữ: {amount_in_words(total)}.", align=None, italic=True)
     sheet.signatures(r + 3, [(2, 2, "NGƯỜI LẬP BIỂU", False), (5, 5, "CÔNG CHỨC LĐ-TB&XH", False),
-                             (9, 9, "CHỦ TỊCH", True)])
+                             (10, 11, "CHỦ TỊCH", True)])
     return sheet.bytes()
 
 
