@@ -138,7 +138,7 @@ def test_decision_needs_number_date_and_a_note_to_reject(people):
     changes.decide(c, district, True, "12/QĐ-UBND", date(2024, 5, 20))
     assert (c.status, c.decision_number, c.decision_date, c.decided_by_id) == (
         "approved", "12/QĐ-UBND", date(2024, 5, 20), district.id)
-    assert a.status == "stopped"
+    assert a.status == "active"  # from June: the record follows when June is the current month
     assert db.session.scalar(select(Event.new_value).where(
         Event.beneficiary_id == a.id, Event.field == "change_approved")) == "Thôi hưởng từ 06/2024, QĐ 12/QĐ-UBND"
     with pytest.raises(changes.ChangeError, match="đã được quyết định"):
@@ -157,9 +157,119 @@ def test_an_approval_the_record_no_longer_fits_is_refused(people):
     police.record(a, user("police"), "2024-05", "deceased", died_on=date(2024, 5, 3))
     stop = db.session.scalar(select(ChangeProposal).where(ChangeProposal.source == "police"))
     approve(stop)
-    assert a.status == "stopped"
-    with pytest.raises(changes.ChangeError, match="tạm dừng"):
+    assert a.status == "suspended"  # the stop is due in June …
+    with pytest.raises(changes.ChangeError, match="tạm dừng"):  # … and the June resumption no longer fits
         changes.decide(resume, user("district"), True, "20/QĐ", date(2024, 5, 25))
+
+
+# ------------------------------------------------------------------ months and dates (QA)
+
+def test_effective_month_within_a_year_of_the_current_month(people):
+    a, b, _ = people
+    officer = user("commune")  # CAMPAIGN_MONTH is 2024-05: 05/2023 … 05/2025
+    for kind, clause, month in (("stop", "1b", "0001-01"), ("stop", "1b", "2023-01"),
+                                ("suspend", "3b", "2099-12"), ("suspend", "3b", "2025-06"),
+                                ("stop", "1b", "2023-04")):
+        with pytest.raises(changes.ChangeError) as e:
+            changes.propose(a, kind, officer, month, clause=clause)
+        assert e.value.field == "effective_month"
+        assert "từ 05/2023 đến 05/2025" in str(e.value)
+    assert db.session.scalar(select(func.count(ChangeProposal.id))) == 0
+    assert changes.propose(a, "stop", officer, "2023-05", clause="1b").effective_month == "2023-05"
+    assert changes.propose(b, "suspend", officer, "2025-05", clause="3b").effective_month == "2025-05"
+
+
+def test_resume_arrears_not_before_the_suspension(people):
+    a, _, _ = people
+    officer = user("commune")
+    approve(changes.propose(a, "suspend", officer, "2024-03", clause="3c"), day=date(2024, 2, 20))
+    for typed in ("0001-01", "2024-02"):
+        with pytest.raises(changes.ChangeError) as e:
+            changes.propose(a, "resume", officer, "2024-06", arrears_from=typed)
+        assert e.value.field == "arrears_from" and "03/2024" in str(e.value)
+    assert changes.propose(a, "resume", officer, "2024-06", arrears_from="2024-04").arrears_from == "2024-04"
+
+
+def test_decision_date_not_in_the_future_nor_a_year_before_the_month(people):
+    a, _, _ = people
+    district = user("district")
+    c = changes.propose(a, "stop", user("commune"), "2024-06", clause="1b")
+    for day, words in ((date(2023, 5, 31), "01/06/2023"), (date(2000, 1, 1), "01/06/2023"),
+                       (date(2999, 1, 1), "sau hôm nay")):
+        with pytest.raises(changes.ChangeError, match=words) as e:
+            changes.decide(c, district, True, "1/QĐ", day)
+        assert e.value.field == "decision_date"
+    assert c.status == "proposed"
+    changes.decide(c, district, True, "1/QĐ", date(2023, 6, 1))  # a year before, to the day
+    assert c.status == "approved"
+
+
+def test_the_proposal_form_says_the_allowed_months(client, people):
+    a, _, _ = people
+    login(client, "commune")
+    form = client.get(f"/changes/new/{a.id}").get_data(as_text=True)
+    assert "Từ 05/2023 đến 05/2025" in form
+    token = csrf_token(client, f"/changes/new/{a.id}")
+    r = client.post(f"/changes/new/{a.id}", data={"csrf_token": token, "kind": "suspend", "clause": "3b",
+                                                  "effective_month": "2099-12", "to_commune_id": "0"})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422
+    error = re.search(r'<span class="error" id="effective_month-error">([^<]*)</span>', html)
+    assert error and "từ 05/2023 đến 05/2025" in error.group(1)
+    assert db.session.scalar(select(func.count(ChangeProposal.id))) == 0
+
+
+def status_events(b):
+    return db.session.scalars(select(Event.new_value).where(Event.beneficiary_id == b.id,
+                                                            Event.field == "status").order_by(Event.id)).all()
+
+
+def test_a_decision_ahead_of_its_month_waits_for_it(app, client, people):
+    a, b, _ = people
+    officer = user("commune")
+    approve(changes.propose(a, "suspend", officer, "2024-07", clause="3c"))
+    approve(changes.propose(b, "stop", officer, "2024-05", clause="1d"))  # due now
+    assert (a.status, b.status) == ("active", "stopped")
+    assert (status_events(a), status_events(b)) == ([], ["stopped"])
+    # The ledger pays June and not July, whatever the status says today.
+    assert line_of(build_locked(a, "2024-06"), a) is not None
+    assert line_of(build_locked(a, "2024-07"), a) is None
+    # The record is judged by its state in the month asked.
+    with pytest.raises(changes.ChangeError, match="đang tạm dừng"):
+        changes.propose(a, "suspend", officer, "2024-08", clause="3b")
+    login(client, "commune")
+    assert 'value="resume"' in client.get(f"/changes/new/{a.id}").get_data(as_text=True)
+    assert changes.apply_due("2024-06") == 0 and a.status == "active"
+    # July becomes the current month: the next load of /changes brings the record up to it.
+    app.config["CAMPAIGN_MONTH"] = "2024-07"
+    assert client.get("/changes").status_code == 200
+    db.session.expire_all()
+    assert (a.status, b.status) == ("suspended", "stopped")
+    assert status_events(a) == ["suspended"]
+    client.get("/changes")
+    assert changes.apply_due() == 0 and status_events(a) == ["suspended"]  # once
+    changes.propose(a, "resume", officer, "2024-09")  # a suspended person can be resumed
+
+
+def test_a_person_decided_to_leave_later_is_no_longer_a_case(people):
+    a, b, _ = people
+    a.deceased = b.deceased = True
+    approve(changes.propose(a, "stop", user("commune"), "2024-06", clause="1a"))
+    approve(changes.propose(b, "suspend", user("commune"), "2024-03", clause="3c"), day=date(2024, 2, 20))
+    approve(changes.propose(b, "resume", user("commune"), "2024-04"), day=date(2024, 3, 20))
+    assert a.status == "active"  # until June
+    for month in ("2024-05", "2024-06"):
+        assert [c["beneficiary"].id for c in changes.candidates(user("commune"), month)] == [b.id]
+
+
+def test_a_move_ahead_of_its_month_keeps_the_status(people):
+    a, _, _ = people
+    to = find_commune(THANH, "2024-05")
+    approve(changes.propose(a, "move_out", user("commune"), "2024-07"))  # out of the area
+    assert a.status == "active"
+    approve(changes.propose(people[1], "move_out", user("commune"), "2024-07", to_commune=to))
+    assert (people[1].commune_id, people[1].status) == (to.id, "active")
+    assert changes.apply_due("2024-07") == 1 and a.status == "moved" and people[1].status == "active"
 
 
 # ------------------------------------------------------------------ the payment list follows
@@ -167,11 +277,11 @@ def test_an_approval_the_record_no_longer_fits_is_refused(people):
 def test_a_stop_from_next_month_keeps_this_months_line(people):
     a, b, _ = people
     approve(changes.propose(a, "stop", user("commune"), "2024-06", clause="1b"))
-    assert a.status == "stopped"  # the decision is applied now …
+    assert a.status == "active"  # the record waits for June …
     may = build_locked(a, "2024-05")
     june = build_locked(a, "2024-06")
-    assert line_of(may, a) is not None and line_of(may, a).amount == 540_000  # … but May still pays
-    assert line_of(june, a) is None
+    assert line_of(may, a) is not None and line_of(may, a).amount == 540_000  # … May pays
+    assert line_of(june, a) is None  # … and June's list follows the ledger already
     assert line_of(june, b) is not None
 
 
@@ -287,6 +397,34 @@ def test_candidates_page_one_click_with_htmx_and_without(client, people):
     assert db.session.scalar(select(func.count(ChangeProposal.id))) == 2
 
 
+def test_candidates_for_a_chosen_month(client, people):
+    """April returned, May failed, June failed: a cl. 3a case for June, not for May."""
+    a, b, _ = people
+    with_account(a, number="4300205123456")
+    payer = user("payer")
+    for month, result in (("2024-04", "returned"), ("2024-05", "failed"), ("2024-06", "failed")):
+        p = build_locked(a, month)
+        payments.record_result(line_of(p, a), payer, result, "Tài khoản đã đóng")
+    db.session.commit()
+    login(client, "commune")
+    may = client.get("/changes").get_data(as_text=True)
+    assert f'id="k{a.id}-suspend"' not in may and 'name="month" value="2024-05"' in may
+    r = client.get("/changes?month=2024-06")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and f'id="k{a.id}-suspend"' in html and "khoản 3a" in html
+    assert "Cần đề nghị, kỳ 06/2024 (1)" in html and "từ tháng 07/2024" in html
+    assert '<input type="hidden" name="month" value="2024-06">' in html
+    token = csrf_token(client, "/changes")
+    r = client.post(f"/changes/candidates/{a.id}", data={"csrf_token": token, "kind": "suspend",
+                                                         "month": "2024-06"})
+    assert r.status_code == 303 and r.headers["Location"].endswith("/changes?month=2024-06")
+    c = db.session.scalar(select(ChangeProposal).where(ChangeProposal.beneficiary_id == a.id))
+    assert (c.kind, c.clause, c.effective_month, c.source) == ("suspend", "3a", "2024-07", "check")
+    for bad in ("2024-13", "06/2024", "x"):
+        r = client.get(f"/changes?month={bad}")
+        assert r.status_code == 400 and f"«{bad}» không đúng dạng YYYY-MM" in r.get_data(as_text=True)
+
+
 def test_proposal_form_from_the_beneficiary_page(client, people):
     a, _, other = people
     login(client, "commune")
@@ -383,23 +521,113 @@ def test_district_decides_with_htmx_and_without(client, people):
     assert r.status_code == 200 and "<html" not in body and f'id="c{c1.id}"' in body and "Đã duyệt" in body
     assert "12/QĐ-UBND" in body and "20/05/2024" in body
     db.session.refresh(c1)
-    assert (c1.status, c1.decision_date, a.status) == ("approved", date(2024, 5, 20), "stopped")
+    assert (c1.status, c1.decision_date, a.status) == ("approved", date(2024, 5, 20), "active")  # from June
     # A rejection needs a note.
     r = client.post(f"/changes/{c2.id}/decide", headers=HX, data={"csrf_token": token, "decision": "reject"})
     assert r.status_code == 422 and "Ghi lý do không duyệt" in r.get_data(as_text=True)
     # JavaScript off: a plain POST comes back to the list.
     r = client.post(f"/changes/{c2.id}/decide", data={"csrf_token": token, "decision": "reject",
                                                        f"d{c2.id}-note": "Đã thực hiện yêu cầu"})
-    assert r.status_code == 303 and r.headers["Location"].endswith(f"/changes#c{c2.id}")
+    assert r.status_code == 303 and r.headers["Location"].endswith("/changes")
     db.session.refresh(c2)
     assert (c2.status, c2.decision_note) == ("rejected", "Đã thực hiện yêu cầu")
     html = client.get("/changes").get_data(as_text=True)
+    assert "Đã ghi quyết định: Trần Thị Bích — Không duyệt." in html  # the confirmation, at the top
     assert "Không duyệt" in html and "Đã thực hiện yêu cầu" in html
     # A decision date in the future is refused.
     r = client.post(f"/changes/{c3.id}/decide", data={
         "csrf_token": token, "decision": "approve", f"d{c3.id}-decision_number": "1/QĐ",
         f"d{c3.id}-decision_date": "2999-01-01"})
-    assert r.status_code == 303 and db.session.get(ChangeProposal, c3.id).status == "proposed"
+    assert r.status_code == 422 and "không được sau hôm nay" in r.get_data(as_text=True)
+    assert db.session.get(ChangeProposal, c3.id).status == "proposed"
+
+
+def test_the_officer_withdraws_their_own_pending_proposal(client, people):
+    a, b, other = people
+    police.record(a, user("police"), "2024-05", "moved")
+    officer = user("commune")
+    mine = changes.propose(a, "move_out", officer, "2024-06", source="police")
+    colleague = make_user("canbo2", "commune", CHANH)
+    theirs = changes.propose(b, "stop", colleague, "2024-06", clause="1d")
+    elsewhere = changes.propose(other, "stop", user("district"), "2024-06", clause="1d")
+    db.session.commit()
+    login(client, "commune")
+    html = client.get("/changes").get_data(as_text=True)
+    assert f'action="/changes/{mine.id}/withdraw"' in html
+    assert f'action="/changes/{theirs.id}/withdraw"' not in html  # only their own
+    assert f'id="k{a.id}-move_out"' not in html  # proposed: not a case
+    token = csrf_token(client, "/changes")
+    r = client.post(f"/changes/{mine.id}/withdraw", data={"csrf_token": token}, headers=HX)
+    body = r.get_data(as_text=True)
+    assert r.status_code == 200 and "<html" not in body and body.lstrip().startswith(f'<tr id="c{mine.id}"')
+    assert "Đã rút" in body and "/withdraw" not in body
+    db.session.expire_all()
+    assert mine.status == "withdrawn" and a.status == "active"
+    assert db.session.scalar(select(Event.new_value).where(
+        Event.beneficiary_id == a.id, Event.field == "change_withdrawn")) == "Chuyển đi từ 06/2024"
+    assert f'id="k{a.id}-move_out"' in client.get("/changes").get_data(as_text=True)  # a case again
+    # Twice, another officer's, another commune's, the district: refused.
+    r = client.post(f"/changes/{mine.id}/withdraw", data={"csrf_token": token}, headers=HX)
+    assert r.status_code == 422 and "đã được rút" in r.get_data(as_text=True)
+    r = client.post(f"/changes/{theirs.id}/withdraw", data={"csrf_token": token}, headers=HX)
+    assert r.status_code == 422 and "Chỉ người lập đề nghị" in r.get_data(as_text=True)
+    assert client.post(f"/changes/{elsewhere.id}/withdraw", data={"csrf_token": token}).status_code == 404
+    assert client.post(f"/changes/{theirs.id}/withdraw", data={}).status_code == 400  # CSRF
+    assert db.session.get(ChangeProposal, theirs.id).status == "proposed"
+    # Not after a decision; JavaScript off: back to the list with the message.
+    again = changes.propose(a, "stop", officer, "2024-06", clause="1d")
+    db.session.commit()
+    r = client.post(f"/changes/{again.id}/withdraw", data={"csrf_token": token})
+    assert r.status_code == 303 and r.headers["Location"].endswith("/changes")
+    assert "Đã rút đề nghị: Nguyễn Văn An." in client.get("/changes").get_data(as_text=True)
+    last = changes.propose(a, "stop", officer, "2024-06", clause="1d")
+    db.session.commit()
+    approve(last)
+    r = client.post(f"/changes/{last.id}/withdraw", data={"csrf_token": token})
+    assert r.status_code == 303
+    assert "đã được quyết định: không rút được" in client.get("/changes").get_data(as_text=True)
+    assert db.session.get(ChangeProposal, last.id).status == "approved"
+    client.post("/logout", data={"csrf_token": token})
+    login(client, "district")
+    token = csrf_token(client, "/changes")
+    assert client.post(f"/changes/{theirs.id}/withdraw", data={"csrf_token": token}).status_code == 403
+    assert changes.proposals(user("district"), "withdrawn")[1] == 2
+
+
+def test_a_failed_decision_without_javascript_keeps_what_was_typed(client, people):
+    a, b, _ = people
+    c1 = changes.propose(a, "stop", user("commune"), "2024-06", clause="1b")
+    c2 = changes.propose(b, "suspend", user("commune"), "2024-06", clause="3b")
+    db.session.commit()
+    login(client, "district")
+    token = csrf_token(client, "/changes")
+    r = client.post(f"/changes/{c2.id}/decide", data={
+        "csrf_token": token, "decision": "approve", f"d{c2.id}-decision_date": "2024-05-21",
+        f"d{c2.id}-note": "Chờ bổ sung hồ sơ"})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "<html" in html
+    assert re.search(rf'<div class="error-summary"[^>]*>.*href="#c{c2.id}">Trần Thị Bích: Ghi số và ngày quyết định',
+                     html, re.S)
+    row = html[html.index(f'<div class="person" id="c{c2.id}">'):]
+    row = row[:row.index("</form>")]
+    assert "Ghi số và ngày quyết định." in row
+    assert 'value="2024-05-21"' in row and 'value="Chờ bổ sung hồ sơ"' in row
+    other_row = html[html.index(f'<div class="person" id="c{c1.id}">'):]
+    assert "Ghi số và ngày quyết định." not in other_row[:other_row.index("</form>")]
+    # A date typed wrong stays as typed, with its message.
+    r = client.post(f"/changes/{c2.id}/decide", data={
+        "csrf_token": token, "decision": "approve", f"d{c2.id}-decision_number": "9/QĐ",
+        f"d{c2.id}-decision_date": "21/05/2024"})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and 'value="21/05/2024"' in html and 'value="9/QĐ"' in html
+    assert db.session.get(ChangeProposal, c2.id).status == "proposed"
+    # Then right: back to the list, the confirmation in sight.
+    r = client.post(f"/changes/{c2.id}/decide", data={
+        "csrf_token": token, "decision": "approve", f"d{c2.id}-decision_number": "9/QĐ",
+        f"d{c2.id}-decision_date": "2024-05-21"})
+    assert r.status_code == 303 and r.headers["Location"].endswith("/changes")
+    html = client.get("/changes").get_data(as_text=True)
+    assert '<p class="flash success" role="status">Đã ghi quyết định: Trần Thị Bích — Đã duyệt.</p>' in html
 
 
 @pytest.mark.parametrize("who", ["commune", "admin", "police", "payer"])
@@ -453,7 +681,7 @@ def test_after_the_reform_the_chairman_decides(app, client):
     r = client.post(f"/changes/{c.id}/decide", data=dict(data, csrf_token=token), headers=HX)
     assert r.status_code == 200 and "Đã duyệt" in r.get_data(as_text=True)
     db.session.refresh(c)
-    assert (c.status, c.decided_by_id, b.status) == ("approved", user("chutich").id, "stopped")
+    assert (c.status, c.decided_by_id, b.status) == ("approved", user("chutich").id, "active")  # from 09/2025
 
 
 # ------------------------------------------------------------------ increases and decreases
@@ -510,7 +738,7 @@ def test_month_changes_page_for_the_district(client, may_changes):
     html = client.get("/changes/month?month=2024-04").get_data(as_text=True)
     assert "Phạm Văn Tư" in html and "Tăng: 0" in html and "Giảm: 1" in html
     r = client.get("/changes/month?month=2024-5")
-    assert r.status_code == 200 and "YYYY-MM" in r.get_data(as_text=True)
+    assert r.status_code == 400 and "YYYY-MM" in r.get_data(as_text=True)
 
 
 def test_month_changes_page_is_scoped_for_the_commune(client, may_changes):
@@ -555,6 +783,16 @@ def test_month_changes_workbook(client, may_changes):
     ws = load_workbook(io.BytesIO(client.get("/changes/month.xlsx?month=2024-05").data)).active
     values = [c.value for row in ws.iter_rows() for c in row if c.value]
     assert "UBND XÃ BÌNH CHÁNH" in values and "CHỦ TỊCH" in values and "Lê Văn Cường" not in values
+
+
+def test_a_bad_month_is_refused_on_the_page_and_the_workbook(client, may_changes):
+    login(client, "district")
+    for url in ("/changes/month?month=xx", "/changes/month.xlsx?month=xx", "/changes/month.xlsx?month=2024-13"):
+        r = client.get(url)
+        html = r.get_data(as_text=True)
+        assert r.status_code == 400 and r.mimetype == "text/html", url
+        assert "không đúng dạng YYYY-MM" in html and "Nguyễn Văn An" not in html, url
+    assert client.get("/changes/month.xlsx?month=2024-05").mimetype.endswith("spreadsheetml.sheet")
 
 
 # ------------------------------------------------------------------ the import hook
@@ -694,3 +932,31 @@ def test_deciding_in_the_browser_swaps_the_row(app, people, browser):
     db.session.expire_all()
     assert (db.session.get(ChangeProposal, c1.id).status, db.session.get(ChangeProposal, c2.id).status) == (
         "approved", "rejected")
+
+
+@pytest.mark.browser
+def test_withdrawing_in_the_browser_swaps_the_row(app, people, browser):
+    a, b, _ = people
+    c1 = changes.propose(a, "stop", user("commune"), "2024-06", clause="1b")
+    c2 = changes.propose(b, "suspend", user("commune"), "2024-06", clause="3b")
+    db.session.commit()
+    server = make_server("127.0.0.1", 0, app, threaded=False)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        page = browser.new_page()
+        log_in_as(page, base, "commune")
+        page.goto(f"{base}/changes")
+        page.evaluate("window.marker = 1")  # gone if the page reloads
+        page.once("dialog", lambda d: d.accept())  # «Rút đề nghị này?»
+        page.click(f"#c{c1.id} button:has-text('Rút đề nghị')")
+        page.wait_for_selector(f"tr#c{c1.id} .tag:has-text('Đã rút')")
+        assert page.evaluate("window.marker") == 1
+        assert page.locator(f"tr#c{c1.id} form").count() == 0
+        assert page.locator(f"tr#c{c2.id} button:has-text('Rút đề nghị')").count() == 1
+        assert page.locator("table tbody > tr").count() == 2  # swapped in place, still a table row
+    finally:
+        server.shutdown()
+    db.session.expire_all()
+    assert (db.session.get(ChangeProposal, c1.id).status, db.session.get(ChangeProposal, c2.id).status) == (
+        "withdrawn", "proposed")

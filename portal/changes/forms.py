@@ -9,7 +9,8 @@ MONTH_MESSAGE = _l("Tháng dạng YYYY-MM, ví dụ 2024-06.")
 
 KIND_LABELS = {"new": _l("Hưởng mới"), "resume": _l("Tiếp tục hưởng"), "move_in": _l("Chuyển đến"),
                "stop": _l("Thôi hưởng"), "suspend": _l("Tạm dừng"), "move_out": _l("Chuyển đi")}
-STATUS_LABELS = {"proposed": _l("Chờ quyết định"), "approved": _l("Đã duyệt"), "rejected": _l("Không duyệt")}
+STATUS_LABELS = {"proposed": _l("Chờ quyết định"), "approved": _l("Đã duyệt"), "rejected": _l("Không duyệt"),
+                 "withdrawn": _l("Đã rút")}
 # Circular 02/2021/TT-BLĐTBXH Art. 2, as services.changes.CLAUSES words it (a test keeps them equal).
 CLAUSE_LABELS = {
     "1a": _l("Chết hoặc bị tuyên bố mất tích"),
@@ -56,3 +57,7 @@ class DecideForm(Form):
     decision_number = StringField(_l("Số quyết định"), validators=[Length(max=60)])
     decision_date = DateField(_l("Ngày quyết định"), validators=[Optional()])
     note = StringField(_l("Ghi chú (bắt buộc khi không duyệt)"), validators=[Length(max=500)])
+
+
+class WithdrawForm(Form):
+    """The officer's withdrawal of their own proposal (the CSRF token only)."""

@@ -14,7 +14,8 @@ from ..services import changes, checks, months, scope
 from ..services.areas import communes_below
 from ..web import download, get_or_404, render, roles_required, see_other, wants_fragment
 from . import bp
-from .forms import CLAUSE_LABELS, KIND_LABELS, STATUS_LABELS, CandidateForm, DecideForm, ProposeForm
+from .forms import (CLAUSE_LABELS, KIND_LABELS, STATUS_LABELS, CandidateForm, DecideForm, ProposeForm,
+                    WithdrawForm)
 
 PROPOSERS = ("commune",)  # and admin, who passes every role check
 VIEWERS = ("commune", "district", "chairman")
@@ -45,14 +46,22 @@ def _decide_form(c):
     return DecideForm(prefix=f"d{c.id}", data={"decision_date": date.today()})
 
 
-@bp.route("/changes")
-@roles_required(*VIEWERS)
-def index():
-    """The commune officer's cases to propose and proposals; the deciding level's
-    proposals waiting for a decision; everyone's decided ones."""
-    month = campaign_month()
+def _asked_month(name="month"):
+    """``(month, error)``: the month asked in the query string (default the campaign
+    month), or ``(None, message)`` when it is not ``YYYY-MM``."""
+    text = request.args.get(name) or campaign_month()
+    try:
+        return months.parse(text), None
+    except ValueError:
+        return None, _("Tháng «%(text)s» không đúng dạng YYYY-MM (ví dụ 2024-05).", text=text)
+
+
+def _index(month, error=None, failed=None, status=200):
+    """The page ``index`` shows, for the cases of ``month`` (``None``: a bad month, with
+    ``error``). ``failed``: ``(change, form, message)`` of a decision sent without
+    JavaScript that could not be recorded: its row shows the message and what was typed."""
     found, found_total, cpage = [], 0, _page("cp")
-    if can_propose():
+    if can_propose() and month:
         everything = changes.candidates(current_user, month)
         found_total = len(everything)
         found = everything[(cpage - 1) * 20:cpage * 20]
@@ -60,14 +69,34 @@ def index():
     pending, pending_total, dpage = [], 0, _page("dp")
     if deciding:
         pending, pending_total = changes.proposals(current_user, "proposed", dpage, 20)
+    forms, errors = {c.id: _decide_form(c) for c in pending}, {}
+    if failed is not None:
+        c, form, message = failed
+        if c not in pending:
+            pending = [c] + pending
+        forms[c.id], errors[c.id] = form, message
     page = _page()
     rows, total = changes.proposals(current_user, ("approved", "rejected") if deciding else None, page, PER_PAGE)
-    return render("changes/index.html", month=month, next_month=months.add(month, 1),
-                  found=found, found_total=found_total, cpage=cpage, candidate_form=CandidateForm(),
-                  deciding=deciding, decider=changes.deciding_role(),
-                  pending=pending, pending_total=pending_total, dpage=dpage,
-                  forms={c.id: _decide_form(c) for c in pending},
-                  rows=rows, total=total, page=page, per_page=PER_PAGE, **_labels())
+    return render("changes/index.html", month=month, asked=request.args.get("month", ""), error=error,
+                  campaign=campaign_month(), found=found, found_total=found_total, cpage=cpage,
+                  candidate_form=CandidateForm(), deciding=deciding, decider=changes.deciding_role(),
+                  pending=pending, pending_total=pending_total, dpage=dpage, forms=forms, errors=errors,
+                  rows=rows, total=total, page=page, per_page=PER_PAGE,
+                  status=status, **_labels())
+
+
+@bp.route("/changes")
+@roles_required(*VIEWERS)
+def index():
+    """The commune officer's cases to propose (for ``?month=YYYY-MM``, default the
+    campaign month; a bad month answers 400) and proposals, each of their own still
+    waiting with a button to withdraw it; the deciding level's proposals waiting for a
+    decision; everyone's decided ones. Loading it brings the records' statuses up to the
+    decisions due by the current month (``changes.apply_due``)."""
+    if changes.apply_due():
+        db.session.commit()
+    month, error = _asked_month()
+    return _index(month, error, status=400 if error else 200)
 
 
 @bp.route("/changes/candidates/<int:bid>", methods=["POST"])
@@ -99,7 +128,8 @@ def propose_candidate(bid):
             flash(error, "error")
         else:
             flash(_("Đã đề nghị: %(name)s.", name=b.full_name), "success")
-        return see_other("changes.index")
+        month = form.month.data if form.month.data and form.month.data != campaign_month() else None
+        return see_other("changes.index", month=month)
     c = found or {"beneficiary": b, "kind": form.kind.data, "clause": None, "reason": "",
                   "effective_month": form.month.data or "", "source": ""}
     return render("changes/_candidate.html", c=c, change=change, error=error,
@@ -108,9 +138,11 @@ def propose_candidate(bid):
 
 
 def _allowed_kinds(b):
-    if b.status == "active":
+    """The kinds to offer for ``b``, by the state its approved changes leave it in."""
+    status = changes.planned_status(b) if b.status != "merged" else "merged"
+    if status == "active":
         return ["stop", "suspend", "move_out"]
-    if b.status == "suspended":
+    if status == "suspended":
         return ["resume", "stop", "move_out"]
     return []
 
@@ -163,7 +195,7 @@ def new(bid):
             db.session.rollback()
             target = {"to_commune": "to_commune_id"}.get(e.field, e.field) or "kind"
             getattr(form, target).errors = list(getattr(form, target).errors) + [str(e)]
-    return render("changes/new.html", b=b, form=form, allowed=kinds,
+    return render("changes/new.html", b=b, form=form, allowed=kinds, window=changes.effective_window(),
                   status=422 if form.errors else 200, **_labels())
 
 
@@ -172,7 +204,9 @@ def new(bid):
 def decide(change_id):
     """Approve (decision number and date) or reject (a note) one proposal of the user's
     area: only the deciding level (``changes.deciding_role``). htmx swaps the proposal's
-    row; a plain POST comes back to the list."""
+    row. A plain POST comes back to the list with a confirmation, or, when the decision
+    cannot be recorded, answers the list again (422) with the message in the proposal's
+    row and what was typed kept."""
     if not is_deciding():
         abort(403)
     c = changes.get(current_user, change_id)
@@ -185,8 +219,6 @@ def decide(change_id):
         error = " ".join(str(m) for errs in form.errors.values() for m in errs)
     elif choice not in ("approve", "reject"):
         error = _("Chọn Duyệt hoặc Không duyệt.")
-    elif form.decision_date.data and form.decision_date.data > date.today():
-        error = _("Ngày quyết định không được sau hôm nay.")
     else:
         try:
             changes.decide(c, current_user, choice == "approve", form.decision_number.data,
@@ -198,23 +230,46 @@ def decide(change_id):
             error = str(e)
     if not wants_fragment():
         if error:
+            return _index(campaign_month(), failed=(c, form, error), status=422)
+        flash(_("Đã ghi quyết định: %(name)s — %(status)s.", name=c.beneficiary.full_name,
+                status=STATUS_LABELS[c.status]), "success")
+        return see_other("changes.index")
+    return render("changes/_pending.html", c=c, form=form, error=error,
+                  status=422 if error else 200, **_labels())
+
+
+@bp.route("/changes/<int:change_id>/withdraw", methods=["POST"])
+@roles_required(*PROPOSERS)
+def withdraw(change_id):
+    """The officer withdraws (rút) their own proposal while it waits for its decision.
+    htmx swaps the proposal's row; a plain POST comes back to the list with a message."""
+    c = changes.get(current_user, change_id)
+    if c is None:
+        abort(404)
+    error = None
+    if not WithdrawForm().validate_on_submit():
+        error = _("Không rút được: tải lại trang rồi thử lại.")
+    else:
+        try:
+            changes.withdraw(c, current_user)
+            db.session.commit()
+        except changes.ChangeError as e:
+            db.session.rollback()
+            error = str(e)
+    if not wants_fragment():
+        if error:
             flash(error, "error")
         else:
-            flash(_("Đã ghi quyết định: %(name)s.", name=c.beneficiary.full_name), "success")
-        return see_other("changes.index", _anchor=f"c{c.id}")
-    return render("changes/_pending.html", c=c, form=form, error=error,
+            flash(_("Đã rút đề nghị: %(name)s.", name=c.beneficiary.full_name), "success")
+        return see_other("changes.index")
+    return render("changes/_row.html", c=c, error=error,
                   status=422 if error else 200, **_labels())
 
 
 def _month_view():
     """The month, area, program, communes and changes ``/changes/month`` shows, from the
-    query string; a bad month falls back to the campaign month with a message."""
-    error = None
-    month = request.args.get("month") or campaign_month()
-    try:
-        month = months.parse(month)
-    except ValueError as e:
-        error, month = str(e), campaign_month()
+    query string; ``error`` (and no month, no rows) when the month is not ``YYYY-MM``."""
+    month, error = _asked_month()
     root = current_user.area
     if root is None:
         abort(404)
@@ -226,8 +281,11 @@ def _month_view():
     program = request.args.get("program") or None
     if program not in (None, "BTXH", "NCC", "HTXH"):
         program = None
+    on = months.start(month or campaign_month())
+    choices = communes_below(root, on=on) if root.level != "commune" else [root]
+    if error:
+        return month, area, root, program, [], choices, [], error
     rows = changes.month_changes(changes.commune_ids_under(area), month, program=program)
-    choices = communes_below(root, on=months.start(month)) if root.level != "commune" else [root]
     shown = [a for a in choices if a.path.startswith(area.path)]
     extra = {c.commune_id for c in rows} - {a.id for a in shown}
     if extra:
@@ -235,28 +293,35 @@ def _month_view():
     return month, area, root, program, rows, choices, shown, error
 
 
+def _month_page(month_, area, root, program, rows, choices, shown, error):
+    page = _page()
+    shown_rows = rows[(page - 1) * 50:page * 50]
+    return render("changes/month.html", month=month_, asked=request.args.get("month", ""), area=area,
+                  root=root, program=program, rows=shown_rows, total=len(rows), page=page, per_page=50,
+                  increases=sum(1 for c in rows if c.kind in changes.INCREASES),
+                  choices=choices, shown=shown, counts=changes.counts_by_commune(rows), error=error,
+                  linkable={c.beneficiary_id for c in shown_rows
+                            if scope.can_see_area(current_user, c.beneficiary.commune)},
+                  status=400 if error else 200, **_labels())
+
+
 @bp.route("/changes/month")
 @roles_required(*VIEWERS)
 def month():
     """Phát sinh tăng / giảm of a month in an area: increases (new, resumed, moved in)
     then decreases (stopped, suspended, deaths, moved out), each with its reason and
-    decision; counts per commune."""
-    month_, area, root, program, rows, choices, shown, error = _month_view()
-    page = _page()
-    shown_rows = rows[(page - 1) * 50:page * 50]
-    return render("changes/month.html", month=month_, area=area, root=root, program=program,
-                  rows=shown_rows, total=len(rows), page=page, per_page=50,
-                  increases=sum(1 for c in rows if c.kind in changes.INCREASES),
-                  choices=choices, shown=shown, counts=changes.counts_by_commune(rows), error=error,
-                  linkable={c.beneficiary_id for c in shown_rows
-                            if scope.can_see_area(current_user, c.beneficiary.commune)},
-                  **_labels())
+    decision; counts per commune. A bad month answers 400 with the message and the form."""
+    return _month_page(*_month_view())
 
 
 @bp.route("/changes/month.xlsx")
 @roles_required(*VIEWERS)
 def month_xlsx():
-    """The same as ``.xlsx`` in the administrative form."""
-    month_, area, root, program, rows, choices, shown, error = _month_view()
+    """The same as ``.xlsx`` in the administrative form; a bad month answers the page
+    with its message (400), never another month's workbook."""
+    view = _month_view()
+    month_, area, root, program, rows, choices, shown, error = view
+    if error:
+        return _month_page(*view)
     data = changes.month_workbook(area, month_, rows, shown, program)
     return download(data, f"tang-giam-{area.code or area.id}-{month_}{'-' + program if program else ''}.xlsx")

@@ -8,13 +8,28 @@ then, Decree 147/2025/NĐ-CP), with a decision number and date. Approved changes
 ledger the payment list follows: who is paid in a month is read from them
 (``states_in``), so a list built for an earlier month still pays a person stopped later.
 Months are ``YYYY-MM``; amounts are ``int`` đồng.
+
+The current month is the configuration ``CAMPAIGN_MONTH`` (``current_month``). A change's
+effective month must lie within 12 months before and 12 months after it
+(``effective_window``); a decision is dated neither in the future nor more than a year
+before its effective month's first day.
+
+The record's ``status`` is the ledger's state in the current month, never a later one: a
+decision effective by the current month sets it at once; one effective later leaves it as
+it is (the ledger already pays the months before it correctly), and ``apply_due`` sets it
+when that month becomes current. ``apply_due`` is idempotent and cheap (one query of the
+approved changes, one guarded update per record that is behind); the ``/changes`` page
+runs it on every load, and anything that moves the current month on (a new
+``CAMPAIGN_MONTH``) may run it too. Only decisions and merges change a status, so the
+ledger is its one source; merged records are left alone. A proposal is checked against
+the ledger's state in its own effective month (``state_in``), not against the status.
 """
 from collections import defaultdict
 from datetime import date
 
 from flask import current_app
 from openpyxl.styles import Alignment
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import contains_eager
 
 from ..extensions import db
@@ -51,14 +66,55 @@ CLAUSES = {
 UNCOLLECTED_PERIODS = 3  # Circular 02/2021 Art. 2 cl. 3a
 
 
+EFFECTIVE_WINDOW = 12  # months before and after the current month
+
+
 class ChangeError(ValueError):
     """A proposal or decision that is not allowed (Vietnamese message); ``field`` names the
     input it is about (``kind``, ``clause``, ``effective_month``, ``arrears_from``,
-    ``to_commune``, ``decision_number``, ``note``) when there is one."""
+    ``to_commune``, ``decision_number``, ``decision_date``, ``note``) when there is one."""
 
     def __init__(self, message, field=None):
         super().__init__(message)
         self.field = field
+
+
+def current_month():
+    """The month the portal works in (``YYYY-MM``): the configuration ``CAMPAIGN_MONTH``."""
+    return current_app.config["CAMPAIGN_MONTH"]
+
+
+def effective_window(current=None):
+    """``(first, last)``: the effective months a change may take, ``EFFECTIVE_WINDOW``
+    months before and after ``current`` (default ``current_month()``), both included."""
+    current = current or current_month()
+    return months.add(current, -EFFECTIVE_WINDOW), months.add(current, EFFECTIVE_WINDOW)
+
+
+def check_effective_month(month):
+    """``month`` parsed (``YYYY-MM``) when it lies in ``effective_window()``; else
+    ``ChangeError`` on the field ``effective_month`` naming the allowed range."""
+    try:
+        month = months.parse(month)
+    except ValueError as e:
+        raise ChangeError(str(e), "effective_month") from None
+    first, last = effective_window()
+    if not first <= month <= last:
+        raise ChangeError(f"Tháng hiệu lực phải trong khoảng từ {months.label(first)} đến {months.label(last)} "
+                          f"(12 tháng trước và sau tháng {months.label(current_month())}).", "effective_month")
+    return month
+
+
+def check_decision_date(day, effective_month):
+    """A decision date (``datetime.date``) may not be after today, nor more than a year
+    before ``effective_month``'s first day; ``ChangeError`` on ``decision_date`` else."""
+    if day > date.today():
+        raise ChangeError("Ngày quyết định không được sau hôm nay.", "decision_date")
+    first = months.start(effective_month)
+    earliest = first.replace(year=first.year - 1)
+    if day < earliest:
+        raise ChangeError(f"Ngày quyết định không được trước {earliest:%d/%m/%Y}: quá một năm trước "
+                          f"tháng hiệu lực {months.label(effective_month)}.", "decision_date")
 
 
 def deciding_role(on=None):
@@ -81,7 +137,10 @@ def _open_exists(b):
 
 
 def _not_allowed(kind, status):
-    """The message when a record in ``status`` cannot take a change of ``kind``, else None."""
+    """The message when a record in ``status`` (a state of ``states_in``) cannot take a
+    change of ``kind``, else None."""
+    if status == "not_yet":
+        return "Đối tượng chưa hưởng trong tháng đó."
     if kind in ("stop", "suspend", "move_out") and status in ("stopped", "moved"):
         return "Đối tượng không còn đang hưởng."
     if kind == "suspend" and status == "suspended":
@@ -98,18 +157,19 @@ def propose(b, kind, user, effective_month, clause=None, reason=None, note=None,
     A stop or suspension needs its ``clause`` of Circular 02/2021 Art. 2 (``1a`` … ``3c``);
     a resumption may name ``arrears_from``, the first month owed (default: the month the
     suspension took effect, when that is before ``effective_month``; ``arrears=False``: no
-    arrears at all). A move out may name ``to_commune`` (a commune ``Area``; without it the
-    person leaves the area the portal covers). Raises ``ChangeError`` on a kind or clause
+    arrears at all; a month typed may not be before that suspension's month, nor, when
+    none is known, before ``effective_window()``'s first month; only increases keep it).
+    A move out may name ``to_commune`` (a commune ``Area``; without it the person leaves
+    the area the portal covers). Raises ``ChangeError`` on a kind or clause
     that does not fit, a bad month, a record that cannot take the change (a resumption is
     only for a suspended person), or while another proposal for the same person waits for
-    its decision. Adds the proposal and an ``Event``; the caller commits.
+    its decision. The effective month must lie in ``effective_window()``; the record is
+    judged by its state in that month (``state_in``: a stop approved from an earlier month
+    counts even before it is due). Adds the proposal and an ``Event``; the caller commits.
     """
     if kind not in KINDS:
         raise ChangeError("Chọn loại phát sinh.", "kind")
-    try:
-        effective_month = months.parse(effective_month)
-    except ValueError as e:
-        raise ChangeError(str(e), "effective_month") from None
+    effective_month = check_effective_month(effective_month)
     try:
         arrears_from = months.parse(arrears_from) if arrears_from and arrears else None
     except ValueError as e:
@@ -122,16 +182,25 @@ def propose(b, kind, user, effective_month, clause=None, reason=None, note=None,
                               "clause")
     else:
         clause = None
-    problem = _not_allowed(kind, b.status)
+    problem = _not_allowed(kind, state_in(b, effective_month))
     if problem:
         raise ChangeError(problem, "kind")
-    if kind == "resume" and arrears and arrears_from is None:
+    if kind not in INCREASES:
+        arrears_from = None
+    since = None
+    if kind == "resume":
         since = db.session.scalar(
             select(ChangeProposal.effective_month).where(
                 ChangeProposal.beneficiary_id == b.id, ChangeProposal.kind == "suspend",
-                ChangeProposal.status == "approved")
+                ChangeProposal.status == "approved", ChangeProposal.effective_month < effective_month)
             .order_by(ChangeProposal.effective_month.desc()))
-        arrears_from = since if since and since < effective_month else None
+    if arrears_from is not None:
+        floor = since or effective_window()[0]
+        if arrears_from < floor:
+            raise ChangeError(f"Truy lĩnh từ tháng không được trước {months.label(floor)}"
+                              + (" (tháng bắt đầu tạm dừng)." if since else "."), "arrears_from")
+    elif kind == "resume" and arrears:
+        arrears_from = since
     if kind == "move_out" and to_commune is not None and (
             to_commune.id == b.commune_id or to_commune.level != "commune"):
         raise ChangeError("Chọn xã chuyển đến khác xã hiện tại.", "to_commune")
@@ -167,16 +236,22 @@ def _move(b, to_commune, user):
 def decide(change, user, approve, decision_number=None, decision_date=None, note=None):
     """Approve or reject a proposed change (the caller commits).
 
-    Approval needs the decision's number and date (``datetime.date``) and applies the
-    change to the record (status ``stopped`` / ``suspended`` / ``active``, or the move to
-    the other commune, which then counts a ``move_in`` of its own). A rejection needs a
-    ``note``. Raises ``ChangeError`` when the user's role is not the deciding one, the
-    change is already decided, or (on approval) the record can no longer take it (a
-    resumption of a person no longer suspended, a stop of a person already stopped).
-    Area scoping is the caller's (``get``).
+    Approval needs the decision's number and date (``datetime.date``: not after today,
+    not more than a year before the effective month's first day). It adds the change to
+    the ledger; the record's status follows at once only when the change is effective by
+    the current month (``stopped`` / ``suspended`` / ``active`` / ``moved``), else when
+    that month becomes current (``apply_due``). A move to another commune moves the record
+    at once (the ledger pays the old commune until the move's month) and counts a
+    ``move_in`` of its own. A rejection needs a ``note``. Raises ``ChangeError`` when the
+    user's role is not the deciding one, the change is already decided or withdrawn, or
+    (on approval) the record can no longer take it in its effective month (a resumption of
+    a person no longer suspended, a stop of a person already stopped). Area scoping is the
+    caller's (``get``).
     """
     if user.role not in (deciding_role(), "system"):
         raise ChangeError("Cấp của anh/chị không có thẩm quyền quyết định việc này.")
+    if change.status == "withdrawn":
+        raise ChangeError("Đề nghị này đã được rút.")
     if change.status != "proposed":
         raise ChangeError("Đề nghị này đã được quyết định.")
     decision_number = (decision_number or "").strip() or None
@@ -185,8 +260,10 @@ def decide(change, user, approve, decision_number=None, decision_date=None, note
         raise ChangeError("Ghi số và ngày quyết định.", "decision_number")
     if not approve and not note:
         raise ChangeError("Ghi lý do không duyệt.", "note")
+    if decision_date is not None:
+        check_decision_date(decision_date, change.effective_month)
     if approve:
-        problem = _not_allowed(change.kind, change.beneficiary.status)
+        problem = _not_allowed(change.kind, state_in(change.beneficiary, change.effective_month))
         if problem:
             raise ChangeError(problem + " Không duyệt được đề nghị này: ghi lý do rồi bấm Không duyệt.")
     change.status = "approved" if approve else "rejected"
@@ -198,19 +275,39 @@ def decide(change, user, approve, decision_number=None, decision_date=None, note
                          new_value=f"{KIND_LABELS[change.kind]} từ {months.label(change.effective_month)}"
                                    + (f", QĐ {decision_number}" if decision_number else "")))
     if approve:
-        history.set_fields(b, {"status": STATE_AFTER[change.kind]}, user, "decision")
         if change.kind == "move_out" and change.to_commune is not None:
             _move(b, change.to_commune, user)
-            history.set_fields(b, {"status": "active"}, user, "decision")
             db.session.add(ChangeProposal(
                 beneficiary_id=b.id, commune_id=change.to_commune_id, kind="move_in",
                 reason=f"Chuyển đến từ {change.commune.full_name}", effective_month=change.effective_month,
                 status="approved", source="decision", user_id=user.id, decision_number=decision_number,
                 decision_date=decision_date, decided_by_id=user.id, decided_at=change.decided_at))
+        db.session.flush()
+        _apply(select(Beneficiary.id).where(Beneficiary.id == b.id), current_month(), user)
     db.session.flush()
     if approve:  # the lists still in draft from that month follow the decision
         from .payments import refresh_drafts
         refresh_drafts([change.commune_id, change.to_commune_id], b.program, change.effective_month, user)
+
+
+def withdraw(change, user):
+    """The proposer takes back their own proposal while it waits for its decision: status
+    ``withdrawn`` and an ``Event`` on the record (the person can be proposed again, and the
+    portal's cases show them again). Raises ``ChangeError`` once it is decided or
+    withdrawn, or when another user proposed it. Area scoping is the caller's (``get``);
+    the caller commits."""
+    if change.status == "withdrawn":
+        raise ChangeError("Đề nghị này đã được rút.")
+    if change.status != "proposed":
+        raise ChangeError("Đề nghị này đã được quyết định: không rút được nữa.")
+    if change.user_id != user.id:
+        raise ChangeError("Chỉ người lập đề nghị mới rút được đề nghị.")
+    change.status = "withdrawn"
+    db.session.add(Event(beneficiary_id=change.beneficiary_id, user_id=user.id, source="change",
+                         action="update", field="change_withdrawn",
+                         new_value=f"{KIND_LABELS[change.kind]}{' ' + change.clause if change.clause else ''}"
+                                   f" từ {months.label(change.effective_month)}"))
+    db.session.flush()
 
 
 def record_new(b, month, user, source="import", reason=None):
@@ -245,6 +342,14 @@ def states_in(beneficiary_ids, month):
         .join(Beneficiary, Beneficiary.id == ChangeProposal.beneficiary_id)
         .where(ChangeProposal.beneficiary_id.in_(beneficiary_ids), ChangeProposal.status == "approved")
         .order_by(ChangeProposal.effective_month, ChangeProposal.id)).all()
+    return _fold(rows, month)
+
+
+def _fold(rows, month):
+    """``states_in``'s answer from ``rows`` of ``(change, the record's commune id)``
+    ordered by effective month then id; ``change`` needs ``beneficiary_id``, ``kind``,
+    ``effective_month`` and ``commune_id``."""
+    out = {}
     for c, lives_in in rows:
         if c.effective_month <= month:
             out[c.beneficiary_id] = (STATE_AFTER[c.kind], c)
@@ -254,6 +359,61 @@ def states_in(beneficiary_ids, month):
                 state = "not_yet"  # still in the commune it moves out of
             out[c.beneficiary_id] = (state, c)
     return out
+
+
+def state_in(b, month):
+    """``b``'s state in ``month`` by the ledger (``states_in``), else its record's status."""
+    found = states_in([b.id], month).get(b.id)
+    return found[0] if found else b.status
+
+
+def planned_status(b):
+    """The state ``b`` is left in once every approved change has taken effect: the last
+    one's (by effective month), else the record's status."""
+    last = db.session.scalar(select(ChangeProposal.effective_month).where(
+        ChangeProposal.beneficiary_id == b.id, ChangeProposal.status == "approved")
+        .order_by(ChangeProposal.effective_month.desc()))
+    return state_in(b, last) if last else b.status
+
+
+def _apply(ids, month, user):
+    """Set the status of the records ``ids`` (a select of beneficiary ids) to the ledger's
+    state in ``month`` where it differs (merged records and ``not_yet`` left alone), each
+    with its ``Event``. The update is guarded by the status read, so two runs at once
+    change a record (and write its event) once. Returns the number of records changed."""
+    rows = db.session.execute(
+        select(ChangeProposal.beneficiary_id, ChangeProposal.kind, ChangeProposal.effective_month,
+               ChangeProposal.commune_id, Beneficiary.commune_id.label("lives_in"),
+               Beneficiary.status.label("now"))
+        .join(Beneficiary, Beneficiary.id == ChangeProposal.beneficiary_id)
+        .where(ChangeProposal.beneficiary_id.in_(ids), ChangeProposal.status == "approved",
+               Beneficiary.status != "merged")
+        .order_by(ChangeProposal.effective_month, ChangeProposal.id)).all()
+    now = {r.beneficiary_id: r.now for r in rows}
+    changed = 0
+    for bid, (state, _c) in _fold(((r, r.lives_in) for r in rows), month).items():
+        if state == "not_yet" or state == now[bid]:
+            continue
+        done = db.session.execute(
+            update(Beneficiary).where(Beneficiary.id == bid, Beneficiary.status == now[bid])
+            .values(status=state).execution_options(synchronize_session="evaluate")).rowcount
+        if done:
+            changed += 1
+            db.session.add(Event(beneficiary_id=bid, user_id=user.id, source="decision", action="update",
+                                 field="status", old_value=now[bid], new_value=state))
+    db.session.flush()
+    return changed
+
+
+def apply_due(month=None, user=None):
+    """Bring every record's status to the ledger's state in ``month`` (default the current
+    month, ``CAMPAIGN_MONTH``): the changes decided ahead of their month take effect on the
+    record when their month becomes current. ``user`` (default the system user) signs the
+    events. Idempotent; returns the number of records changed; the caller commits."""
+    # A record whose only changes are ``new`` ones is active from the first: nothing to do.
+    return _apply(select(ChangeProposal.beneficiary_id).where(ChangeProposal.status == "approved",
+                                                              ChangeProposal.kind != "new"),
+                  month or current_month(), user or history.system_user())
 
 
 def final_periods(commune_ids=None, months_=None, as_of=None, program=None):
@@ -318,9 +478,10 @@ def uncollected(commune_ids, month, periods=UNCOLLECTED_PERIODS):
 
 def candidates(user, month):
     """What the portal sees for ``month`` in ``user``'s area, not yet proposed (no proposal
-    waiting for a decision), one per person, the strongest first: deaths (police round, a
-    record marked deceased, or a commune list whose remark says the person died — an open
-    ``deceased_in_note`` finding), moves found by the police (the latest answer), and
+    waiting for a decision, no stop, suspension or move out approved from a later month),
+    one per person, the strongest first: deaths (police round, a record marked deceased,
+    or a commune list whose remark says the person died — an open ``deceased_in_note``
+    finding), moves found by the police (the latest answer), and
     records not collected for three periods (cl. 3a). A list of dicts ``{"beneficiary",
     "kind", "clause", "reason", "effective_month", "source"}``; a death's effective month
     is the month after the death when its date is known (Decree 20/2021 Art. 8(2)), else
@@ -328,7 +489,12 @@ def candidates(user, month):
     ids = area_ids(user)
     scope_ = [Beneficiary.commune_id.in_(ids)] if ids is not None else []
     base = [Beneficiary.status == "active", *scope_]
-    open_ = select(ChangeProposal.beneficiary_id).where(ChangeProposal.status == "proposed")
+    # Waiting for a decision, or already decided to leave from a later month (the status
+    # follows only then).
+    open_ = select(ChangeProposal.beneficiary_id).where(
+        (ChangeProposal.status == "proposed")
+        | ((ChangeProposal.status == "approved") & ChangeProposal.kind.in_(DECREASES)
+           & (ChangeProposal.effective_month > min(month, current_month()))))
     out, seen = [], set()
 
     def add(b, **c):
@@ -414,10 +580,10 @@ def get(user, change_id):
 
 def proposals(user, status=None, page=1, per_page=30):
     """The proposals of ``user``'s area (``status``: ``proposed``, ``approved``,
-    ``rejected``, a tuple of them, or any), without the increases the portal counts by itself (a new record
-    from an import, the move in that a move out's decision makes): those waiting for a
-    decision first, oldest first, then the decided ones, newest first. Returns ``(rows,
-    total)``."""
+    ``rejected``, ``withdrawn``, a tuple of them, or any), without the increases the portal
+    counts by itself (a new record from an import, the move in that a move out's decision
+    makes): those waiting for a decision first, oldest first, then the others, newest
+    first. Returns ``(rows, total)``."""
     cond = [ChangeProposal.source.not_in(("import", "decision"))]
     if status:
         cond.append(ChangeProposal.status.in_([status] if isinstance(status, str) else status))
