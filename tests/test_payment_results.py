@@ -349,3 +349,53 @@ def test_discard_and_a_file_that_cannot_be_read(client, world):
     r = upload(client, "/payments/results", b"Ho ten;Ngay sinh\r\nA;1950\r\n", token)
     assert r.headers["Location"].endswith("/payments")
     assert "Không tìm thấy dòng tiêu đề" in client.get("/payments").get_data(as_text=True)
+
+
+# ------------------------------------------------------------- overwriting recorded results
+
+def test_a_row_that_overwrites_a_recorded_result_is_a_warning(world):
+    ref = world["ref"]
+    payments.record_result(line_of(world["p"], world["an"]), user("payer"), "paid_account")
+    db.session.commit()
+    data = csv_file([(ref["Nguyễn Văn An"], "Không thành công", "Tài khoản đã đóng"),
+                     (ref["Phạm Văn Dũng"], "Thành công", "")])
+    plan = results.read(data, user("payer"))
+    assert plan.ok
+    assert [(c.name, c.overwrite) for c in plan.rows] == [("Nguyễn Văn An", True), ("Phạm Văn Dũng", False)]
+    counts = plan.counts()
+    assert (counts["change"], counts["overwrite"], counts["paid_account"], counts["failed"]) == (1, 1, 1, 0)
+    assert results.apply(plan, user("payer")) == 1  # without the confirmation the recorded result stays
+    assert line_of(world["p"], world["an"]).result == "paid_account"
+    assert line_of(world["p"], world["dung"]).result == "paid_account"
+    again = results.read(data, user("payer"))
+    assert results.apply(again, user("payer"), overwrite=True) == 1
+    assert line_of(world["p"], world["an"]).result == "failed"
+    # The same result again, or a pending line, is no overwrite.
+    assert not any(c.overwrite for c in results.read(data, user("payer")).rows)
+
+
+def test_the_preview_flags_overwrites_and_the_confirm_needs_the_box(client, world):
+    ref = world["ref"]
+    payments.record_result(line_of(world["p"], world["an"]), user("payer"), "paid_account")
+    db.session.commit()
+    login(client, "payer")
+    token = csrf_token(client, "/payments")
+    data = csv_file([(ref["Nguyễn Văn An"], "Không thành công", "Tài khoản đã đóng"),
+                     (ref["Phạm Văn Dũng"], "Thành công", "")])
+    preview = upload(client, "/payments/results", data, token).headers["Location"]
+    html = client.get(preview).get_data(as_text=True)
+    text = re.sub(r"<[^>]+>", "", html)
+    assert "ghi đè kết quả đã ghi: Đã chi vào tài khoản → Không thành công: Tài khoản đã đóng" in text
+    assert "Ghi đè kết quả đã ghi (cần xác nhận)1" in text and "Sẽ ghi1" in text
+    assert 'name="overwrite"' in html and "checked" not in re.search(r'<input[^>]*name="overwrite"[^>]*>', html).group(0)
+    r = client.post(preview + "/confirm", data={"csrf_token": token})
+    assert r.status_code == 303
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Đã ghi 1 kết quả chi trả." in page
+    assert "1 dòng đã có kết quả khác được giữ nguyên (chưa đánh dấu ghi đè)." in page
+    assert line_of(world["p"], world["an"]).result == "paid_account"
+    assert line_of(world["p"], world["dung"]).result == "paid_account"
+    preview = upload(client, "/payments/results", data, token).headers["Location"]
+    client.post(preview + "/confirm", data={"csrf_token": token, "overwrite": "y"})
+    assert line_of(world["p"], world["an"]).result == "failed"
+

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileField, FileRequired
-from wtforms import SelectField, StringField
+from wtforms import BooleanField, SelectField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, Regexp
 
@@ -47,3 +47,10 @@ class ResultsUploadForm(Form):
 
 class ConfirmForm(Form):
     """A confirmation button (CSRF only)."""
+
+
+class ResultsConfirmForm(Form):
+    """Apply a previewed result file; the rows that overwrite a recorded result only when
+    ``overwrite`` is ticked."""
+
+    overwrite = BooleanField(_l("Ghi đè cả các kết quả đã ghi nêu trên"))

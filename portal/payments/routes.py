@@ -14,7 +14,7 @@ from ..sheets.reader import FileProblem
 from ..web import download, get_or_404, render, roles_required, see_other, wants_fragment
 from . import bp
 from .forms import (ALL_COMMUNES, RESULT_LABELS, ConfirmForm, HoldForm, OpenForm, ResultForm,
-                    ResultsUploadForm)
+                    ResultsConfirmForm, ResultsUploadForm)
 
 PREPARERS = ("commune", "district")
 LINES_PER_PAGE = 50
@@ -248,7 +248,8 @@ def results_preview(batch_id):
     page = max(request.args.get("page", 1, type=int), 1)
     changes = report.get("changes", [])
     return render("payments/results_preview.html", batch=batch, report=report, counts=report.get("counts", {}),
-                  period=_batch_period(batch), form=ConfirmForm(), page=page, per_page=CHANGES_PER_PAGE,
+                  period=_batch_period(batch), form=ResultsConfirmForm(), discard=ConfirmForm(), page=page,
+                  per_page=CHANGES_PER_PAGE, overwrites=report.get("overwrites", [])[:ERRORS_SHOWN],
                   changes=changes[(page - 1) * CHANGES_PER_PAGE:page * CHANGES_PER_PAGE],
                   errors=report.get("errors", [])[:ERRORS_SHOWN], labels=RESULT_LABELS)
 
@@ -256,16 +257,18 @@ def results_preview(batch_id):
 @bp.route("/payments/results/<int:batch_id>/confirm", methods=["POST"])
 @roles_required("payer")
 def results_confirm(batch_id):
-    """Record every result of the file in one transaction; any error and nothing is written."""
+    """Record every result of the file in one transaction; any error and nothing is written.
+    The rows that overwrite a recorded result only when the user ticked the box."""
     batch = _results_batch(batch_id)
     period = _batch_period(batch)
-    if not ConfirmForm().validate_on_submit() or not claim(batch, "committing"):
+    form = ResultsConfirmForm()
+    if not form.validate_on_submit() or not claim(batch, "committing"):
         flash(_("Tệp này đã được xử lý."), "info")
         return see_other("payments.results_preview", batch_id=batch.id)
     plan = None
     try:  # re-read: the lines may have changed since the preview
         plan = results.read(batch.data, current_user, period, batch.filename)
-        n = results.apply(plan, current_user)
+        n = results.apply(plan, current_user, overwrite=form.overwrite.data)
     except (FileProblem, results.ResultsError, payments.PeriodError) as e:
         db.session.rollback()  # the claim too: the batch stays in preview
         if plan is not None:
@@ -274,9 +277,12 @@ def results_confirm(batch_id):
         flash(str(e), "error")
         return see_other("payments.results_preview", batch_id=batch.id)
     batch.status, batch.committed_at = "committed", utcnow()
-    batch.summary = {**(batch.summary or {}), "applied": n}
+    kept = 0 if form.overwrite.data else len(plan.overwrites)
+    batch.summary = {**(batch.summary or {}), "applied": n, "kept": kept}
     db.session.commit()
     flash(_("Đã ghi %(n)s kết quả chi trả.", n=n), "success")
+    if kept:
+        flash(_("%(n)s dòng đã có kết quả khác được giữ nguyên (chưa đánh dấu ghi đè).", n=kept), "info")
     if period is not None:
         return see_other("payments.period", period_id=period.id)
     return see_other("payments.index")

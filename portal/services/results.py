@@ -41,6 +41,12 @@ Idempotence
     A row whose result and reason are already the line's is ``unchanged`` and not
     applied again (``payments.record_result`` writes nothing for it either), so uploading
     the same file twice changes nothing the second time.
+
+Overwrites
+    A row that would replace a result already recorded (not ``pending``) by a different
+    one is an ``overwrite``: shown apart in the preview as a warning ("ghi đè kết quả đã
+    ghi: … → …") and applied only when the user ticks the confirm-overwrite box
+    (:func:`apply` with ``overwrite=True``); otherwise those lines keep their result.
 """
 import re
 from dataclasses import asdict, dataclass, field
@@ -108,7 +114,9 @@ class Change:
 
     ``result`` is one of ``payments.RESULTS``; ``old_result``/``old_reason`` are the
     line's now; ``amount`` is the line's amount plus arrears (đồng); ``changes`` is false
-    when the line already holds this result and reason (nothing will be written)."""
+    when the line already holds this result and reason (nothing will be written);
+    ``overwrite`` is true when it replaces a recorded result (not ``pending``) by another
+    one (applied only when the user confirms the overwrite)."""
 
     row: int
     reference: str
@@ -124,6 +132,7 @@ class Change:
     old_result: str
     old_reason: str | None
     changes: bool = True
+    overwrite: bool = False
 
 
 @dataclass
@@ -148,7 +157,13 @@ class Plan:
 
     @property
     def to_change(self):
+        """The rows that change their line, overwrites included."""
         return [r for r in self.rows if r.changes]
+
+    @property
+    def overwrites(self):
+        """The rows that would replace a result already recorded by a different one."""
+        return [r for r in self.rows if r.changes and r.overwrite]
 
     @property
     def ok(self):
@@ -156,19 +171,24 @@ class Plan:
         return self.error_count == 0
 
     def counts(self):
-        """``{"rows", "change", "unchanged", "errors", "blank", "pending"}`` and, per
-        result, how many rows will be set to it (``"paid_account"``…)."""
-        out = {"rows": len(self.rows), "change": len(self.to_change),
+        """``{"rows", "change", "overwrite", "unchanged", "errors", "blank", "pending"}``
+        (``change``: rows recorded on confirm without more ado, ``overwrite``: rows that
+        replace a recorded result, written only when confirmed) and, per result, how many
+        ``change`` rows will be set to it (``"paid_account"``…)."""
+        plain = [c for c in self.to_change if not c.overwrite]
+        out = {"rows": len(self.rows), "change": len(plain), "overwrite": len(self.overwrites),
                "unchanged": len(self.rows) - len(self.to_change), "errors": self.error_count,
                "blank": self.blank, "pending": self.pending}
         for r in payments.RESULTS:
-            out[r] = sum(1 for c in self.to_change if c.result == r)
+            out[r] = sum(1 for c in plain if c.result == r)
         return out
 
     def snapshot(self):
-        """The plan as JSON (kept on the ``ImportBatch`` for the preview page)."""
+        """The plan as JSON (kept on the ``ImportBatch`` for the preview page):
+        ``changes`` the plain changes, ``overwrites`` the overwriting ones."""
         return {"counts": self.counts(), "errors": self.errors, "columns": self.columns,
-                "sheet": self.sheet, "changes": [asdict(c) for c in self.to_change]}
+                "sheet": self.sheet, "changes": [asdict(c) for c in self.to_change if not c.overwrite],
+                "overwrites": [asdict(c) for c in self.overwrites]}
 
     def _error(self, row, column, message):
         self.error_count += 1
@@ -325,7 +345,8 @@ def read(data, user, period=None, filename=None):
             row=i, reference=ref, line_id=line.id, period_id=p.id, name=line.beneficiary.full_name,
             commune=p.commune.name, month=p.month, program=p.program, amount=due, result=result,
             reason=reason, old_result=line.result, old_reason=line.result_reason,
-            changes=(result, reason) != (line.result, line.result_reason)))
+            changes=(result, reason) != (line.result, line.result_reason),
+            overwrite=line.result not in ("pending", result)))
     return plan
 
 
@@ -375,15 +396,19 @@ def _match(plan, row, column, ref, lines, user, period):
 
 # ------------------------------------------------------------------------------- applying
 
-def apply(plan, user):
+def apply(plan, user, overwrite=False):
     """Record every changing row of a clean plan through ``payments.record_result`` (the
-    result ``Event``, and the ``payment_failed`` finding for a failed account payment).
-    The caller commits, or rolls back on ``ResultsError`` / ``payments.PeriodError``:
-    nothing of the file may be kept then. Returns how many lines changed."""
+    result ``Event``, and the ``payment_failed`` finding for a failed account payment);
+    the rows that overwrite a recorded result only with ``overwrite`` (else those lines
+    are left as they are). The caller commits, or rolls back on ``ResultsError`` /
+    ``payments.PeriodError``: nothing of the file may be kept then. Returns how many
+    lines changed."""
     if not plan.ok:
         raise ResultsError(f"Tệp còn {plan.error_count} lỗi: chưa ghi gì. Sửa tệp rồi tải lên lại.")
     n = 0
     for c in plan.to_change:
+        if c.overwrite and not overwrite:
+            continue
         line = db.session.get(PaymentLine, c.line_id)
         if (line.result, line.result_reason) != (c.old_result, c.old_reason):
             raise ResultsError(f"Dòng {c.row} ({c.name}) vừa được ghi kết quả khác: tải tệp lên lại "
