@@ -399,3 +399,12 @@ def test_the_preview_flags_overwrites_and_the_confirm_needs_the_box(client, worl
     client.post(preview + "/confirm", data={"csrf_token": token, "overwrite": "y"})
     assert line_of(world["p"], world["an"]).result == "failed"
 
+
+def test_a_list_being_replaced_takes_no_result_file(world):
+    ref = world["ref"]
+    lock("21052", reason="Sửa số tài khoản")
+    v3 = payments.build(find_commune("21052", "2024-05"), "2024-05", "BTXH", system_user(), reason="Bổ sung")
+    db.session.commit()
+    plan = results.read(csv_file([(ref["Nguyễn Văn An"], "Thành công", "")]), user("payer"))
+    assert not plan.ok and "đã thay bằng lần 3, đang soạn" in plan.errors[0]["text"]
+    assert v3.status == "draft"

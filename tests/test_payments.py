@@ -21,7 +21,7 @@ def registry(app):
     b = person(name="Trần Thị Bích", sex="F", national_id="051155000111", coefficient=2.0)
     c = person(name="=HYPERLINK(1)", national_id="051050999111")
     db.session.add(Finding(beneficiary_id=c.id, code="id_year_mismatch", severity="error",
-                           message="x", source="check"))
+                           message="Số định danh không khớp năm sinh.", source="check"))
     person(commune_code="21046", village="Thôn Mỹ Long", name="Lê Văn Cường", national_id="051060222333")
     db.session.commit()
     return a, b, c
@@ -36,6 +36,7 @@ def test_build_amounts_and_blocks(registry):
     assert lines[a.id].account_number == "4300205123456" and lines[a.id].bank_bin == "970405"
     assert lines[b.id].amount == 720_000 and lines[b.id].method == "cash"
     assert lines[c.id].status == "blocked"
+    assert lines[c.id].note == "Lỗi dữ liệu chưa sửa: Số định danh không khớp năm sinh."
     # After 1/7/2024 the standard level is 500,000 đồng (Decree 76/2024).
     p2 = payments.build(find_commune("21052", "2024-08"), "2024-08", "BTXH", system_user())
     assert {line.beneficiary_id: line.amount for line in p2.lines}[a.id] == 750_000
@@ -174,9 +175,20 @@ def test_payer_records_results_with_and_without_javascript(client, registry):
     other = next(x for x in p.lines if x.beneficiary_id == a.id)
     r = client.post(f"/payments/{p.id}/lines/{other.id}/result", data={"csrf_token": token, f"r{other.id}-result": "failed",
                                                                        f"r{other.id}-reason": ""})
-    assert r.status_code == 303  # refused: a failure needs a reason (shown on the page)
-    assert "Ghi lý do" in client.get(r.headers["Location"]).get_data(as_text=True)
+    # Refused without JavaScript: the page again (422), the error in that line's card, the choice kept.
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "<title>Lỗi:" in html
+    card = re.search(rf'<div class="person" id="l{other.id}">.*?</div>', html, re.S).group(0)
+    assert "Ghi lý do" in card and '<option selected value="failed">' in card
+    assert "Ghi lý do" not in re.search(rf'<div class="person" id="l{line.id}">.*?</div>', html, re.S).group(0)
+    assert db.session.get(type(other), other.id).result == "pending"
     assert db.session.get(type(line), line.id).result == "paid_cash"
+    # Saved without JavaScript: back to the line, with a confirmation.
+    r = client.post(f"/payments/{p.id}/lines/{other.id}/result", data={"csrf_token": token, f"r{other.id}-result": "failed",
+                                                                       f"r{other.id}-reason": "Tài khoản đã đóng"})
+    assert r.status_code == 303 and r.headers["Location"].endswith(f"/payments/{p.id}#l{other.id}")
+    assert "Đã ghi kết quả: Nguyễn Văn An · Không thành công." in client.get(r.headers["Location"]).get_data(as_text=True)
+    assert db.session.get(type(other), other.id).result == "failed"
     client.post("/logout", data={"csrf_token": token})
     login(client, "commune")
     assert client.post(f"/payments/{p.id}/lines/{line.id}/result", data={"csrf_token": token}).status_code == 403
@@ -325,3 +337,259 @@ def test_a_long_list_comes_in_pages(client, app):
     second = client.get(f"/payments/{p.id}?page=2").get_data(as_text=True)
     assert first.count('name="csrf_token"') > 50 and first.count("<tr><td>Người Số") == 50
     assert second.count("<tr><td>Người Số") == 10 and "Trang 2/2" in second
+    last = p.lines[-1]  # on the second page: the answer comes back to it there
+    token = csrf_token(client, f"/payments/{p.id}")
+    r = client.post(f"/payments/{p.id}/lines/{last.id}/result", data={
+        "csrf_token": token, f"r{last.id}-result": "paid_cash", f"r{last.id}-reason": ""})
+    assert r.headers["Location"].endswith(f"/payments/{p.id}?page=2#l{last.id}")
+    r = client.post(f"/payments/{p.id}/lines/{last.id}/result", data={
+        "csrf_token": token, f"r{last.id}-result": "returned", f"r{last.id}-reason": ""})
+    assert r.status_code == 422 and f'id="l{last.id}"' in r.get_data(as_text=True)
+
+
+# ------------------------------------------------------------ drafts follow the registry
+
+def stop(b, month="2024-06"):
+    from datetime import date
+
+    from portal.services import changes
+    change = changes.propose(b, "stop", system_user(), month, clause="1b")
+    changes.decide(change, system_user(), True, "15/QĐ-UBND", date(2024, 5, 20))
+    db.session.commit()
+
+
+def test_a_decision_refreshes_the_drafts_it_touches_and_keeps_the_holds(registry):
+    a, b, c = registry
+    commune = find_commune("21052", "2024-05")
+    may = payments.build(commune, "2024-05", "BTXH", system_user())
+    june = payments.build(commune, "2024-06", "BTXH", system_user())
+    for p in (may, june):
+        payments.hold(next(line for line in p.lines if line.beneficiary_id == c.id), "Chờ công an xác minh")
+    db.session.commit()
+    stop(b, "2024-06")  # b is paid in May, not from June
+    assert {line.beneficiary_id for line in may.lines} == {a.id, b.id, c.id}
+    assert {line.beneficiary_id for line in june.lines} == {a.id, c.id}
+    held = next(line for line in june.lines if line.beneficiary_id == c.id)
+    assert (held.status, held.note) == ("held", "Chờ công an xác minh")
+    payments.lock(june, system_user())  # the refreshed draft matches: it locks
+    assert payments.refresh_drafts([None], "BTXH", "2024-05", system_user()) == []
+
+
+def test_refresh_rebuilds_a_draft_as_build_does(registry):
+    a, b, c = registry
+    commune = find_commune("21052", "2024-05")
+    p = payments.build(commune, "2024-05", "BTXH", system_user())
+    payments.hold(next(line for line in p.lines if line.beneficiary_id == c.id), "Chờ xác minh")
+    d = person(name="Đặng Văn Mới", national_id="051052333444", coefficient=1.0)
+    b.status = "suspended"
+    a.coefficient = 2.0
+    db.session.commit()
+    assert payments.refresh(p, system_user()) == {"added": 1, "removed": 1}
+    fresh = payments.build(find_commune("21052", "2024-05"), "2024-06", "BTXH", system_user())
+    lines = {line.beneficiary_id: line for line in p.lines}
+    assert set(lines) == {a.id, c.id, d.id} and lines[a.id].amount == 720_000
+    assert lines[c.id].status == "held"
+    assert {x.beneficiary_id: x.amount for x in fresh.lines} == {k: v.amount for k, v in lines.items()}
+    payments.lock(p, system_user())
+    with pytest.raises(payments.PeriodError, match="đã khóa"):
+        payments.refresh(p, system_user())
+
+
+def test_lock_refuses_a_draft_that_no_longer_matches_the_registry(registry):
+    a, b, c = registry
+    p = payments.build(find_commune("21052", "2024-05"), "2024-05", "BTXH", system_user())
+    payments.hold(next(line for line in p.lines if line.beneficiary_id == c.id), "Chờ xác minh")
+    b.status = "stopped"
+    person(name="Đặng Văn Mới", national_id="051052333444", coefficient=1.0)
+    db.session.commit()
+    with pytest.raises(payments.PeriodError) as e:
+        payments.lock(p, system_user())
+    assert str(e.value) == ("Danh sách không còn khớp với hồ sơ: 1 người không còn hưởng tháng này (thôi hưởng, "
+                            "tạm dừng hoặc chuyển đi) vẫn còn trong danh sách; 1 người được hưởng tháng này chưa "
+                            "có trong danh sách. Bấm «Cập nhật danh sách» rồi khóa lại.")
+    assert p.status == "draft"
+    payments.refresh(p, system_user())
+    payments.lock(p, system_user())
+    assert p.status == "locked"
+
+
+def test_refresh_button_and_route(client, registry):
+    a, b, c = registry
+    p = payments.build(find_commune("21052", "2024-05"), "2024-05", "BTXH", system_user())
+    db.session.commit()
+    login(client, "commune")
+    html = client.get(f"/payments/{p.id}").get_data(as_text=True)
+    assert f'action="/payments/{p.id}/refresh"' in html and "Cập nhật danh sách" in html
+    token = csrf_token(client, f"/payments/{p.id}")
+    person(name="Đặng Văn Mới", national_id="051052333444", coefficient=1.0)
+    db.session.commit()
+    r = client.post(f"/payments/{p.id}/lock", data={"csrf_token": token})
+    assert "Bấm «Cập nhật danh sách» rồi khóa lại." in client.get(r.headers["Location"]).get_data(as_text=True)
+    assert client.post(f"/payments/{p.id}/refresh").status_code == 400  # CSRF
+    r = client.post(f"/payments/{p.id}/refresh", data={"csrf_token": token})
+    assert r.status_code == 303 and r.headers["Location"].endswith(f"/payments/{p.id}")
+    html = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Đã cập nhật danh sách theo hồ sơ: thêm 1, bớt 0 người." in html and "Đặng Văn Mới" in html
+    client.post("/logout", data={"csrf_token": token})
+    login(client, "payer")
+    assert "/refresh" not in client.get(f"/payments/{p.id}").get_data(as_text=True)
+    assert client.post(f"/payments/{p.id}/refresh", data={"csrf_token": token}).status_code == 403
+    payments.hold(next(line for line in p.lines if line.beneficiary_id == c.id), "x")
+    payments.lock(p, system_user())
+    db.session.commit()
+    client.post("/logout", data={"csrf_token": token})
+    login(client, "commune")
+    assert "/refresh" not in client.get(f"/payments/{p.id}").get_data(as_text=True)
+    r = client.post(f"/payments/{p.id}/refresh", data={"csrf_token": token})
+    assert "Danh sách đã khóa" in client.get(r.headers["Location"]).get_data(as_text=True)
+    assert len(db.session.get(PaymentPeriod, p.id).lines) == 4
+
+
+# ------------------------------------------------------------------ superseded versions
+
+def test_a_superseded_version_takes_no_result_and_says_so(client, registry):
+    a, b, c = registry
+    v1 = locked_period(registry)
+    line = next(x for x in v1.lines if x.beneficiary_id == a.id)
+    v2 = payments.build(find_commune("21052", "2024-05"), "2024-05", "BTXH", system_user(), reason="Sửa tài khoản")
+    db.session.commit()
+    assert payments.superseded_by(v1) == 2 and payments.superseded_by(v2) is None
+    with pytest.raises(payments.PeriodError, match="đã thay bằng lần 2"):
+        payments.record_result(line, system_user(), "paid_account")
+    login(client, "payer")
+    html = client.get(f"/payments/{v1.id}").get_data(as_text=True)
+    assert "Đã thay bằng lần 2" in html
+    assert "/result" not in html and "/provider." not in html and 'enctype="multipart/form-data"' not in html
+    assert client.get(f"/payments/{v1.id}/provider.csv").status_code == 303
+    assert client.get(f"/payments/{v1.id}/provider.xlsx").status_code == 303
+    token = csrf_token(client, f"/payments/{v1.id}")
+    r = client.post(f"/payments/{v1.id}/lines/{line.id}/result", data={
+        "csrf_token": token, f"r{line.id}-result": "paid_account", f"r{line.id}-reason": ""})
+    assert r.status_code == 422 and "đã thay bằng lần 2" in r.get_data(as_text=True)
+    assert db.session.get(type(line), line.id).result == "pending"
+    index = client.get("/payments").get_data(as_text=True)  # the payer sees v1, superseded by a draft
+    assert f'href="/payments/{v1.id}"' in index and "Đã thay bằng lần 2" in index
+    assert f'href="/payments/{v2.id}"' not in index
+    payments.hold(next(x for x in v2.lines if x.beneficiary_id == c.id), "x")
+    payments.lock(v2, system_user())
+    db.session.commit()
+    html = client.get(f"/payments/{v2.id}").get_data(as_text=True)
+    assert "Đã thay bằng" not in html and f"/payments/{v2.id}/provider.csv" in html and "/result" in html
+    client.post("/logout", data={"csrf_token": token})
+    login(client, "commune")
+    index = client.get("/payments").get_data(as_text=True)
+    row = re.search(r"<tr><td>Bình Chánh</td>.*?</tr>", index, re.S).group(0)
+    assert f'href="/payments/{v2.id}"><b>Lần 2</b>' in row and "Đã thay bằng lần 2:" in row
+    assert f'<a href="/payments/{v1.id}">lần 1</a>' in row
+
+
+def test_the_index_groups_by_month_newest_first_in_pages(client, registry):
+    from portal.models import Area
+    district = db.session.scalar(select(Area).where(Area.code == "524", Area.level == "district"))
+    for month in ("2024-04", "2024-05"):
+        payments.build_area(district, month, ["BTXH", "NCC"], system_user())
+    db.session.commit()
+    n = db.session.scalar(select(func.count()).select_from(PaymentPeriod))
+    assert n > 50
+    login(client, "district")
+    first = client.get("/payments").get_data(as_text=True)
+    second = client.get("/payments?page=2").get_data(as_text=True)
+    assert n == 88  # 22 communes × 2 programs × 2 months: 44 lists a month
+    assert first.count("<tr><td>") == 50 and first.index("Tháng 05/2024") < first.index("Tháng 04/2024")
+    assert second.count("<tr><td>") == n - 50 and "Tháng 04/2024" in second and "Trang 2/2" in second
+    assert second.count('<b>Lần 1</b>') == n - 50
+
+
+# ------------------------------------------------------------------------ hold and release
+
+def test_a_hold_needs_a_reason_and_can_be_undone(registry):
+    a, b, c = registry
+    p = payments.build(find_commune("21052", "2024-05"), "2024-05", "BTXH", system_user())
+    blocked = next(line for line in p.lines if line.beneficiary_id == c.id)
+    with pytest.raises(payments.PeriodError, match="Ghi lý do tạm giữ") as e:
+        payments.hold(blocked, "  ")
+    assert e.value.field == "note" and blocked.status == "blocked"
+    payments.hold(blocked, "Chờ công an xác minh")
+    payments.release(blocked)  # the record still has its error: blocked again, the note names it
+    assert (blocked.status, blocked.note) == ("blocked", "Lỗi dữ liệu chưa sửa: Số định danh không khớp năm sinh.")
+    listed = next(line for line in p.lines if line.beneficiary_id == a.id)
+    payments.hold(listed, "Đi vắng")
+    payments.release(listed)
+    assert (listed.status, listed.note) == ("listed", None)
+    with pytest.raises(payments.PeriodError, match="không bị tạm giữ"):
+        payments.release(listed)
+
+
+def test_the_blocked_note_names_the_errors(registry):
+    _, _, c = registry
+    db.session.add(Finding(beneficiary_id=c.id, code="id_sex_century_mismatch", severity="error",
+                           message="Chữ số thứ 4 không khớp giới tính.", source="check"))
+    db.session.add(Finding(beneficiary_id=c.id, code="missing_id", severity="warning", message="Thiếu số định danh.",
+                           source="check"))
+    db.session.commit()
+    p = payments.build(find_commune("21052", "2024-05"), "2024-05", "BTXH", system_user())
+    line = next(line for line in p.lines if line.beneficiary_id == c.id)
+    assert line.note == "Lỗi dữ liệu chưa sửa: Số định danh không khớp năm sinh (+1 lỗi khác)."
+
+
+def test_hold_and_release_pages(client, registry):
+    _, _, c = registry
+    p = payments.build(find_commune("21052", "2024-05"), "2024-05", "BTXH", system_user())
+    db.session.commit()
+    line = next(x for x in p.lines if x.beneficiary_id == c.id)
+    login(client, "commune")
+    token = csrf_token(client, f"/payments/{p.id}")
+    r = client.post(f"/payments/{p.id}/lines/{line.id}/hold", data={"csrf_token": token, f"h{line.id}-note": " "})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "<title>Lỗi:" in html
+    assert f'<span class="error" id="h{line.id}-note-error">Lỗi: Ghi lý do tạm giữ.</span>' in html
+    assert db.session.get(type(line), line.id).status == "blocked"
+    r = client.post(f"/payments/{p.id}/lines/{line.id}/hold", data={"csrf_token": token,
+                                                                  f"h{line.id}-note": "Chờ công an xác minh"})
+    assert r.status_code == 303
+    html = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Tạm giữ (1)" in html and "Bỏ tạm giữ" in html and "Chờ công an xác minh" in html
+    assert db.session.get(type(line), line.id).status == "held"
+    assert client.post(f"/payments/{p.id}/lines/{line.id}/release").status_code == 400  # CSRF
+    r = client.post(f"/payments/{p.id}/lines/{line.id}/release", data={"csrf_token": token})
+    assert r.status_code == 303
+    assert "vẫn bị chặn" in client.get(r.headers["Location"]).get_data(as_text=True)
+    assert db.session.get(type(line), line.id).status == "blocked"
+    client.post("/logout", data={"csrf_token": token})
+    login(client, "payer")
+    assert client.post(f"/payments/{p.id}/lines/{line.id}/release", data={"csrf_token": token}).status_code == 403
+
+
+# ------------------------------------------------------------------------ the open form
+
+def test_open_both_programs_the_reason_error_and_the_payer(client, registry):
+    login(client, "commune")
+    page = client.get("/payments").get_data(as_text=True)
+    assert '<option value="both">Cả hai chương trình</option>' in page
+    token = csrf_token(client, "/payments")
+    commune = find_commune("21052", "2024-05")
+    form = {"csrf_token": token, "commune_id": commune.id, "month": "2024-05", "program": "both", "reason": ""}
+    r = client.post("/payments", data=form)
+    assert r.status_code == 303 and r.headers["Location"].endswith("/payments")
+    assert {p.program for p in db.session.scalars(select(PaymentPeriod))} == {"BTXH", "NCC"}
+    assert "Đã lập 2 danh sách tháng 2024-05" in client.get("/payments").get_data(as_text=True)
+    for p in db.session.scalars(select(PaymentPeriod)):
+        for line in p.lines:
+            if line.status == "blocked":
+                payments.hold(line, "x")
+        payments.lock(p, system_user())
+    db.session.commit()
+    r = client.post("/payments", data=form | {"program": "BTXH"})  # a new version without a reason
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422
+    assert re.search(r'<span class="error" id="reason-error">Lỗi: Danh sách tháng này đã khóa: lập phiên bản mới '
+                     r'cần ghi lý do.</span>', html)
+    assert 'id="month-error"' not in html
+    r = client.post("/payments", data=form | {"reason": "Bổ sung"})
+    assert r.status_code == 303
+    assert sorted(p.version for p in db.session.scalars(select(PaymentPeriod))) == [1, 1, 2, 2]
+    client.post("/logout", data={"csrf_token": token})
+    login(client, "payer")
+    r = client.post("/payments", data=form | {"csrf_token": csrf_token(client, "/payments"), "reason": "x"})
+    assert r.status_code == 403
+    assert db.session.scalar(select(func.count()).select_from(PaymentPeriod)) == 4

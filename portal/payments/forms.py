@@ -8,17 +8,25 @@ from ..forms import Form
 
 
 ALL_COMMUNES = 0  # the open form's "every commune of the area" choice
+BOTH_PROGRAMS = "both"  # the open form's "both programs" choice
+PROGRAMS = ("BTXH", "NCC")
 
 
 class OpenForm(Form):
     """Open a month's payment list (or a new version of a locked one); a district user
-    may choose ``ALL_COMMUNES`` to open the month for every commune at once."""
+    may choose ``ALL_COMMUNES`` to open the month for every commune at once, and anyone
+    ``BOTH_PROGRAMS`` to open BTXH and NCC together."""
 
     commune_id = SelectField(_l("Xã"), coerce=int, choices=[])
     month = StringField(_l("Tháng"), validators=[
         DataRequired(_l("Nhập tháng.")),
         Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", message=_l("Tháng dạng YYYY-MM, ví dụ 2024-05."))])
-    program = SelectField(_l("Chương trình"), choices=[SelectChoice("BTXH", "BTXH"), SelectChoice("NCC", "NCC")])
+    program = SelectField(_l("Chương trình"), choices=[SelectChoice("BTXH", "BTXH"), SelectChoice("NCC", "NCC"),
+                                                       SelectChoice(BOTH_PROGRAMS, _l("Cả hai chương trình"))])
+
+    def programs(self):
+        """The programs chosen: ``["BTXH"]``, ``["NCC"]`` or both."""
+        return list(PROGRAMS) if self.program.data == BOTH_PROGRAMS else [self.program.data]
     reason = StringField(_l("Lý do (khi lập lại danh sách đã khóa)"), validators=[Length(max=300)])
 
 
@@ -35,7 +43,9 @@ class ResultForm(Form):
 
 
 class HoldForm(Form):
-    note = StringField(_l("Lý do tạm giữ"), validators=[Length(max=300)])
+    """Hold a blocked line out of this month's payment: the reason is required."""
+
+    note = StringField(_l("Lý do tạm giữ"), validators=[DataRequired(_l("Ghi lý do tạm giữ.")), Length(max=300)])
 
 
 class ResultsUploadForm(Form):

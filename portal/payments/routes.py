@@ -1,4 +1,5 @@
 import hashlib
+from itertools import groupby
 
 from flask import abort, current_app, flash, request
 from flask_babel import gettext as _
@@ -18,6 +19,7 @@ from .forms import (ALL_COMMUNES, RESULT_LABELS, ConfirmForm, HoldForm, OpenForm
 
 PREPARERS = ("commune", "district")
 LINES_PER_PAGE = 50
+GROUPS_PER_PAGE = 50  # lists (commune × program) per index page: a district has 44 a month
 
 
 def _communes():
@@ -27,72 +29,170 @@ def _communes():
 @bp.route("/payments", methods=["GET", "POST"])
 @roles_required(*PREPARERS, "payer")
 def index():
-    """The payment lists of the user's communes, and the form to open a month's list
-    (the payment provider sees the locked lists, to record results)."""
+    """The payment lists of the user's communes by month, newest first, and the form to open
+    a month's lists (the payment provider sees the locked lists, to record results)."""
     communes = _communes()
-    if current_user.role == "payer":
-        periods = [p for c in communes for p in payments.periods_of(c.id) if p.status == "locked"]
-        return render("payments/index.html", form=None, periods=periods, upload=ResultsUploadForm())
-    form = OpenForm(data={"month": current_app.config["CAMPAIGN_MONTH"]})
-    form.commune_id.choices = [SelectChoice(c.id, c.full_name) for c in communes]
-    if current_user.area is not None and current_user.area.level != "commune":
-        form.commune_id.choices.insert(0, SelectChoice(ALL_COMMUNES, _("Tất cả xã")))
-    if form.validate_on_submit():
-        if form.commune_id.data == ALL_COMMUNES:
-            # Every commune of the area that has no list for the month yet.
-            built, skipped = payments.build_area(current_user.area, form.month.data, [form.program.data],
-                                                 current_user)
-            db.session.commit()
-            flash(_("Đã lập %(built)s danh sách tháng %(month)s; %(skipped)s danh sách đã có, giữ nguyên.",
-                    built=len(built), month=form.month.data, skipped=len(skipped)), "success")
-            return see_other("payments.index")
-        commune = next((c for c in communes if c.id == form.commune_id.data), None)
-        if commune is not None:
-            try:
-                period = payments.build(commune, form.month.data, form.program.data, current_user,
-                                        form.reason.data)
-                db.session.commit()
-                return see_other("payments.period", period_id=period.id)
-            except payments.PeriodError as e:
-                db.session.rollback()
-                form.month.errors = list(form.month.errors) + [str(e)]
-    periods = [p for c in communes for p in payments.periods_of(c.id)]
-    return render("payments/index.html", form=form, periods=periods,
-                  status=422 if form.errors else 200)
+    payer = current_user.role == "payer"
+    if payer and request.method == "POST":
+        abort(403)
+    form = None
+    if not payer:
+        form = OpenForm(data={"month": current_app.config["CAMPAIGN_MONTH"]})
+        form.commune_id.choices = [SelectChoice(c.id, c.full_name) for c in communes]
+        if current_user.area is not None and current_user.area.level != "commune":
+            form.commune_id.choices.insert(0, SelectChoice(ALL_COMMUNES, _("Tất cả xã")))
+        if form.validate_on_submit():
+            done = _open(form, communes)
+            if done is not None:
+                return done
+    page = max(1, request.args.get("page", 1, type=int))
+    groups, total = payments.list_page([c.id for c in communes], page, GROUPS_PER_PAGE, locked_only=payer)
+    by_month = [(month, list(items)) for month, items in groupby(groups, key=lambda g: g.month)]
+    return render("payments/index.html", form=form, by_month=by_month, total=total, page=page,
+                  per_page=GROUPS_PER_PAGE, upload=ResultsUploadForm() if payer else None,
+                  status=422 if form is not None and form.errors else 200)
+
+
+def _open(form, communes):
+    """Build what the open form asks; a redirect, or ``None`` after putting the errors on
+    the form's fields (nothing is kept then)."""
+    programs = form.programs()
+    if form.commune_id.data == ALL_COMMUNES:
+        # Every commune of the area that has no list for the month yet.
+        built, skipped = payments.build_area(current_user.area, form.month.data, programs, current_user)
+        db.session.commit()
+        flash(_("Đã lập %(built)s danh sách tháng %(month)s; %(skipped)s danh sách đã có, giữ nguyên.",
+                built=len(built), month=form.month.data, skipped=len(skipped)), "success")
+        return see_other("payments.index")
+    commune = next((c for c in communes if c.id == form.commune_id.data), None)
+    if commune is None:
+        return None
+    built, failed = [], False
+    for program in programs:  # both programs: both lists, or neither
+        try:
+            built.append(payments.build(commune, form.month.data, program, current_user, form.reason.data))
+        except payments.PeriodError as e:
+            failed = True
+            field = form.reason if e.field == "reason" else form.month
+            message = f"{program}: {e}" if len(programs) > 1 else str(e)
+            field.errors = list(field.errors) + [message]
+    if failed:
+        db.session.rollback()
+        return None
+    db.session.commit()
+    if len(built) == 1:
+        return see_other("payments.period", period_id=built[0].id)
+    flash(_("Đã lập %(n)s danh sách tháng %(month)s của %(commune)s.", n=len(built), month=form.month.data,
+            commune=commune.full_name), "success")
+    return see_other("payments.index")
+
+
+def _page_of(p, line):
+    """The page of the period page where ``line`` is listed (blocked lines are listed apart)."""
+    shown = [x.id for x in p.lines if x.status != "blocked"]
+    return shown.index(line.id) // LINES_PER_PAGE + 1 if line.id in shown else 1
+
+
+def _period_page(p, page=1, result_form=None, hold_form=None, line_id=None, error=None, status=200):
+    """The period page; after a refused plain POST, ``line_id``'s card carries the form as
+    typed (``result_form`` or ``hold_form``) and ``error``."""
+    newer = payments.superseded_by(p)
+    shown = [line for line in p.lines if line.status != "blocked"]
+    lines = shown[(page - 1) * LINES_PER_PAGE:page * LINES_PER_PAGE]  # a page fits a slow link
+    takes_results = current_user.role == "payer" and p.status == "locked" and not newer
+    forms = ({line.id: ResultForm(prefix=f"r{line.id}", data={"result": line.result,
+                                                             "reason": line.result_reason})
+              for line in lines if line.status == "listed"} if takes_results else {})
+    if result_form is not None and line_id in forms:
+        forms[line_id] = result_form
+    preparing = p.status == "draft" and current_user.role != "payer"
+    blocked = [line for line in p.lines if line.status == "blocked"]
+    held = [line for line in p.lines if line.status == "held"]
+    holds = {line.id: HoldForm(prefix=f"h{line.id}") for line in blocked} if preparing else {}
+    if hold_form is not None and line_id in holds:
+        holds[line_id] = hold_form
+    owed = [line for line in p.lines if line.status == "listed" and line.arrears]
+    return render("payments/period.html", p=p, totals=payments.totals(p), newer=newer, preparing=preparing,
+                  blocked=blocked, held=held, holds=holds, confirm=ConfirmForm(),
+                  rec=payments.reconciliation(p), forms=forms, lines=lines, page=page,
+                  shown=len(shown), per_page=LINES_PER_PAGE, error_line=line_id, error=error,
+                  arrears={"count": len(owed), "amount": sum(line.arrears for line in owed)},
+                  upload=ResultsUploadForm() if takes_results else None, status=status)
 
 
 @bp.route("/payments/<int:period_id>")
 @roles_required(*PREPARERS, "payer")
 def period(period_id):
-    """One month's list: the totals, the lines blocked by data errors, the lines to pay."""
+    """One month's list: the totals, the lines blocked by data errors, the lines held, the
+    lines to pay (and the payer's result forms on a locked, current version)."""
     p = get_or_404(PaymentPeriod, period_id)
-    shown = [line for line in p.lines if line.status != "blocked"]
-    page = max(1, request.args.get("page", 1, type=int))
-    lines = shown[(page - 1) * LINES_PER_PAGE:page * LINES_PER_PAGE]  # a page fits a slow link
-    forms = ({line.id: ResultForm(prefix=f"r{line.id}", data={"result": line.result,
-                                                             "reason": line.result_reason})
-              for line in lines if line.status == "listed"}
-             if current_user.role == "payer" and p.status == "locked" else {})
-    owed = [line for line in p.lines if line.status == "listed" and line.arrears]
-    return render("payments/period.html", p=p, totals=payments.totals(p), hold=HoldForm(),
-                  rec=payments.reconciliation(p), forms=forms, lines=lines, page=page,
-                  shown=len(shown), per_page=LINES_PER_PAGE,
-                  arrears={"count": len(owed), "amount": sum(line.arrears for line in owed)},
-                  upload=ResultsUploadForm() if current_user.role == "payer" and p.status == "locked" else None)
+    return _period_page(p, max(1, request.args.get("page", 1, type=int)))
+
+
+def _line(p, line_id):
+    line = db.session.get(PaymentLine, line_id)
+    if line is None or line.period_id != p.id:
+        abort(404)
+    return line
 
 
 @bp.route("/payments/<int:period_id>/lines/<int:line_id>/hold", methods=["POST"])
 @roles_required(*PREPARERS)
 def hold(period_id, line_id):
-    """Hold a line out of this month's payment, with a reason."""
+    """Hold a blocked line out of this month's payment, with a reason (required: without
+    one the page comes back, 422, with the error next to the field and nothing saved)."""
     p = get_or_404(PaymentPeriod, period_id)
-    line = db.session.get(PaymentLine, line_id)
-    form = HoldForm()
-    if line is not None and line.period_id == p.id and form.validate_on_submit():
+    line = _line(p, line_id)
+    form = HoldForm(prefix=f"h{line.id}")
+    if form.validate_on_submit():
         try:
             payments.hold(line, form.note.data)
             db.session.commit()
+            flash(_("Đã tạm giữ: %(name)s.", name=line.beneficiary.full_name), "success")
+            return see_other("payments.period", period_id=p.id, _anchor="held")
         except payments.PeriodError as e:
+            db.session.rollback()
+            form.note.errors = list(form.note.errors) + [str(e)]
+    return _period_page(p, hold_form=form, line_id=line.id, status=422,
+                        error=" ".join(str(m) for errs in form.errors.values() for m in errs))
+
+
+@bp.route("/payments/<int:period_id>/lines/<int:line_id>/release", methods=["POST"])
+@roles_required(*PREPARERS)
+def release(period_id, line_id):
+    """Undo a hold: the line goes back to the list, or to the blocked lines while its record
+    still has an open error."""
+    p = get_or_404(PaymentPeriod, period_id)
+    line = _line(p, line_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            payments.release(line)
+            db.session.commit()
+            if line.status == "blocked":
+                flash(_("Đã bỏ tạm giữ %(name)s; dòng vẫn bị chặn vì hồ sơ còn lỗi.",
+                        name=line.beneficiary.full_name), "info")
+            else:
+                flash(_("Đã bỏ tạm giữ: %(name)s trở lại danh sách chi trả.", name=line.beneficiary.full_name),
+                      "success")
+        except payments.PeriodError as e:
+            db.session.rollback()
+            flash(str(e), "error")
+    return see_other("payments.period", period_id=p.id)
+
+
+@bp.route("/payments/<int:period_id>/refresh", methods=["POST"])
+@roles_required(*PREPARERS)
+def refresh(period_id):
+    """Rebuild a draft's lines from the registry (decisions, corrections, new records since
+    it was opened); the holds of people still on it are kept."""
+    p = get_or_404(PaymentPeriod, period_id)
+    if ConfirmForm().validate_on_submit():
+        try:
+            n = payments.refresh(p, current_user)
+            db.session.commit()
+            flash(_("Đã cập nhật danh sách theo hồ sơ: thêm %(added)s, bớt %(removed)s người.", **n), "success")
+        except payments.PeriodError as e:
+            db.session.rollback()
             flash(str(e), "error")
     return see_other("payments.period", period_id=p.id)
 
@@ -112,6 +212,19 @@ def lock(period_id):
     return see_other("payments.period", period_id=p.id)
 
 
+def _not_for_provider(p):
+    """A redirect back with the reason when ``p`` may not go to the payment provider (a
+    draft, or a superseded version), else ``None``."""
+    if p.status != "locked":
+        flash(_("Chỉ gửi đơn vị chi trả danh sách đã khóa."), "error")
+        return see_other("payments.period", period_id=p.id)
+    newer = payments.superseded_by(p)
+    if newer:
+        flash(_("Danh sách này đã thay bằng lần %(n)s: dùng danh sách lần %(n)s.", n=newer), "error")
+        return see_other("payments.period", period_id=p.id)
+    return None
+
+
 @bp.route("/payments/<int:period_id>/list.xlsx")
 @roles_required(*PREPARERS, "payer")
 def workbook(period_id):
@@ -126,9 +239,9 @@ def workbook(period_id):
 def provider(period_id):
     """The account payments, one line each, for the payment provider."""
     p = get_or_404(PaymentPeriod, period_id)
-    if p.status != "locked":
-        flash(_("Chỉ gửi đơn vị chi trả danh sách đã khóa."), "error")
-        return see_other("payments.period", period_id=p.id)
+    refused = _not_for_provider(p)
+    if refused:
+        return refused
     return download(payments.provider_csv(p), f"chi-tra-tai-khoan-{p.commune.code}-{p.program}-{p.month}-v{p.version}.csv", "text/csv")
 
 
@@ -137,9 +250,9 @@ def provider(period_id):
 def provider_xlsx(period_id):
     """The account payments for the payment provider, as ``.xlsx``."""
     p = get_or_404(PaymentPeriod, period_id)
-    if p.status != "locked":
-        flash(_("Chỉ gửi đơn vị chi trả danh sách đã khóa."), "error")
-        return see_other("payments.period", period_id=p.id)
+    refused = _not_for_provider(p)
+    if refused:
+        return refused
     return download(payments.provider_workbook(p),
                     f"chi-tra-tai-khoan-{p.commune.code}-{p.program}-{p.month}-v{p.version}.xlsx")
 
@@ -147,11 +260,12 @@ def provider_xlsx(period_id):
 @bp.route("/payments/<int:period_id>/lines/<int:line_id>/result", methods=["POST"])
 @roles_required("payer")
 def result(period_id, line_id):
-    """The payment provider records one line's result; htmx swaps the row and the totals."""
+    """The payment provider records one line's result; htmx swaps the row and the totals.
+    Without JavaScript a saved result comes back to the line (anchor) with a confirmation,
+    and a refused one re-renders the page (422) with the error in the line's card and the
+    values as typed."""
     p = get_or_404(PaymentPeriod, period_id)
-    line = db.session.get(PaymentLine, line_id)
-    if line is None or line.period_id != p.id:
-        abort(404)
+    line = _line(p, line_id)
     form = ResultForm(prefix=f"r{line.id}")
     error = None
     if form.validate_on_submit():
@@ -165,8 +279,13 @@ def result(period_id, line_id):
         error = " ".join(str(m) for errs in form.errors.values() for m in errs)
     if not wants_fragment():
         if error:
-            flash(error, "error")
-        return see_other("payments.period", period_id=p.id, _anchor=f"l{line.id}")
+            return _period_page(p, _page_of(p, line), result_form=form, line_id=line.id, error=error,
+                                status=422)
+        flash(_("Đã ghi kết quả: %(name)s · %(result)s.", name=line.beneficiary.full_name,
+                result=RESULT_LABELS[line.result]), "success")
+        page = _page_of(p, line)
+        return see_other("payments.period", period_id=p.id, _anchor=f"l{line.id}",
+                         **({"page": page} if page > 1 else {}))
     return render("payments/_result_row.html", p=p, line=line, form=ResultForm(prefix=f"r{line.id}"),
                   error=error, rec=payments.reconciliation(p), oob=True, status=422 if error else 200)
 
@@ -191,6 +310,10 @@ def upload_period_results(period_id):
     p = get_or_404(PaymentPeriod, period_id)
     if p.status != "locked":
         flash(_("Chỉ ghi kết quả cho danh sách đã khóa."), "error")
+        return see_other("payments.period", period_id=p.id)
+    newer = payments.superseded_by(p)
+    if newer:
+        flash(_("Danh sách này đã thay bằng lần %(n)s: ghi kết quả vào danh sách lần %(n)s.", n=newer), "error")
         return see_other("payments.period", period_id=p.id)
     return _upload(p)
 

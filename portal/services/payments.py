@@ -14,12 +14,12 @@ from collections import defaultdict
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..models import (Account, Beneficiary, ChangeProposal, Event, Finding, PaymentLine, PaymentPeriod,
-                      StandardLevel, utcnow)
+from ..models import (Account, Area, Beneficiary, ChangeProposal, Event, Finding, PaymentLine,
+                      PaymentPeriod, StandardLevel, utcnow)
 from ..sheets.writer import FormSheet, cell, issuer_lines
 from ..vn.money import amount_in_words
 from ..vn.text import fold
@@ -29,13 +29,16 @@ from .checks import standard_level
 
 
 class PeriodError(ValueError):
-    """A period operation that is not allowed (Vietnamese message)."""
+    """A period operation that is not allowed (Vietnamese message); ``field`` names the form
+    field it is about (``"month"``, ``"reason"``, ``"note"``) when there is one."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
 
 
-def periods_of(commune_id):
-    return db.session.scalars(select(PaymentPeriod).where(PaymentPeriod.commune_id == commune_id)
-                              .order_by(PaymentPeriod.month.desc(), PaymentPeriod.program,
-                                        PaymentPeriod.version.desc())).all()
+#: The sources of the error findings that block a line (the data checks, the police round).
+BLOCKING_SOURCES = ("check", "police")
 
 
 class Amounts:
@@ -75,54 +78,124 @@ class Amounts:
         return b.monthly_amount
 
 
+def last_version(commune_id, month, program):
+    """The newest version (``PaymentPeriod``) of a commune's list for ``month`` and
+    ``program``, draft or locked, or ``None``."""
+    return db.session.scalars(select(PaymentPeriod).where(
+        PaymentPeriod.commune_id == commune_id, PaymentPeriod.month == month,
+        PaymentPeriod.program == program).order_by(PaymentPeriod.version.desc())).first()
+
+
 def build(commune, month, program, user, reason=None):
     """Open (or re-open as a new version) the payment list of ``commune`` for ``month``
-    (``YYYY-MM``) and ``program``: one line per beneficiary paid that month. Returns the
-    period.
+    (``YYYY-MM``) and ``program``: one line per beneficiary paid that month (the lines as
+    :func:`_line_rows` makes them). Returns the period.
 
-    Who is paid follows the approved changes (``changes.states_in``): a record stopped or
-    suspended from a later month is still paid this month; one resumed or granted late is
-    paid its arrears (truy lĩnh) for the months from the change's ``arrears_from`` not yet
-    on a final list, each at that month's amount. The account is copied onto the line.
-    Raises ``PeriodError`` when a draft already exists, or when a locked list is replaced
-    without a ``reason``. The caller commits.
+    Raises ``PeriodError`` when a draft already exists (``field`` ``"month"``), or when a
+    locked list is replaced without a ``reason`` (``field`` ``"reason"``). The caller
+    commits.
     """
     month = months.parse(month)
-    last = db.session.scalars(select(PaymentPeriod).where(
-        PaymentPeriod.commune_id == commune.id, PaymentPeriod.month == month,
-        PaymentPeriod.program == program).order_by(PaymentPeriod.version.desc())).first()
+    last = last_version(commune.id, month, program)
     if last is not None and last.status == "draft":
-        raise PeriodError("Danh sách tháng này đang soạn: mở danh sách đó, không lập danh sách mới.")
+        raise PeriodError("Danh sách tháng này đang soạn: mở danh sách đó, không lập danh sách mới.", "month")
     if last is not None and not (reason or "").strip():
-        raise PeriodError("Danh sách tháng này đã khóa: lập phiên bản mới cần ghi lý do.")
+        raise PeriodError("Danh sách tháng này đã khóa: lập phiên bản mới cần ghi lý do.", "reason")
     period = PaymentPeriod(commune_id=commune.id, month=month, program=program,
                            version=(last.version + 1) if last else 1, created_by_id=user.id,
                            reason=(reason or "").strip() or None)
     db.session.add(period)
     db.session.flush()
-    # People who live here now, and those whose move out of here takes effect later.
+    rows = _line_rows(commune, month, program, period.id)
+    if rows:
+        db.session.execute(PaymentLine.__table__.insert(), rows)
+    db.session.flush()
+    return period
+
+
+def _here(commune, month, program):
+    """The registry rows ``commune`` may pay in ``month``: its records of ``program`` (not
+    merged), and those whose move out of it takes effect after ``month``."""
     leaving = select(ChangeProposal.beneficiary_id).where(
         ChangeProposal.kind == "move_out", ChangeProposal.status == "approved",
         ChangeProposal.commune_id == commune.id, ChangeProposal.effective_month > month)
-    people = db.session.execute(
-        select(Beneficiary, Account).outerjoin(Account, Account.beneficiary_id == Beneficiary.id)
-        .where(or_(Beneficiary.commune_id == commune.id, Beneficiary.id.in_(leaving)),
-               Beneficiary.program == program, Beneficiary.status != "merged")
-        .order_by(Beneficiary.village_id, Beneficiary.name_folded)).all()
-    states = changes.states_in([b.id for b, _ in people], month)
+    return (or_(Beneficiary.commune_id == commune.id, Beneficiary.id.in_(leaving)),
+            Beneficiary.program == program, Beneficiary.status != "merged")
 
-    def paid_here(b):
-        state, change = states.get(b.id, (b.status, None))
-        if b.commune_id != commune.id:  # still here until the move: paid as before it
-            return change is not None and change.kind == "move_out" and change.commune_id == commune.id
-        return state == "active"
-    people = [(b, a) for b, a in people if paid_here(b)]
+
+def _paid_here(commune, states, bid, commune_id, status):
+    state, change = states.get(bid, (status, None))
+    if commune_id != commune.id:  # still here until the move: paid as before it
+        return change is not None and change.kind == "move_out" and change.commune_id == commune.id
+    return state == "active"
+
+
+def _paid_people(commune, month, program, only=None):
+    """Who ``commune`` pays in ``month`` under ``program``: ``(people, states)`` where
+    ``people`` is ``[(Beneficiary, Account or None)]`` in village and name order and
+    ``states`` is ``changes.states_in`` of them. ``only``: restrict to these beneficiary
+    ids.
+
+    Who is paid follows the approved changes (``changes.states_in``): a record stopped or
+    suspended from a later month is still paid this month; a record moved out of
+    ``commune`` from a later month is paid here until then; a record moved in is paid from
+    its move's month (Circular 02/2021/TT-BLĐTBXH Art. 2; Decree 20/2021/NĐ-CP Art. 8)."""
+    query = (select(Beneficiary, Account).outerjoin(Account, Account.beneficiary_id == Beneficiary.id)
+             .where(*_here(commune, month, program)).order_by(Beneficiary.village_id, Beneficiary.name_folded))
+    if only is not None:
+        query = query.where(Beneficiary.id.in_(list(only)))
+    people = db.session.execute(query).all()
+    states = changes.states_in([b.id for b, _ in people], month)
+    return [(b, a) for b, a in people if _paid_here(commune, states, b.id, b.commune_id, b.status)], states
+
+
+def paid_ids(commune, month, program):
+    """The ids of the beneficiaries ``commune`` pays in ``month`` (a ``set``), as
+    :func:`build` would list them today (the same rule as :func:`_paid_people`, reading
+    three columns instead of the records)."""
+    rows = db.session.execute(select(Beneficiary.id, Beneficiary.commune_id, Beneficiary.status)
+                              .where(*_here(commune, month, program))).all()
+    states = changes.states_in([r[0] for r in rows], month)
+    return {bid for bid, commune_id, status in rows if _paid_here(commune, states, bid, commune_id, status)}
+
+
+def blocking_notes(beneficiary_ids):
+    """``{beneficiary id: note}`` for the records with an open error finding of the data
+    checks or the police round (they block payment): the note names the first error and
+    how many more there are ("Lỗi dữ liệu chưa sửa: Số định danh … (+1 lỗi khác)")."""
+    found = defaultdict(list)
+    ids = sorted(set(beneficiary_ids))
+    for k in range(0, len(ids), 5000):
+        for bid, message in db.session.execute(
+                select(Finding.beneficiary_id, Finding.message).where(
+                    Finding.beneficiary_id.in_(ids[k:k + 5000]), Finding.severity == "error",
+                    Finding.resolved_at.is_(None), Finding.source.in_(BLOCKING_SOURCES))
+                .order_by(Finding.beneficiary_id, Finding.id)):
+            found[bid].append(message)
+    out = {}
+    for bid, messages in found.items():
+        first = (messages[0] or "").strip().rstrip(".") or "lỗi chưa ghi nội dung"
+        more = f" (+{len(messages) - 1} lỗi khác)" if len(messages) > 1 else ""
+        out[bid] = f"Lỗi dữ liệu chưa sửa: {first}{more}."
+    return out
+
+
+def _line_rows(commune, month, program, period_id, only=None):
+    """The lines of ``commune``'s list for ``month`` and ``program`` as they would be built
+    now: ``[dict]`` of ``PaymentLine`` columns for ``period_id``. ``only``: these
+    beneficiary ids only.
+
+    One line per person paid (:func:`_paid_people`), at the month's amount
+    (:class:`Amounts`); a person resumed or granted late is paid the arrears (truy lĩnh)
+    for the months from the change's ``arrears_from`` not yet on a final list, each at that
+    month's amount. The account is copied onto the line. A line whose record has an open
+    error is ``blocked`` with a note naming the error (:func:`blocking_notes`), as is a line
+    without an amount."""
+    people, states = _paid_people(commune, month, program, only)
     owed = {b.id: states[b.id][1].arrears_from for b, _ in people
             if b.id in states and states[b.id][1].arrears_from}
     covered = changes.covered_months(list(owed), program) if owed else {}
-    blocking = set(db.session.scalars(select(Finding.beneficiary_id).where(
-        Finding.beneficiary_id.in_([b.id for b, _ in people]), Finding.severity == "error",
-        Finding.resolved_at.is_(None), Finding.source.in_(("check", "police")))))
+    blocking = blocking_notes([b.id for b, _ in people])
     amounts = Amounts(program)
     rows = []
     for b, a in people:
@@ -134,13 +207,13 @@ def build(commune, month, program, user, reason=None):
         arrears = sum(amounts.of(b, m) or 0 for m in arrears_months)
         status, note = "listed", None
         if b.id in blocking:
-            status, note = "blocked", "Hồ sơ có lỗi dữ liệu chưa sửa."
+            status, note = "blocked", blocking[b.id]
         elif amount is None:
             status, note = "blocked", "Chưa có mức trợ cấp."
         elif arrears_months:
             note = (f"Truy lĩnh {len(arrears_months)} tháng từ {months.label(arrears_months[0])} "
                     f"đến {months.label(arrears_months[-1])}.")
-        rows.append({"period_id": period.id, "beneficiary_id": b.id, "amount": amount or 0,
+        rows.append({"period_id": period_id, "beneficiary_id": b.id, "amount": amount or 0,
                      "arrears": arrears, "arrears_months": len(arrears_months),
                      "arrears_from": arrears_months[0] if arrears_months else None,
                      "method": "account" if by_account else "cash", "has_account": has_account,
@@ -150,10 +223,7 @@ def build(commune, month, program, user, reason=None):
                      "holder_name": a.holder_name if by_account else None,
                      "reference": f"{commune.code}-{month.replace('-', '')}-{program}-{b.id}",
                      "status": status, "note": note})
-    if rows:
-        db.session.execute(PaymentLine.__table__.insert(), rows)
-    db.session.flush()
-    return period
+    return rows
 
 
 def build_area(area, month, programs, user):
@@ -163,9 +233,7 @@ def build_area(area, month, programs, user):
     built, skipped = [], []
     for commune in communes:
         for program in programs:
-            existing = db.session.scalar(select(PaymentPeriod).where(
-                PaymentPeriod.commune_id == commune.id, PaymentPeriod.month == month,
-                PaymentPeriod.program == program).order_by(PaymentPeriod.version.desc()))
+            existing = last_version(commune.id, month, program)
             if existing is not None:
                 skipped.append(existing)
             else:
@@ -173,30 +241,164 @@ def build_area(area, month, programs, user):
     return built, skipped
 
 
+def refresh(period, user):
+    """Rebuild the lines of a draft list from the registry as :func:`build` builds them, so
+    that a decision, a correction or a new record since it was opened shows in it; the hold
+    (status ``held`` and its note) of each person still on it is kept. Returns ``{"added":
+    n, "removed": n}`` (people). Raises ``PeriodError`` for a locked list (a change to it
+    needs a new version with a reason). The caller commits."""
+    if period.status != "draft":
+        raise PeriodError("Danh sách đã khóa: thay đổi cần lập lần mới có ghi lý do.")
+    before = db.session.execute(select(PaymentLine.beneficiary_id, PaymentLine.status, PaymentLine.note)
+                                .where(PaymentLine.period_id == period.id)).all()
+    holds = {bid: note for bid, status, note in before if status == "held"}
+    rows = _line_rows(period.commune, period.month, period.program, period.id)
+    for row in rows:
+        if row["beneficiary_id"] in holds:
+            row["status"], row["note"] = "held", holds[row["beneficiary_id"]]
+    # A draft's lines carry no result and no event yet: they can be replaced outright.
+    db.session.execute(delete(PaymentLine).where(PaymentLine.period_id == period.id))
+    if rows:
+        db.session.execute(PaymentLine.__table__.insert(), rows)
+    db.session.flush()
+    db.session.expire(period, ["lines"])
+    old, new = {bid for bid, *_ in before}, {row["beneficiary_id"] for row in rows}
+    return {"added": len(new - old), "removed": len(old - new)}
+
+
 def refresh_drafts(commune_ids, program, from_month, user):
-    """Rebuild the lines of the draft lists of ``program`` in ``commune_ids`` for
-    ``from_month`` (``YYYY-MM``) and after, so that a decision taken while they were being
-    prepared shows in them. Returns the periods refreshed. (Stub: to be written.)"""
-    return []
+    """Rebuild (:func:`refresh`) the draft lists of ``program`` in ``commune_ids`` (``None``
+    entries ignored) for ``from_month`` (``YYYY-MM``) and after, so that a decision taken
+    while they were being prepared shows in them (``changes.decide`` calls this on every
+    approval). Returns the periods refreshed. The caller commits."""
+    ids = {c for c in commune_ids if c is not None}
+    if not ids:
+        return []
+    drafts = db.session.scalars(select(PaymentPeriod).where(
+        PaymentPeriod.commune_id.in_(ids), PaymentPeriod.program == program,
+        PaymentPeriod.status == "draft", PaymentPeriod.month >= months.parse(from_month))
+        .order_by(PaymentPeriod.month, PaymentPeriod.commune_id)).all()
+    for period in drafts:
+        refresh(period, user)
+    return drafts
 
 
 def hold(line, note):
-    """Hold a line out of this month's payment, with the officer's reason."""
+    """Hold a line of a draft out of this month's payment, with the officer's reason
+    (``note``, required). Raises ``PeriodError`` (``field`` ``"note"`` for a missing
+    reason)."""
     if line.period.status != "draft":
         raise PeriodError("Danh sách đã khóa.")
-    line.status, line.note = "held", (note or "").strip() or "Tạm giữ."
+    note = (note or "").strip()
+    if not note:
+        raise PeriodError("Ghi lý do tạm giữ.", "note")
+    line.status, line.note = "held", note
+
+
+def release(line):
+    """Undo a hold: the line goes back to the list (``listed``, with its arrears note), or
+    to ``blocked`` when its record still has an open error (the note names it). Raises
+    ``PeriodError`` for a locked list or a line not held."""
+    if line.period.status != "draft":
+        raise PeriodError("Danh sách đã khóa.")
+    if line.status != "held":
+        raise PeriodError("Dòng này không bị tạm giữ.")
+    p = line.period
+    now = _line_rows(p.commune, p.month, p.program, p.id, only={line.beneficiary_id})
+    if now:
+        line.status, line.note = now[0]["status"], now[0]["note"]
+    else:  # no longer paid this month: the lock will ask for a refresh
+        note = blocking_notes([line.beneficiary_id]).get(line.beneficiary_id)
+        line.status, line.note = ("blocked", note) if note else ("listed", None)
+    db.session.flush()
+
+
+def stale(period):
+    """``(gone, missing)``: the beneficiary ids on ``period``'s lines who are no longer paid
+    that month (stopped, suspended or moved by an approved decision, merged…), and those
+    paid that month who have no line (newly entitled, moved in, resumed). Both ``set``."""
+    on = set(db.session.scalars(select(PaymentLine.beneficiary_id).where(PaymentLine.period_id == period.id)))
+    due = paid_ids(period.commune, period.month, period.program)
+    return on - due, due - on
 
 
 def lock(period, user):
-    """Lock a draft: nothing blocked may remain (fix the record or hold the line)."""
+    """Lock a draft. Refused (``PeriodError``) when its lines no longer match who is paid
+    that month (:func:`stale`: the officer presses «Cập nhật danh sách», :func:`refresh`)
+    or when a line is still blocked (fix the record or hold the line). A new version keeps
+    the results of the version it replaces for the lines it pays the same way."""
     if period.status != "draft":
         raise PeriodError("Danh sách đã khóa.")
+    gone, missing = stale(period)
+    if gone or missing:
+        parts = []
+        if gone:
+            parts.append(f"{len(gone)} người không còn hưởng tháng này (thôi hưởng, tạm dừng hoặc chuyển đi) "
+                         "vẫn còn trong danh sách")
+        if missing:
+            parts.append(f"{len(missing)} người được hưởng tháng này chưa có trong danh sách")
+        raise PeriodError("Danh sách không còn khớp với hồ sơ: " + "; ".join(parts)
+                          + ". Bấm «Cập nhật danh sách» rồi khóa lại.")
     blocked = db.session.scalar(select(func.count()).where(PaymentLine.period_id == period.id,
                                                            PaymentLine.status == "blocked"))
     if blocked:
-        raise PeriodError(f"Còn {blocked} dòng bị chặn vì lỗi dữ liệu: sửa hồ sơ hoặc tạm giữ dòng đó.")
+        raise PeriodError(f"Còn {blocked} dòng bị chặn vì lỗi dữ liệu: sửa hồ sơ (rồi bấm «Cập nhật danh "
+                          "sách») hoặc tạm giữ dòng đó.")
     period.status, period.locked_at, period.locked_by_id = "locked", utcnow(), user.id
     _carry_results(period, user)
+
+
+def superseded_by(period):
+    """The number of the newest version of ``period``'s commune, month and program when it
+    is newer than ``period`` (draft or locked: ``period`` is then superseded, "Đã thay bằng
+    lần N", and takes no more results), else ``None``."""
+    newest = db.session.scalar(select(func.max(PaymentPeriod.version)).where(
+        PaymentPeriod.commune_id == period.commune_id, PaymentPeriod.month == period.month,
+        PaymentPeriod.program == period.program))
+    return newest if newest and newest > period.version else None
+
+
+class Group:
+    """The versions of one commune's list for one month and program, newest first.
+    ``latest`` is the version shown (with ``locked_only``, the newest locked one),
+    ``older`` the versions before it, ``superseded`` the number of a newer version that
+    replaced ``latest`` (a draft the payment provider does not see yet), else ``None``."""
+
+    def __init__(self, versions, locked_only=False):
+        shown = [v for v in versions if v.status == "locked"] if locked_only else versions
+        self.latest, self.older = shown[0], shown[1:]
+        self.month, self.commune, self.program = self.latest.month, self.latest.commune, self.latest.program
+        newest = versions[0].version
+        self.superseded = newest if newest > self.latest.version else None
+
+
+def list_page(commune_ids, page, per_page, locked_only=False):
+    """One page of the payment lists of ``commune_ids`` for the index: ``(groups, total)``,
+    ``groups`` a list of :class:`Group` (one per commune, month and program) by month,
+    newest first, then commune name and program; ``total`` the number of groups. With
+    ``locked_only`` (the payment provider) only locked versions count. Two queries."""
+    where = [PaymentPeriod.commune_id.in_(list(commune_ids))]
+    if locked_only:
+        where.append(PaymentPeriod.status == "locked")
+    keys = (select(PaymentPeriod.month, PaymentPeriod.commune_id, PaymentPeriod.program)
+            .where(*where).group_by(PaymentPeriod.month, PaymentPeriod.commune_id, PaymentPeriod.program))
+    total = db.session.scalar(select(func.count()).select_from(keys.subquery()))
+    shown = db.session.execute(
+        keys.join(Area, Area.id == PaymentPeriod.commune_id).group_by(Area.name_folded)
+        .order_by(PaymentPeriod.month.desc(), Area.name_folded, PaymentPeriod.program)
+        .limit(per_page).offset((page - 1) * per_page)).all()
+    if not shown:
+        return [], total
+    wanted = {tuple(k) for k in shown}
+    versions = defaultdict(list)
+    for p in db.session.scalars(
+            select(PaymentPeriod).where(PaymentPeriod.commune_id.in_({c for _, c, _ in wanted}),
+                                        PaymentPeriod.month.in_({m for m, _, _ in wanted}))
+            .options(selectinload(PaymentPeriod.commune)).order_by(PaymentPeriod.version.desc())):
+        key = (p.month, p.commune_id, p.program)
+        if key in wanted:
+            versions[key].append(p)
+    return [Group(versions[tuple(k)], locked_only) for k in shown], total
 
 
 def _carry_results(period, user):
@@ -252,10 +454,14 @@ def record_result(line, user, result, reason=None):
     ``result``: ``paid_account``, ``paid_cash``, ``failed`` (``reason`` needed, e.g. a
     closed account or a wrong holder), ``returned`` or back to ``pending``. A failed
     account payment opens an error finding on the beneficiary's account. Raises
-    ``PeriodError``.
+    ``PeriodError``, also for a superseded version (:func:`superseded_by`): its results
+    go to the version that replaced it.
     """
     if line.period.status != "locked":
         raise PeriodError("Chỉ ghi kết quả cho danh sách đã khóa.")
+    newer = superseded_by(line.period)
+    if newer:
+        raise PeriodError(f"Danh sách này đã thay bằng lần {newer}: ghi kết quả vào danh sách lần {newer}.")
     if line.status != "listed":
         raise PeriodError("Dòng này không có trong danh sách chi trả.")
     if result not in RESULTS:

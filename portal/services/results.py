@@ -300,7 +300,7 @@ def read(data, user, period=None, filename=None):
         raise FileProblem("empty", "Tệp không có dòng kết quả nào dưới dòng tiêu đề.")
 
     lines = _lines_for({ref for _, ref, *_ in entries})
-    first_row = {}
+    first_row, newer = {}, {}
     for i, ref, said, reason, amount_cell in entries:
         if ref in first_row:
             plan._error(i, column("reference"), f"mã tham chiếu {ref} trùng với dòng {first_row[ref]}.")
@@ -311,7 +311,7 @@ def read(data, user, period=None, filename=None):
             plan._error(i, column("result"), f"«{said}» không phải kết quả chi trả: ghi một trong "
                                              f"{_ACCEPTED}.")
             continue
-        line = _match(plan, i, column("reference"), ref, lines.get(ref, ()), user, period)
+        line = _match(plan, i, column("reference"), ref, lines.get(ref, ()), user, period, newer)
         if line is None:
             continue
         if result == "pending":
@@ -363,8 +363,9 @@ def _lines_for(references):
     return out
 
 
-def _match(plan, row, column, ref, lines, user, period):
-    """The line a row's reference names, or ``None`` after recording why not."""
+def _match(plan, row, column, ref, lines, user, period, newer):
+    """The line a row's reference names, or ``None`` after recording why not. ``newer``:
+    ``{(commune id, month, program): its newest version}``, filled as lists are met."""
     if not lines:
         plan._error(row, column, f"mã tham chiếu {ref} không có trong danh sách chi trả nào.")
         return None
@@ -378,6 +379,16 @@ def _match(plan, row, column, ref, lines, user, period):
                                  "kết quả cho danh sách đã khóa.")
         return None
     line = max(locked, key=lambda x: x.period.version)
+    p = line.period
+    key = (p.commune_id, p.month, p.program)
+    if key not in newer:
+        newer[key] = payments.last_version(*key)
+    last = newer[key]
+    if last.version > p.version:  # superseded by a version this reference is not on (yet)
+        plan._error(row, column, f"danh sách của mã {ref} đã thay bằng lần {last.version}"
+                                 + (", đang soạn: ghi kết quả khi lần đó đã khóa." if last.status == "draft"
+                                    else ", không còn dòng này: không ghi kết quả vào lần cũ."))
+        return None
     if period is not None and line.period_id != period.id:
         if any(x.period_id == period.id for x in locked):
             plan._error(row, column, f"danh sách này đã có phiên bản mới hơn (lần {line.period.version}): "
