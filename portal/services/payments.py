@@ -228,7 +228,9 @@ def _line_rows(commune, month, program, period_id, only=None):
 
 def build_area(area, month, programs, user):
     """Open ``month``'s lists for every commune in force below ``area`` (or ``area`` itself
-    when it is a commune) that has none yet. Returns ``(built periods, skipped periods)``."""
+    when it is a commune) that has none yet. Returns ``(built periods, skipped periods)``.
+    Records first take the decisions that have come due (``changes.apply_due``)."""
+    changes.apply_due(user=user)
     communes = [area] if area.level == "commune" else communes_below(area, on=months.start(month))
     built, skipped = [], []
     for commune in communes:
