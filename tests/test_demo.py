@@ -289,7 +289,9 @@ def _lines(month, commune_code=None, program=None, beneficiary_id=None):
 
 
 def _change(kind):
-    return db.session.scalars(select(ChangeProposal).where(ChangeProposal.kind == kind)).one()
+    """The demo's decided change of that kind (other tests may propose more)."""
+    return db.session.scalars(select(ChangeProposal).where(ChangeProposal.kind == kind,
+                                                           ChangeProposal.status == "approved")).one()
 
 
 def test_every_commune_has_a_locked_list_for_each_paid_month(demo_app):
