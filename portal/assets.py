@@ -11,6 +11,7 @@ from importlib import resources
 
 import brotli
 from flask import Response, abort, request, url_for
+from flask.sessions import SecureCookieSessionInterface
 
 ONE_YEAR = 31536000
 
@@ -38,7 +39,19 @@ def asset_url(name):
     return url_for("asset", filename=f"{base}.{_files()[name][2]}.{ext}")
 
 
+class _NoSessionForAssets(SecureCookieSessionInterface):
+    """No session on an asset request: otherwise a hook that reads the session (Flask-Login's
+    remember cookie) makes the response ``Vary: Cookie``, and a browser fetches the
+    stylesheet and htmx again after each login."""
+
+    def open_session(self, app, request):
+        if request.path.startswith("/assets/"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def init_app(app):
+    app.session_interface = _NoSessionForAssets()
     @app.route("/assets/<filename>")
     def asset(filename):
         try:
