@@ -40,9 +40,10 @@ def create_app(test_config=None):
     from .payments import bp as payments_bp
     from .changes import bp as changes_bp
     from .reports import bp as reports_bp
+    from .paper import bp as paper_bp
 
     for bp in (auth_bp, review_bp, progress_bp, imports_bp, registry_bp, admin_bp, quality_bp,
-               police_bp, payments_bp, changes_bp, reports_bp):
+               police_bp, payments_bp, changes_bp, reports_bp, paper_bp):
         app.register_blueprint(bp)
 
     from . import assets, cli, web

@@ -1,0 +1,261 @@
+"""Phiếu rà soát giấy — the paper fallback of the door-to-door review.
+
+When phones or the network fail, an officer prints a village's sheet (one line per active
+beneficiary, grouped by household), fills it in on foot, and types it back later, line by
+line, on the entry page. Each line is saved through :func:`portal.services.review.save_review`
+(the same validation, version check and history as a visit recorded on a phone).
+
+Line codes (mã dòng)
+--------------------
+A line's code is the beneficiary's id followed by one Damm check digit, printed
+``4123-7``. Why this scheme:
+
+* **stable**: the id never changes (a merged record keeps its row), so a sheet printed
+  last week still names the same person, whoever joined or left the village since (a
+  village-local sequence would shift);
+* **short**: the id's digits plus one (5 characters in the demo district, 7 for a province
+  of a million records);
+* **easy on a phone keypad**: digits only, typed on the numeric keypad
+  (``inputmode=numeric``) with no letters to confuse (O/0, I/1, B/8); the dash, spaces
+  and dots are optional when typing;
+* **checked**: the Damm algorithm (H. M. Damm, 2004) detects every single mistyped digit
+  and every swap of two adjacent digits, so such a typo is refused (:class:`CodeError`)
+  instead of landing on another person. Anything that still lands on someone is shown by
+  name for the officer to confirm, and a code of another village or outside the user's
+  area is refused.
+
+Shapes: a code is a ``str``; :func:`parse_code` returns the beneficiary id (``int``).
+"""
+from dataclasses import dataclass, field
+from datetime import date
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ..extensions import db
+from ..models import Beneficiary, Event, Household, Review
+from ..vn.dates import format_date
+from . import checks, progress, scope
+from .review import ReviewError, save_review
+
+# The quasigroup of order 10 with weak total anti-symmetry (Damm 2004, Table 5.2).
+_DAMM = (
+    (0, 3, 1, 7, 5, 9, 8, 6, 4, 2),
+    (7, 0, 9, 2, 1, 5, 4, 8, 6, 3),
+    (4, 2, 0, 6, 8, 7, 1, 3, 5, 9),
+    (1, 7, 5, 0, 9, 8, 3, 4, 2, 6),
+    (6, 1, 2, 3, 0, 4, 5, 9, 7, 8),
+    (3, 6, 7, 4, 2, 0, 9, 5, 8, 1),
+    (5, 8, 6, 9, 7, 2, 0, 1, 3, 4),
+    (8, 9, 4, 5, 3, 6, 2, 0, 1, 7),
+    (9, 4, 3, 8, 6, 1, 7, 2, 0, 5),
+    (2, 5, 8, 1, 4, 3, 6, 7, 9, 0),
+)
+SEPARATORS = " -.·_/"
+PER_PAGE = 100  # people per HTML page of a sheet (a household is never split): ≤ 14,600 B
+# Stored (not translated) at the start of the review's note and of its history event.
+PAPER_MARK = "Phiếu giấy"
+
+
+class CodeError(ValueError):
+    """A line code that cannot be taken: ``str(e)`` is the Vietnamese message for the field."""
+
+
+class LineRefused(ValueError):
+    """The person may not be entered from this sheet (already reviewed on or after its date,
+    or no longer paid): ``str(e)`` is the Vietnamese message; ``beneficiary`` is the record."""
+
+    def __init__(self, message, beneficiary):
+        super().__init__(str(message))
+        self.message, self.beneficiary = message, beneficiary
+
+
+def damm(digits):
+    """The Damm check digit (``int`` 0–9) of a string of decimal digits."""
+    interim = 0
+    for ch in digits:
+        interim = _DAMM[interim][int(ch)]
+    return interim
+
+
+def code_for(beneficiary_id):
+    """``4123`` → ``"4123-7"``: the id and its check digit."""
+    digits = str(int(beneficiary_id))
+    return f"{digits}-{damm(digits)}"
+
+
+def parse_code(text):
+    """The beneficiary id a typed code names: ``"4123-7"``, ``"41237"``, ``" 4123 7 "`` → 4123.
+
+    Raises :class:`CodeError` for an empty code, a character other than a digit or a
+    separator, a code too short, or a wrong check digit (a typo)."""
+    raw = (text or "").strip()
+    if not raw:
+        raise CodeError(_l("Nhập mã dòng in ở cột đầu của phiếu, ví dụ 1234-5."))
+    digits = "".join(ch for ch in raw if ch not in SEPARATORS)
+    if not digits.isascii() or not digits.isdigit():
+        raise CodeError(_l("Mã dòng chỉ gồm chữ số (dấu gạch có thể bỏ), ví dụ 1234-5."))
+    if len(digits) < 2 or digits[0] == "0":
+        raise CodeError(_l("Mã dòng không đúng: xem lại mã in ở cột đầu của phiếu."))
+    if damm(digits) != 0:
+        raise CodeError(_l("Mã %(code)s sai (số kiểm tra không khớp): có thể gõ nhầm một chữ số; "
+                           "xem lại mã trên phiếu.", code=raw))
+    return int(digits[:-1])
+
+
+def short_id(national_id):
+    """The last 4 digits of a personal ID for a printed sheet: ``"…3456"`` (``""`` if none)."""
+    return f"…{national_id[-4:]}" if national_id and len(national_id) > 4 else ""
+
+
+@dataclass
+class Sheet:
+    """One HTML page of a village's sheet: ``households`` is a list of
+    ``(household, [beneficiary, …])`` in print order; ``people`` counts the whole village."""
+
+    households: list
+    people: int
+    page: int = 1
+    pages: int = 1
+    first: int = 1  # the running number of this page's first line
+    codes: dict = field(default_factory=dict)  # beneficiary id → code
+
+
+def village_people(village):
+    """The active, living beneficiaries of ``village`` in print order: households by their
+    head's name, members in the order they were added. Returns a list of ``Beneficiary``
+    (``household`` and ``account`` loaded)."""
+    q = (select(Beneficiary).join(Household, Beneficiary.household_id == Household.id)
+         .where(Beneficiary.village_id == village.id, Beneficiary.status == "active",
+                Beneficiary.deceased.is_(False))
+         .options(selectinload(Beneficiary.household), selectinload(Beneficiary.account))
+         .order_by(Household.head_name, Household.id, Beneficiary.id))
+    return db.session.scalars(q).all()
+
+
+def sheet(village, page=1, per_page=PER_PAGE):
+    """The sheet of ``village`` cut into pages of at most ``per_page`` people (a household
+    larger than that gets a page of its own). ``page`` counts from 1; past the last page
+    gives the last."""
+    groups = []
+    for b in village_people(village):
+        if groups and groups[-1][0].id == b.household_id:
+            groups[-1][1].append(b)
+        else:
+            groups.append((b.household, [b]))
+    pages, current, size = [], [], 0
+    for g in groups:
+        if current and size + len(g[1]) > per_page:
+            pages.append(current)
+            current, size = [], 0
+        current.append(g)
+        size += len(g[1])
+    pages.append(current)
+    page = min(max(page, 1), len(pages))
+    first = 1 + sum(len(m) for p in pages[:page - 1] for _, m in p)
+    chosen = pages[page - 1]
+    return Sheet(households=chosen, people=sum(len(m) for _, m in groups), page=page,
+                 pages=len(pages), first=first,
+                 codes={b.id: code_for(b.id) for _, m in chosen for b in m})
+
+
+def pending(village, since):
+    """The lines of ``village`` not yet reviewed on or after ``since`` (a ``date``, the
+    sheet's date or the campaign's start): ``[(code, beneficiary), …]`` by name."""
+    return [(code_for(b.id), b) for b in sorted(village_people(village), key=lambda b: b.name_folded)
+            if b.reviewed_at is None or b.reviewed_at.date() < since]
+
+
+def find_line(user, village, text):
+    """The beneficiary a typed code names, for entering ``village``'s sheet.
+
+    Raises :class:`CodeError` for a malformed or mistyped code, a code of nobody the user
+    may see, or a person of another village (the message names that village)."""
+    bid = parse_code(text)
+    try:
+        b = scope.get_in_scope(Beneficiary, bid, user)
+    except scope.OutOfScope:
+        raise CodeError(_l("Không có ai mang mã %(code)s trong địa bàn của bạn: xem lại mã trên phiếu.",
+                           code=text.strip())) from None
+    if b.village_id != village.id:
+        other = b.village.full_name if b.village else _l("không rõ thôn")
+        raise CodeError(_l("Mã %(code)s là của %(name)s ở %(village)s, không phải thôn này: nhập ở phiếu "
+                           "của thôn đó.", code=text.strip(), name=b.full_name, village=other))
+    return b
+
+
+def refusal(b, sheet_date):
+    """Why ``b`` cannot be entered from a sheet dated ``sheet_date``, or ``None``.
+
+    Refused: a record no longer paid (stopped, suspended, merged, deceased), and a record
+    reviewed on or after the sheet's date: what the sheet says is older (or, the same day,
+    probably entered already) and must not overwrite it; the household page edits it."""
+    if b.status != "active" or b.deceased:
+        return _l("%(name)s không còn trong danh sách đang hưởng: không nhập từ phiếu.", name=b.full_name)
+    if b.reviewed_at is not None and sheet_date is not None:
+        seen = b.reviewed_at.date()
+        if seen > sheet_date:
+            return _l("%(name)s đã được rà soát ngày %(seen)s, sau ngày ghi trên phiếu (%(day)s): thông tin "
+                      "trên phiếu cũ hơn nên không ghi đè. Nếu cần sửa, mở trang hộ.",
+                      name=b.full_name, seen=format_date(seen), day=format_date(sheet_date))
+        if seen == sheet_date:
+            return _l("%(name)s đã được rà soát cùng ngày %(day)s: có thể dòng này đã được nhập. Nếu cần "
+                      "sửa, mở trang hộ.", name=b.full_name, day=format_date(sheet_date))
+    return None
+
+
+def sheet_date_problem(on, earliest=None):
+    """A message when a sheet's date (``date``) lies in the future or before the campaign's
+    start (``earliest``, by default ``CAMPAIGN_START``), else ``None``: said as soon as the
+    first code is typed (the save checks the visit's date again, in the review's rules)."""
+    earliest = earliest or progress.campaign_start().date()
+    if earliest <= on <= date.today():
+        return None
+    return _l("Ngày trên phiếu không thể ở tương lai hoặc trước khi đợt rà soát bắt đầu (%(day)s).",
+              day=format_date(earliest))
+
+
+def paper_note(code, sheet_date, remarks=None):
+    """The review's note: ``"Phiếu giấy 10/05/2024, mã 4123-7: không nghe máy"``."""
+    text = f"{PAPER_MARK} {format_date(sheet_date)}, mã {code}"
+    remarks = (remarks or "").strip()
+    return f"{text}: {remarks}" if remarks else text
+
+
+def save_line(b, user, data, expected_version, sheet_date, remarks=None, earliest=None):
+    """Record the sheet's line for ``b`` as a visit on ``sheet_date`` through
+    :func:`save_review` (same validation, version check, history events of source
+    ``review``), with the note saying it came from the paper sheet, as the ``Review``'s note
+    and as one more ``review`` event (field ``review_note``), then re-run the data checks
+    of the records it touches.
+
+    ``data``: the review fields (see :func:`portal.services.review.validate`);
+    ``sheet_date``: the ``date`` written on the sheet (required; from ``earliest``, by
+    default the campaign's start, to today).
+    Raises :class:`LineRefused`, ``ReviewError`` or ``Conflict``; the caller commits.
+    Returns the list of changed fields.
+    """
+    if sheet_date is None:
+        raise ReviewError({"visited_on": _l("Nhập ngày ghi trên phiếu.")})
+    reason = refusal(b, sheet_date)
+    if reason is not None:
+        raise LineRefused(reason, b)
+    note = paper_note(code_for(b.id), sheet_date, remarks)
+    changed = save_review(b, user, data, expected_version, visited_on=sheet_date, note=note,
+                          earliest=earliest or progress.campaign_start().date())
+    db.session.add(Event(beneficiary_id=b.id, user_id=user.id, source="review", action="update",
+                         field="review_note", new_value=note))
+    db.session.flush()
+    checks.recheck(checks.ids_touching(b))
+    return changed
+
+
+def entered(village, sheet_date=None, limit=50):
+    """The lines of ``village`` entered from paper (dated ``sheet_date`` if given), latest
+    first: ``[(review, beneficiary, code), …]``."""
+    q = (select(Review, Beneficiary).join(Beneficiary, Review.beneficiary_id == Beneficiary.id)
+         .where(Beneficiary.village_id == village.id, Review.note.startswith(PAPER_MARK))
+         .order_by(Review.id.desc()).limit(limit))
+    if sheet_date is not None:
+        q = q.where(Review.visited_on == sheet_date)
+    return [(r, b, code_for(b.id)) for r, b in db.session.execute(q)]
