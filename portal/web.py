@@ -106,6 +106,7 @@ FIELD_LABELS = {
     "status": _l("Trạng thái"), "deceased": _l("Đã chết"), "merged_into_id": _l("Gộp vào hồ sơ"), "bank_text": _l("Ngân hàng (ghi trong tệp)"),
     "commune_id": _l("Xã"), "result": _l("Kết quả chi trả"), "change_proposed": _l("Đề nghị"),
     "change_approved": _l("Duyệt"), "change_rejected": _l("Không duyệt"), "change_withdrawn": _l("Rút đề nghị"),
+    "review_note": _l("Ghi chú rà soát"),
 }
 
 

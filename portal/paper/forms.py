@@ -1,24 +1,24 @@
 from flask_babel import lazy_gettext as _l
 from wtforms import DateField, HiddenField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Length
 
 from ..forms import Form
 from ..review.forms import ReviewForm
 
 
 class CodeForm(Form):
-    """The sheet's date and one line's code, to open that line (a GET: nothing changes)."""
+    """One line's code, to open that line (a GET: nothing changes)."""
 
     class Meta:
         csrf = False
 
-    on = DateField(_l("Ngày ghi trên phiếu"), validators=[Optional()])
     code = StringField(_l("Mã dòng"), validators=[Length(max=20)])
 
 
 class LineForm(ReviewForm):
     """One line of the sheet: the door-to-door review's fields (same bank list, same
-    checks in the service), the line's code and the sheet's date (carried from the code form)."""
+    checks in the service), the line's code and the date written on the sheet (typed once,
+    then carried from line to line)."""
 
     code = HiddenField()
     visited_on = DateField(_l("Ngày ghi trên phiếu"),

@@ -9,7 +9,7 @@ from ..extensions import db
 from ..models import Area, Beneficiary
 from ..services import paper, progress
 from ..services.review import Conflict, ReviewError, current_values
-from ..web import get_or_404, render, roles_required, see_other, wants_fragment
+from ..web import download, get_or_404, render, roles_required, see_other, wants_fragment
 from . import bp
 from .forms import CodeForm, LineForm
 
@@ -27,8 +27,11 @@ def _village(village_id):
 @bp.route("/villages/<int:village_id>/paper")
 @roles_required(*VIEWERS)
 def sheet(village_id):
-    """The village's review sheet to print on A4: one line per active beneficiary, by household."""
+    """The village's review sheet to print on A4: one line per active beneficiary, by
+    household (``?format=xlsx``: the same sheet as a workbook)."""
     v = _village(village_id)
+    if request.args.get("format") == "xlsx":
+        return download(paper.workbook(v, date.today()), f"phieu-ra-soat-{v.id}-{date.today():%Y%m%d}.xlsx")
     s = paper.sheet(v, request.args.get("page", 1, type=int))
     return render("paper/sheet.html", village=v, sheet=s, today=date.today(), short_id=paper.short_id,
                   can_enter=current_user.role in EDITORS + ("admin",))
@@ -42,53 +45,56 @@ def _line_form(b, on, formdata=None):
     return form
 
 
+def _day(text):
+    """The sheet's date carried in the URL (``?on=YYYY-MM-DD``), else ``None``."""
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
 def _errors(lookup, line):
     """``[(field id, message), …]`` for the one error summary above both forms; errors of
-    the line's hidden fields point at the code form's visible ones."""
+    the line's hidden fields point at the code field."""
     out = [(f.id, e) for f in lookup for e in f.errors]
     if line is not None:
-        hidden = {"visited_on": lookup.on.id, "code": lookup.code.id, "version": lookup.code.id}
+        hidden = {"code": lookup.code.id, "version": lookup.code.id}
         out += [(hidden.get(f.short_name, f.id), e) for f in line for e in f.errors]
     return out
 
 
-def _entry_page(v, lookup, b=None, line=None, refused=None, conflict=None, status=200):
-    on = None if lookup.on.errors else lookup.on.data
+def _entry_page(v, lookup, on, b=None, line=None, refused=None, conflict=None, status=200):
     ctx = dict(village=v, lookup=lookup, b=b, line=line, refused=refused, conflict=conflict,
                errors=_errors(lookup, line), on=on)
     if wants_fragment():
         return render("paper/_entry.html", status=status, **ctx)
-    ctx.update(pending=paper.pending(v, on or progress.campaign_start().date()),
-               entered=paper.entered(v, on))
+    pending = paper.pending(v, on or progress.campaign_start().date())
+    ctx.update(pending=pending[:paper.PENDING_SHOWN], left=len(pending), entered=paper.entered(v, on))
     return render("paper/entry.html", status=status, **ctx)
 
 
 @bp.route("/villages/<int:village_id>/paper/entry")
 @roles_required(*EDITORS)
 def entry(village_id):
-    """Take a filled sheet back: the sheet's date and a line's code open that line's form,
-    with the person's name to confirm."""
+    """Take a filled sheet back: a line's code opens that line's form, with the person's
+    name to confirm (``?on=``: the sheet's date, once typed, carried from line to line)."""
     v = _village(village_id)
+    on = _day(request.args.get("on"))
     lookup = CodeForm(request.args)
-    lookup.validate()
     if not lookup.code.data:
-        return _entry_page(v, lookup, status=422 if lookup.on.errors else 200)
-    on = lookup.on.data
-    if on is None and not lookup.on.errors:
-        lookup.on.errors = [_("Nhập ngày ghi trên phiếu trước khi nhập mã.")]
-    elif on is not None and (problem := paper.sheet_date_problem(on)):
-        lookup.on.errors = [str(problem)]
+        return _entry_page(v, lookup, on)
     try:
+        lookup.validate()
         b = paper.find_line(current_user, v, lookup.code.data)
     except paper.CodeError as e:
-        lookup.code.errors = [str(e)]
-        return _entry_page(v, lookup, status=422)
-    if lookup.on.errors:
-        return _entry_page(v, lookup, b=b, status=422)
+        lookup.code.errors = list(lookup.code.errors) + [str(e)]
+        return _entry_page(v, lookup, on, status=422)
+    if lookup.code.errors:
+        return _entry_page(v, lookup, on, status=422)
     refused = paper.refusal(b, on)
     if refused:
-        return _entry_page(v, lookup, b=b, refused=refused, status=422)
-    return _entry_page(v, lookup, b=b, line=_line_form(b, on))
+        return _entry_page(v, lookup, on, b=b, refused=refused, status=422)
+    return _entry_page(v, lookup, on, b=b, line=_line_form(b, on))
 
 
 @bp.route("/villages/<int:village_id>/paper/entry", methods=["POST"])
@@ -99,12 +105,13 @@ def save(village_id):
     the list; plain: back to the entry page with a message)."""
     v = _village(village_id)
     form = LineForm(prefix="l")
-    lookup = CodeForm(formdata=None, data={"on": form.visited_on.data, "code": form.code.data})
+    on = form.visited_on.data
+    lookup = CodeForm(formdata=None, data={"code": form.code.data})
     try:
         b = paper.find_line(current_user, v, form.code.data)
     except paper.CodeError as e:
         lookup.code.errors = [str(e)]
-        return _entry_page(v, lookup, status=422)
+        return _entry_page(v, lookup, on, status=422)
     refused = conflict = None
     if form.validate():
         try:
@@ -125,10 +132,8 @@ def save(village_id):
             form.version.data = b.version  # a second save, knowingly, goes through
         else:
             return _saved(v, b, form.visited_on.data)
-    if form.visited_on.errors:  # the sheet's date is typed in the code form: said there
-        lookup.on.errors, form.visited_on.errors = [str(e) for e in form.visited_on.errors], []
     status = 409 if conflict else 422
-    return _entry_page(v, lookup, b=b, line=None if refused else form, refused=refused,
+    return _entry_page(v, lookup, on, b=b, line=None if refused else form, refused=refused,
                        conflict=conflict, status=status)
 
 
@@ -138,7 +143,7 @@ def _saved(v, b, on):
     if not wants_fragment():
         flash(message, "success")
         return see_other("paper.entry", village_id=v.id, on=on.isoformat())
-    lookup = CodeForm(formdata=None, data={"on": on})
+    lookup = CodeForm(formdata=None)
     body, status = render("paper/_saved.html", village=v, lookup=lookup, errors=[], on=on,
                           message=message, row=paper.entered(v, on, limit=1)[0],
                           left=len(paper.pending(v, on)))

@@ -52,7 +52,8 @@ _DAMM = (
     (2, 5, 8, 1, 4, 3, 6, 7, 9, 0),
 )
 SEPARATORS = " -.·_/"
-PER_PAGE = 100  # people per HTML page of a sheet (a household is never split): ≤ 14,600 B
+PER_PAGE = 200  # people per HTML page of a sheet (a household is never split): ~9 kB compressed
+PENDING_SHOWN = 300  # codes listed on the entry page (the rest are typed)
 # Stored (not translated) at the start of the review's note and of its history event.
 PAPER_MARK = "Phiếu giấy"
 
@@ -166,6 +167,52 @@ def pending(village, since):
             if b.reviewed_at is None or b.reviewed_at.date() < since]
 
 
+STATUS_TEXT = {"unknown": "Chưa rà soát", "has_account": "Có TK", "opening": "Đang mở TK",
+               "no_account": "Chưa có TK", "refuses": "Từ chối"}
+
+
+def workbook(village, printed_on):
+    """The whole sheet of ``village`` as ``.xlsx`` bytes, for a commune office that prints
+    from a spreadsheet: the same lines and blanks as the HTML sheet, households as merged
+    rows, A4 portrait fitted to the page width with the header row repeated on each page."""
+    from openpyxl.styles import Alignment
+
+    from ..sheets.writer import FormSheet, issuer_lines
+    commune = village.parent
+    book = FormSheet("Phieu ra soat", [9, 22, 6, 8, 12, 19, 14, 20, 18, 13, 9, 20])
+    r = book.heading(issuer_lines("commune", commune.full_name), "PHIẾU RÀ SOÁT TÀI KHOẢN NHẬN TRỢ CẤP",
+                     f"{village.full_name}, {commune.full_name} · in ngày {format_date(printed_on)}")
+    book.merged(r - 1, 1, book.ncols, "Ngày rà soát: ......./......./20.......     Cán bộ rà soát: "
+                "..............................................     Ký tên: ..............................",
+                align=None)
+    book.header_row(r, ["Mã", "Họ và tên", "Năm sinh", "ĐD (4 số cuối)", "Hiện tại", "Tài khoản",
+                        "Ngân hàng, ví", "Số tài khoản", "Chủ tài khoản", "Là", "Chi trả", "Ghi chú"])
+    header = r
+    top = Alignment(vertical="top", wrap_text=True)
+    blanks = ["□ Có TK   □ Đang mở\n□ Chưa có   □ Từ chối", "", "", "",
+              "□ chính chủ\n□ giám hộ\n□ ủy quyền", "□ TK\n□ TM", ""]
+    for household, members in sheet(village, per_page=10**9).households:
+        if len(members) > 1:
+            r += 1
+            book.merged(r, 1, book.ncols, f"Hộ {household.head_name}", align=None, bold=True, size=10, box=True)
+        for b in members:
+            r += 1
+            status = STATUS_TEXT.get(b.account_status, b.account_status)
+            if b.account_status == "has_account" and b.account is not None and b.account.number:
+                status += f" …{b.account.number[-4:]}"
+            values = [code_for(b.id), b.full_name, b.birth_year, short_id(b.national_id), status] + blanks
+            for col, value in enumerate(values, 1):
+                book.put(r, col, value, size=10, align=top, box=True, bold=col == 1)
+            book.ws.row_dimensions[r].height = 48
+    ws = book.ws
+    ws.page_setup.orientation = "portrait"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = f"{header}:{header}"
+    return book.bytes()
+
+
 def find_line(user, village, text):
     """The beneficiary a typed code names, for entering ``village``'s sheet.
 
@@ -202,17 +249,6 @@ def refusal(b, sheet_date):
             return _l("%(name)s đã được rà soát cùng ngày %(day)s: có thể dòng này đã được nhập. Nếu cần "
                       "sửa, mở trang hộ.", name=b.full_name, day=format_date(sheet_date))
     return None
-
-
-def sheet_date_problem(on, earliest=None):
-    """A message when a sheet's date (``date``) lies in the future or before the campaign's
-    start (``earliest``, by default ``CAMPAIGN_START``), else ``None``: said as soon as the
-    first code is typed (the save checks the visit's date again, in the review's rules)."""
-    earliest = earliest or progress.campaign_start().date()
-    if earliest <= on <= date.today():
-        return None
-    return _l("Ngày trên phiếu không thể ở tương lai hoặc trước khi đợt rà soát bắt đầu (%(day)s).",
-              day=format_date(earliest))
 
 
 def paper_note(code, sheet_date, remarks=None):
