@@ -37,11 +37,11 @@ def sheet(village_id):
                   can_enter=current_user.role in EDITORS + ("admin",))
 
 
-def _line_form(b, on, formdata=None):
-    form = LineForm(formdata=formdata, prefix="l",
+def _line_form(b, on):
+    """The line's form as the record stands (like the door-to-door card), on the sheet's date."""
+    form = LineForm(formdata=None, prefix="l",
                     data=dict(current_values(b), visited_on=on, code=paper.code_for(b.id)))
-    if formdata is None:
-        form.version.data = b.version
+    form.version.data = b.version
     return form
 
 

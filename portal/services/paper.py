@@ -8,13 +8,13 @@ line, on the entry page. Each line is saved through :func:`portal.services.revie
 Line codes (mã dòng)
 --------------------
 A line's code is the beneficiary's id followed by one Damm check digit, printed
-``4123-7``. Why this scheme:
+``4123-9``. Why this scheme:
 
 * **stable**: the id never changes (a merged record keeps its row), so a sheet printed
   last week still names the same person, whoever joined or left the village since (a
   village-local sequence would shift);
-* **short**: the id's digits plus one (5 characters in the demo district, 7 for a province
-  of a million records);
+* **short**: the id's digits plus one (5 digits in the demo district of 5,000 people, 8
+  for a province of a few million records);
 * **easy on a phone keypad**: digits only, typed on the numeric keypad
   (``inputmode=numeric``) with no letters to confuse (O/0, I/1, B/8); the dash, spaces
   and dots are optional when typing;
@@ -27,14 +27,15 @@ A line's code is the beneficiary's id followed by one Damm check digit, printed
 Shapes: a code is a ``str``; :func:`parse_code` returns the beneficiary id (``int``).
 """
 from dataclasses import dataclass, field
-from datetime import date
+
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..extensions import db
-from ..models import Beneficiary, Event, Household, Review
+from ..models import Beneficiary, Event, Review
 from ..vn.dates import format_date
+from ..vn.text import fold
 from . import checks, progress, scope
 from .review import ReviewError, save_review
 
@@ -80,13 +81,13 @@ def damm(digits):
 
 
 def code_for(beneficiary_id):
-    """``4123`` → ``"4123-7"``: the id and its check digit."""
+    """``4123`` → ``"4123-9"``: the id and its check digit."""
     digits = str(int(beneficiary_id))
     return f"{digits}-{damm(digits)}"
 
 
 def parse_code(text):
-    """The beneficiary id a typed code names: ``"4123-7"``, ``"41237"``, ``" 4123 7 "`` → 4123.
+    """The beneficiary id a typed code names: ``"4123-9"``, ``"41239"``, ``" 4123 9 "`` → 4123.
 
     Raises :class:`CodeError` for an empty code, a character other than a digit or a
     separator, a code too short, or a wrong check digit (a typo)."""
@@ -126,12 +127,12 @@ def village_people(village):
     """The active, living beneficiaries of ``village`` in print order: households by their
     head's name, members in the order they were added. Returns a list of ``Beneficiary``
     (``household`` and ``account`` loaded)."""
-    q = (select(Beneficiary).join(Household, Beneficiary.household_id == Household.id)
+    q = (select(Beneficiary)
          .where(Beneficiary.village_id == village.id, Beneficiary.status == "active",
                 Beneficiary.deceased.is_(False))
-         .options(selectinload(Beneficiary.household), selectinload(Beneficiary.account))
-         .order_by(Household.head_name, Household.id, Beneficiary.id))
-    return db.session.scalars(q).all()
+         .options(selectinload(Beneficiary.household), selectinload(Beneficiary.account)))
+    # Sorted here on the folded name: a database sorts "Đ" after "Z".
+    return sorted(db.session.scalars(q), key=lambda b: (fold(b.household.head_name), b.household_id, b.id))
 
 
 def sheet(village, page=1, per_page=PER_PAGE):
@@ -252,7 +253,7 @@ def refusal(b, sheet_date):
 
 
 def paper_note(code, sheet_date, remarks=None):
-    """The review's note: ``"Phiếu giấy 10/05/2024, mã 4123-7: không nghe máy"``."""
+    """The review's note: ``"Phiếu giấy 10/05/2024, mã 4123-9: không nghe máy"``."""
     text = f"{PAPER_MARK} {format_date(sheet_date)}, mã {code}"
     remarks = (remarks or "").strip()
     return f"{text}: {remarks}" if remarks else text
