@@ -46,9 +46,10 @@ def create_app(test_config=None):
                police_bp, payments_bp, changes_bp, reports_bp, paper_bp):
         app.register_blueprint(bp)
 
-    from . import assets, cli, web
+    from . import assets, cli, idempotent, web
     assets.init_app(app)
     web.init_app(app)
+    idempotent.init_app(app)
     cli.init_app(app)
 
     @app.errorhandler(404)

@@ -465,3 +465,28 @@ class MonthlyReport(db.Model):
 
     area = relationship("Area")
     made_by = relationship("User")
+
+
+class IdempotencyKey(db.Model):
+    """One POST applied once: the first request with a ``(user, key)`` stores its answer
+    in the same transaction as its change; a retry with that key gets the stored answer
+    and changes nothing (``services/idempotency.py``).
+
+    ``status`` is ``None`` while only the claim is known (the change is committed, the
+    answer not yet); ``headers``: the ones worth replaying (``Location``, ``HX-*``,
+    ``Content-Type``); ``body`` compressed with zlib when ``body_encoding`` is ``"zlib"``.
+    """
+
+    __tablename__ = "idempotency_key"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    key: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))  # sha256 of the path and the fields
+    status: Mapped[int | None] = mapped_column(Integer)
+    headers: Mapped[dict | None] = mapped_column(JSON)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    body_encoding: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+    __table_args__ = (UniqueConstraint("user_id", "key"),)

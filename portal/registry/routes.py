@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..extensions import db
+from ..idempotent import idempotent
 from ..models import Area, Beneficiary, Household
 from ..services import checks, history, police, registry
 from ..services import merge as merging
@@ -50,6 +51,7 @@ def export():
 
 @bp.route("/beneficiaries/<int:bid>/edit", methods=["GET", "POST"])
 @roles_required("commune")
+@idempotent
 def edit(bid):
     """Correct a beneficiary's facts; every change goes to the history."""
     b = get_or_404(Beneficiary, bid)

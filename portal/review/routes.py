@@ -1,4 +1,5 @@
-from flask import abort, current_app, flash, request
+from flask import abort, current_app, flash, jsonify, make_response, request
+from flask_wtf.csrf import generate_csrf
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -7,6 +8,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from wtforms.fields import SelectChoice
 
 from ..extensions import db
+from ..idempotent import commit, idempotent
 from ..models import Area, Beneficiary, Household
 from ..services import checks, progress, scope
 from ..services.review import (Conflict, ReviewError, current_values, households_of_village,
@@ -75,8 +77,12 @@ def household(household_id):
 
 @bp.route("/beneficiaries/<int:bid>/review", methods=["POST"])
 @roles_required(*EDITORS)
+@idempotent
 def save(bid):
-    """Save one member's visit; htmx gets the card and the commune's progress (out of band)."""
+    """Save one member's visit; htmx gets the card and the commune's progress (out of band).
+
+    Applied once per idempotency key: the answer is rendered before the commit and stored
+    with the change, so a retry of a save whose answer was lost gets the same card."""
     b = get_or_404(Beneficiary, bid)
     form = review_form(b, request.form)
     conflict = None
@@ -86,7 +92,6 @@ def save(bid):
                         visited_on=form.visited_on.data, note=form.note.data,
                         earliest=progress.campaign_start().date())
             checks.recheck(checks.ids_touching(b))
-            db.session.commit()
         except ReviewError as e:
             db.session.rollback()
             for f, msg in e.errors.items():
@@ -98,12 +103,15 @@ def save(bid):
             form.version.data = b.version  # a second save, knowingly, goes through
         else:
             if wants_fragment():
-                b = db.session.get(Beneficiary, bid)
-                return render("review/_saved.html", b=b, form=review_form(b), saved=True,
-                              cp=commune_counts(b.commune), goals=progress.targets(b.commune))
-            flash(_("Đã lưu rà soát: %(name)s.", name=b.full_name), "success")
-            return see_other("review.household", household_id=b.household_id,
-                             _anchor=f"b{b.id}")
+                response = make_response(render(
+                    "review/_saved.html", b=b, form=review_form(b), saved=True,
+                    cp=commune_counts(b.commune), goals=progress.targets(b.commune)))
+            else:
+                flash(_("Đã lưu rà soát: %(name)s.", name=b.full_name), "success")
+                response = see_other("review.household", household_id=b.household_id,
+                                     _anchor=f"b{b.id}")
+            commit(response)
+            return response
     # Errors or a conflict: the same card with the user's input kept, status 422 / 409.
     status = 409 if conflict else 422
     if wants_fragment():
@@ -115,6 +123,7 @@ def save(bid):
 
 @bp.route("/households/<int:household_id>/members", methods=["POST"])
 @roles_required(*EDITORS)
+@idempotent
 def add_member(household_id):
     """Group another person of the village into this household."""
     h = get_or_404(Household, household_id)
@@ -136,6 +145,7 @@ def add_member(household_id):
 
 @bp.route("/beneficiaries/<int:bid>/split", methods=["POST"])
 @roles_required(*EDITORS)
+@idempotent
 def split(bid):
     """Move one person out into a household of their own."""
     b = get_or_404(Beneficiary, bid)
@@ -146,6 +156,17 @@ def split(bid):
     db.session.commit()
     flash(_("Đã tách %(name)s thành hộ riêng.", name=b.full_name), "success")
     return see_other("review.household", household_id=h.id)
+
+
+@bp.route("/csrf-token")
+@login_required
+def csrf_token():
+    """A fresh CSRF token for the saves replayed from the device's outbox, and whose they
+    may be: ``{"token": str, "user": username}``. Without a session the login redirect
+    answers (the outbox then asks to log in again)."""
+    response = jsonify(token=generate_csrf(), user=current_user.username)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/search")
