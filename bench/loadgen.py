@@ -6,6 +6,8 @@
 - ``closed``: closed loop, ``concurrency`` clients each sending the next request when the
   previous one is answered, bounded in requests and in time. The fallback when ``wrk`` is
   not installed.
+- ``closed_mix``: closed loop of stateful clients (each its own session), a mix of
+  requests, the figures per kind of request (``bench/run.py --only mixed``).
 
 Only ``127.0.0.1`` targets are accepted.
 """
@@ -166,4 +168,72 @@ def closed(port, make_request, concurrency, duration, max_requests):
         t.join()
     out = summarise(latencies, statuses, time.perf_counter() - start, errors[0])
     out["concurrency"] = concurrency
+    return out
+
+
+def closed_mix(port, clients, duration, max_requests, warmup=0.0):
+    """Closed loop with one thread per client, each with its own state (session, CSRF
+    token, …), until ``max_requests`` (counted after the warm-up) or ``duration`` seconds.
+
+    ``clients`` is a list of objects with ``next() -> (label, method, path, headers, body)``
+    and ``done(label, status, headers, body)`` (called after each answer, e.g. to keep
+    a record's version). Requests answered during the first ``warmup`` seconds are not
+    counted. Returns ``{"labels": {label: summary + "status_counts"}, "total": summary}``
+    where a summary is what ``summarise`` gives (``rps`` over the measured wall time).
+    """
+    lock = threading.Lock()
+    per = {}  # label -> {"lat": [], "statuses": [], "errors": 0}
+    counter = [0]
+    t_start = time.perf_counter()
+    t_measure = t_start + warmup
+    deadline = t_measure + duration
+
+    def bucket(label):
+        return per.setdefault(label, {"lat": [], "statuses": [], "errors": 0})
+
+    def run(c):
+        while True:
+            now = time.perf_counter()
+            if now >= deadline:
+                return
+            with lock:
+                if counter[0] >= max_requests:
+                    return
+            label, method, path, headers, body = c.next()
+            t0 = time.perf_counter()
+            try:
+                status, rh, data = request(port, method, path, headers, body)
+            except (OSError, http.client.HTTPException):
+                with lock:
+                    if t0 >= t_measure:
+                        bucket(label)["errors"] += 1
+                        counter[0] += 1
+                continue
+            t1 = time.perf_counter()
+            c.done(label, status, rh, data)
+            if t0 >= t_measure:
+                with lock:
+                    b = bucket(label)
+                    b["lat"].append(t1 - t0)
+                    b["statuses"].append(status)
+                    counter[0] += 1
+
+    threads = [threading.Thread(target=run, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t_measure  # the last answer included
+    out = {"labels": {}}
+    for label, b in sorted(per.items()):
+        s = summarise(b["lat"], b["statuses"], wall, b["errors"])
+        counts = {}
+        for st in b["statuses"]:
+            counts[str(st)] = counts.get(str(st), 0) + 1
+        s["status_counts"] = counts
+        out["labels"][label] = s
+    out["total"] = summarise([x for b in per.values() for x in b["lat"]],
+                             [x for b in per.values() for x in b["statuses"]], wall,
+                             sum(b["errors"] for b in per.values()))
+    out["total"]["concurrency"] = len(clients)
     return out

@@ -11,7 +11,9 @@ to 127.0.0.1, stopped at the end whatever happens.
 Benchmarks: ``bytes`` (page, fragment and asset sizes per role, 5,000-person demo),
 ``import`` (read + validate + preview and commit of a 50,000-row list, xlsx and csv),
 ``overview`` (page times over 100,000 beneficiaries), ``server`` (gunicorn + wrk or a
-Python client; skipped with ``--quick``), ``cycle`` (the month's payment lists, results and
+Python client: a closed-loop sweep and 50 requests/s offered; skipped with ``--quick``),
+``mixed`` (20 concurrent logged-in clients mixing the household page, the status update
+and the overview; skipped with ``--quick``), ``cycle`` (the month's payment lists, results and
 monthly report of the 100,000-person district, ``bench/cycle.py``). See ``bench/README.md``.
 """
 import argparse
@@ -22,8 +24,6 @@ import os
 import platform
 import re
 import shutil
-import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))   # tests.filegen
 sys.path.insert(0, str(BENCH))  # loadgen
 
 import loadgen
+import serve
 
 from portal import create_app
 from portal.extensions import db
@@ -53,7 +54,7 @@ from portal.models import Area, Beneficiary
 from portal.services import areas, demo, imports
 from portal.services.history import system_user
 
-NAMES = ("bytes", "import", "overview", "server", "cycle")
+NAMES = ("bytes", "import", "overview", "server", "mixed", "cycle")
 AE = {"Accept-Encoding": "br, gzip"}
 
 # Budgets from shared/design/budgets.md (compared, never asserted).
@@ -199,12 +200,6 @@ def page_requests(html):
     urls += re.findall(r'<script[^>]+src="([^"]+)"', html)
     urls += re.findall(r'<img[^>]+src="([^"]+)"', html)
     return [u for u in urls if not u.startswith("data:")]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --------------------------------------------------------------------------- 1. bytes
@@ -454,11 +449,18 @@ def _wrk(port, path, headers, connections, seconds):
 PACED_RUNS, PACED_SECONDS = 3, 10
 
 
-def paced_runs(port, make_request):
+def paced_runs(port, make_request, server_pid=None):
     """``PACED_RUNS`` open-loop runs at ``OFFERED_RPS``: the median of each figure, and
-    every run's p95 (the machine is shared; tails vary from run to run)."""
-    runs = [loadgen.paced(port, make_request, rate=OFFERED_RPS, duration=PACED_SECONDS)
-            for _ in range(PACED_RUNS)]
+    every run's p95 (the machine is shared; tails vary from run to run) with the CPU
+    that other work on the machine took during that run (``others_cores_each``)."""
+    runs, others, cpu_ms = [], [], []
+    for _ in range(PACED_RUNS):
+        meter = serve.CpuMeter(server_pid) if server_pid else None
+        runs.append(loadgen.paced(port, make_request, rate=OFFERED_RPS, duration=PACED_SECONDS))
+        cpu = meter.stop() if meter else {}
+        others.append(cpu.get("others_cores"))
+        cpu_ms.append(round(1000 * cpu["server_cpu_s"] / runs[-1]["requests"], 1)
+                      if cpu and runs[-1]["requests"] else None)
     out = {"runs": len(runs), "seconds_each": PACED_SECONDS, "offered_rps": OFFERED_RPS}
     for k in ("requests", "ok", "non_2xx_3xx", "errors"):
         out[k] = sum(r[k] for r in runs)
@@ -467,7 +469,19 @@ def paced_runs(port, make_request):
         vals = [r[k] for r in runs if r[k] is not None]
         out[k] = round(med(vals), 2) if vals else None
     out["p95_ms_each"] = [r["p95_ms"] for r in runs]
+    out["others_cores_each"] = others
+    out["server_cpu_ms_per_request_each"] = cpu_ms
     return out
+
+
+def own_account_people(con, commune_id):
+    """``[(beneficiary id, version)]`` of a commune's people whose account, if any, is
+    their own (the posted form says "own account", which the portal rightly refuses for a
+    guardian's account), by id."""
+    return con.execute(
+        "SELECT b.id, b.version FROM beneficiary b LEFT JOIN account a ON a.beneficiary_id = b.id "
+        "WHERE b.commune_id = ? AND coalesce(a.recipient_type, 'self') = 'self' ORDER BY b.id",
+        (commune_id,)).fetchall()
 
 
 def bench_server(args, tmp, state):
@@ -477,109 +491,253 @@ def bench_server(args, tmp, state):
     with sqlite3.connect(path) as con:
         # People whose account, if any, is their own: the posted form says "own account",
         # which the portal rightly refuses for a guardian's account.
-        bids = [r[0] for r in con.execute(
-            "SELECT b.id FROM beneficiary b LEFT JOIN account a ON a.beneficiary_id = b.id "
-            "WHERE b.commune_id = ? AND coalesce(a.recipient_type, 'self') = 'self' ORDER BY b.id",
-            (ids["commune"],))]
-    port = free_port()
-    env = dict(os.environ, DATABASE_URL=f"sqlite:///{path}", SECRET_KEY="bench")
-    env.pop("PORTAL_ENV", None)
-    log_path = tmp / "gunicorn.log"
-    gunicorn = ROOT / ".venv" / "bin" / "gunicorn"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([str(gunicorn), "-w", "2", "-b", f"127.0.0.1:{port}", "app:app"],
-                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        bids = own_account_people(con, ids["commune"])
+    server = None
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                if loadgen.request(port, "GET", "/login", timeout=2)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError("gunicorn did not start: " + log_path.read_text()[-1000:])
-            time.sleep(0.2)
-        jar = loadgen.login(port, "commune")
-        cookie = loadgen.cookie_header(jar)
-        household = f"/households/{ids['household']}"
-        get_headers = {"Cookie": cookie, **AE}
-        status, headers, body = loadgen.request(port, "GET", household, get_headers)
-        body = decode(body, {k.lower(): v for k, v in headers}.get("content-encoding"))
-        m = re.search(rb'"X-CSRFToken":"([^"]+)"', body)
-        if status != 200 or not m:
-            raise RuntimeError(f"household page answered {status} without a CSRF token")
-        token = m.group(1).decode()
-        emit("server", what="setup", workers=2, worker_class="sync", database="sqlite",
-             beneficiaries=counts["beneficiaries"], household=household,
-             household_people=ids["household_people"], cpus=os.cpu_count(),
-             load_generator="wrk" if shutil.which("wrk") else "python (closed loop)")
-
-        # Highest throughput: closed loop at rising concurrency.
-        sweep = []
-        for c in (1, 2, 4, 8, 16):
-            if shutil.which("wrk"):
-                fig = _wrk(port, household, get_headers, c, 10)
-                fig["concurrency"] = c
-            else:
-                fig = loadgen.closed(port, lambda i: ("GET", household, get_headers, None),
-                                     concurrency=c, duration=10, max_requests=1000)
-            sweep.append(fig)
-            emit("server", page="household", mode="closed loop", tool="wrk" if shutil.which("wrk") else "python",
-                 **{k: fig[k] for k in ("concurrency", "requests", "duration_s", "rps", "p50_ms",
-                                        "p90_ms", "p95_ms", "p99_ms", "max_ms", "errors",
-                                        "non_2xx_3xx")})
-        good = [f for f in sweep if f["p95_ms"] <= SUSTAINED_P95_MS and not f["errors"] and not f["non_2xx_3xx"]]
-        best = max(good, key=lambda f: f["rps"]) if good else None
-        emit("server", page="household", what="highest sustained throughput with p95 <= 200 ms",
-             rps=best["rps"] if best else None, concurrency=best["concurrency"] if best else None,
-             p95_ms=best["p95_ms"] if best else None)
-
-        # The budgeted figures: p95 at an offered 50 requests/s (open loop), 3 runs.
-        fig = paced_runs(port, lambda i: ("GET", household, get_headers, None))
-        emit("server", page="household", mode="open loop", tool="python", **fig,
-             budget_p95_ms=SERVER_P95_HOUSEHOLD_MS, within=fig["p95_ms"] is not None
-             and fig["p95_ms"] <= SERVER_P95_HOUSEHOLD_MS and not fig["errors"])
-
-        post_headers = {"Cookie": cookie, "X-CSRFToken": token, "HX-Request": "true",
-                        "Content-Type": "application/x-www-form-urlencoded", **AE}
-
-        versions = {}  # each save carries the version it saw, as the form does (1 when built)
-
-        def status_update(i):
-            bid = bids[i % len(bids)]
-            p = f"b{bid}-"
-            versions[bid] = versions.get(bid, 0) + 1
-            body = urlencode({p + "version": versions[bid],
-                              p + "account_status": "has_account", p + "payment_method": "account",
-                              p + "bank_bin": "970405", p + "number": f"1234{i:08d}",
-                              p + "recipient_type": "self"})
-            return "POST", f"/beneficiaries/{bid}/review", post_headers, body
-
-        fig = paced_runs(port, status_update)
-        emit("server", page="status_update (htmx POST)", mode="open loop", tool="python",
-             distinct_beneficiaries=min(len(bids), int(OFFERED_RPS * PACED_SECONDS)), **fig,
-             budget_p95_ms=SERVER_P95_UPDATE_MS, within=fig["p95_ms"] is not None
-             and fig["p95_ms"] <= SERVER_P95_UPDATE_MS and not fig["errors"] and not fig["non_2xx_3xx"])
+        with serve.gunicorn(path, workers=2, log_path=tmp / "gunicorn.log") as server:
+            _server_runs(server.port, ids, counts, bids, server.proc.pid)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
-        errors = [ln for ln in log_path.read_text(errors="replace").splitlines()
-                  if "Traceback" in ln or "[ERROR]" in ln]
-        emit("server", what="gunicorn stopped", returncode=proc.returncode,
-             log_errors=len(errors), first_error=errors[0] if errors else None)
+        if server is not None:
+            emit("server", what="gunicorn stopped", returncode=server.returncode,
+                 log_errors=len(server.log_errors),
+                 first_error=server.log_errors[0] if server.log_errors else None)
 
 
-# --------------------------------------------------------------------------- main
+def _server_runs(port, ids, counts, bids, server_pid):
+    """The closed-loop sweep and the open-loop runs of ``server`` on a started gunicorn."""
+    jar = loadgen.login(port, "commune")
+    cookie = loadgen.cookie_header(jar)
+    household = f"/households/{ids['household']}"
+    get_headers = {"Cookie": cookie, **AE}
+    status, headers, body = loadgen.request(port, "GET", household, get_headers)
+    body = decode(body, {k.lower(): v for k, v in headers}.get("content-encoding"))
+    m = re.search(rb'"X-CSRFToken":"([^"]+)"', body)
+    if status != 200 or not m:
+        raise RuntimeError(f"household page answered {status} without a CSRF token")
+    token = m.group(1).decode()
+    emit("server", what="setup", workers=2, worker_class="sync", database="sqlite",
+         beneficiaries=counts["beneficiaries"], household=household,
+         household_people=ids["household_people"], cpus=os.cpu_count(),
+         load_generator="wrk" if shutil.which("wrk") else "python (closed loop)")
 
-# --------------------------------------------------------------------------- 5. cycle
+    # Highest throughput: closed loop at rising concurrency.
+    sweep = []
+    for c in (1, 2, 4, 8, 16):
+        meter = serve.CpuMeter(server_pid)
+        if shutil.which("wrk"):
+            fig = _wrk(port, household, get_headers, c, 10)
+            fig["concurrency"] = c
+        else:
+            fig = loadgen.closed(port, lambda i: ("GET", household, get_headers, None),
+                                 concurrency=c, duration=10, max_requests=1000)
+        sweep.append(fig)
+        emit("server", page="household", mode="closed loop", tool="wrk" if shutil.which("wrk") else "python",
+             **{k: fig[k] for k in ("concurrency", "requests", "duration_s", "rps", "p50_ms",
+                                    "p90_ms", "p95_ms", "p99_ms", "max_ms", "errors",
+                                    "non_2xx_3xx")}, **meter.stop())
+    good = [f for f in sweep if f["p95_ms"] <= SUSTAINED_P95_MS and not f["errors"] and not f["non_2xx_3xx"]]
+    best = max(good, key=lambda f: f["rps"]) if good else None
+    emit("server", page="household", what="highest sustained throughput with p95 <= 200 ms",
+         rps=best["rps"] if best else None, concurrency=best["concurrency"] if best else None,
+         p95_ms=best["p95_ms"] if best else None)
+
+    # The budgeted figures: p95 at an offered 50 requests/s (open loop), 3 runs.
+    fig = paced_runs(port, lambda i: ("GET", household, get_headers, None), server_pid)
+    emit("server", page="household", mode="open loop", tool="python", **fig,
+         budget_p95_ms=SERVER_P95_HOUSEHOLD_MS, within=fig["p95_ms"] is not None
+         and fig["p95_ms"] <= SERVER_P95_HOUSEHOLD_MS and not fig["errors"])
+
+    post_headers = {"Cookie": cookie, "X-CSRFToken": token, "HX-Request": "true",
+                    "Content-Type": "application/x-www-form-urlencoded", **AE}
+
+    versions = dict(bids)  # each save carries the version it saw, as the form does
+    bids = [bid for bid, _ in bids]
+
+    def status_update(i):
+        bid = bids[i % len(bids)]
+        p = f"b{bid}-"
+        version = versions[bid]
+        versions[bid] += 1  # every save moves it by exactly one
+        body = urlencode({p + "version": version,
+                          p + "account_status": "has_account", p + "payment_method": "account",
+                          p + "bank_bin": "970405", p + "number": f"1234{i:08d}",
+                          p + "recipient_type": "self"})
+        return "POST", f"/beneficiaries/{bid}/review", post_headers, body
+
+    fig = paced_runs(port, status_update, server_pid)
+    emit("server", page="status_update (htmx POST)", mode="open loop", tool="python",
+         distinct_beneficiaries=min(len(bids), int(OFFERED_RPS * PACED_SECONDS)), **fig,
+         budget_p95_ms=SERVER_P95_UPDATE_MS, within=fig["p95_ms"] is not None
+         and fig["p95_ms"] <= SERVER_P95_UPDATE_MS and not fig["errors"] and not fig["non_2xx_3xx"])
+
+
+# --------------------------------------------------------------------------- 5. mixed
+
+MIX_CLIENTS = 20
+MIX_SECONDS = 30
+MIX_WARMUP_S = 3
+MIX_MAX_REQUESTS = 20_000
+MIX_WEIGHTS = {"household": 6, "status_update": 3, "overview": 1}
+VERSION_RE = re.compile(rb'name="b(\d+)-version"[^>]*value="(\d+)"')
+TOKEN_RE = re.compile(rb'"X-CSRFToken":"([^"]+)"')
+
+
+class MixClient:
+    """One closed-loop client of ``mixed``: a commune officer's session and a district
+    session of its own, each with its CSRF token; picks its next request at random with
+    ``weights`` (its own seeded generator)."""
+
+    def __init__(self, port, n, seed, households, people, versions, lock, samples,
+                 weights=MIX_WEIGHTS):
+        import random
+        self.rng = random.Random(seed * 1000 + n)
+        self.households, self.people = households, people
+        self.versions, self.lock = versions, lock
+        self.samples = samples
+        self.kinds = [k for k, w in weights.items() if w > 0]
+        self.weights = [weights[k] for k in self.kinds]
+        self.commune = self._session(port, "commune", f"/households/{households[0]}")
+        self.district = self._session(port, "district", "/overview")
+        self.i = 0
+
+    @staticmethod
+    def _session(port, username, page):
+        jar = loadgen.login(port, username)
+        cookie = loadgen.cookie_header(jar)
+        status, headers, body = loadgen.request(port, "GET", page, {"Cookie": cookie})
+        m = TOKEN_RE.search(body)
+        if status != 200 or not m:
+            raise RuntimeError(f"{page} as {username} answered {status} without a CSRF token")
+        return {"Cookie": cookie, "token": m.group(1).decode()}
+
+    def next(self):
+        self.i += 1
+        kind = self.rng.choices(self.kinds, self.weights)[0]
+        if kind == "household":
+            path = f"/households/{self.rng.choice(self.households)}"
+            return kind, "GET", path, {"Cookie": self.commune["Cookie"], **AE}, None
+        if kind == "overview":
+            return kind, "GET", "/overview", {"Cookie": self.district["Cookie"], **AE}, None
+        bid = self.rng.choice(self.people)
+        with self.lock:
+            version = self.versions[bid]
+        p = f"b{bid}-"
+        body = urlencode({p + "version": version, p + "account_status": "has_account",
+                          p + "payment_method": "account", p + "bank_bin": "970405",
+                          p + "number": f"43{self.rng.randrange(10**10, 10**11)}",
+                          p + "recipient_type": "self"})
+        headers = {"Cookie": self.commune["Cookie"], "X-CSRFToken": self.commune["token"],
+                   "HX-Request": "true", "Content-Type": "application/x-www-form-urlencoded", **AE}
+        return kind, "POST", f"/beneficiaries/{bid}/review", headers, body
+
+    def done(self, kind, status, headers, body):
+        """After a save (saved: 200, or a conflict: 409), keep the version the answered
+        card carries, as the page would; keep the first answer of any other status."""
+        if status not in (200, 409):
+            with self.lock:
+                if (kind, status) not in self.samples:
+                    text = decode(body, {k.lower(): v for k, v in headers}.get("content-encoding"))
+                    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text.decode("utf-8", "replace")))
+                    self.samples[(kind, status)] = text.strip()[:300]
+            return
+        if kind != "status_update":
+            return
+        body = decode(body, {k.lower(): v for k, v in headers}.get("content-encoding"))
+        for bid, version in VERSION_RE.findall(body):
+            with self.lock:
+                self.versions[int(bid)] = max(self.versions.get(int(bid), 0), int(version))
+
+
+def parse_mix(text):
+    """``"household=6,status_update=3,overview=1"`` → ``{"household": 6, …}`` (the
+    kinds of ``MIX_WEIGHTS``; a kind left out weighs 0). Raises ``ValueError``."""
+    if not text:
+        return dict(MIX_WEIGHTS)
+    out = {k: 0 for k in MIX_WEIGHTS}
+    for part in text.split(","):
+        k, _, v = part.partition("=")
+        if k.strip() not in out:
+            raise ValueError(f"--mix: unknown request kind {k!r}; one of {', '.join(MIX_WEIGHTS)}")
+        out[k.strip()] = float(v)
+    if not any(out.values()):
+        raise ValueError("--mix: every weight is 0")
+    return out
+
+
+def bench_mixed(args, tmp, state):
+    """20 concurrent clients (closed loop) on gunicorn -w 2 over the large district: the
+    household page, the status update and the overview, mixed; figures per request."""
+    import threading
+    app, path, ids, counts = big_db(args, tmp, state)
+    with app.app_context():
+        db.engine.dispose()
+    with sqlite3.connect(path) as con:
+        households = [r[0] for r in con.execute(
+            "SELECT DISTINCT household_id FROM beneficiary WHERE commune_id = ? ORDER BY 1",
+            (ids["commune"],))]
+        people = own_account_people(con, ids["commune"])
+    versions = dict(people)
+    people = [bid for bid, _ in people]
+    if args.update_pool:  # a few people saved over and over: conflicts become likely
+        people = people[:args.update_pool]
+    lock = threading.Lock()
+    weights = parse_mix(args.mix)
+    journal = None
+    if args.sqlite_wal:  # an experiment: the portal itself leaves SQLite's default journal
+        with sqlite3.connect(path) as con:
+            journal = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    server = None
+    try:
+        with serve.gunicorn(path, workers=2, log_path=tmp / "gunicorn-mixed.log") as server:
+            samples = {}  # (kind, status) -> the first such answer's text (not 200 nor 409)
+            clients = [MixClient(server.port, n, args.seed, households, people, versions, lock,
+                                 samples, weights) for n in range(args.clients)]
+            emit("mixed", what="setup", workers=2, worker_class="sync", database="sqlite",
+                 beneficiaries=counts["beneficiaries"], commune_households=len(households),
+                 commune_people_updated=len(people), clients=len(clients),
+                 sessions="each client: its own commune and district session",
+                 weights=weights, seconds=args.mix_seconds,
+                 sqlite_journal=journal or "default (rollback journal, as the portal runs it)", warmup_s=MIX_WARMUP_S,
+                 max_requests=MIX_MAX_REQUESTS, cpus=os.cpu_count(), load_generator="python threads",
+                 loadavg_before=[round(x, 2) for x in os.getloadavg()])
+            # Warm-up (not counted): templates compiled, caches filled, both workers busy.
+            loadgen.closed_mix(server.port, clients, duration=MIX_WARMUP_S,
+                               max_requests=MIX_MAX_REQUESTS)
+            meter = serve.CpuMeter(server.proc.pid)
+            fig = loadgen.closed_mix(server.port, clients, duration=args.mix_seconds,
+                                     max_requests=MIX_MAX_REQUESTS)
+            cpu = meter.stop()
+            if cpu and fig["total"]["requests"]:
+                cpu["server_cpu_ms_per_request"] = round(
+                    1000 * cpu["server_cpu_s"] / fig["total"]["requests"], 1)
+            for label, f in fig["labels"].items():
+                sc = f.pop("status_counts")
+                ok = sc.get("200", 0)
+                conflicts = sc.get("409", 0)
+                emit("mixed", endpoint=label, path={
+                    "household": "GET /households/<random Bình Chánh household>",
+                    "status_update": "POST /beneficiaries/<random>/review (htmx, CSRF, version)",
+                    "overview": "GET /overview (district)"}.get(label, label),
+                     requests=f["requests"], ok_200=ok, conflicts_409=conflicts,
+                     other_status={k: v for k, v in sc.items() if k not in ("200", "409")},
+                     other_first_answer={str(st): txt for (k, st), txt in samples.items()
+                                         if k == label} or None,
+                     errors=f["errors"], rps=f["rps"], p50_ms=f["p50_ms"], p90_ms=f["p90_ms"],
+                     p95_ms=f["p95_ms"], p99_ms=f["p99_ms"], max_ms=f["max_ms"])
+            t = fig["total"]
+            emit("mixed", endpoint="all", concurrency=t["concurrency"], requests=t["requests"],
+                 errors=t["errors"], non_2xx_3xx=t["non_2xx_3xx"], duration_s=t["duration_s"],
+                 rps=t["rps"], p50_ms=t["p50_ms"], p95_ms=t["p95_ms"], p99_ms=t["p99_ms"],
+                 max_ms=t["max_ms"], cpu=cpu)
+    finally:
+        if server is not None:
+            emit("mixed", what="gunicorn stopped", returncode=server.returncode,
+                 log_errors=len(server.log_errors),
+                 first_error=server.log_errors[0] if server.log_errors else None)
+
+
+
+# --------------------------------------------------------------------------- 6. cycle
 
 def bench_cycle(args, tmp, state):
     """The payment lists and the monthly report of the large district (``bench/cycle.py``):
@@ -589,25 +747,41 @@ def bench_cycle(args, tmp, state):
     cycle.measure(app, seed=args.seed, emit=lambda **f: emit("cycle", **f))
 
 
+# --------------------------------------------------------------------------- main
+
 BENCHES = {"bytes": bench_bytes, "import": bench_import, "overview": bench_overview,
-           "server": bench_server, "cycle": bench_cycle}
+           "server": bench_server, "mixed": bench_mixed, "cycle": bench_cycle}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
-                    help="smaller sizes (import 10,000 rows, district 20,000), no server bench")
+                    help="smaller sizes (import 10,000 rows, district 20,000), no server or mixed bench")
     ap.add_argument("--only", action="append", default=[],
                     help=f"run only these (repeatable or comma-separated): {', '.join(NAMES)}")
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--overview-size", type=int, default=None,
                     help="beneficiaries in the overview/server district (default 100,000; quick 20,000)")
+    ap.add_argument("--clients", type=int, default=MIX_CLIENTS,
+                    help=f"concurrent clients of the mixed bench (default {MIX_CLIENTS})")
+    ap.add_argument("--mix-seconds", type=float, default=MIX_SECONDS,
+                    help=f"measured seconds of the mixed bench (default {MIX_SECONDS}, after "
+                         f"{MIX_WARMUP_S} s of warm-up)")
+    ap.add_argument("--update-pool", type=int, default=None,
+                    help="the mixed bench's saves pick from the commune's first N people only "
+                         "(default: all of them); a small pool makes conflicts (409) likely")
+    ap.add_argument("--mix", default=None,
+                    help="the mixed bench's weights, e.g. household=6,status_update=3,overview=1 "
+                         "(the default)")
+    ap.add_argument("--sqlite-wal", action="store_true",
+                    help="experiment: switch the mixed bench's SQLite file to WAL first")
     args = ap.parse_args(argv)
     only = [n.strip() for o in args.only for n in o.split(",") if n.strip()]
     unknown = set(only) - set(NAMES)
     if unknown:
         ap.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}; one of {', '.join(NAMES)}")
-    selected = [n for n in NAMES if (n in only if only else not (args.quick and n == "server"))]
+    selected = [n for n in NAMES if (n in only if only else
+                                     not (args.quick and n in ("server", "mixed")))]
 
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
@@ -616,6 +790,7 @@ def main(argv=None):
         commit = None
     emit("meta", date=date.today().isoformat(), git=commit, python=platform.python_version(),
          sqlite=sqlite3.sqlite_version, cpus=os.cpu_count(), machine=platform.machine(),
+         loadavg=[round(x, 2) for x in os.getloadavg()],
          quick=args.quick, seed=args.seed, benches=selected)
     started = time.perf_counter()
     state = {}
