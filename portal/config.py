@@ -50,6 +50,9 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # a commune list is well under this
     COMPRESS_ALGORITHM = ["br", "gzip"]
+    # Brotli 7, not Flask-Compress's 4: a status update ~9 % smaller (1,980 → 1,806 B) for
+    # ~0.15 ms more per response (levels 9+ cost milliseconds).
+    COMPRESS_BR_LEVEL = 7
     COMPRESS_MIMETYPES = ["text/html", "text/css", "application/javascript", "text/javascript",
                           "application/json", "text/csv"]
     COMPRESS_MIN_SIZE = 300

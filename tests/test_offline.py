@@ -248,6 +248,63 @@ def test_two_copies_racing_the_second_gets_the_first_answer(site, monkeypatch):
     assert applied(app, a)[0] == 1 and first.status_code == 200
 
 
+def test_two_copies_at_once_on_separate_connections(tmp_path, monkeypatch):
+    """Two workers get the same save at the same moment (each its own connection, as under
+    gunicorn): the second waits on the key, then answers with the first one's result."""
+    import threading
+    import time
+
+    import portal.review.routes as routes
+    from portal import create_app
+    from portal.services import areas
+    from tests.conftest import PG_URL, _config, _pg_database, fast_users
+    cfg = _config(_pg_database("race") if PG_URL else f"sqlite:///{tmp_path / 'race.db'}")
+    cfg.pop("SQLALCHEMY_ENGINE_OPTIONS", None)  # a pool of connections, not the tests' single one
+    app = create_app(cfg)
+    with app.app_context():
+        db.create_all()
+        areas.load_packaged_areas()
+        fast_users()
+        a = person()
+        db.session.commit()
+        aid, hid = a.id, a.household_id
+    client = app.test_client()
+    login(client, "commune")
+    data = save_data(client, hid, aid)
+    release, entered, answers = threading.Event(), [], {}
+    real = routes.save_review
+
+    def held(*args, **kwargs):  # the first copy holds its claim until the second has arrived
+        entered.append(1)
+        if len(entered) == 1:
+            release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(routes, "save_review", held)
+
+    def post(name):
+        r = client.post(f"/beneficiaries/{aid}/review", data=data, headers=HX)
+        answers[name] = (r.status_code, r.headers.get("Idempotent-Replayed"), r.get_data(as_text=True))
+
+    first = threading.Thread(target=post, args=("first",))
+    first.start()
+    while not entered:
+        time.sleep(0.01)
+    second = threading.Thread(target=post, args=("second",))
+    second.start()
+    second.join(0.5)  # still waiting on the first one's claim (or already done: either way)
+    release.set()
+    first.join()
+    second.join()
+    assert answers["first"][:2] == (200, None)
+    assert answers["second"][:2] == (200, "true")
+    assert len(entered) == 1  # the second copy never ran the save
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Review)) == 1
+        db.session.remove()
+        db.engine.dispose()
+
+
 def test_a_claim_without_its_answer_shows_the_page_as_it_is(site):
     """Committed with its change, the answer not yet stored: a retry changes nothing."""
     app, client, a, b, hid = site

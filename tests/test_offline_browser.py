@@ -332,3 +332,22 @@ def test_closing_the_browser_keeps_the_queue(browser, live, demo_app, tmp_path):
     expect(page.locator(f"#b{bid} .tag.ok", has_text="Đã lưu")).to_be_visible()
     assert counts(demo_app, bid)[0] == 1
     context.close()
+
+
+def test_a_gateway_error_queues_the_save_too(browser, live, demo_app):
+    """A 502–504 from a proxy on a weak link: the save may or may not have arrived."""
+    household_id, bid, village_id = household(demo_app)
+    context = browser.new_context()
+    page = context.new_page()
+    log_in_as(page, live.url, "commune")
+    open_worklist(page, live.url, village_id, household_id)
+    page.route(f"**/beneficiaries/{bid}/review", lambda route: route.fulfill(status=504, body="Gateway Timeout"))
+    fill_account(page, bid)
+    page.click(f"#b{bid} button:has-text('Lưu')")
+    expect(page.locator("#outbox")).to_contain_text(OFFLINE)
+    assert len(outbox(page)) == 1 and counts(demo_app, bid)[0] == 0
+    page.unroute(f"**/beneficiaries/{bid}/review")
+    back_online(page)
+    expect(page.locator(f"#b{bid} .tag.ok", has_text="Đã lưu")).to_be_visible()
+    assert counts(demo_app, bid)[0] == 1 and outbox(page) == []
+    context.close()

@@ -57,8 +57,10 @@
     show();
   }
 
-  // Show the queued saves in the cards of this page: what was typed, or the conflict.
+  // Show the queued saves in the cards of this page: what was typed, or the conflict
+  // (its form then takes this page's CSRF token: the stored one may have expired).
   function restore() {
+    var t = (document.body.getAttribute("hx-headers") || "").match(/"X-CSRFToken":"([^"]*)"/);
     load().forEach(function (it) {
       var card = it.t && document.querySelector(it.t), form = forms(it.url), d;
       if (!card || !visible(it)) return;
@@ -72,6 +74,7 @@
       if (d) d.open = true;
       mark(form);
     });
+    if (t) fresh(t[1]);
     show();
   }
 
