@@ -137,7 +137,11 @@ def fix(bid):
         return redirect(back, code=303)
     b = db.session.get(Beneficiary, bid)
     found = checks.findings_of(b.id)
-    context = dict(b=b, found=found, forms=_fix_forms(b, found), fix_field=FIX_FIELD,
+    forms, error_field = _fix_forms(b, found), None
+    if status == 422 and field in forms:  # the message goes next to the field, with what was typed
+        forms[field].value.data = form.value.data
+        error_field = field
+    context = dict(b=b, found=found, forms=forms, fix_field=FIX_FIELD, error_field=error_field,
                    message=message, fixed=status == 200, rules=checks.RULES, next=back)
     if wants_fragment():
         return render("quality/_row.html", status=status, **context)
