@@ -58,6 +58,9 @@ def line_data(client, v, b, on=SHEET_DAY, **values):
             "l-code": paper.code_for(b.id), "l-visited_on": on, "l-account_status": "has_account",
             "l-payment_method": "account", "l-bank_bin": "970405", "l-number": "3007 1715 16813",
             "l-recipient_type": "self"}
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', page)
+    if key:
+        data["idempotency_key"] = key.group(1)
     data.update({f"l-{k}": val for k, val in values.items()})
     return data
 
@@ -311,6 +314,19 @@ def test_entry_saves_a_review_like_the_door_to_door_form(client, village):
     assert "Phiếu giấy 10/05/2024" in client.get(f"/beneficiaries/{a.id}").get_data(as_text=True)
 
 
+def test_a_retried_entry_is_applied_once_and_answered_the_same(client, village):
+    an, v = village["an"], village["v"]
+    login(client, "commune")
+    data = line_data(client, v, an)
+    assert data.get("idempotency_key")
+    first = client.post(f"/villages/{v}/paper/entry", data=data)
+    again = client.post(f"/villages/{v}/paper/entry", data=data)  # the answer was lost: sent again
+    assert (first.status_code, again.status_code) == (303, 303)
+    assert again.headers["Location"] == first.headers["Location"]
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert db.session.scalar(select(func.count()).select_from(Review)) == 1
+
+
 def test_htmx_save_swaps_in_the_next_empty_form_and_the_entered_line(client, village):
     an, v = village["an"], village["v"]
     login(client, "commune")
@@ -372,8 +388,9 @@ def test_the_same_line_entered_twice_is_refused(client, village):
     login(client, "commune")
     data = line_data(client, v, an)
     assert client.post(f"/villages/{v}/paper/entry", data=data).status_code == 303
-    # The sheet typed in twice: the second time with the record's new version.
+    # The sheet typed in twice (a fresh form: the record's new version, another key).
     again = dict(data, **{"l-version": str(db.session.get(Beneficiary, an.id).version)})
+    again.pop("idempotency_key")
     r = client.post(f"/villages/{v}/paper/entry", data=again)
     assert r.status_code == 422 and "có thể dòng này đã được nhập" in r.get_data(as_text=True)
     assert db.session.scalar(select(func.count(Review.id))) == 1

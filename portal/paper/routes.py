@@ -6,6 +6,7 @@ from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..extensions import db
+from ..idempotent import idempotent
 from ..models import Area, Beneficiary
 from ..services import paper, progress
 from ..services.review import Conflict, ReviewError, current_values
@@ -99,6 +100,7 @@ def entry(village_id):
 
 @bp.route("/villages/<int:village_id>/paper/entry", methods=["POST"])
 @roles_required(*EDITORS)
+@idempotent
 def save(village_id):
     """Save one line as a visit on the sheet's date, through the door-to-door review's
     service; then ready for the next code (htmx: the next empty form and the line added to
