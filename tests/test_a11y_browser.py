@@ -239,3 +239,50 @@ def axe_on(browser, url, html):
     problems = axe_problems(page)
     context.close()
     return problems
+
+
+# Every visible control at least 44×44 CSS px (WCAG 2.5.5), except a link that is inline
+# text in a sentence (a paragraph, list item, cell or heading with other text); a checkbox
+# or radio counts by the label around it.
+TOUCH_CHECK = """() => {
+  const small = [];
+  const visible = el => { const r = el.getBoundingClientRect(); const s = getComputedStyle(el);
+    return r.width > 0 && r.height > 0 && s.visibility !== 'hidden' && !el.closest('[hidden]'); };
+  const inlineText = el => {
+    if (el.tagName !== 'A' || getComputedStyle(el).display !== 'inline') return false;
+    const block = el.closest('p, li, td, dd, dt, h1, h2, h3, h4, span.muted');
+    return block && block.textContent.trim().length > el.textContent.trim().length;
+  };
+  const describe = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+    (el.className ? '.' + String(el.className).split(' ').join('.') : '') + ' «' + (el.textContent || el.name || '').trim().slice(0, 30) + '»';
+  for (let el of document.querySelectorAll('a[href], button, input:not([type=hidden]), select, textarea, summary')) {
+    if (!visible(el) || inlineText(el)) continue;
+    if (el.matches('input[type=checkbox], input[type=radio]')) el = el.closest('label') || (el.labels && el.labels[0]) || el;
+    const r = el.getBoundingClientRect();
+    if (r.width < 44 || r.height < 44) small.push(describe(el) + ' ' + Math.round(r.width) + '×' + Math.round(r.height));
+  }
+  return small;
+}"""
+
+
+def test_household_page_on_a_cheap_phone(browser, live, demo_app):
+    """At 360×640: no horizontal scrolling and touch targets of at least 44 px, on a
+    household of several people, each with the form open."""
+    with demo_app.app_context():
+        chanh = select(Area.id).where(Area.code == "21052", Area.valid_to.is_not(None)).scalar_subquery()
+        household = db.session.execute(
+            select(Beneficiary.household_id, func.count()).where(Beneficiary.commune_id == chanh)
+            .group_by(Beneficiary.household_id).order_by(func.count().desc()).limit(1)).first()[0]
+        db.session.remove()
+    context = browser.new_context(viewport={"width": 360, "height": 640}, device_scale_factor=2,
+                                  is_mobile=True, has_touch=True)
+    page = context.new_page()
+    log_in_as(page, live, "commune")
+    page.goto(f"{live}/households/{household}")
+    for summary in page.locator("details:not([open]) > summary").all():
+        summary.click()  # every person's form open
+    width = page.evaluate("document.documentElement.scrollWidth")
+    small = page.evaluate(TOUCH_CHECK)
+    context.close()
+    assert width <= 360, f"scrolls sideways: {width} px"
+    assert not small, "touch targets under 44×44 px:\n" + "\n".join(small)
