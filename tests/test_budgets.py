@@ -8,6 +8,7 @@ from a start page by same-origin links, breadth-first, and measures each; the br
 (tests/test_a11y_browser.py) reuse its list of pages.
 """
 import gzip
+import hashlib
 import re
 from collections import Counter, deque
 from html.parser import HTMLParser
@@ -330,7 +331,7 @@ def test_assets_fingerprinted_precompressed_immutable(demo_client):
     for url in urls:
         base, digest, ext = url.rsplit("/", 1)[1].rsplit(".", 2)
         data, mime, real, encoded = files[f"{base}.{ext}"]
-        assert digest == __import__("hashlib").sha256(data).hexdigest()[:12]  # the URL names the content
+        assert digest == hashlib.sha256(data).hexdigest()[:12]  # the URL names the content
         for enc, unpack in (("br", brotli.decompress), ("gzip", gzip.decompress)):
             r = demo_client.get(url, headers={"Accept-Encoding": enc})
             assert r.status_code == 200 and r.headers["Content-Encoding"] == enc
