@@ -32,7 +32,7 @@
 
   function mark(form) {
     var h = form.closest("article"), tag;
-    h = h && h.querySelector("h3");
+    h = h && h.querySelector("h2");
     if (h && !h.querySelector("[data-q]")) {
       tag = document.createElement("span");
       tag.className = "tag warning";
