@@ -180,6 +180,8 @@ def test_payer_records_results_with_and_without_javascript(client, registry):
     assert r.status_code == 422 and "<title>Lỗi:" in html
     card = re.search(rf'<div class="person" id="l{other.id}">.*?</div>', html, re.S).group(0)
     assert "Ghi lý do" in card and '<option selected value="failed">' in card
+    assert f'aria-describedby="r{other.id}-reason-error"' in card and 'aria-invalid="true"' in card
+    assert f'class="error-summary"' in html and f'href="#r{other.id}-reason"' in html  # GOV.UK pattern
     assert "Ghi lý do" not in re.search(rf'<div class="person" id="l{line.id}">.*?</div>', html, re.S).group(0)
     assert db.session.get(type(other), other.id).result == "pending"
     assert db.session.get(type(line), line.id).result == "paid_cash"
