@@ -163,6 +163,8 @@ def init_app(app):
                         "những gì bạn nhập vẫn còn trên trang này.")
             return render_template("_flash_error.html", message=message, login_link=True), 401, {
                 "HX-Retarget": "#alerts", "HX-Reswap": "innerHTML"}
+        if request.endpoint == "review.csrf_token":  # the outbox asking: no page, no message
+            return {"error": "login"}, 401
         flash(_("Vui lòng đăng nhập."), "info")
         if request.method == "GET":
             target = request.full_path.rstrip("?")

@@ -5,6 +5,7 @@ mode does not cover a service worker's requests. It comes back on the same port,
 origin (cookies, localStorage, the service worker) is the same.
 """
 import json
+from datetime import date
 import threading
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy import func, select, update
 from werkzeug.serving import make_server
 
 from portal.extensions import db
-from portal.models import Area, Beneficiary, Event, Review, User
+from portal.models import Area, Beneficiary, Event, Household, Review, User
 from portal.services.review import save_review
 from tests.conftest import CHROMIUM, CHROMIUM_ARGS, log_in_as
 
@@ -135,6 +136,8 @@ def test_save_while_server_is_down_is_queued_survives_reload_and_is_applied_once
     assert page.locator(f"#b{bid}-number").input_value() == "4300205123456"  # what was typed stays
     assert len(outbox(page)) == 1
     assert counts(demo_app, bid)[0] == 0
+    # No visit date typed: the queue keeps the day of the save, not the day it will be sent.
+    assert dict(outbox(page)[0]["f"])[f"b{bid}-visited_on"] == date.today().isoformat()
 
     # Reloading with the server still down: the service worker's copy, the entry restored.
     page.reload()
@@ -147,6 +150,13 @@ def test_save_while_server_is_down_is_queued_survives_reload_and_is_applied_once
     expect(page.locator(f"a[href='/households/{household_id}']")).to_be_visible()
     page.goto(f"{live.url}/households/{household_id}")
     expect(page.locator("#outbox")).to_contain_text("1 thay đổi chờ gửi")
+    # A household never opened online says so plainly, not with the browser's error page.
+    with demo_app.app_context():
+        unopened = db.session.scalar(select(Household.id).where(Household.village_id == village_id,
+                                                                Household.id != household_id))
+    page.goto(f"{live.url}/households/{unopened}")
+    expect(page.locator("h1")).to_have_text("Mất kết nối")
+    page.goto(f"{live.url}/households/{household_id}")
 
     live.start()
     back_online(page)

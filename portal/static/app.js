@@ -42,6 +42,16 @@
     }
   }
 
+  // An empty visit date means "today": written in as the form is sent, so that a save sent
+  // again later keeps the day it was made (and the same fields, for its idempotency key).
+  document.addEventListener("submit", function (e) {
+    var now = new Date(), day = now.getFullYear() + "-" + ("0" + (now.getMonth() + 1)).slice(-2) +
+      "-" + ("0" + now.getDate()).slice(-2);
+    Array.prototype.forEach.call(e.target.querySelectorAll("input[name$='visited_on']"), function (el) {
+      if (!el.value) el.value = day;
+    });
+  }, true);
+
   // Keep a form's save on the device; a second save of the same form replaces it unless
   // it says the same thing (then the first, with its key, stands).
   function queue(form) {

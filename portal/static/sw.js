@@ -8,6 +8,17 @@ var V = "/*version*/", ASSETS = /*assets*/[], A = "assets-" + V, P = "pages",
   ROOT = new URL(self.registration.scope).pathname,
   WORKLIST = new RegExp("^" + ROOT + "(villages|households)/\\d+$");
 
+// A page never opened online: say so plainly, instead of the browser's own error.
+function offline() {
+  return new Response('<!doctype html><html lang="vi"><meta charset="utf-8"><meta name="viewport" ' +
+    'content="width=device-width,initial-scale=1"><title>Mất kết nối</title><main style="font:1rem/1.5 ' +
+    'system-ui,sans-serif;max-width:30rem;margin:1rem auto;padding:0 1rem"><h1>Mất kết nối</h1><p>Trang ' +
+    'này chưa được mở khi có mạng nên chưa có trên máy. Những trang đã mở trước đó (thôn, hộ) vẫn xem ' +
+    'và lưu được; các thay đổi sẽ gửi khi có mạng.</p><p lang="en">No connection: this page was not ' +
+    'opened while online. Pages opened before still work.</p><p><a href="javascript:history.back()">' +
+    'Quay lại</a></p></main></html>', {status: 503, headers: {"Content-Type": "text/html; charset=utf-8"}});
+}
+
 self.addEventListener("install", function (e) {
   e.waitUntil(caches.open(A).then(function (c) { return c.addAll(ASSETS); })
     .then(function () { return self.skipWaiting(); }));
@@ -46,7 +57,7 @@ self.addEventListener("fetch", function (e) {
     return res;
   }, function () {
     return caches.match(u.href, {cacheName: P, ignoreVary: true}).then(function (hit) {
-      return hit || Response.error();
+      return hit || (r.mode === "navigate" ? offline() : Response.error());
     });
   }));
 });
