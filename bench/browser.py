@@ -25,8 +25,10 @@ What it does, in order (about 1.5–2 min on 2 cores with 3 runs):
    ``repeat`` may open another one than pass ``first``), ``save`` (one person's review
    form with an own account: has an account, a bank, a number, "Lưu", through htmx),
    ``back_to_list`` (the village link of the household page), and ``household_direct``
-   (the same household opened from its URL in a new tab, as a full page load: with the
-   browser cache cleared in pass ``first``, from the HTTP cache in pass ``repeat``).
+   (the same household opened from its URL as a full page load: in pass ``first`` in a
+   new context holding only the session cookie, so nothing cached and no service worker;
+   in pass ``repeat`` in a new tab of the same context, so from the HTTP cache and the
+   service worker, nothing from Blink's in-memory cache).
 
 Each step's line gives, for each pass, the run whose time is the median (its bytes and
 requests with it) and ``ms_each``, every run's time.
@@ -592,8 +594,9 @@ STEPS = [
       "repeat_body_bytes": FRAGMENT_BYTES, "first_requests": 1, "repeat_requests": 1}),
     ("back_to_list", "click the village link of the household page (boosted) → /villages/<id>",
      PAGE_BUDGET),
-    ("household_direct", "the same household from its URL in a new tab, as a full page load "
-                         "(pass first: browser cache cleared just before; pass repeat: warm)",
+    ("household_direct", "the same household from its URL as a full page load (pass first: "
+                         "in a new context holding only the session cookie, nothing cached, no "
+                         "service worker; pass repeat: in a new tab of the same context)",
      PAGE_BUDGET),
 ]
 

@@ -23,6 +23,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import shutil
 import sqlite3
 import statistics
@@ -561,7 +562,9 @@ def _server_runs(port, ids, counts, bids, server_pid):
         body = urlencode({p + "version": version,
                           p + "account_status": "has_account", p + "payment_method": "account",
                           p + "bank_bin": "970405", p + "number": f"1234{i:08d}",
-                          p + "recipient_type": "self"})
+                          p + "recipient_type": "self",
+                          # a fresh key per save, as each rendered form carries one
+                          "idempotency_key": secrets.token_urlsafe(16)})
         return "POST", f"/beneficiaries/{bid}/review", post_headers, body
 
     fig = paced_runs(port, status_update, server_pid)
@@ -625,7 +628,9 @@ class MixClient:
         body = urlencode({p + "version": version, p + "account_status": "has_account",
                           p + "payment_method": "account", p + "bank_bin": "970405",
                           p + "number": f"43{self.rng.randrange(10**10, 10**11)}",
-                          p + "recipient_type": "self"})
+                          p + "recipient_type": "self",
+                          # a fresh key per save, as each rendered form carries one
+                          "idempotency_key": secrets.token_urlsafe(16)})
         headers = {"Cookie": self.commune["Cookie"], "X-CSRFToken": self.commune["token"],
                    "HX-Request": "true", "Content-Type": "application/x-www-form-urlencoded", **AE}
         return kind, "POST", f"/beneficiaries/{bid}/review", headers, body
