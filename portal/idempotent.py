@@ -6,10 +6,10 @@
 - ``@idempotent`` on a view (under the login check): a POST with a key claims it before
   the view runs, in the view's transaction; a retry with the same key gets the stored
   answer, with the header ``Idempotent-Replayed: true``, and the view does not run.
-- ``commit(response)`` in such a view, instead of ``db.session.commit()``: the answer is
-  stored in the same transaction as the change. A view that commits by itself gets its
-  answer stored just after its commit; a retry arriving in between gets a neutral answer
-  (htmx: reload the page; plain: back to the page, with a note).
+- The view commits its change (the claim goes with it) and returns its answer, which is
+  stored just after, in a short transaction of its own: the write lock is not held while
+  the answer is rendered. A retry arriving in between gets a neutral answer (htmx: reload
+  the page; plain: back to the page, with a note).
 
 A stored body is made reusable: the keys of the forms it renders and the CSRF token are
 stored as marks and replaced by fresh ones when it is replayed, so that a replayed card
@@ -47,16 +47,6 @@ def idempotency_field():
     return Markup(f'<input type="hidden" name="{FIELD}" value="{key}">')
 
 
-def commit(response=None):
-    """Commit the view's change; under ``@idempotent`` with a key, ``response`` (a Flask
-    response) is stored with the claim in the same transaction."""
-    row = g.get("idempotency_claim")
-    if row is not None and response is not None:
-        _record(row, response)
-        g.idempotency_recorded = True
-    db.session.commit()
-
-
 def idempotent(view):
     """Apply a POST once per ``(user, idempotency_key)``; see the module's docstring."""
     @wraps(view)
@@ -73,12 +63,8 @@ def idempotent(view):
             return view(*args, **kwargs)
         if not claimed:
             return _replay(row)
-        g.idempotency_claim, g.idempotency_recorded = row, False
-        try:
-            response = make_response(view(*args, **kwargs))
-        finally:
-            g.pop("idempotency_claim", None)
-        if not g.pop("idempotency_recorded", False) and inspect(row).persistent:
+        response = make_response(view(*args, **kwargs))
+        if inspect(row).persistent:
             db.session.rollback()  # what the view left uncommitted is not kept (teardown would drop it)
             if inspect(row).persistent:  # committed with the view's change: store the answer now
                 try:

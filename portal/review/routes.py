@@ -8,7 +8,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from wtforms.fields import SelectChoice
 
 from ..extensions import db
-from ..idempotent import commit, idempotent
+from ..idempotent import idempotent
 from ..models import Area, Beneficiary, Household
 from ..services import checks, progress, scope
 from ..services.review import (Conflict, ReviewError, current_values, households_of_village,
@@ -81,8 +81,9 @@ def household(household_id):
 def save(bid):
     """Save one member's visit; htmx gets the card and the commune's progress (out of band).
 
-    Applied once per idempotency key: the answer is rendered before the commit and stored
-    with the change, so a retry of a save whose answer was lost gets the same card."""
+    Applied once per idempotency key: the key is claimed with the change, and the answer
+    stored just after the commit, so a retry of a save whose answer was lost gets the same
+    card (one arriving in the instant between gets the page as it is now)."""
     b = get_or_404(Beneficiary, bid)
     form = review_form(b, request.form)
     conflict = None
@@ -102,16 +103,15 @@ def save(bid):
             conflict = e if isinstance(e, Conflict) else Conflict(b, current_values(b), form.values())
             form.version.data = b.version  # a second save, knowingly, goes through
         else:
+            # Committed before the answer is rendered: the write lock (SQLite has one) is not
+            # held while the commune's progress is counted; the answer is stored just after.
+            db.session.commit()
             if wants_fragment():
-                response = make_response(render(
+                return make_response(render(
                     "review/_saved.html", b=b, form=review_form(b), saved=True,
                     cp=commune_counts(b.commune), goals=progress.targets(b.commune)))
-            else:
-                flash(_("Đã lưu rà soát: %(name)s.", name=b.full_name), "success")
-                response = see_other("review.household", household_id=b.household_id,
-                                     _anchor=f"b{b.id}")
-            commit(response)
-            return response
+            flash(_("Đã lưu rà soát: %(name)s.", name=b.full_name), "success")
+            return see_other("review.household", household_id=b.household_id, _anchor=f"b{b.id}")
     # Errors or a conflict: the same card with the user's input kept, status 422 / 409.
     status = 409 if conflict else 422
     if wants_fragment():
