@@ -48,18 +48,23 @@ def test_login_page_and_wrong_password(client):
     assert "không đúng" in r.get_data(as_text=True)
 
 
-def test_login_redirects_by_role(client, app):
-    r = login(client, "commune")
-    assert r.headers["Location"] == "/"
-    r = client.get("/")  # the commune officer starts on the monthly ranking (issue 4, item 8)
-    assert r.status_code == 302 and r.headers["Location"].endswith("/reports/ranking")
+@pytest.mark.parametrize("username, start", [("commune", "/reports/ranking"), ("police", "/police"),
+                                             ("payer", "/payments"), ("district", "/overview")])
+def test_login_goes_straight_to_the_start_page(app, username, start):
+    """One redirect, not two: the commune officer starts on the monthly ranking (issue 4,
+    item 8); "/" sends a logged-in user to the same page."""
+    client = app.test_client()
+    r = login(client, username)
+    assert r.headers["Location"] == start
+    r = client.get("/")
+    assert r.status_code == 302 and r.headers["Location"] == start
 
 
 def test_login_rejects_offsite_next(client):
     token = csrf_token(client)
     r = client.post("/login?next=//evil.example/x",
                     data={"username": "district", "password": "demo", "csrf_token": token})
-    assert r.status_code == 303 and r.headers["Location"] == "/"
+    assert r.status_code == 303 and r.headers["Location"] == "/overview"
 
 
 def test_login_rate_limited(app):
