@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from flask import Flask, render_template
 
 from .config import Config, TestConfig
-from .extensions import babel, compress, csrf, db, htmx, limiter, login_manager, migrate
+from .extensions import babel, compress, csrf, db, htmx, limiter, login_manager, migrate, sqlite_pragmas
 
 
 def create_app(test_config=None):
@@ -18,6 +18,11 @@ def create_app(test_config=None):
         app.config.update(test_config)
 
     db.init_app(app)
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":  # a file, not memory
+        from sqlalchemy import event
+        with app.app_context():
+            event.listen(db.engine, "connect", sqlite_pragmas)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(__file__), "..", "migrations"),
                      render_as_batch=True, compare_type=True)
     login_manager.init_app(app)

@@ -27,3 +27,14 @@ csrf = CSRFProtect()
 compress = Compress()
 htmx = HTMX()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def sqlite_pragmas(dbapi_connection, _record):
+    """A SQLite file in WAL mode: readers do not wait for a writer, and a commit does not
+    sync the disk each time (``synchronous=NORMAL``: durable at checkpoints, never
+    corrupted). Writers wait up to 5 s for each other instead of failing at once."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
