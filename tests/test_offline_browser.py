@@ -111,6 +111,22 @@ def fill_account(page, bid, number="4300205123456"):
     page.fill(f"#b{bid}-number", number)
 
 
+def officer_on_worklist(browser, live, demo_app):
+    """A commune officer in a new browser context, on a demo household's page opened online
+    (the village's worklist first). Returns ``(context, page, household, person, village)``."""
+    household_id, bid, village_id = household(demo_app)
+    context = browser.new_context()
+    page = context.new_page()
+    log_in_as(page, live.url, "commune")
+    open_worklist(page, live.url, village_id, household_id)
+    return context, page, household_id, bid, village_id
+
+
+def save_account(page, bid):
+    fill_account(page, bid)
+    page.click(f"#b{bid} button:has-text('Lưu')")
+
+
 def outbox(page):
     return json.loads(page.evaluate("localStorage.getItem('outbox') || '[]'"))
 
@@ -120,15 +136,10 @@ def back_online(page):
 
 
 def test_save_while_server_is_down_is_queued_survives_reload_and_is_applied_once(browser, live, demo_app):
-    household_id, bid, village_id = household(demo_app)
-    context = browser.new_context()
-    page = context.new_page()
-    log_in_as(page, live.url, "commune")
-    open_worklist(page, live.url, village_id, household_id)
+    context, page, household_id, bid, village_id = officer_on_worklist(browser, live, demo_app)
 
     live.stop()
-    fill_account(page, bid)
-    page.click(f"#b{bid} button:has-text('Lưu')")
+    save_account(page, bid)
     banner = page.locator("#outbox")
     expect(banner).to_contain_text(OFFLINE)
     expect(banner).to_contain_text("1 thay đổi chờ gửi")
@@ -177,19 +188,14 @@ def test_save_while_server_is_down_is_queued_survives_reload_and_is_applied_once
 
 
 def test_save_whose_answer_is_lost_is_replayed_not_applied_twice(browser, live, demo_app):
-    household_id, bid, village_id = household(demo_app)
-    context = browser.new_context()
-    page = context.new_page()
-    log_in_as(page, live.url, "commune")
-    open_worklist(page, live.url, village_id, household_id)
+    context, page, household_id, bid, village_id = officer_on_worklist(browser, live, demo_app)
 
     def lose_answer(route):
         route.fetch()  # the server gets the save and applies it …
         route.abort("connectionreset")  # … and the phone never hears back
 
     page.route(f"**/beneficiaries/{bid}/review", lose_answer)
-    fill_account(page, bid)
-    page.click(f"#b{bid} button:has-text('Lưu')")
+    save_account(page, bid)
     expect(page.locator("#outbox")).to_contain_text("1 thay đổi chờ gửi")
     applied = counts(demo_app, bid)
     assert applied[0] == 1  # it was applied once, though the page could not know
@@ -206,15 +212,10 @@ def test_save_whose_answer_is_lost_is_replayed_not_applied_twice(browser, live, 
 
 
 def test_conflicting_save_by_another_officer_is_shown_not_overwritten(browser, live, demo_app):
-    household_id, bid, village_id = household(demo_app)
-    context = browser.new_context()
-    page = context.new_page()
-    log_in_as(page, live.url, "commune")
-    open_worklist(page, live.url, village_id, household_id)
+    context, page, household_id, bid, village_id = officer_on_worklist(browser, live, demo_app)
 
     live.stop()
-    fill_account(page, bid)
-    page.click(f"#b{bid} button:has-text('Lưu')")
+    save_account(page, bid)
     expect(page.locator("#outbox")).to_contain_text(OFFLINE)
     # Meanwhile another officer records a refusal for the same person.
     with demo_app.app_context():
@@ -249,15 +250,10 @@ def test_conflicting_save_by_another_officer_is_shown_not_overwritten(browser, l
 
 
 def test_session_ended_during_the_outage_asks_to_log_in_and_keeps_the_queue(browser, live, demo_app):
-    household_id, bid, village_id = household(demo_app)
-    context = browser.new_context()
-    page = context.new_page()
-    log_in_as(page, live.url, "commune")
-    open_worklist(page, live.url, village_id, household_id)
+    context, page, household_id, bid, village_id = officer_on_worklist(browser, live, demo_app)
 
     live.stop()
-    fill_account(page, bid)
-    page.click(f"#b{bid} button:has-text('Lưu')")
+    save_account(page, bid)
     expect(page.locator("#outbox")).to_contain_text(OFFLINE)
     with demo_app.app_context():  # the session ends (as after a logout on another device)
         db.session.execute(update(User).where(User.username == "commune")
@@ -284,17 +280,12 @@ def test_session_ended_during_the_outage_asks_to_log_in_and_keeps_the_queue(brow
 
 
 def test_offline_page_queues_without_trying_and_sends_when_back(browser, live, demo_app):
-    household_id, bid, village_id = household(demo_app)
-    context = browser.new_context()
-    page = context.new_page()
-    log_in_as(page, live.url, "commune")
-    open_worklist(page, live.url, village_id, household_id)
+    context, page, household_id, bid, village_id = officer_on_worklist(browser, live, demo_app)
     posts = []
     page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
 
     context.set_offline(True)  # the phone knows it is offline: nothing is even tried
-    fill_account(page, bid)
-    page.click(f"#b{bid} button:has-text('Lưu')")
+    save_account(page, bid)
     expect(page.locator("#outbox")).to_contain_text(OFFLINE)
     assert posts == [] and len(outbox(page)) == 1
 
@@ -318,8 +309,7 @@ def test_closing_the_browser_keeps_the_queue(browser, live, demo_app, tmp_path):
     log_in_as(page, live.url, "commune")
     open_worklist(page, live.url, village_id, household_id)
     live.stop()
-    fill_account(page, bid)
-    page.click(f"#b{bid} button:has-text('Lưu')")
+    save_account(page, bid)
     expect(page.locator("#outbox")).to_contain_text(OFFLINE)
     context.close()  # the browser is closed …
 
@@ -346,14 +336,9 @@ def test_closing_the_browser_keeps_the_queue(browser, live, demo_app, tmp_path):
 
 def test_a_gateway_error_queues_the_save_too(browser, live, demo_app):
     """A 502–504 from a proxy on a weak link: the save may or may not have arrived."""
-    household_id, bid, village_id = household(demo_app)
-    context = browser.new_context()
-    page = context.new_page()
-    log_in_as(page, live.url, "commune")
-    open_worklist(page, live.url, village_id, household_id)
+    context, page, household_id, bid, village_id = officer_on_worklist(browser, live, demo_app)
     page.route(f"**/beneficiaries/{bid}/review", lambda route: route.fulfill(status=504, body="Gateway Timeout"))
-    fill_account(page, bid)
-    page.click(f"#b{bid} button:has-text('Lưu')")
+    save_account(page, bid)
     expect(page.locator("#outbox")).to_contain_text(OFFLINE)
     assert len(outbox(page)) == 1 and counts(demo_app, bid)[0] == 0
     page.unroute(f"**/beneficiaries/{bid}/review")
