@@ -199,12 +199,19 @@ def get_or_create_village(commune, name):
     return village
 
 
+def area_paths(area):
+    """The path prefixes an area covers: its own, and those of the units the 2025 reform
+    merged into it or into a unit below it (their records belong to it now)."""
+    below = select(Area.id).where(Area.path.startswith(area.path))
+    merged = db.session.scalars(select(Area.path).where(Area.successor_id.in_(below))).all()
+    return [area.path] + [p for p in merged if not p.startswith(area.path)]
+
+
 def subtree_ids(units):
-    """A select of the ids of every unit below ``units`` (themselves included), and of the
-    communes that the 2025 reform merged into them (their ``successor``)."""
-    below = or_(*[Area.path.startswith(u.path) for u in units])
-    merged = Area.successor_id.in_([u.id for u in units])
-    return select(Area.id).where(or_(below, merged))
+    """A select of the ids of every unit below ``units`` (themselves included), and below
+    the units that the 2025 reform merged into them (``area_paths``)."""
+    paths = [p for u in units for p in area_paths(u)]
+    return select(Area.id).where(or_(*[Area.path.startswith(p) for p in paths]))
 
 
 def communes_below(area, on=None):

@@ -3,30 +3,22 @@
 Every service that lists or fetches records goes through these helpers, so a commune
 user asking for another commune's beneficiary, household, list or export gets nothing.
 """
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Area, Beneficiary, Household, ImportBatch, PaymentPeriod
+from .areas import area_paths, subtree_ids
 
 
 class OutOfScope(LookupError):
     """The record does not exist or lies outside the user's area (views answer 404)."""
 
 
-def area_paths(area):
-    """The path prefixes an area covers: its own, and those of the units the 2025 reform
-    merged into it or into a unit below it (their records belong to it now)."""
-    below = select(Area.id).where(Area.path.startswith(area.path))
-    merged = db.session.scalars(select(Area.path).where(Area.successor_id.in_(below))).all()
-    return [area.path] + [p for p in merged if not p.startswith(area.path)]
-
-
 def area_ids(user):
     """A subquery of the ids of the areas the user may see; ``None`` means all (CLI)."""
     if user is None or user.role == "system" or user.area is None:
         return None
-    paths = area_paths(user.area)
-    return select(Area.id).where(or_(*[Area.path.startswith(p) for p in paths])).scalar_subquery()
+    return subtree_ids([user.area]).scalar_subquery()
 
 
 def scoped(query, user, column):
