@@ -12,7 +12,7 @@ from flask_migrate import upgrade
 from sqlalchemy import func, select
 
 from .extensions import db
-from .models import Area, Beneficiary, ImportBatch, User
+from .models import PERSON_ROLES, Area, Beneficiary, ImportBatch, User
 
 
 def _fail(message, as_json=False, code="error"):
@@ -159,7 +159,9 @@ def check_data(area_code, as_json):
 
 @click.command("create-user")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["admin", "district", "commune", "police", "payer"]), required=True)
+# From the one list of roles, so a role the configuration names (DECIDING_ROLES: the commune
+# chairman from 1/7/2025) can always be created.
+@click.option("--role", type=click.Choice(PERSON_ROLES), required=True)
 @click.option("--area", "area_code", required=True, help="GSO code of the user's area.")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--name", "full_name", default="")

@@ -21,6 +21,10 @@ LEVELS = ("country", "province", "district", "commune", "village")
 PROGRAMS = ("BTXH", "NCC", "HTXH")
 SEXES = ("M", "F")
 ROLES = ("admin", "district", "chairman", "commune", "police", "payer", "system")
+# The roles a person can be given (CLI ``create-user``, any user form): every role but
+# ``system``, the internal author of imports and scheduled checks, which never logs in
+# (``User.is_active``) and so must not be handed to a person.
+PERSON_ROLES = tuple(r for r in ROLES if r != "system")
 ACCOUNT_STATUSES = ("unknown", "has_account", "opening", "no_account", "refuses")
 RECIPIENT_TYPES = ("self", "guardian", "authorised")
 PAYMENT_METHODS = ("cash", "account")
