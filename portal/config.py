@@ -3,7 +3,8 @@
 ``DATABASE_URL`` selects the database (default: SQLite in the instance folder);
 ``SECRET_KEY`` signs sessions and CSRF tokens. Outside production a missing key is
 generated once into ``instance/secret_key``; with ``PORTAL_ENV=production`` a missing
-key stops start-up.
+key stops start-up. ``RATELIMIT_STORAGE_URI`` is where failed logins are counted: in
+production it must be set (a shared store, or ``memory://`` chosen knowingly).
 """
 import os
 import secrets
@@ -46,6 +47,25 @@ def secret_key(instance_path):
     return key
 
 
+def ratelimit_storage_uri():
+    """Return the login limiter's store: ``RATELIMIT_STORAGE_URI``, else ``memory://``.
+
+    Raises ``RuntimeError`` in production (``PORTAL_ENV=production``) when it is not set.
+    The in-memory store lives in each gunicorn worker, so with ``-w 2`` a name gets twice
+    the failed logins it should; an operator who accepts that (one worker, say) writes
+    ``memory://`` explicitly, and the default is never taken for a choice.
+    """
+    uri = os.environ.get("RATELIMIT_STORAGE_URI", "").strip()
+    if uri:
+        return uri
+    if is_production():
+        raise RuntimeError(
+            "RATELIMIT_STORAGE_URI is not set (required when PORTAL_ENV=production): set it to "
+            "a store the gunicorn workers share, e.g. redis://127.0.0.1:6379, so that they count "
+            "failed logins together; or to memory:// to accept that each worker counts alone")
+    return "memory://"
+
+
 class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # a commune list is well under this
@@ -56,7 +76,8 @@ class Config:
     COMPRESS_MIMETYPES = ["text/html", "text/css", "application/javascript", "text/javascript",
                           "application/json", "text/csv"]
     COMPRESS_MIN_SIZE = 300
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    # Two portals sharing one Redis keep their counts apart with a prefix each.
+    RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "")
     RATELIMIT_HEADERS_ENABLED = False
     # Failed logins allowed per user name, and per address (a commune office shares one).
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
@@ -80,12 +101,14 @@ class Config:
     def __init__(self, instance_path):
         self.SQLALCHEMY_DATABASE_URI = _database_url(instance_path)
         self.SECRET_KEY = secret_key(instance_path)
+        self.RATELIMIT_STORAGE_URI = ratelimit_storage_uri()
         self.SESSION_COOKIE_SECURE = is_production()
 
 
 class TestConfig(Config):
     TESTING = True
     LOGIN_RATE_LIMIT = LOGIN_IP_RATE_LIMIT = "1000 per minute"
+    RATELIMIT_STORAGE_URI = "memory://"  # each test counts alone, whatever the environment
 
     def __init__(self, instance_path):
         self.SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
