@@ -27,26 +27,75 @@ def _fail(message, as_json=False, code="error"):
 @click.command("load-areas")
 @click.argument("path", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--valid-from", type=click.DateTime(["%Y-%m-%d"]), help="Units valid from (YYYY-MM-DD).")
-@click.option("--valid-to", type=click.DateTime(["%Y-%m-%d"]), help="Units valid until (YYYY-MM-DD).")
-def load_areas(path, valid_from, valid_to):
+@click.option("--valid-to", type=click.DateTime(["%Y-%m-%d"]),
+              help="Units valid until (YYYY-MM-DD); on or before 2025-06-30 the list is pre-reform.")
+@click.option("--pre-reform", is_flag=True,
+              help="The list describes the units before 1/7/2025 (also assumed when it has districts).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def load_areas(path, valid_from, valid_to, pre_reform, as_json):
     """Load administrative units: without PATH the Bình Sơn units shipped with the product
-    (2024 and after 1/7/2025); with PATH a statistics-office export (.xls, .xlsx or .csv)."""
+    (2024 and after 1/7/2025); with PATH a statistics-office export (.xls, .xlsx or .csv),
+    or an old→new commune mapping in the format of portal/data/areas_binh-son.csv.
+
+    A pre-reform list's districts, and its provinces that Resolution 202/2025/QH15 merged
+    into another, end on 30/06/2025; its communes stay open until a mapping ends them."""
     from .services import areas
+    mapping = path is None
     if path is None:
-        n = areas.load_packaged_areas()
+        summary = areas.load_packaged_areas()
     else:
         from .sheets.reader import FileProblem, read_workbook
         try:
             sheets = read_workbook(path.read_bytes(), path.name)
         except FileProblem as e:
-            _fail(e.message)
+            _fail(e.message, as_json)
+        rows = [list(r) for r in sheets[0].rows]
+        header = [str(c or "").strip() for c in rows[0]] if rows else []
         try:
-            n = areas.load_gso_rows(sheets[0].rows, valid_from and valid_from.date(),
-                                    valid_to and valid_to.date())
+            mapping = set(areas.MAPPING_COLUMNS) <= set(header)
+            if mapping:
+                if valid_from or valid_to or pre_reform:
+                    _fail("Bảng chuyển đổi xã cũ → xã mới luôn dùng ngày 30/06/2025 và 01/07/2025: "
+                          "bỏ --valid-from, --valid-to, --pre-reform.", as_json)
+                summary = areas.load_mapping_rows(
+                    {h: _cell_text(v) for h, v in zip(header, r)} for r in rows[1:]
+                    if any(c not in (None, "") for c in r))
+            else:
+                summary = areas.load_gso_rows(rows, valid_from and valid_from.date(),
+                                              valid_to and valid_to.date(), pre_reform)
         except ValueError as e:
-            _fail(str(e))
+            _fail(str(e), as_json)
     db.session.commit()
-    click.echo(f"{n} đơn vị hành chính đã nạp.")
+    counts = summary.as_dict()
+    if as_json:
+        click.echo(json.dumps(counts, ensure_ascii=False))
+        return
+    click.echo(f"{counts['loaded']} đơn vị hành chính đã nạp: {counts['ended']} đã hết hiệu lực, "
+               f"{counts['open']} còn hiệu lực (chưa có ngày kết thúc).")
+    if counts["pre_reform"]:
+        click.echo("Danh mục trước ngày 01/07/2025: các huyện và các tỉnh đã sáp nhập (Nghị quyết "
+                   "202/2025/QH15) kết thúc ngày 30/06/2025.")
+    if counts["unknown_provinces"]:
+        click.echo("Mã tỉnh không thuộc 63 tỉnh trước ngày 01/07/2025, để nguyên như trong tệp: "
+                   + ", ".join(counts["unknown_provinces"]) + ".", err=True)
+    if mapping:
+        click.echo("Bảng chuyển đổi: các xã cũ đã sáp nhập kết thúc ngày 30/06/2025, có xã mới kế thừa; "
+                   "xã mới có hiệu lực từ 01/07/2025.")
+    if counts["old_communes_open"]:
+        click.echo(f"Giả định: {counts['old_communes_open']} xã, phường, thị trấn của danh mục cũ vẫn "
+                   "còn hiệu lực vì chưa có bảng chuyển đổi xã cũ → xã mới; nạp bảng đó (dạng "
+                   "areas_binh-son.csv) để kết thúc các xã đã sáp nhập.")
+    elif path is not None and not counts["pre_reform"]:
+        start = valid_from.date() if valid_from else areas.REFORM_DAY
+        click.echo(f"Danh mục sau ngày 01/07/2025 (không có cấp huyện): các xã có hiệu lực từ "
+                   f"{start:%d/%m/%Y}.")
+
+
+def _cell_text(v):
+    """A cell as text: a code typed as a number in Excel (``21040.0``) without its decimals."""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    return str(v if v is not None else "").strip()
 
 
 @click.command("import-list")

@@ -4,9 +4,17 @@ Sources: the package data ``portal/data/areas_binh-son.csv`` (the 22 units of B�
 district in 2024 and the 5 communes they became on 01/07/2025, Resolution
 1677/NQ-UBTVQH15) and the statistics office's export format (``Tỉnh Thành Phố, Mã TP,
 Quận Huyện, Mã QH, Phường Xã, Mã PX, Cấp, Tên Tiếng Anh``) as ``.csv`` or ``.xls``.
+
+The 2025 reform (Law on the Organisation of Local Government 2025; Resolution
+202/2025/QH15): from 01/07/2025 there is no district level and 63 provinces became 34.
+``portal/data/provinces_2025.csv`` maps each of the 63 pre-reform province codes to the
+post-reform province it became part of (``old_code, old_name, new_code, new_name``);
+copied from the ``vietnamadminunits`` 1.0.4 data set (MIT, © 2025 Tran Ngoc Minh Hieu,
+``data/converter_2025.json`` and ``data/dataset.db``).
 """
 import csv
 import io
+from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 from importlib import resources
@@ -46,12 +54,12 @@ def _set_path(area):
     area.path = (area.parent.path if area.parent else "/") + f"{area.id}/"
 
 
-def upsert_area(level, code, name, kind=None, parent=None, valid_from=None, valid_to=None,
-                keep_validity=False):
+def upsert_area(level, code, name, kind=None, parent=None, valid_from=None, valid_to=None):
     """Create or update the unit with this level, code and start date; return it.
 
-    ``keep_validity``: an existing unit keeps its end date (a list without dates, like the
-    statistics office's export, does not reopen a unit that the reform closed).
+    An existing unit's end date is set, or moved earlier, never removed or moved later: a
+    list loaded again (the statistics office's export has no dates) must not reopen a unit
+    that the reform closed. A wrong end date is corrected by hand, not by a load.
     """
     area = db.session.scalar(select(Area).where(
         Area.level == level, Area.code == code,
@@ -59,56 +67,224 @@ def upsert_area(level, code, name, kind=None, parent=None, valid_from=None, vali
     if area is None:
         area = Area(level=level, code=code, valid_from=valid_from, valid_to=valid_to)
         db.session.add(area)
-    elif not keep_validity:
-        area.valid_to = valid_to
+    else:
+        end(area, valid_to)
     area.name, area.kind, area.parent = name, kind, parent
     area.name_folded = fold(name)
     _set_path(area)
     return area
 
 
+def end(area, day, successor=None):
+    """End ``area`` on ``day`` (a ``date``; ``None`` changes nothing) unless it already ends
+    earlier; record ``successor`` when it has none yet (a commune split between two new
+    ones keeps the first: the per-village choice is made elsewhere)."""
+    if day is not None and (area.valid_to is None or day < area.valid_to):
+        area.valid_to = day
+    if successor is not None and area.successor_id is None and successor is not area:
+        area.successor = successor
+
+
+@dataclass
+class LoadSummary:
+    """What a load did, for the CLI: ``units`` every unit created or updated (successor
+    provinces made from the packaged list included); ``pre_reform`` whether the list was
+    taken as describing the units before 01/07/2025; ``old_communes`` the communes of a
+    pre-reform statistics-office list (a mapping says which of its communes go on, so its
+    open ones are not an assumption)."""
+
+    pre_reform: bool = False
+    unknown_provinces: list = field(default_factory=list)
+    units: dict = field(default_factory=dict)
+    old_communes: dict = field(default_factory=dict)
+
+    def add(self, area, old_commune=False):
+        self.units[id(area)] = area
+        if old_commune:
+            self.old_communes[id(area)] = area
+        return area
+
+    def as_dict(self):
+        """``{"loaded", "ended", "open", "old_communes_open", "pre_reform",
+        "unknown_provinces"}``: counts of units (``ended``: with an end date after the load;
+        ``open``: without one; ``old_communes_open``: communes of a pre-reform list still
+        open, which the loader assumes continue until an old→new mapping ends them), and the
+        codes of a pre-reform list's provinces that are not among the 63."""
+        ended = sum(1 for a in self.units.values() if a.valid_to is not None)
+        return {"loaded": len(self.units), "ended": ended, "open": len(self.units) - ended,
+                "old_communes_open": sum(1 for a in self.old_communes.values() if a.valid_to is None),
+                "pre_reform": self.pre_reform, "unknown_provinces": self.unknown_provinces}
+
+
+@lru_cache(maxsize=1)
+def province_reform():
+    """``{old code: (old full name, new code, new full name)}`` for the 63 pre-reform
+    provinces (Resolution 202/2025/QH15; ``portal/data/provinces_2025.csv``). Codes are
+    two-digit text: ``"62"`` (Tỉnh Kon Tum) → ``("Tỉnh Kon Tum", "51", "Tỉnh Quảng Ngãi")``."""
+    text = (resources.files("portal") / "data" / "provinces_2025.csv").read_text("utf-8")
+    return {r["old_code"].zfill(2): (r["old_name"], r["new_code"].zfill(2), r["new_name"])
+            for r in csv.DictReader(io.StringIO(text))}
+
+
+def _post_reform_start(code):
+    """The start date of the post-reform province with ``code``: ``None`` when the reform
+    kept the province under its code and name (Quảng Ngãi 51: one unit in both periods),
+    ``REFORM_DAY`` when the code now names another province (52 was Bình Định and is Gia
+    Lai from 01/07/2025, like the commune codes of §3 of the design)."""
+    old = province_reform().get(code)
+    if old is not None and old[1] == code and fold(old[0]) != fold(old[2]):
+        return REFORM_DAY
+    return None
+
+
+def _province_survives(code):
+    """Whether the pre-reform province ``code`` goes on after 01/07/2025 as the same unit."""
+    old = province_reform().get(code)
+    return old is not None and old[1] == code and _post_reform_start(code) is None
+
+
+def reform_province(code, summary=None):
+    """The post-reform province with ``code`` (one of the 34): the unit in force on
+    01/07/2025, else created from ``provinces_2025.csv``. ``None`` for a code that is not
+    one of the 34."""
+    found = db.session.scalars(valid_on(select(Area).where(
+        Area.level == "province", Area.code == code), REFORM_DAY)).first()
+    if found is not None:
+        return found
+    names = {new_code: new_name for _, new_code, new_name in province_reform().values()}
+    if code not in names:
+        return None
+    kind, name = split_kind(names[code])
+    area = upsert_area("province", code, name, kind, valid_from=_post_reform_start(code))
+    if summary is not None:
+        summary.add(area)
+    return area
+
+
+def _pre_reform_province(code, full_name, valid_from, valid_to, summary):
+    """Upsert a province of a pre-reform list. A province the reform kept stays open (a
+    pre-reform list, even with ``--valid-to``, does not end it); any other ends on
+    30/06/2025 at the latest; a code that is not one of the 63 is left as the list says.
+    Returns ``(unit, code of the province it became part of or
+    None)``."""
+    kind, name = split_kind(full_name)
+    if code not in province_reform():
+        # Not one of the 63: what the reform did to it is unknown, so it is left as the
+        # list says (open by default) and the CLI names it.
+        summary.unknown_provinces.append(code)
+        return summary.add(upsert_area("province", code, name, kind, None, valid_from, valid_to)), None
+    if _province_survives(code):
+        area = upsert_area("province", code, name, kind, None, valid_from, None)
+        return summary.add(area), None
+    last = min(valid_to or LAST_DAY_BEFORE_REFORM, LAST_DAY_BEFORE_REFORM)
+    area = upsert_area("province", code, name, kind, None, valid_from, last)
+    into = province_reform().get(code)
+    return summary.add(area), (into[1] if into else None)
+
+
+def _record_province_successors(dissolved, summary):
+    """After a load's provinces are all in: each dissolved one gets its successor."""
+    for area, into in dissolved:
+        if into:
+            end(area, None, reform_province(into, summary))
+
+
+MAPPING_COLUMNS = ("province_code", "province_name", "district_code", "district_name", "commune_code",
+                   "commune_type", "commune_name", "new_commune_code", "new_commune_name")
+
+
 def load_packaged_areas():
-    """Load the Bình Sơn units shipped with the product (idempotent). Returns the count."""
+    """Load the Bình Sơn units shipped with the product (idempotent). Returns a
+    ``LoadSummary``."""
     text = (resources.files("portal") / "data" / "areas_binh-son.csv").read_text("utf-8")
-    rows = list(csv.DictReader(io.StringIO(text)))
-    count = 0
-    provinces, districts, new_communes = {}, {}, {}
+    return load_mapping_rows(csv.DictReader(io.StringIO(text)))
+
+
+def load_mapping_rows(rows):
+    """Load an old→new commune mapping: dicts with ``MAPPING_COLUMNS`` (the format of
+    ``portal/data/areas_binh-son.csv``, one row per pre-reform commune).
+
+    The pre-reform units (Law on the Organisation of Local Government 2025; Resolution
+    202/2025/QH15; the commune mapping of the Standing Committee's resolutions, e.g.
+    1677/NQ-UBTVQH15): every district ends on 30/06/2025; a province the reform merged into
+    another ends then, its successor recorded; every old commune ends then with its new
+    commune as successor, except one that is its own successor (same code and name, and no
+    other old commune maps into it), which goes on. New communes are valid from 01/07/2025
+    under the province they belong to after the reform. Units already ended are not
+    reopened. Raises ``ValueError`` (Vietnamese message) on a row without codes. Returns a
+    ``LoadSummary``.
+    """
+    rows = list(rows)
+    summary = LoadSummary(pre_reform=True)
+    provinces, districts, new_communes, dissolved = {}, {}, {}, []
+    into_count = {}  # new commune code → how many old communes map into it
+
+    def cell(r, column, width):
+        v = (r.get(column) or "").strip()
+        return v.zfill(width) if v else ""
+
     for r in rows:
-        pcode = r["province_code"].zfill(2)
+        if not cell(r, "province_code", 2) or not cell(r, "district_code", 3) or not cell(r, "commune_code", 5):
+            raise ValueError("Bảng chuyển đổi thiếu mã tỉnh, mã huyện hoặc mã xã ở một dòng.")
+        ncode = cell(r, "new_commune_code", 5)
+        if ncode:
+            into_count[ncode] = into_count.get(ncode, 0) + 1
+    for r in rows:
+        pcode = cell(r, "province_code", 2)
         if pcode not in provinces:
-            kind, name = split_kind(r["province_name"])
-            provinces[pcode] = upsert_area("province", pcode, name, kind)
-            count += 1
-        dcode = r["district_code"].zfill(3)
+            provinces[pcode], into = _pre_reform_province(pcode, r["province_name"], None, None, summary)
+            if into:
+                dissolved.append((provinces[pcode], into))
+    _record_province_successors(dissolved, summary)
+    for r in rows:
+        pcode, dcode = cell(r, "province_code", 2), cell(r, "district_code", 3)
         if dcode not in districts:
             kind, name = split_kind(r["district_name"])
-            districts[dcode] = upsert_area("district", dcode, name, kind, provinces[pcode],
-                                           valid_to=LAST_DAY_BEFORE_REFORM)
-            count += 1
-        ncode = r["new_commune_code"].zfill(5)
-        if ncode and ncode not in new_communes:
-            kind, name = split_kind(r["new_commune_name"])
-            new_communes[ncode] = upsert_area("commune", ncode, name, kind, provinces[pcode],
-                                              valid_from=REFORM_DAY)
-            count += 1
-    for r in rows:
-        old = upsert_area("commune", r["commune_code"].zfill(5), nfc(r["commune_name"]),
-                          nfc(r["commune_type"]), districts[r["district_code"].zfill(3)],
-                          valid_to=LAST_DAY_BEFORE_REFORM)
-        old.successor = new_communes.get(r["new_commune_code"].zfill(5))
-        count += 1
-    return count
+            districts[dcode] = summary.add(upsert_area("district", dcode, name, kind, provinces[pcode],
+                                                       valid_to=LAST_DAY_BEFORE_REFORM))
+        code, ncode = cell(r, "commune_code", 5), cell(r, "new_commune_code", 5)
+        kind, name = nfc(r["commune_type"]), nfc(r["commune_name"])
+        new_kind, new_name = split_kind(r.get("new_commune_name") or "")
+        # Its own successor: the reform left this commune as it was (nothing merged into it).
+        own = (ncode == code and into_count.get(ncode) == 1
+               and fold(f"{kind} {name}") == fold(f"{new_kind or ''} {new_name}".strip()))
+        old = summary.add(upsert_area("commune", code, name, kind, districts[dcode],
+                                      valid_to=None if own else LAST_DAY_BEFORE_REFORM))
+        if own or not ncode:
+            continue
+        if ncode not in new_communes:
+            into = province_reform().get(pcode)
+            parent = (reform_province(into[1], summary) if into else None) or provinces[pcode]
+            new_communes[ncode] = summary.add(upsert_area("commune", ncode, new_name, new_kind, parent,
+                                                          valid_from=REFORM_DAY))
+        end(old, LAST_DAY_BEFORE_REFORM, new_communes[ncode])
+    return summary
 
 
 GSO_COLUMNS = ("Tỉnh Thành Phố", "Mã TP", "Quận Huyện", "Mã QH", "Phường Xã", "Mã PX", "Cấp")
 
 
-def load_gso_rows(rows, valid_from=None, valid_to=None):
+def load_gso_rows(rows, valid_from=None, valid_to=None, pre_reform=False):
     """Load units from the statistics office's export, given as rows of cells with the
     header first. Codes are zero-padded (province 2, district 3, commune 5 digits).
 
-    Raises ``ValueError`` (Vietnamese message) when the header is not the GSO one.
-    Returns the number of units created or updated.
+    The list is taken as pre-reform (before 01/07/2025) when any row has a district code
+    (the post-reform export has no district level: Law on the Organisation of Local
+    Government 2025), when ``pre_reform`` is true, or when ``valid_to`` is on or before
+    30/06/2025. Then, by Resolution 202/2025/QH15: its districts end on 30/06/2025; its
+    provinces that are not among the 34 (or whose code now names another province) end
+    then, with the post-reform province as successor (``provinces_2025.csv``; created when
+    missing); the 34 that the reform kept stay open. Its communes keep ``valid_to`` (default
+    open): which of them the reform merged is known only from an old→new mapping
+    (``load_mapping_rows``), so until one is loaded they stay open and are counted in
+    ``old_communes_open``.
+
+    A post-reform list leaves its units open (unless ``valid_to``); its communes start on
+    01/07/2025 unless ``valid_from`` says otherwise, so that a code reused by a new commune
+    (21040: Châu Ổ, then Xã Bình Sơn) does not rename the old one.
+
+    Loading never reopens a unit already ended (``upsert_area``). Raises ``ValueError``
+    (Vietnamese message) when the header is not the GSO one. Returns a ``LoadSummary``.
     """
     rows = [list(r) for r in rows if any(c not in (None, "") for c in r)]
     if not rows:
@@ -119,8 +295,6 @@ def load_gso_rows(rows, valid_from=None, valid_to=None):
     except ValueError:
         raise ValueError("Không phải tệp danh mục đơn vị hành chính của Tổng cục Thống kê "
                          "(cần các cột: " + ", ".join(GSO_COLUMNS) + ").") from None
-    provinces, districts, count = {}, {}, 0
-    keep = valid_from is None and valid_to is None
 
     def code(v, width):
         if v in (None, ""):
@@ -129,30 +303,42 @@ def load_gso_rows(rows, valid_from=None, valid_to=None):
             v = int(v)
         return str(v).strip().zfill(width)
 
+    parsed = []
     for r in rows[1:]:
         r = r + [None] * (len(header) - len(r))
         pname, pcode, dname, dcode, cname, ccode, ckind = (r[i] for i in idx)
         pcode, dcode, ccode = code(pcode, 2), code(dcode, 3), code(ccode, 5)
-        if not pcode:
-            continue
+        if pcode:
+            parsed.append((pname, pcode, dname, dcode, cname, ccode, ckind))
+    pre = bool(pre_reform or any(p[3] for p in parsed)
+               or (valid_to is not None and valid_to <= LAST_DAY_BEFORE_REFORM))
+    summary = LoadSummary(pre_reform=pre)
+    district_end = min(valid_to or LAST_DAY_BEFORE_REFORM, LAST_DAY_BEFORE_REFORM)
+    provinces, districts, dissolved = {}, {}, []
+    for pname, pcode, dname, dcode, cname, ccode, ckind in parsed:
         if pcode not in provinces:
-            kind, name = split_kind(pname)
-            provinces[pcode] = upsert_area("province", pcode, name, kind, None, valid_from, valid_to,
-                                           keep)
-            count += 1
+            if pre:
+                provinces[pcode], into = _pre_reform_province(pcode, pname, valid_from, valid_to, summary)
+                if into:
+                    dissolved.append((provinces[pcode], into))
+            else:
+                kind, name = split_kind(pname)
+                start = valid_from if valid_from is not None else _post_reform_start(pcode)
+                provinces[pcode] = summary.add(upsert_area("province", pcode, name, kind, None, start,
+                                                           valid_to))
         parent = provinces[pcode]
         if dcode:
             if dcode not in districts:
                 kind, name = split_kind(dname)
-                districts[dcode] = upsert_area("district", dcode, name, kind, parent,
-                                               valid_from, valid_to, keep)
-                count += 1
+                districts[dcode] = summary.add(upsert_area(
+                    "district", dcode, name, kind, parent, valid_from, district_end if pre else valid_to))
             parent = districts[dcode]
         if ccode:
             kind, name = split_kind(cname, ckind)
-            upsert_area("commune", ccode, name, kind, parent, valid_from, valid_to, keep)
-            count += 1
-    return count
+            start = valid_from if valid_from is not None or pre else REFORM_DAY
+            summary.add(upsert_area("commune", ccode, name, kind, parent, start, valid_to), old_commune=pre)
+    _record_province_successors(dissolved, summary)
+    return summary
 
 
 def valid_on(query, on):
