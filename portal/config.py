@@ -69,6 +69,10 @@ def ratelimit_storage_uri():
 class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # a commune list is well under this
+    # The ceiling of the child process that reads each uploaded file (portal/sheets/guard.py):
+    # address space it may add, in MB (0: read in-process, no ceiling), and seconds of CPU.
+    READER_MEMORY_MB = int(os.environ.get("READER_MEMORY_MB", "1024"))
+    READER_SECONDS = int(os.environ.get("READER_SECONDS", "120"))
     COMPRESS_ALGORITHM = ["br", "gzip"]
     # Brotli 7, not Flask-Compress's 4: a status update ~9 % smaller (1,980 → 1,806 B) for
     # ~0.15 ms more per response (levels 9+ cost milliseconds).

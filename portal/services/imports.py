@@ -28,6 +28,7 @@ from sqlalchemy.orm import selectinload
 from ..extensions import db
 from ..models import Account, Area, Beneficiary, Event, Finding, Household, ImportBatch
 from ..sheets.header import find_month, iter_rows, read_lists, title_text
+from ..sheets.extent import cell_ref, col_letters
 from ..sheets.reader import FileProblem
 from ..vn.banks import by_bin, check_account_number, normalise_account, resolve_bank
 from ..vn.dates import parse_birth
@@ -71,6 +72,11 @@ ISSUE_CODES = {
     "program_mismatch": ("warning", "Chương trình ghi trên tiêu đề khác chương trình đã chọn."),
     "commune_mismatch": ("warning", "Tiêu đề tệp ghi tên một xã khác xã đã chọn."),
     "legacy_encoding": ("info", "Tệp dùng bảng mã cũ, đã chuyển sang Unicode."),
+    "uncalculated_formula": ("error", "Ô có công thức nhưng tệp không lưu giá trị đã tính (tệp do "
+                             "phần mềm không tính công thức tạo ra): ô được đọc là trống. Hãy mở "
+                             "tệp bằng Excel, lưu lại rồi tải lên lần nữa."),
+    "suspicious_text": ("warning", "Ô bắt đầu bằng =, +, - hoặc @, hoặc chứa mã HTML: thường do "
+                        "dán nhầm. Nội dung được giữ như chữ (không chạy); hãy kiểm tra lại."),
 }
 
 LEGACY_ENCODINGS = ("tcvn3", "vni", "cp1258")
@@ -269,12 +275,42 @@ def _coefficient(v):
         return None
 
 
+# Free-text columns where a leading =, +, - or @, or markup, is a pasting accident (a
+# formula or a web page pasted as text). Phone numbers (+84…) and numbers are not text.
+TEXT_FIELDS = ("name", "note", "category", "village", "account_holder", "proxy_name", "bank",
+               "holder_relation", "household")
+_MARKUP = re.compile(r"<(?:/?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>|!--)")
+_SIGNED_NUMBER = re.compile(r"^[-+]?\s*[\d.,\s]+$")
+
+
+def suspicious_text(value) -> bool:
+    """True for a text cell that starts like a formula (``=``, ``+``, ``@``; ``-`` not followed
+    by a space, which is a bullet: "- Đã chuyển đi") or holds markup such as ``<script>``.
+
+    Such a cell is kept as plain text, escaped on every page and neutralised in every
+    export; the preview only warns, since it is almost always a pasting accident.
+    """
+    if not isinstance(value, str):
+        return False
+    t = value.strip()
+    if not t or _SIGNED_NUMBER.match(t):
+        return False
+    if t[0] in "=+@" or (t[0] == "-" and len(t) > 1 and not t[1].isspace() and t[1] != "-"):
+        return True
+    return _MARKUP.search(t) is not None
+
+
 def parse_row(sheet_name, excel_row, cells, labels, group_label=None):
     """Turn one person row's cells (field → raw value) into a ``ParsedRow``."""
     issues = []
 
     def add(field_name, code, detail=None):
         issues.append(_issue(sheet_name, excel_row, labels.get(field_name), code, detail))
+
+    for fld in TEXT_FIELDS:
+        if suspicious_text(cells.get(fld)):
+            shown = str(cells[fld]).strip()
+            add(fld, "suspicious_text", f"Giá trị: «{shown[:60]}{'…' if len(shown) > 60 else ''}».")
 
     name = proper_case(nfc(str(cells.get("name") or ""))) if cells.get("name") not in (None, "") else ""
     sex = _sex(cells)
@@ -405,10 +441,14 @@ def parse(data, filename=None, program=None, month=None):
         title_program = title_program or guess_program(title + " " + (sheet.name or ""))
         if sheet.encoding in LEGACY_ENCODINGS:
             encoding = sheet.encoding
+        formulas = _uncalculated_by_row(sheet, header)
         for out in iter_rows(sheet, header):
             if out.kind != "person":
                 continue
             r = parse_row(sheet.name, out.excel_row, out.cells, header.labels, out.group_label)
+            for column, ref, formula in formulas.get(out.excel_row, ()):
+                r.issues.append(_issue(sheet.name, out.excel_row, column, "uncalculated_formula",
+                                       f"Ô {ref}: ={formula}." if formula else f"Ô {ref}."))
             rows.append(r)
     if not rows:
         raise FileProblem("not_a_beneficiary_list", "Tệp có tiêu đề cột nhưng không có dòng đối tượng nào.")
@@ -439,6 +479,18 @@ def parse(data, filename=None, program=None, month=None):
                or guess_program(filename or ""))
     return Parsed(rows, issues, month or title_month, program, encoding, " ".join(titles),
                   title_program, (first[0].name, first[1].header_rows[0]))
+
+
+def _uncalculated_by_row(sheet, header):
+    """Formula cells saved without a value, by 1-based row: ``(column label, cell ref,
+    formula)`` (the label of the mapped column, else the cell's letters)."""
+    field_of = {col: fld for fld, col in header.columns.items()}
+    out = {}
+    for r, c, formula in sheet.uncalculated:
+        fld = field_of.get(c)
+        label = header.labels.get(fld) if fld else None
+        out.setdefault(r + 1, []).append((label or col_letters(c), cell_ref(r, c), formula))
+    return out
 
 
 def _village_lookup(commune):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
+import logging
 import zipfile
 import re
 from dataclasses import dataclass, field
@@ -22,12 +23,18 @@ from html.parser import HTMLParser
 
 from portal.vn import text as vntext
 
+from . import extent, guard
+
 __all__ = [
     "FileProblem",
     "Sheet",
     "sniff",
     "read_workbook",
+    "read_workbook_unguarded",
+    "configure",
 ]
+
+_log = logging.getLogger(__name__)
 
 #: How many rows at the top of a sheet have their fonts sampled (title and header live there).
 FONT_SAMPLE_ROWS = 30
@@ -41,11 +48,20 @@ _MESSAGES = {
     "cần có cột Họ và tên và cột Ngày sinh hoặc Số CCCD.",
     "too_large": "Tệp quá lớn: một danh sách tối đa 100.000 dòng. Hãy chia tệp theo thôn hoặc "
     "theo chương trình.",
+    "too_far": "Tệp có dữ liệu ở quá xa vùng danh sách.",
+    "memory": "Tệp cần quá nhiều bộ nhớ hoặc thời gian để đọc nên bị từ chối; không có gì được "
+    "ghi. Hãy xoá các ô thừa ở xa vùng danh sách, hoặc mở tệp bằng Excel, lưu lại rồi tải lên "
+    "lần nữa.",
+    "opendocument": "Tệp OpenDocument (.ods) chưa được hỗ trợ: hãy mở bằng LibreOffice hoặc "
+    "Excel, lưu dạng Excel (.xlsx) rồi tải lên.",
+    "nul": "Tệp có ký tự NUL (mã 0).",
 }
 
 # A commune's list is a few hundred rows, a whole province's some 50,000: anything far
 # beyond is refused before it is unpacked into memory (a zip "bomb" is a few hundred kB).
-MAX_ROWS = 100_000
+MAX_ROWS = extent.MAX_ROWS
+MAX_COLS = extent.MAX_COLS
+MAX_CELLS = extent.MAX_CELLS
 MAX_UNPACKED_BYTES = 150 * 1024 * 1024
 
 
@@ -53,7 +69,11 @@ class FileProblem(Exception):
     """A whole file is refused; ``code`` says why, ``message`` says it in Vietnamese.
 
     ``code`` is one of ``"unreadable"``, ``"no_header"``, ``"not_a_beneficiary_list"``,
-    ``"empty"``.
+    ``"empty"``, ``"too_large"`` (more rows than :data:`MAX_ROWS`), ``"too_far"`` (a value
+    beyond the limits of :mod:`portal.sheets.extent`: the message names the sheet and the
+    cell), ``"memory"`` (the reading process hit its memory or time ceiling, see
+    :mod:`portal.sheets.guard`), ``"opendocument"`` and ``"nul"`` (a NUL character: the
+    message names the row and column).
     """
 
     def __init__(self, code: str, message: str | None = None):
@@ -62,6 +82,9 @@ class FileProblem(Exception):
         self.code = code
         self.message = message or _MESSAGES[code]
         super().__init__(self.message)
+
+    def __reduce__(self):  # crosses the pipe from the reading child (:mod:`.guard`)
+        return (FileProblem, (self.code, self.message))
 
 
 @dataclass
@@ -75,7 +98,9 @@ class Sheet:
     ``None``. ``encoding`` is the legacy encoding decoded (``"tcvn3"``/``"vni"``) or, for a
     CSV/HTML file, the byte encoding; ``merged`` lists merged ranges as 0-based inclusive
     ``((row0, col0), (row1, col1))`` when the format keeps them; ``hidden`` is true for a
-    sheet hidden in Excel.
+    sheet hidden in Excel; ``uncalculated`` lists the 0-based ``(row, col, formula)`` of
+    formula cells saved without a value (they read as empty: the file must be opened and
+    saved in Excel first).
     """
 
     name: str | None
@@ -84,6 +109,7 @@ class Sheet:
     encoding: str | None = None
     merged: list[tuple[tuple[int, int], tuple[int, int]]] = field(default_factory=list)
     hidden: bool = False
+    uncalculated: list[tuple[int, int, str]] = field(default_factory=list)
 
     def cell(self, row: int, col: int):
         """Value at 0-based ``(row, col)``, ``None`` outside the data."""
@@ -211,14 +237,43 @@ def _clean_value(v, clean_text: _TextCleaner, upper_font: bool = False):
 
 # --------------------------------------------------------------------------- workbooks
 
-def read_workbook(data: bytes, filename: str | None = None) -> list[Sheet]:
-    """Every sheet of the file ``data`` with cleaned cell values.
+_limits = guard.DEFAULT
+
+
+def configure(limits: guard.Limits) -> None:
+    """Set the memory and time ceiling of every :func:`read_workbook` in this process
+    (``create_app`` does, from ``READER_MEMORY_MB`` and ``READER_SECONDS``)."""
+    global _limits
+    _limits = limits
+
+
+def read_workbook(data: bytes, filename: str | None = None,
+                  limits: guard.Limits | None = None) -> list[Sheet]:
+    """Every sheet of the file ``data`` with cleaned cell values, read under a ceiling.
 
     The format comes from :func:`sniff`, never from ``filename`` (kept for callers'
     logs: an ``.xls`` that is really an xlsx, a CSV or an HTML table reads the same). Raises
-    :class:`FileProblem` ``"empty"`` for an empty file (or one whose sheets hold no value)
-    and ``"unreadable"`` for corrupt or unsupported data.
+    :class:`FileProblem`: ``"empty"`` for an empty file (or one whose sheets hold no value),
+    ``"unreadable"`` for corrupt or unsupported data, ``"too_large"``/``"too_far"`` when
+    the limits of :mod:`portal.sheets.extent` are passed, and ``"memory"`` when reading
+    passed ``limits`` (default: :func:`configure`'s) all the same: the read runs in a
+    child process capped by :func:`portal.sheets.guard.run_limited`.
     """
+    out = guard.run_limited(read_workbook_unguarded, data, filename,
+                            limits=limits or _limits)
+    if out.kind == "ok":
+        return out.value
+    if out.kind == "raised":
+        if isinstance(out.value, FileProblem):
+            raise out.value
+        raise FileProblem("unreadable") from out.value
+    _log.warning("reading %r passed its ceiling: %s %s", filename, out.kind, out.detail)
+    raise FileProblem("memory")
+
+
+def read_workbook_unguarded(data: bytes, filename: str | None = None) -> list[Sheet]:
+    """:func:`read_workbook` in this process, with no ceiling (the fuzz tests run it under
+    their own)."""
     if data is None or not bytes(data).strip(b" \t\r\n\x00\xef\xbb\xbf"):
         raise FileProblem("empty")
     data = bytes(data)
@@ -247,9 +302,54 @@ def _check_unpacked_size(data: bytes) -> None:
         raise FileProblem("too_large")
 
 
+def _is_opendocument(data: bytes) -> bool:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            return "content.xml" in z.namelist() and "xl/workbook.xml" not in z.namelist()
+    except (zipfile.BadZipFile, ValueError):
+        return False
+
+
+def _extents(data: bytes, kind: str) -> dict[str, extent.Extent]:
+    """Each sheet's extent, walked before calamine allocates a grid (see :mod:`.extent`)."""
+    try:
+        if kind == "xlsx":
+            return extent.xlsx_extents(data)
+        return extent.xls_extents(data)
+    except extent.TooFar as exc:
+        raise FileProblem("too_far", exc.message) from exc
+    except extent.Encrypted as exc:
+        raise FileProblem("unreadable") from exc
+    except Exception as exc:  # a broken zip, OLE2 container or XML part
+        raise FileProblem("unreadable") from exc
+
+
+def _extent_of(extents: dict[str, extent.Extent], name: str, index: int) -> extent.Extent:
+    """The walked extent of sheet ``name`` (by name, else by position: an old xls may
+    spell a name in another code page). A sheet the walk did not see is refused rather
+    than handed to calamine blind."""
+    ext = extents.get(name)
+    if ext is None and index < len(extents):
+        ext = list(extents.values())[index]
+    if ext is None:
+        raise FileProblem("unreadable")
+    return ext
+
+
 def _read_excel(data: bytes, kind: str) -> list[Sheet]:
     import python_calamine as pc
 
+    if kind == "xlsx" and _is_opendocument(data):
+        raise FileProblem("opendocument")
+    extents = _extents(data, kind)
+    if kind == "xls":
+        # calamine parses every sheet of an xls into its grid as it opens the file.
+        for ext in extents.values():
+            if not ext.fits_grid:
+                r, c = ext.far_cell
+                raise FileProblem("too_far", f"Trang «{ext.sheet}» có dữ liệu rải tới ô "
+                                  f"{extent.cell_ref(r, c)}, xa vùng danh sách: hãy xoá các ô "
+                                  "thừa, hoặc lưu tệp dạng Excel mới (.xlsx), rồi tải lên lần nữa.")
     try:
         wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
     except Exception as exc:  # calamine raises several error kinds and plain ValueErrors
@@ -261,25 +361,51 @@ def _read_excel(data: bytes, kind: str) -> list[Sheet]:
             m = meta.get(name)
             if m is not None and m.typ != pc.SheetTypeEnum.WorkSheet:
                 continue
-            try:
-                cs = wb.get_sheet_by_name(name)
-                if cs.total_height > MAX_ROWS:
-                    raise FileProblem("too_large")
-                raw = cs.to_python(skip_empty_area=False)
-                merged = [tuple(map(tuple, r)) for r in (cs.merged_cell_ranges or [])]
-            except FileProblem:
-                raise
-            except Exception as exc:
-                raise FileProblem("unreadable") from exc
+            ext = _extent_of(extents, name, wb.sheet_names.index(name))
             hidden = m is not None and m.visible != pc.SheetVisibleEnum.Visible
             xlsx_data = data if kind == "xlsx" else None
-            sheets.append(_finish_sheet(name, raw, merged, hidden, xlsx_data))
+            if not ext.fits_grid:
+                raw, merged = _read_sparse_xlsx(data, name), []
+            else:
+                try:
+                    cs = wb.get_sheet_by_name(name)
+                    raw = cs.to_python(skip_empty_area=False)
+                    merged = [tuple(map(tuple, r)) for r in (cs.merged_cell_ranges or [])]
+                except Exception as exc:
+                    raise FileProblem("unreadable") from exc
+            sheet = _finish_sheet(name, raw, merged, hidden, xlsx_data)
+            sheet.uncalculated = list(ext.uncalculated)
+            sheets.append(sheet)
     finally:
         try:
             wb.close()
         except Exception:  # pragma: no cover
             pass
     return sheets
+
+
+def _read_sparse_xlsx(data: bytes, name: str) -> list[list]:
+    """Rows of a sparse xlsx sheet (within the limits, but too wide a grid for calamine),
+    each row only as long as its last value: openpyxl's read-only reader streams the part
+    and, with the declared dimensions dropped, pads nothing."""
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:
+        raise FileProblem("unreadable") from exc
+    try:
+        ws = wb[name]
+        ws.reset_dimensions()
+        rows = [list(r) for r in ws.iter_rows(values_only=True)]
+    except Exception as exc:
+        raise FileProblem("unreadable") from exc
+    finally:
+        wb.close()
+    for r in rows:
+        while r and r[-1] is None:
+            r.pop()
+    return rows
 
 
 def _detection_sample(raw: list[list], limit: int = 3000) -> list[str] | None:
@@ -361,11 +487,13 @@ def _decode_text(data: bytes) -> tuple[str, str]:
 
 
 def _looks_binary(text: str) -> bool:
+    """True for data that is no text file at all (many control characters). A stray NUL
+    in otherwise plain text is not this: :func:`_read_csv` names its row and column."""
     sample = text[:8192]
     if not sample:
         return False
     bad = sum(1 for ch in sample if (ord(ch) < 32 and ch not in "\t\r\n\f") or ch == "\ufffd")
-    return "\x00" in sample or bad > max(2, len(sample) // 50)
+    return bad > max(2, len(sample) // 50)
 
 
 def _legacy_text(text: str, enc: str, data: bytes) -> tuple[str, str | None]:
@@ -410,7 +538,7 @@ def _sniff_delimiter(text: str) -> str:
 
 
 def _read_csv(data: bytes) -> Sheet:
-    if data.count(b"\n") > MAX_ROWS:
+    if max(data.count(b"\n"), data.count(b"\r")) > MAX_ROWS:
         raise FileProblem("too_large")
     text, enc = _decode_text(data)
     if _looks_binary(text):
@@ -421,10 +549,22 @@ def _read_csv(data: bytes) -> Sheet:
     delim = _sniff_delimiter(text)
     clean = _TextCleaner(legacy)
     rows: list[list] = []
+    cells = 0
     # Excel writes a bare CR inside quoted cells; csv handles it with newline="".
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
     try:
         for rec in reader:
+            if len(rec) > MAX_COLS:
+                raise FileProblem("too_far", extent.far_message(None, len(rows), len(rec) - 1))
+            cells += len(rec)
+            if cells > MAX_CELLS:
+                raise FileProblem("too_large")
+            for c, v in enumerate(rec):
+                if "\x00" in v:
+                    raise FileProblem("nul", f"Dòng {len(rows) + 1}, cột {extent.col_letters(c)} "
+                                             f"(cột thứ {c + 1}) có ký tự NUL (mã 0): tệp bị hỏng "
+                                             f"hoặc dán từ phần mềm khác. Hãy xoá ký tự đó (mở "
+                                             f"tệp bằng Excel, gõ lại ô), lưu lại rồi tải lên.")
             rows.append([clean(v) if v.strip() else None for v in rec])
     except csv.Error as exc:
         raise FileProblem("unreadable", f"Không đọc được tệp CSV từ dòng {reader.line_num}: một ô quá "
@@ -436,26 +576,37 @@ def _read_csv(data: bytes) -> Sheet:
 
 class _TableParser(HTMLParser):
     """Collects ``<tr>``/``<td>`` (Excel "Web page" .xls) or SpreadsheetML
-    ``<Worksheet>/<Row>/<Cell>/<Data>`` (XML Spreadsheet 2003) into sheets."""
+    ``<Worksheet>/<Row>/<Cell>/<Data>`` (XML Spreadsheet 2003) into sheets.
+
+    Sparse by construction: a sheet keeps only the rows and cells that hold something, so
+    ``ss:Index="60000000"`` or ``rowspan="100000000"`` allocates nothing. Every position,
+    index and span is checked against the limits of :mod:`portal.sheets.extent` before it
+    is used, and :class:`~portal.sheets.extent.TooFar` names the sheet and the cell.
+    Rowspans are tracked per column (the row up to which a column is covered), so a span
+    costs its width, never its area.
+    """
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.sheets: list[dict] = []
         self._sheet = None
-        self._row = None        # list of (col, value) in the current row
+        self._row = None        # {col: value} of the current row
         self._cell = None       # dict while inside a cell
         self._skip = 0          # inside <style>/<script>/<head>
-        self._pending = {}      # (row, col) -> True for cells covered by a rowspan
         self._col = 0
         self._row_index = -1
         self._xml = False
 
-    # sheet helpers
     def _ensure_sheet(self, name=None):
         if self._sheet is None:
-            self._sheet = {"name": name, "rows": [], "merged": [], "pending": {}}
+            self._sheet = {"name": name, "rows": {}, "merged": [], "covered": {},
+                           "next_row": 0, "cells": 0}
             self.sheets.append(self._sheet)
         return self._sheet
+
+    def _check(self, row, col, what="có dữ liệu ở"):
+        if row >= extent.MAX_ROWS or col >= extent.MAX_COLS:
+            raise extent.TooFar("far", extent.far_message(self._sheet["name"], row, col, what))
 
     def handle_starttag(self, tag, attrs):
         a = {k.lower(): (v or "") for k, v in attrs}
@@ -472,24 +623,30 @@ class _TableParser(HTMLParser):
             if self._row is not None:  # HTML lets </tr> be omitted
                 self.handle_endtag(tag)
             sheet = self._ensure_sheet()
-            if tag == "row" and a.get("ss:index", "").isdigit():
-                while len(sheet["rows"]) < int(a["ss:index"]) - 1:
-                    sheet["rows"].append([])
+            index = _int(a.get("ss:index"), 0) if tag == "row" else 0
+            self._row_index = max(index - 1, sheet["next_row"])
+            if self._row_index >= extent.MAX_ROWS:
+                raise extent.TooFar("far", extent.far_message(sheet["name"], self._row_index, None, "có"))
+            sheet["next_row"] = self._row_index + 1
             self._row = {}
-            self._row_index = len(sheet["rows"])
             self._col = 0
         elif tag in ("td", "th", "cell") and self._row is not None:
             if self._cell is not None:  # HTML lets </td> be omitted
                 self.handle_endtag(tag)
-            sheet = self._sheet
-            if tag == "cell" and a.get("ss:index", "").isdigit():
-                self._col = int(a["ss:index"]) - 1
-            while (self._row_index, self._col) in sheet["pending"]:
+            covered = self._sheet["covered"]
+            r = self._row_index
+            if tag == "cell" and a.get("ss:index"):
+                self._col = max(_int(a["ss:index"], 0) - 1, self._col)
+            self._check(r, self._col)
+            while covered.get(self._col, -1) >= r:
                 self._col += 1
-            colspan = _int(a.get("colspan") or (int(a.get("ss:mergeacross", "0") or 0) + 1), 1)
-            rowspan = _int(a.get("rowspan") or (int(a.get("ss:mergedown", "0") or 0) + 1), 1)
-            self._cell = {"col": self._col, "text": [], "type": None,
-                          "colspan": max(colspan, 1), "rowspan": max(rowspan, 1)}
+                self._check(r, self._col)
+            colspan = max(_int(a.get("colspan"), 1), _int(a.get("ss:mergeacross"), 0) + 1, 1)
+            rowspan = max(_int(a.get("rowspan"), 1), _int(a.get("ss:mergedown"), 0) + 1, 1)
+            self._check(r + rowspan - 1, self._col + colspan - 1,
+                        f"có ô gộp từ ô {extent.cell_ref(r, self._col)} kéo tới")
+            self._cell = {"col": self._col, "text": [], "size": 0, "type": None,
+                          "colspan": colspan, "rowspan": rowspan}
         elif tag == "data" and self._cell is not None:
             self._cell["type"] = a.get("ss:type", "").lower()
         elif tag == "br" and self._cell is not None:
@@ -509,39 +666,62 @@ class _TableParser(HTMLParser):
         if tag in ("td", "th", "cell") and self._cell is not None:
             c = self._cell
             text = "".join(c["text"])
-            value = _markup_value(text, c["type"])
-            self._row[c["col"]] = value
             r0, c0 = self._row_index, c["col"]
+            if text.strip() or c["colspan"] > 1 or c["rowspan"] > 1:
+                self._row[c0] = _markup_value(text, c["type"])
             if c["colspan"] > 1 or c["rowspan"] > 1:
                 self._sheet["merged"].append(
                     ((r0, c0), (r0 + c["rowspan"] - 1, c0 + c["colspan"] - 1)))
-                for dr in range(c["rowspan"]):
-                    for dc in range(c["colspan"]):
-                        if dr or dc:
-                            self._sheet["pending"][(r0 + dr, c0 + dc)] = True
+                if c["rowspan"] > 1:
+                    covered = self._sheet["covered"]
+                    last = r0 + c["rowspan"] - 1
+                    for col in range(c0, c0 + c["colspan"]):
+                        if covered.get(col, -1) < last:
+                            covered[col] = last
             self._col = c0 + c["colspan"]
             self._cell = None
         elif tag in ("tr", "row") and self._row is not None:
-            width = max(self._row) + 1 if self._row else 0
-            self._sheet["rows"].append([self._row.get(i) for i in range(width)])
+            if self._row:
+                sheet = self._sheet
+                sheet["cells"] += max(self._row) + 1
+                if sheet["cells"] > extent.MAX_CELLS:
+                    raise extent.TooFar("big", _MESSAGES["too_large"])
+                sheet["rows"][self._row_index] = self._row
             self._row = None
         elif tag == "worksheet":
             self._sheet = None
-        elif tag == "table" and not self._xml:
-            pass
 
     def handle_data(self, data):
-        if self._skip:
+        if self._skip or self._cell is None:
             return
-        if self._cell is not None:
-            self._cell["text"].append(data)
+        cell = self._cell
+        cell["size"] += len(data)
+        if cell["size"] <= 32_767:  # Excel's own limit for one cell's text
+            cell["text"].append(data)
 
 
 def _int(v, default):
-    try:
-        return int(v)
-    except (TypeError, ValueError):
+    """``v`` as an int, ``default`` when it is not one. More than 12 digits reads as
+    10**12 (beyond every limit) without converting a million digits."""
+    if v is None:
         return default
+    t = str(v).strip()
+    if len(t) > 12:
+        return 10**12 if t.lstrip("+").isdigit() else default
+    try:
+        return int(t)
+    except ValueError:
+        return default
+
+
+def _dense_rows(rows: dict[int, dict[int, object]]) -> list[list]:
+    """Sparse ``{row: {col: value}}`` → rows of cells, each as long as its last value."""
+    if not rows:
+        return []
+    out: list[list] = [[] for _ in range(max(rows) + 1)]
+    for r, cells in rows.items():
+        out[r] = [cells.get(i) for i in range(max(cells) + 1)]
+    return out
 
 
 def _markup_value(text: str, typ: str | None):
@@ -580,11 +760,13 @@ def _read_markup(data: bytes) -> list[Sheet]:
     try:
         parser.feed(text)
         parser.close()
+    except extent.TooFar as exc:
+        raise FileProblem("too_far" if exc.kind == "far" else "too_large", exc.message) from exc
     except Exception as exc:  # html.parser is lenient; anything raised means garbage
         raise FileProblem("unreadable") from exc
     sheets = []
     for s in parser.sheets:
-        raw = s["rows"]
+        raw = _dense_rows(s["rows"])
         sample = _detection_sample(raw)
         legacy = vntext.detect_legacy(sample) if sample is not None else None
         clean = _TextCleaner(legacy)

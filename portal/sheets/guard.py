@@ -1,0 +1,132 @@
+"""A memory and time ceiling around reading a file: the second line of defence.
+
+The readers check every extent before they allocate (:mod:`portal.sheets.extent`), but a
+reader is code, and code has bugs: a native library that aborts on a failed allocation
+takes the whole web worker with it. So the process that parses an upload (a web request,
+the CLI, a job) reads it in a forked child whose address space and CPU time are capped
+(``setrlimit``). When the child dies, runs out of memory or out of time, the parent gets
+a clear :class:`~portal.sheets.reader.FileProblem` ``"memory"``; nothing was written,
+because reading writes nothing.
+
+Linux (and other Unixes with ``fork``) only; elsewhere the read runs in-process.
+"""
+from __future__ import annotations
+
+import faulthandler
+import multiprocessing
+import resource
+import signal
+from dataclasses import dataclass
+
+__all__ = ["Limits", "Outcome", "run_limited", "DEFAULT"]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """``memory_mb``: address space the child may add to what it inherits (MB; 0: no
+    child at all, read in-process); ``seconds``: CPU and wall-clock time allowed."""
+
+    memory_mb: int = 1024
+    seconds: int = 120
+
+
+DEFAULT = Limits()
+
+
+@dataclass
+class Outcome:
+    """How a limited call ended: ``kind`` is ``"ok"`` (``value`` holds the result),
+    ``"raised"`` (``value`` holds the exception the function raised, re-created in the
+    parent), ``"memory"`` (a ``MemoryError`` in the child), ``"killed"`` (the child died:
+    ``detail`` names the signal or exit code, e.g. SIGABRT from a native allocation that
+    failed) or ``"timeout"``."""
+
+    kind: str
+    value: object = None
+    detail: str = ""
+
+
+def _vm_size() -> int:
+    """Bytes of address space this process maps now (``VmSize``), 0 when unknown."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _child(conn, fn, args, limits: Limits):
+    faulthandler.disable()  # an abort here is an expected outcome, told to the parent
+    try:
+        budget = limits.memory_mb * 1024 * 1024
+        ceiling = _vm_size() + budget
+        resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
+        resource.setrlimit(resource.RLIMIT_CPU, (limits.seconds, limits.seconds + 5))
+        try:
+            result = ("ok", fn(*args))
+        except MemoryError:
+            result = ("memory", None)
+        except Exception as exc:  # handed to the parent, which raises it
+            result = ("raised", exc)
+        try:
+            conn.send(result)
+        except MemoryError:
+            conn.send(("memory", None))
+        except Exception as exc:  # an exception that cannot be pickled
+            conn.send(("raised", RuntimeError(repr(exc))))
+    finally:
+        conn.close()
+
+
+def run_limited(fn, *args, limits: Limits = DEFAULT) -> Outcome:
+    """Call ``fn(*args)`` in a forked child capped by ``limits``; never raises for what the
+    child does (see :class:`Outcome`). ``fn``'s result and exceptions must pickle.
+
+    With ``limits.memory_mb == 0``, or where ``fork`` is missing, ``fn`` runs in-process
+    and only its own exceptions are caught.
+    """
+    if limits.memory_mb <= 0 or "fork" not in multiprocessing.get_all_start_methods():
+        try:
+            return Outcome("ok", fn(*args))
+        except MemoryError:
+            return Outcome("memory")
+        except Exception as exc:
+            return Outcome("raised", exc)
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child, args=(send, fn, args, limits), daemon=True)
+    proc.start()
+    send.close()
+    try:
+        if receive.poll(limits.seconds + 10):
+            try:
+                kind, value = receive.recv()
+                return Outcome(kind, value)
+            except (EOFError, OSError):
+                pass  # the child died while sending or before: its exit code says how
+        else:
+            proc.kill()
+            proc.join(5)
+            return Outcome("timeout", detail=f"{limits.seconds} s")
+        proc.join(5)
+        code = proc.exitcode
+        if code is not None and code < 0:
+            try:
+                detail = signal.Signals(-code).name
+            except ValueError:
+                detail = f"signal {-code}"
+        else:
+            detail = f"exit code {code}"
+        return Outcome("killed", detail=detail)
+    finally:
+        receive.close()
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+        try:
+            proc.close()
+        except ValueError:  # pragma: no cover - still running after kill and join
+            pass
