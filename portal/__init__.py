@@ -16,6 +16,13 @@ def create_app(test_config=None):
     app.config.from_object(config_class(app.instance_path))
     if test_config:
         app.config.update(test_config)
+    if app.config["PROXY_COUNT"]:
+        # Behind a reverse proxy every request comes from the proxy's address, and the
+        # per-address login limit would count the whole province as one office: take the
+        # client's address (and scheme) from what that many proxies forward.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+        n = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)
 
     db.init_app(app)
     url = app.config["SQLALCHEMY_DATABASE_URI"]

@@ -80,6 +80,8 @@ class Config:
     COMPRESS_MIMETYPES = ["text/html", "text/css", "application/javascript", "text/javascript",
                           "application/json", "text/csv"]
     COMPRESS_MIN_SIZE = 300
+    # How many reverse proxies stand in front (their X-Forwarded-For/-Proto are trusted).
+    PROXY_COUNT = int(os.environ.get("PROXY_COUNT") or 0)
     # Two portals sharing one Redis keep their counts apart with a prefix each.
     RATELIMIT_KEY_PREFIX = os.environ.get("RATELIMIT_KEY_PREFIX", "")
     RATELIMIT_HEADERS_ENABLED = False

@@ -70,6 +70,27 @@ def test_outside_production_the_store_defaults_to_memory(production_env):
     assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
 
 
+@pytest.mark.parametrize("proxies, third_client", [(1, 422), (0, 429)])
+def test_behind_a_proxy_each_client_has_its_own_address_limit(proxies, third_client):
+    """Two failed logins from one office through the proxy use up its address's limit;
+    another office is still heard with ``PROXY_COUNT=1``, and is not without it (every
+    request then comes from the proxy's address)."""
+    from portal.extensions import db
+    app = create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "WTF_CSRF_ENABLED": False,
+                      "PROXY_COUNT": proxies, "LOGIN_IP_RATE_LIMIT": "2 per minute"})
+    with app.app_context():
+        db.create_all()
+    client = app.test_client()
+
+    def fail(office, n):
+        return client.post("/login", data={"username": f"x{n}", "password": "wrong"},
+                           headers={"X-Forwarded-For": office},
+                           environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code
+
+    assert [fail("10.0.0.1", n) for n in range(3)] == [422, 422, 429]
+    assert fail("10.0.0.2", 3) == third_client
+
+
 # -- gunicorn, PostgreSQL and Redis, as the README runs them ---------------------------------
 
 def _unavailable(reason):
