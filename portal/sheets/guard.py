@@ -44,15 +44,17 @@ class Outcome:
     kind: str
     value: object = None
     detail: str = ""
+    peak_kb: int | None = None   # the child's peak resident memory (KB), when it reported
+    added_kb: int | None = None  # … less what it had at the start (shared with the parent)
 
 
-def _vm_size() -> int:
-    """Bytes of address space this process maps now (``VmSize``), 0 when unknown."""
+def _status_kb(key: str) -> int:
+    """A ``/proc/self/status`` figure in KB (``VmSize``, ``VmRSS``), 0 when unknown."""
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
     except OSError:
         pass
     return 0
@@ -61,22 +63,23 @@ def _vm_size() -> int:
 def _child(conn, fn, args, limits: Limits):
     faulthandler.disable()  # an abort here is an expected outcome, told to the parent
     try:
-        budget = limits.memory_mb * 1024 * 1024
-        ceiling = _vm_size() + budget
+        start_kb = _status_kb("VmRSS")
+        ceiling = (_status_kb("VmSize") + limits.memory_mb * 1024) * 1024
         resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
         resource.setrlimit(resource.RLIMIT_CPU, (limits.seconds, limits.seconds + 5))
         try:
-            result = ("ok", fn(*args))
+            kind, value = "ok", fn(*args)
         except MemoryError:
-            result = ("memory", None)
+            kind, value = "memory", None
         except Exception as exc:  # handed to the parent, which raises it
-            result = ("raised", exc)
+            kind, value = "raised", exc
+        peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         try:
-            conn.send(result)
+            conn.send((kind, value, peak_kb, start_kb))
         except MemoryError:
-            conn.send(("memory", None))
+            conn.send(("memory", None, peak_kb, start_kb))
         except Exception as exc:  # an exception that cannot be pickled
-            conn.send(("raised", RuntimeError(repr(exc))))
+            conn.send(("raised", RuntimeError(repr(exc)), peak_kb, start_kb))
     finally:
         conn.close()
 
@@ -103,8 +106,8 @@ def run_limited(fn, *args, limits: Limits = DEFAULT) -> Outcome:
     try:
         if receive.poll(limits.seconds + 10):
             try:
-                kind, value = receive.recv()
-                return Outcome(kind, value)
+                kind, value, peak_kb, start_kb = receive.recv()
+                return Outcome(kind, value, peak_kb=peak_kb, added_kb=peak_kb - start_kb)
             except (EOFError, OSError):
                 pass  # the child died while sending or before: its exit code says how
         else:

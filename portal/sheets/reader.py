@@ -261,6 +261,9 @@ def read_workbook(data: bytes, filename: str | None = None,
     """
     out = guard.run_limited(read_workbook_unguarded, data, filename,
                             limits=limits or _limits)
+    if out.peak_kb is not None:
+        _log.debug("read %r in a child: %s, peak %d KB (%+d KB over what it shared)",
+                   filename, out.kind, out.peak_kb, out.added_kb)
     if out.kind == "ok":
         return out.value
     if out.kind == "raised":
