@@ -345,3 +345,24 @@ def test_issue_codes_of_this_file_are_in_the_readme():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     for code in ("uncalculated_formula", "suspicious_text"):
         assert re.search(rf"\| `{code}` \|", readme)
+
+
+@pytest.mark.parametrize("cells", [
+    {0: [xlsx_cell(0, 0, "Họ và tên"), xlsx_cell(0, 5, 1)], 7: [xlsx_cell(7, 2, "x")]},
+    {0: [xlsx_cell(0, 0, "a")], 3: [xlsx_cell(3, 1, None, formula="B1*2"), xlsx_cell(3, 2, 5, formula="1+4")]},
+    {0: [xlsx_cell(0, 0, None, formula="SUM(A2:A9)")]},
+])
+def test_the_quick_look_and_the_exact_walk_agree(cells):
+    import zipfile
+    part = xlsx_rows(cells)
+    quick = extent._quick_xlsx_extent(io.BytesIO(part), "DS")
+    exact = extent._SheetXml("DS")
+    extent._walk_xml(io.BytesIO(part), exact)
+    exact = exact.walk.finish()
+    assert quick is not None and quick.uncalculated == exact.uncalculated
+    # The quick look counts every cell, valued or not: never less than the exact walk.
+    assert quick.last_row >= exact.last_row and quick.last_col >= exact.last_col
+    # A cell without its reference sends the sheet to the exact walk, which finds the same.
+    no_ref = part.replace(b'<c r="A1"', b"<c", 1)
+    assert extent._quick_xlsx_extent(io.BytesIO(no_ref), "DS") is None
+    assert extent.xlsx_extents(xlsx_from_sheet_xml(no_ref))["DS"].uncalculated == exact.uncalculated
