@@ -32,9 +32,19 @@ limiter = Limiter(key_func=get_remote_address, default_limits=[])
 def sqlite_pragmas(dbapi_connection, _record):
     """A SQLite file in WAL mode: readers do not wait for a writer, and a commit does not
     sync the disk each time (``synchronous=NORMAL``: durable at checkpoints, never
-    corrupted). Writers wait up to 5 s for each other instead of failing at once."""
+    corrupted). Writers wait up to 5 s for each other instead of failing at once.
+
+    Temporary files in memory (``temp_store=MEMORY``): in a long transaction SQLite gives
+    every statement that may abort halfway (each ORM ``INSERT … RETURNING``) a statement
+    journal holding the pages it touches; once one of them passes 64 KiB the journal moves
+    to a file in /var/tmp and, for the rest of the transaction, every statement writes its
+    pages there again. A 30,000-row import wrote 1.49 GB (50 kB a row) into that file
+    (``bench/import_io.py``). In memory a statement's journal lives only as long as the
+    statement: a few pages for a row's insert, at most the pages one statement changes.
+    Sorts and temporary indexes also stay in memory: a few MB at our sizes."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA temp_store=MEMORY")
     cursor.close()
