@@ -36,7 +36,9 @@ def create_app(test_config=None):
     csrf.init_app(app)
     compress.init_app(app)
     htmx.init_app(app)
-    from .web import select_locale
+    from .web import BoundedInt, select_locale
+    # Before any route is added: a rule compiles its converters when it is added.
+    app.url_map.converters["int"] = BoundedInt
     babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)
 

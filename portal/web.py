@@ -1,4 +1,5 @@
 """What every view shares: one page-or-fragment decision, filters, headers, login, roles."""
+import re
 from datetime import date
 from functools import wraps
 from urllib.parse import urlsplit
@@ -8,6 +9,8 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from flask_babel import get_locale
 from flask_login import current_user, login_required
 from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import NotFound, UnprocessableEntity
+from werkzeug.routing import IntegerConverter
 
 from .extensions import db, htmx, login_manager
 from .models import User
@@ -37,6 +40,76 @@ def get_or_404(model, ident):
         return scope.get_in_scope(model, ident, current_user)
     except scope.OutOfScope:
         abort(404)
+
+
+# The largest id or count a query may name: SQLite's INTEGER and PostgreSQL's BIGINT are
+# 64-bit, and a larger Python int sent to either raises (OverflowError in sqlite3,
+# NumericValueOutOfRange in psycopg) instead of matching nothing.
+MAX_INT = 2**63 - 1
+_WHOLE = re.compile(r"-?[0-9]+")  # ASCII only: int() would also take "２" or " 7 "
+
+
+class BadNumber(UnprocessableEntity):
+    """A query parameter that should be a whole number and is not (``abc``, ``1e999``,
+    ``NaN``, a full-width ``２``): 422, the error page says which parameter."""
+
+    def __init__(self, name, value):
+        super().__init__()
+        self.param, self.value = name, value
+
+
+def parse_int(text, minimum=1, maximum=MAX_INT):
+    """``text`` (ASCII digits, an optional ``-``) as an int in ``[minimum, maximum]``.
+
+    Raises ``ValueError`` when ``text`` is not a whole number and ``OverflowError`` when it
+    is one out of bounds (``0`` or ``-1`` for an id, 20 digits). The one place a number
+    typed in a URL becomes an int (the ``int`` URL converter, :func:`int_arg`)."""
+    if not _WHOLE.fullmatch(text or ""):
+        raise ValueError(text)
+    if len(text.lstrip("-0")) > len(str(maximum)):  # before int(): no 4,300-digit parse
+        raise OverflowError(text)
+    n = int(text)
+    if not minimum <= n <= maximum:
+        raise OverflowError(text)
+    return n
+
+
+def int_arg(name, default=None, minimum=1, maximum=MAX_INT):
+    """The query parameter ``name`` as an int in ``[minimum, maximum]``; ``default`` when it
+    is absent or empty (an empty field of a GET form).
+
+    Aborts with :class:`BadNumber` (422) when it is not a whole number, and 404 when it is
+    one out of bounds: no page or record can have that number."""
+    text = request.args.get(name, "")
+    if text == "":
+        return default
+    try:
+        return parse_int(text, minimum, maximum)
+    except OverflowError:
+        raise NotFound() from None
+    except ValueError:
+        raise BadNumber(name, text) from None
+
+
+def page_arg(name="page", per_page=1):
+    """The page number ``?name=`` asks (1 when absent): :func:`int_arg` bounded so that the
+    rows skipped, ``(page - 1) × per_page``, still fit a 64-bit integer."""
+    return int_arg(name, 1, 1, MAX_INT // per_page)
+
+
+class BoundedInt(IntegerConverter):
+    """The ``int`` URL converter for ids: 1 to :data:`MAX_INT`; a path with a larger number
+    (or 0) matches no route, so it answers 404 rather than reaching the database."""
+
+    def __init__(self, map, fixed_digits=0, min=1, max=MAX_INT, signed=False):
+        super().__init__(map, fixed_digits, min, max, signed)
+
+    def to_python(self, value):
+        try:
+            return parse_int(value, self.min, self.max)
+        except (ValueError, OverflowError):
+            from werkzeug.routing import ValidationError
+            raise ValidationError() from None
 
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -210,6 +283,14 @@ def init_app(app):
     def too_large(e):
         return render_template("errors.html", code=413, back=request.referrer,
                                message=_("Tệp quá lớn (tối đa 20 MB).")), 413
+
+    @app.errorhandler(BadNumber)
+    def bad_number(e):
+        # The GOV.UK error summary: what is wrong and what to do, on the page's own layout.
+        message = _("«%(value)s» không phải là một số (tham số %(name)s trong địa chỉ). "
+                    "Hãy mở lại trang từ một liên kết của cổng.", value=e.value, name=e.param)
+        return render_template("errors.html", code=422, problems=[message], back=request.referrer,
+                               message=_("Địa chỉ của trang có chỗ không đúng.")), 422
 
     @app.errorhandler(CSRFError)
     def csrf_error(e):
