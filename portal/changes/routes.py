@@ -12,7 +12,7 @@ from ..extensions import db
 from ..models import Area, Beneficiary
 from ..services import changes, checks, months, scope
 from ..services.areas import communes_below
-from ..web import download, get_or_404, render, roles_required, see_other, wants_fragment
+from ..web import download, get_or_404, int_arg, page_arg, render, roles_required, see_other, wants_fragment
 from . import bp
 from .forms import (CLAUSE_LABELS, KIND_LABELS, STATUS_LABELS, CandidateForm, DecideForm, ProposeForm,
                     WithdrawForm)
@@ -27,7 +27,7 @@ def campaign_month():
 
 
 def _page(name="page"):
-    return max(request.args.get(name, 1, type=int), 1)
+    return page_arg(name, PER_PAGE)
 
 
 def _labels():
@@ -274,8 +274,9 @@ def _month_view():
     if root is None:
         abort(404)
     area = root
-    if request.args.get("area", type=int):
-        area = get_or_404(Area, request.args.get("area", type=int))
+    area_id = int_arg("area")
+    if area_id is not None:
+        area = get_or_404(Area, area_id)
         if area.level not in ("province", "district", "commune"):
             abort(404)
     program = request.args.get("program") or None

@@ -10,7 +10,7 @@ from ..idempotent import idempotent
 from ..models import Area, Beneficiary
 from ..services import paper, progress
 from ..services.review import Conflict, ReviewError, current_values
-from ..web import download, get_or_404, render, roles_required, see_other, wants_fragment
+from ..web import download, get_or_404, page_arg, render, roles_required, see_other, wants_fragment
 from . import bp
 from .forms import CodeForm, LineForm
 
@@ -33,7 +33,7 @@ def sheet(village_id):
     v = _village(village_id)
     if request.args.get("format") == "xlsx":
         return download(paper.workbook(v, date.today()), f"phieu-ra-soat-{v.id}-{date.today():%Y%m%d}.xlsx")
-    s = paper.sheet(v, request.args.get("page", 1, type=int))
+    s = paper.sheet(v, page_arg(per_page=paper.PER_PAGE))
     return render("paper/sheet.html", village=v, sheet=s, today=date.today(), short_id=paper.short_id,
                   can_enter=current_user.role in EDITORS + ("admin",))
 

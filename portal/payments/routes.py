@@ -12,7 +12,7 @@ from ..services import payments, progress, results, scope
 from ..services.areas import communes_below
 from ..services.imports import claim
 from ..sheets.reader import FileProblem
-from ..web import download, get_or_404, render, roles_required, see_other, wants_fragment
+from ..web import download, get_or_404, page_arg, render, roles_required, see_other, wants_fragment
 from . import bp
 from .forms import (ALL_COMMUNES, RESULT_LABELS, ConfirmForm, HoldForm, OpenForm, ResultForm,
                     ResultsConfirmForm, ResultsUploadForm)
@@ -45,7 +45,7 @@ def index():
             done = _open(form, communes)
             if done is not None:
                 return done
-    page = max(1, request.args.get("page", 1, type=int))
+    page = page_arg(per_page=GROUPS_PER_PAGE)
     groups, total = payments.list_page([c.id for c in communes], page, GROUPS_PER_PAGE, locked_only=payer)
     by_month = [(month, list(items)) for month, items in groupby(groups, key=lambda g: g.month)]
     return render("payments/index.html", form=form, by_month=by_month, total=total, page=page,
@@ -126,7 +126,7 @@ def period(period_id):
     """One month's list: the totals, the lines blocked by data errors, the lines held, the
     lines to pay (and the payer's result forms on a locked, current version)."""
     p = get_or_404(PaymentPeriod, period_id)
-    return _period_page(p, max(1, request.args.get("page", 1, type=int)))
+    return _period_page(p, page_arg(per_page=LINES_PER_PAGE))
 
 
 def _line(p, line_id):
@@ -368,7 +368,7 @@ def results_preview(batch_id):
     """What the file will record, line by line, and every row error (row and column)."""
     batch = _results_batch(batch_id)
     report = batch.summary or {}
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg(per_page=CHANGES_PER_PAGE)
     changes = report.get("changes", [])
     return render("payments/results_preview.html", batch=batch, report=report, counts=report.get("counts", {}),
                   period=_batch_period(batch), form=ResultsConfirmForm(), discard=ConfirmForm(), page=page,

@@ -1,6 +1,6 @@
 import hashlib
 
-from flask import abort, current_app, flash, request
+from flask import abort, current_app, flash
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -10,7 +10,7 @@ from ..models import Beneficiary, ImportBatch, utcnow
 from ..services import checks, police
 from ..services.imports import claim
 from ..sheets.reader import FileProblem
-from ..web import download, get_or_404, render, roles_required, see_other, wants_fragment
+from ..web import download, get_or_404, int_arg, page_arg, render, roles_required, see_other, wants_fragment
 from . import bp
 from .forms import UploadForm, VerifyForm
 
@@ -24,7 +24,7 @@ def period():
 @roles_required("police")
 def worklist():
     """The records of the area still to verify this period, one small form each."""
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg(per_page=30)
     rows, total = police.to_verify(current_user, period(), page)
     done, everyone = police.done_in(current_user, period())
     return render("police/worklist.html", rows=rows, total=total, page=page, per_page=30,
@@ -51,7 +51,7 @@ def verify(bid):
                 getattr(form, f).errors = list(getattr(form, f).errors) + [msg]
     if saved and not wants_fragment():
         flash(_("Đã ghi kết quả xác minh: %(name)s.", name=b.full_name), "success")
-        return see_other("police.worklist", page=request.args.get("page", 1, type=int))
+        return see_other("police.worklist", page=int_arg("page", 1))
     status = 200 if saved else 422
     if wants_fragment():
         return render("police/_row.html", b=b, form=form, saved=saved, labels=police.RESULT_LABELS,

@@ -11,7 +11,7 @@ from ..services.areas import communes_below
 from ..vn.ids import parse_national_id
 from ..vn.money import parse_amount
 from ..vn.text import proper_case
-from ..web import get_or_404, render, roles_required, see_other, wants_fragment
+from ..web import get_or_404, page_arg, render, roles_required, see_other, wants_fragment
 from . import bp
 from .forms import FIXABLE, FixForm
 
@@ -51,8 +51,8 @@ def commune(area_id):
     if area.level != "commune":
         abort(404)
     rule = request.args.get("rule") if request.args.get("rule") in checks.RULES else None
-    page = max(request.args.get("page", 1, type=int), 1)
     per_page = 30
+    page = page_arg(per_page=per_page)
     rows, total = checks.worklist(area.id, rule, page, per_page)
     stats = checks.commune_summaries([area.id])[area.id]
     mergeable = {b.id for b, found in rows

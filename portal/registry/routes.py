@@ -11,7 +11,7 @@ from ..idempotent import idempotent
 from ..models import Area, Beneficiary, Household
 from ..services import checks, history, police, registry
 from ..services import merge as merging
-from ..web import FIELD_LABELS, download, get_or_404, render, roles_required, see_other, value_label
+from ..web import FIELD_LABELS, download, get_or_404, int_arg, render, roles_required, see_other, value_label
 from . import bp
 from .forms import CorrectionForm
 
@@ -39,8 +39,9 @@ def beneficiary(bid):
 def export():
     """The registry of the user's area (or a commune below it) as ``.xlsx``."""
     area = current_user.area
-    if request.args.get("area"):
-        area = get_or_404(Area, request.args.get("area", type=int) or 0)
+    area_id = int_arg("area")
+    if area_id is not None:
+        area = get_or_404(Area, area_id)
     if request.args.get("format") != "xlsx":
         return render("registry/export.html", area=area)
     title = f"DANH SÁCH ĐỐI TƯỢNG — {area.full_name if area else 'toàn bộ'} — xuất ngày {date.today():%d/%m/%Y}"

@@ -6,7 +6,7 @@ from ..extensions import db
 from ..models import Area
 from ..services import months, reports
 from ..services.progress import PROGRAMS
-from ..web import download, get_or_404, render, roles_required, see_other
+from ..web import download, get_or_404, int_arg, page_arg, render, roles_required, see_other
 from . import bp
 from .forms import MakeForm
 
@@ -17,7 +17,7 @@ REPORT_LEVELS = ("province", "district", "commune")
 
 def _area():
     """The area asked (``?area=ID``) within the user's, else the user's own; 404 otherwise."""
-    area_id = request.args.get("area", type=int)
+    area_id = int_arg("area")
     if area_id is None:
         area = current_user.area
         if area is None:
@@ -40,7 +40,7 @@ def _month():
 
 def _page(n_items, per_page):
     pages = max(1, -(-n_items // per_page))
-    return min(max(request.args.get("page", 1, type=int), 1), pages)
+    return min(page_arg(per_page=per_page), pages)
 
 
 @bp.route("/reports/monthly")
@@ -54,7 +54,7 @@ def monthly():
         return render("reports/monthly.html", "reports/_monthly.html", area=area, month=month,
                       error=error, status=400)
     live = request.args.get("live") == "1"
-    report, record = reports.report_for(area, month, live=live, version=request.args.get("made", type=int))
+    report, record = reports.report_for(area, month, live=live, version=int_arg("made"))
     latest = record if not live else reports.made(area, month)
     per_page = current_app.config["PAGE_SIZE"]
     communes = list(dict.fromkeys(r["commune_id"] for r in report["rows"]))
@@ -78,7 +78,7 @@ def workbook():
     if error:
         abort(400, description=error)
     report, record = reports.report_for(area, month, live=request.args.get("live") == "1",
-                                        version=request.args.get("made", type=int))
+                                        version=int_arg("made"))
     suffix = "-chot" if record else ""
     return download(reports.workbook(report), f"bao-cao-thang-{area.code}-{month}{suffix}.xlsx")
 

@@ -14,7 +14,7 @@ from ..services import checks, progress, scope
 from ..services.review import (Conflict, ReviewError, current_values, households_of_village,
                                move_to_household, others_in_village, save_review,
                                search_clause, split_household, worst_first)
-from ..web import get_or_404, render, roles_required, see_other, wants_fragment
+from ..web import get_or_404, page_arg, render, roles_required, see_other, wants_fragment
 from . import bp
 from .forms import GroupForm, ReviewForm, SearchForm
 
@@ -47,7 +47,7 @@ def village(village_id):
     v = get_or_404(Area, village_id)
     if v.level != "village":
         abort(404)
-    page = max(request.args.get("page", 1, type=int), 1)
+    page = page_arg(per_page=current_app.config["PAGE_SIZE"])
     rows, total = households_of_village(v.id, page, current_app.config["PAGE_SIZE"])
     return render("review/village.html", village=v, rows=rows, total=total, page=page,
                   per_page=current_app.config["PAGE_SIZE"])
