@@ -4,13 +4,19 @@ import re
 from datetime import date
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+FIRST_YEAR, LAST_YEAR = 1900, 2999  # the months a query or a form may name
 
 
 def parse(text):
-    """Check a ``YYYY-MM`` month and return it; ``ValueError`` (Vietnamese) otherwise."""
+    """Check a ``YYYY-MM`` month of the years :data:`FIRST_YEAR`–:data:`LAST_YEAR` and
+    return it; ``ValueError`` (Vietnamese) otherwise."""
     text = (text or "").strip()
     if not _MONTH.match(text):
         raise ValueError(f"Tháng «{text}» không đúng dạng YYYY-MM (ví dụ 2024-05).")
+    if not FIRST_YEAR <= int(text[:4]) <= LAST_YEAR:
+        # Well formed, but no list has such a month, and year 0 or 9999 + 1 month is not a
+        # date: start() and add() would raise on it.
+        raise ValueError(f"Tháng «{text}» phải trong các năm {FIRST_YEAR}–{LAST_YEAR}.")
     return text
 
 

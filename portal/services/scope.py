@@ -33,10 +33,16 @@ def beneficiaries(user):
 
 def get_in_scope(model, ident, user):
     """Fetch one ``Beneficiary``, ``Household``, ``ImportBatch`` or ``Area`` the user may
-    see; raises ``OutOfScope`` otherwise."""
+    see; raises ``OutOfScope`` otherwise (also for an ``ident`` that is not an id:
+    below 1, above 2**63 - 1, not an int)."""
     column = {Beneficiary: Beneficiary.commune_id, Household: Household.commune_id,
               ImportBatch: ImportBatch.commune_id, PaymentPeriod: PaymentPeriod.commune_id,
               Area: Area.id}[model]
+    from ..web import MAX_INT
+    if not isinstance(ident, int) or not 0 < ident <= MAX_INT:
+        # An id no row can have (a typed line code of 25 digits): asking the database would
+        # overflow its 64-bit integers instead of finding nothing.
+        raise OutOfScope(f"{model.__name__} {ident}")
     obj = db.session.scalar(scoped(select(model).where(model.id == ident), user, column))
     if obj is None:
         raise OutOfScope(f"{model.__name__} {ident}")
