@@ -33,9 +33,11 @@ bytes), the same ``_per_row`` (bytes per file row), ``write_vs_growth`` (``write
 (user + system CPU of the import process after start-up: far less noisy than the wall
 time on a shared machine), ``reader_cpu_seconds`` (the sheet reader's child process) and
 ``load_avg_1min`` (how busy the machine was). On PostgreSQL the
-client writes almost nothing itself; the server's writes are given as ``server_wal_bytes``
-(``pg_stat_wal``, PostgreSQL 14+) and, where it exists (16+), ``pg_stat_io`` writes; with
-neither, ``server`` says so. With ``--stages``, a second line per database gives each
+client writes almost nothing itself; the server's writes (cluster-wide, after a
+``CHECKPOINT`` before and after the import) are ``server_wal_bytes`` (``pg_stat_wal``, 14+),
+``server_buffer_write_bytes`` (data pages written, ``pg_stat_bgwriter``) and, on 16+,
+``server_io_write_bytes`` (``pg_stat_io``); ``server`` says what they include. The
+PostgreSQL size is ``pg_database_size`` (whole 8 kB pages, free space in them included). With ``--stages``, a second line per database gives each
 stage's ``wchar`` / ``write_bytes`` / seconds (read + validate, plan, commit, the checks,
 the final ``COMMIT``) and the number of flushes. Benchmarks never assert.
 """
@@ -163,22 +165,35 @@ def pg_scalar(url, sql):
         return conn.execute(sql).fetchone()[0]
 
 
-def pg_server_writes(url):
-    """The server's cumulative write figures: WAL bytes and, on 16+, ``pg_stat_io`` writes
-    (blocks × op_bytes) of every backend type; ``None`` for what this server lacks."""
-    out = {"wal_bytes": None, "io_write_bytes": None}
+def pg_server_writes(url, checkpoint=False):
+    """The server's cumulative write figures (cluster-wide, bytes): ``wal_bytes``
+    (``pg_stat_wal``, 14+); ``buffer_write_bytes``, the data pages the checkpointer, the
+    background writer and the backends wrote (``pg_stat_bgwriter``, × the block size); on
+    16+ ``io_write_bytes`` (``pg_stat_io`` writes and extends). ``None`` for what this server
+    lacks. With ``checkpoint`` a ``CHECKPOINT`` first (superuser or ``pg_checkpoint``), so
+    that the pages an import dirtied are written and counted; ``checkpoint`` in the answer
+    says whether it ran."""
+    out = {"wal_bytes": None, "buffer_write_bytes": None, "io_write_bytes": None,
+           "checkpoint": False}
     with pg_connect(url) as conn:
-        try:
-            out["wal_bytes"] = int(conn.execute("select wal_bytes from pg_stat_wal").fetchone()[0])
-        except Exception:  # noqa: BLE001 - older than 14: not available
-            pass
-        try:
-            out["io_write_bytes"] = int(conn.execute(
-                "select coalesce(sum(writes * op_bytes), 0) + coalesce(sum(extends * op_bytes), 0)"
-                " from pg_stat_io").fetchone()[0])
-        except Exception:  # noqa: BLE001 - older than 16: no pg_stat_io
-            pass
-        conn.execute("select pg_stat_clear_snapshot()")
+        if checkpoint:
+            try:
+                conn.execute("checkpoint")
+                out["checkpoint"] = True
+            except Exception:  # noqa: BLE001 - not allowed for this user
+                pass
+        block = int(conn.execute("select current_setting('block_size')").fetchone()[0])
+        queries = {
+            "wal_bytes": "select wal_bytes from pg_stat_wal",
+            "buffer_write_bytes": "select (buffers_checkpoint + buffers_clean + buffers_backend)"
+                                  f" * {block} from pg_stat_bgwriter",
+            "io_write_bytes": "select coalesce(sum((writes + extends) * op_bytes), 0) from pg_stat_io",
+        }
+        for k, sql in queries.items():
+            try:
+                out[k] = int(conn.execute(sql).fetchone()[0])
+            except Exception:  # noqa: BLE001 - older server: not available
+                pass
     return out
 
 
@@ -205,7 +220,7 @@ def run_one(args, tmp, path, url, label):
         emit(database=label, error="setup failed", stderr=r.stderr[-2000:])
         return
     before = db_size(url, sqlite_path)
-    server0 = pg_server_writes(url) if sqlite_path is None else None
+    server0 = pg_server_writes(url, checkpoint=True) if sqlite_path is None else None
     report_path = tmp / f"io_{label}.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(report_path),
            *(["--stages"] if args.stages else []), "--",
@@ -237,9 +252,11 @@ def run_one(args, tmp, path, url, label):
                reader_cpu_seconds=round(rep["children_cpu_seconds"], 2),
                load_avg_1min=round(os.getloadavg()[0], 2))
     if server0 is not None:
-        server1 = pg_server_writes(url)
-        fig["server"] = ("server figures are cluster-wide: other sessions' writes are included")
-        for k in ("wal_bytes", "io_write_bytes"):
+        server1 = pg_server_writes(url, checkpoint=True)
+        fig["server"] = ("cluster-wide figures: other sessions' writes are included"
+                         + ("" if server1["checkpoint"] else
+                            "; no CHECKPOINT allowed, so data pages still dirty are not counted"))
+        for k in ("wal_bytes", "buffer_write_bytes", "io_write_bytes"):
             if server0[k] is None:
                 fig["server_" + k] = None
             else:
@@ -247,7 +264,11 @@ def run_one(args, tmp, path, url, label):
                 fig["server_" + k] = d
                 fig["server_" + k + "_per_row"] = round(d / rows)
         if server0["io_write_bytes"] is None:
-            fig["server"] += "; no pg_stat_io before PostgreSQL 16 (data-file writes not counted)"
+            fig["server"] += "; no pg_stat_io before PostgreSQL 16"
+        if server0["wal_bytes"] is not None and server0["buffer_write_bytes"] is not None:
+            total = fig["server_wal_bytes"] + fig["server_buffer_write_bytes"]
+            fig["server_write_bytes_per_row"] = round(total / rows)
+            fig["server_write_vs_growth"] = round(total / growth, 2) if growth > 0 else None
     emit(**fig)
     if args.stages:
         emit(database=label, what="stages", flushes=rep["flushes"], stages=rep["stages"])
