@@ -21,8 +21,9 @@ What it does, on a fresh database in a temporary directory (removed at the end):
 counts the bytes the process caused to be sent to the block device (a page dirtied twice
 before it is flushed counts once; data written on a tmpfs counts zero; a dirty page whose
 file is truncated or deleted first is also counted in ``cancelled_write_bytes``). The
-stdout JSON is a few kB of ``wchar``. Child processes (the sheet reader runs in one) are
-not counted: under ``strace -f`` they wrote no file.
+stdout JSON is a few kB of ``wchar``. A child process's figures are added to its parent's
+when it is reaped, so the sheet reader's forked child is counted: the 2 MB of ``wchar`` in
+``parse`` are the rows it sends back through a pipe (``strace -f``); it writes no file.
 
 Only JSON goes to stdout, one object per line: ``{"bench": "import_io", ...}`` with ``rows``,
 ``file_bytes``, ``db_bytes_before`` / ``db_bytes_after`` / ``db_growth`` (the SQLite file
