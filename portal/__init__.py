@@ -41,6 +41,9 @@ def create_app(test_config=None):
     app.url_map.converters["int"] = BoundedInt
     babel.init_app(app, locale_selector=select_locale)
     limiter.init_app(app)
+    from .sheets import guard, reader as sheet_reader
+    # Every upload is read in a child process under this ceiling (portal/sheets/guard.py).
+    sheet_reader.configure(guard.Limits(app.config["READER_MEMORY_MB"], app.config["READER_SECONDS"]))
 
     from . import models  # noqa: F401  (register the tables)
     from .auth import bp as auth_bp
