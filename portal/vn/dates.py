@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -213,3 +214,79 @@ def vietnam_time(moment):
 def format_moment(moment) -> str:
     """A stored naive UTC ``datetime`` as people in Vietnam read it: ``"30/11/2026 07:05"``."""
     return "" if moment is None else vietnam_time(moment).strftime("%d/%m/%Y %H:%M")
+
+
+# ---------------------------------------------------------------------- dates in remarks
+
+@dataclass(frozen=True)
+class DateMention:
+    """A date, month or year written in free text (a remark), as found by :func:`find_dates`.
+
+    ``precision`` is ``"day"`` (``day`` holds the date), ``"month"`` or ``"year"``;
+    ``month`` is the ``"YYYY-MM"`` it falls in (``None`` for a bare year); ``year`` always;
+    ``start``/``end`` are offsets in the folded text (:func:`portal.vn.text.fold` of the
+    remark), so a caller can tell which words come before and after it.
+    """
+
+    precision: str
+    year: int
+    month: str | None
+    day: _dt.date | None
+    start: int
+    end: int
+
+
+_REMARK_DATE_PATTERNS = (
+    # "ngày 12 tháng 4 năm 2024", "ngay 12 thang 04 nam 2024"
+    ("day", re.compile(r"\bngay\s*(\d{1,2})\s*thang\s*(\d{1,2})\s*(?:,\s*)?nam\s*(\d{4})\b")),
+    # 12/4/2024, 12-04-2024, 12.4.2024, 12/04/24, 12-4-24
+    ("day", re.compile(r"(?<![\d/.\-])(\d{1,2})\s*([/.\-])\s*(\d{1,2})\s*\2\s*(\d{4}|\d{2})(?![\d/.\-])")),
+    # "tháng 4/2024", "tháng 4 năm 2024", "thg 6-2024", "T6/2024", "T.06/24", "T6 2024"
+    ("month", re.compile(r"\b(?:thang|thg|t\.?)\s*(\d{1,2})\s*(?:[,;]?\s*nam\s*|[/.\-]\s*|\s+)(\d{4}|\d{2})(?![\d/.\-])")),
+    # a bare "6/2024" or "06-2024"
+    ("month", re.compile(r"(?<![\d/.\-])(\d{1,2})\s*[/\-]\s*(\d{4})(?![\d/.\-])")),
+    # "năm 2019", or a bare 19xx / 20xx
+    ("year", re.compile(r"(?<![\d/.\-])((?:19|20)\d{2})(?![\d/.\-])")),
+)
+
+
+def _full_year(y: str) -> int:
+    """A year as written: ``"2024"`` → 2024; two digits are this century's (``"24"`` →
+    2024): remarks record recent events."""
+    return int(y) if len(y) == 4 else 2000 + int(y)
+
+
+def find_dates(text) -> list[DateMention]:
+    """Every date, month and year written in ``text``, in order, none inside another.
+
+    Understands ``d/m/yyyy``, ``dd-mm-yy``, ``d.m.yyyy``, "ngày 12 tháng 4 năm 2024",
+    "tháng 4/2024", "tháng 4 năm 2024", "T6/2024", "T06-24", a bare "6/2024", "năm 2019"
+    and a bare year of 1900–2099, with or without diacritics. Impossible dates
+    (31/02/2024, month 13) are skipped. Never raises; ``None`` → ``[]``.
+    """
+    key = fold(text) if text else ""
+    found: list[DateMention] = []
+    taken: list[tuple[int, int]] = []
+    for precision, pattern in _REMARK_DATE_PATTERNS:
+        for m in pattern.finditer(key):
+            if any(a < m.end() and m.start() < b for a, b in taken):
+                continue
+            g = [x for x in m.groups() if x not in ("/", ".", "-")]
+            try:
+                if precision == "day":
+                    d = _dt.date(_full_year(g[2]), int(g[1]), int(g[0]))
+                    if not 1900 <= d.year <= 2099:
+                        continue
+                    mention = DateMention("day", d.year, f"{d.year:04d}-{d.month:02d}", d, m.start(), m.end())
+                elif precision == "month":
+                    month, year = int(g[0]), _full_year(g[1])
+                    if not 1 <= month <= 12 or not 1900 <= year <= 2099:
+                        continue
+                    mention = DateMention("month", year, f"{year:04d}-{month:02d}", None, m.start(), m.end())
+                else:
+                    mention = DateMention("year", int(g[0]), None, None, m.start(), m.end())
+            except ValueError:
+                continue
+            found.append(mention)
+            taken.append((m.start(), m.end()))
+    return sorted(found, key=lambda d: d.start)
