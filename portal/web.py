@@ -14,6 +14,7 @@ from werkzeug.routing import IntegerConverter
 
 from .extensions import db, htmx, login_manager
 from .models import User
+from .services.scope import MAX_ID
 from .vn.banks import by_bin, mask_account
 from .vn.dates import format_birth, format_date, format_moment
 from .vn.ids import mask_id
@@ -42,10 +43,9 @@ def get_or_404(model, ident):
         abort(404)
 
 
-# The largest id or count a query may name: SQLite's INTEGER and PostgreSQL's BIGINT are
-# 64-bit, and a larger Python int sent to either raises (OverflowError in sqlite3,
-# NumericValueOutOfRange in psycopg) instead of matching nothing.
-MAX_INT = 2**63 - 1
+# The largest id or count a query may name (defined with the scoping, which views import:
+# services never import the views' helpers).
+MAX_INT = MAX_ID
 _WHOLE = re.compile(r"-?[0-9]+")  # ASCII only: int() would also take "２" or " 7 "
 
 

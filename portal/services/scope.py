@@ -10,6 +10,12 @@ from ..models import Area, Beneficiary, Household, ImportBatch, PaymentPeriod
 from .areas import area_paths, subtree_ids
 
 
+# The largest id or count a query may name: SQLite's INTEGER and PostgreSQL's BIGINT are
+# 64-bit, and a larger Python int sent to either raises (OverflowError in sqlite3,
+# NumericValueOutOfRange in psycopg) instead of matching nothing.
+MAX_ID = 2**63 - 1
+
+
 class OutOfScope(LookupError):
     """The record does not exist or lies outside the user's area (views answer 404)."""
 
@@ -38,8 +44,7 @@ def get_in_scope(model, ident, user):
     column = {Beneficiary: Beneficiary.commune_id, Household: Household.commune_id,
               ImportBatch: ImportBatch.commune_id, PaymentPeriod: PaymentPeriod.commune_id,
               Area: Area.id}[model]
-    from ..web import MAX_INT
-    if not isinstance(ident, int) or not 0 < ident <= MAX_INT:
+    if not isinstance(ident, int) or not 0 < ident <= MAX_ID:
         # An id no row can have (a typed line code of 25 digits): asking the database would
         # overflow its 64-bit integers instead of finding nothing.
         raise OutOfScope(f"{model.__name__} {ident}")
