@@ -357,6 +357,7 @@ def stop(b, month="2024-06"):
     from portal.services import changes
     change = changes.propose(b, "stop", system_user(), month, clause="1b")
     changes.decide(change, system_user(), True, "15/QĐ-UBND", date(2024, 5, 20))
+    payments.refresh_for_decision(change, system_user())
     db.session.commit()
 
 

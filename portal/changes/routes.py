@@ -10,7 +10,7 @@ from wtforms.fields import SelectChoice
 
 from ..extensions import db
 from ..models import Area, Beneficiary
-from ..services import changes, checks, months, scope
+from ..services import changes, checks, months, payments, scope
 from ..services.areas import communes_below
 from ..web import download, get_or_404, int_arg, page_arg, render, roles_required, see_other, wants_fragment
 from . import bp
@@ -223,6 +223,7 @@ def decide(change_id):
         try:
             changes.decide(c, current_user, choice == "approve", form.decision_number.data,
                            form.decision_date.data, form.note.data)
+            payments.refresh_for_decision(c, current_user)  # the drafts it touches follow
             checks.recheck(checks.ids_touching(c.beneficiary))
             db.session.commit()
         except changes.ChangeError as e:

@@ -247,6 +247,10 @@ def decide(change, user, approve, decision_number=None, decision_date=None, note
     (on approval) the record can no longer take it in its effective month (a resumption of
     a person no longer suspended, a stop of a person already stopped). Area scoping is the
     caller's (``get``).
+
+    The payment lists still in draft do not follow by themselves: the lists sit above the
+    decisions (``payments`` reads this ledger, never the other way round), so the caller
+    (the view, the CLI, a job) calls ``payments.refresh_for_decision(change, user)`` next.
     """
     if user.role not in (deciding_role(), "system"):
         raise ChangeError("Cấp của anh/chị không có thẩm quyền quyết định việc này.")
@@ -285,9 +289,6 @@ def decide(change, user, approve, decision_number=None, decision_date=None, note
         db.session.flush()
         _apply(select(Beneficiary.id).where(Beneficiary.id == b.id), current_month(), user)
     db.session.flush()
-    if approve:  # the lists still in draft from that month follow the decision
-        from .payments import refresh_drafts
-        refresh_drafts([change.commune_id, change.to_commune_id], b.program, change.effective_month, user)
 
 
 def withdraw(change, user):

@@ -872,6 +872,7 @@ def pay_months(seed: int = 2024, avoid=()) -> dict:
         nonlocal n_changes
         with _Dated(_at(day, 15), change.beneficiary):
             changes.decide(change, district, True, number, day)
+            payments.refresh_for_decision(change, district)
         n_changes += 1
 
     def before(month):

@@ -271,8 +271,8 @@ def refresh(period, user):
 def refresh_drafts(commune_ids, program, from_month, user):
     """Rebuild (:func:`refresh`) the draft lists of ``program`` in ``commune_ids`` (``None``
     entries ignored) for ``from_month`` (``YYYY-MM``) and after, so that a decision taken
-    while they were being prepared shows in them (``changes.decide`` calls this on every
-    approval). Returns the periods refreshed. The caller commits."""
+    while they were being prepared shows in them (:func:`refresh_for_decision`). Returns the
+    periods refreshed. The caller commits."""
     ids = {c for c in commune_ids if c is not None}
     if not ids:
         return []
@@ -283,6 +283,20 @@ def refresh_drafts(commune_ids, program, from_month, user):
     for period in drafts:
         refresh(period, user)
     return drafts
+
+
+def refresh_for_decision(change, user):
+    """The draft lists a decision touches, rebuilt (:func:`refresh_drafts`): after
+    ``changes.decide`` approves ``change`` (a ``ChangeProposal``), the drafts of its
+    program from its effective month on, in its commune and, for a move, in the commune the
+    person moves to. A change not approved (rejected, still proposed) touches nothing.
+    Whoever records a decision (the changes view, the demo, the CLI, a job) calls this
+    right after ``changes.decide``: the decisions module does not know the lists. Returns
+    the periods refreshed; the caller commits."""
+    if change.status != "approved":
+        return []
+    return refresh_drafts([change.commune_id, change.to_commune_id], change.beneficiary.program,
+                          change.effective_month, user)
 
 
 def hold(line, note):
