@@ -4,7 +4,9 @@ import re
 from datetime import date
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-FIRST_YEAR, LAST_YEAR = 1900, 2999  # the months a query or a form may name
+# The years date() can hold with a month to spare on each side: months.add() steps across
+# them (the narrower bounds of a proposal are the services' to check, with their message).
+FIRST_YEAR, LAST_YEAR = 1, 9998
 
 
 def parse(text):
@@ -14,8 +16,8 @@ def parse(text):
     if not _MONTH.match(text):
         raise ValueError(f"Tháng «{text}» không đúng dạng YYYY-MM (ví dụ 2024-05).")
     if not FIRST_YEAR <= int(text[:4]) <= LAST_YEAR:
-        # Well formed, but no list has such a month, and year 0 or 9999 + 1 month is not a
-        # date: start() and add() would raise on it.
+        # Well formed, but year 0 (or 9999-12 + 1 month) is not a date: start() and add()
+        # would raise ValueError deep in a view.
         raise ValueError(f"Tháng «{text}» phải trong các năm {FIRST_YEAR}–{LAST_YEAR}.")
     return text
 
