@@ -68,7 +68,8 @@ FEMALE_GIVEN = ["Bích", "Cúc", "Dung", "Hạnh", "Hoa", "Huệ", "Lan", "Liễ
                 "Ngọc", "Quỳnh"]
 VILLAGES = ["Thôn Phước Hòa", "Thôn An Thành", "Thôn Tân Hy", "Thôn Phước Thiện",
             "Thôn Vạn Thạnh", "Thôn Đồng Tròn"]
-COMMUNE = "Bình Chánh"  # the tests import into Bình Chánh (21052)
+COMMUNE = "Bình Chánh"  # the tests import into Bình Chánh (21052); write_list(commune=…)
+KIND = "Xã"
 BANKS = [("Agribank", 13), ("VietinBank", 12), ("BIDV", 12), ("Vietcombank", 10),
          ("LPBank", 12), ("Viettel Money", 10), ("VNPT Money", 10)]
 BTXH_STANDARD = 360_000
@@ -252,7 +253,7 @@ def _raw(p: dict, fld: str, i: int, opts: dict):
     if fld == "national_id":
         return p["id_cell"] if "id_cell" in p else p["national_id"]
     if fld == "village":
-        return f"{p['village']}, xã {COMMUNE}" if opts.get("address") else p["village"]
+        return f"{p['village']}, {KIND.lower()} {COMMUNE}" if opts.get("address") else p["village"]
     if fld == "coefficient":
         c = p.get("coefficient")
         return int(c) if isinstance(c, float) and c.is_integer() else c
@@ -349,7 +350,7 @@ def _xlsx_sheet(ws, people, cols, *, program, month, opts, sheet_info, legacy=No
     two_row = any(sub for _, _, sub in cols)
     title_style = opts.get("title", "long")
     if title_style == "long":
-        put(1, 1, f"UBND XÃ {COMMUNE.upper()}", title_font, True)
+        put(1, 1, f"UBND {KIND.upper()} {COMMUNE.upper()}", title_font, True)
         put(1, 6, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", title_font, True)
         put(2, 6, "Độc lập - Tự do - Hạnh phúc")
         put(4, 1, f"{_program_title(program)} THÁNG {m} NĂM {y}", title_font, True)
@@ -357,7 +358,7 @@ def _xlsx_sheet(ws, people, cols, *, program, month, opts, sheet_info, legacy=No
         put(5, ncols, "Đơn vị tính: đồng")
         header_row = 7
     else:
-        put(1, 1, f"UBND XÃ {COMMUNE.upper()}", title_font, True)
+        put(1, 1, f"UBND {KIND.upper()} {COMMUNE.upper()}", title_font, True)
         put(2, 1, f"{_program_title(program)}", title_font, True)
         put(3, 1, f"Kỳ chi trả tháng {m}/{y}")
         header_row = 5
@@ -539,7 +540,7 @@ def _write_xls(people, *, program, month, sheet_name, info) -> bytes:
     date_style = xlwt.easyxf(num_format_str="dd/mm/yyyy")
     bold = xlwt.easyxf("font: bold on; align: wrap on")
     ncols = len(TWO_ROW)
-    ws.write(0, 0, f"UBND XÃ {COMMUNE.upper()}", bold)
+    ws.write(0, 0, f"UBND {KIND.upper()} {COMMUNE.upper()}", bold)
     ws.write_merge(2, 2, 0, ncols - 1, f"{_program_title(program)} THÁNG {m} NĂM {y}", bold)
     hr = 4  # 0-based: Excel rows 5 and 6
     c = 0
@@ -661,15 +662,45 @@ def _write_html(people, *, program, month, info) -> bytes:
 
 # --------------------------------------------------------------------------- entry point
 
+_LAYOUTS = ("TWO_ROW", "ONE_ROW", "LEGACY", "CSV_COLS")
+
+
 def write_list(people: list[dict], shape: str, path_or_none=None, *, program: str = "BTXH",
                month: str = "2024-05", sheet_name: str | None = None,
-               info: dict | None = None) -> bytes:
+               info: dict | None = None, commune: str | None = None,
+               columns: tuple = ()) -> bytes:
     """Write ``people`` as a commune file of ``shape`` (a key of :data:`SHAPES`).
 
     Returns the file's bytes (also written to ``path_or_none`` when given) and records
     ``row``, ``sheet``, ``cells`` (and ``group``) on each person; ``info`` receives the
     layout (see the module docstring).
+
+    ``commune`` names another commune than :data:`COMMUNE` in the title block, the
+    addresses and the signature place (``"Bình Dương"``, ``"Thị trấn Châu Ổ"``: a leading
+    kind replaces "Xã"). ``columns`` adds one-row columns after the others, as ``(field,
+    label)`` pairs (``("commune", "Xã/Phường")``, ``("start_month", "Hưởng từ tháng")``);
+    each person's cell is ``person[field]`` (absent: empty).
     """
+    global COMMUNE, KIND
+    if commune is None and not columns:
+        return _write_list(people, shape, path_or_none, program=program, month=month,
+                           sheet_name=sheet_name, info=info)
+    saved = (COMMUNE, KIND) + tuple(globals()[n] for n in _LAYOUTS)
+    try:
+        if commune is not None:
+            KIND, COMMUNE = next(((k, commune[len(k) + 1:]) for k in ("Thị trấn", "Phường", "Xã")
+                                  if commune.startswith(k + " ")), ("Xã", commune))
+        for n in _LAYOUTS:
+            globals()[n] = globals()[n] + [(f, label, None) for f, label in columns]
+        return _write_list(people, shape, path_or_none, program=program, month=month,
+                           sheet_name=sheet_name, info=info)
+    finally:
+        COMMUNE, KIND = saved[:2]
+        for n, layout in zip(_LAYOUTS, saved[2:], strict=True):
+            globals()[n] = layout
+
+
+def _write_list(people, shape, path_or_none=None, *, program, month, sheet_name, info):
     if shape not in SHAPES:
         raise ValueError(f"unknown shape {shape!r}; one of {sorted(SHAPES)}")
     info = {} if info is None else info

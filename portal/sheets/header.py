@@ -12,7 +12,9 @@ Canonical fields: ``seq``, ``name``, ``birth``, ``birth_male``, ``birth_female``
 ``payment_method``, ``phone``, ``note``; and, so that their columns are not mistaken for
 the ones above: ``proxy_name`` (người nhận thay / giám hộ / được ủy quyền),
 ``proxy_national_id``, ``sex_male`` / ``sex_female`` ("x" marks under a "Giới tính"
-parent), ``id_issue_date``, ``id_issue_place``, ``beneficiary_code`` (mã đối tượng).
+parent), ``id_issue_date``, ``id_issue_place``, ``beneficiary_code`` (mã đối tượng); ``commune`` (a "Xã", "Xã/Phường"
+column naming the commune of each row), ``start_month`` ("Hưởng từ tháng", "Ngày hưởng",
+"Thời điểm hưởng") and ``end_month`` ("Thôi hưởng từ").
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ FIELDS = (
     "category", "coefficient", "amount", "account_number", "bank", "account_holder",
     "holder_relation", "household", "payment_method", "phone", "note",
     "proxy_name", "proxy_national_id", "sex_male", "sex_female", "id_issue_date",
-    "id_issue_place", "beneficiary_code",
+    "id_issue_place", "beneficiary_code", "commune", "start_month", "end_month",
 )
 
 #: A list needs a name column and one of these to tell people apart.
@@ -112,6 +114,17 @@ _PATTERNS: dict[str, list[tuple]] = {
                    ("nguoi uy quyen", W), ("nguoi nhan tro cap thay", W)],
     "id_issue_date": [("ngay cap", W, 30)],
     "id_issue_place": [("noi cap", W, 30)],
+    # A column naming the commune of each row (not "Địa chỉ": that one is the village's).
+    "commune": [("xa", X, 20), ("xa phuong", X, 20), ("phuong xa", X, 20),
+                ("xa phuong thi tran", X, 20), ("xa thi tran", X, 20), ("ten xa", W, 20),
+                ("xa phuong dac khu", X, 20)],
+    "start_month": [("huong tu thang", W, 30), ("huong tu", W, 25), ("ngay huong", W, 30),
+                    ("thoi diem huong", W, 30), ("thang bat dau huong", W, 30),
+                    ("ngay bat dau huong", W, 30), ("bat dau huong", W, 30),
+                    ("thoi gian bat dau huong", W, 32)],
+    "end_month": [("thoi huong", W, 40), ("thoi huong tu", W, 41), ("thoi huong tu thang", W, 42),
+                  ("ngay thoi huong", W, 41), ("thang thoi huong", W, 41), ("cat giam tu", W, 40),
+                  ("dung huong tu", W, 40)],
     "beneficiary_code": [("ma doi tuong", W, 30), ("ma so doi tuong", W, 30),
                          ("ma nguoi co cong", W, 30)],
 }
