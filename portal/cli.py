@@ -104,12 +104,34 @@ def _cell_text(v):
 @click.option("--program", type=click.Choice(["BTXH", "NCC"]))
 @click.option("--month", help="Month of the list, YYYY-MM (default: from the title).")
 @click.option("--dry-run", is_flag=True, help="Read and check, write nothing.")
+@click.option("--create-villages", is_flag=True,
+              help="Confirm the new village names of a commune that already has villages.")
+@click.option("--new-from", metavar="YYYY-MM",
+              help="The people added without a start month in the file are new grants from this "
+                   "month (increases), not the opening balance; needs --decision-number and --decision-date.")
+@click.option("--decision-number", help="Number of the decision granting them (with --new-from).")
+@click.option("--decision-date", type=click.DateTime(["%d/%m/%Y", "%Y-%m-%d"]),
+              help="Date of that decision, DD/MM/YYYY (with --new-from).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def import_list(path, commune_code, program, month, dry_run, as_json):
-    """Import a commune's beneficiary list (.xlsx, .xls or .csv)."""
+def import_list(path, commune_code, program, month, dry_run, create_villages, new_from,
+                decision_number, decision_date, as_json):
+    """Import a commune's beneficiary list (.xlsx, .xls or .csv).
+
+    A file naming another commune (its title, or a commune column) is refused. The people
+    it adds are the registry's opening balance, not increases, except those whose start
+    month the file states and, with --new-from, the others."""
     from .services import areas, history, imports
     if month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
         _fail(f"Tháng không hợp lệ: {month} (dạng YYYY-MM).", as_json, "bad_month")
+    if (decision_number or decision_date) and not new_from:
+        _fail("--decision-number và --decision-date đi cùng --new-from YYYY-MM.", as_json, "bad_new_grant")
+    grant = None
+    if new_from:
+        try:
+            grant = imports.NewGrant(new_from, decision_number or "",
+                                     decision_date.date() if decision_date else None).check()
+        except imports.ImportRefused as e:
+            _fail(e.message, as_json, e.code)
     data = path.read_bytes()
     try:
         parsed = imports.parse(data, path.name, program, month)
@@ -127,6 +149,9 @@ def import_list(path, commune_code, program, month, dry_run, as_json):
               as_json, "unknown_commune")
     try:
         plan = imports.plan(parsed, commune, program)
+        imports.check_villages(plan, create_villages or dry_run)
+    except imports.ImportRefused as e:
+        _fail(e.message, as_json, e.code)
     except ValueError as e:
         _fail(str(e), as_json, "no_program")
     report = plan.report()
@@ -137,10 +162,13 @@ def import_list(path, commune_code, program, month, dry_run, as_json):
                             data=data, user_id=user.id, status="committed")
         db.session.add(batch)
         db.session.flush()
-        imports.commit(plan, user, batch)
+        report["increases"] = imports.commit(plan, user, batch, create_villages=create_villages,
+                                             new_grant=grant)["increases"]
         from .services import checks
         checks.recheck(checks.ids_in_area(commune))
-        batch.summary = {k: report[k] for k in ("rows", "added", "changed", "unchanged", "skipped")}
+        batch.summary = {k: report[k] for k in ("rows", "added", "changed", "unchanged", "skipped",
+                                                "increases")}
+        batch.summary["new_grant"] = grant.as_dict() if grant else None
         batch.committed_at = batch.created_at
         db.session.commit()
     if as_json:
@@ -150,6 +178,16 @@ def import_list(path, commune_code, program, month, dry_run, as_json):
                    f"{report['rows']} dòng, thêm {report['added']}, đổi {report['changed']}, "
                    f"giữ nguyên {report['unchanged']}, bỏ qua {report['skipped']}"
                    f"{' (chạy thử, chưa ghi)' if dry_run else ''}.")
+        groups = report["groups"]
+        if groups["catch_up"]:
+            click.echo(f"  {groups['catch_up']} người hưởng mới từ tháng {grant.month}, QĐ {grant.number}: "
+                       "phát sinh tăng." if grant else
+                       f"  {groups['catch_up']} người thêm vào danh sách đang hưởng (số dư đầu kỳ, "
+                       "không tính là phát sinh tăng).")
+        for m, n in groups["starts"].items():
+            click.echo(f"  {n} người có tháng bắt đầu hưởng {m} ghi trong tệp: phát sinh tăng tháng {m}.")
+        if report["villages_to_confirm"] and dry_run:
+            click.echo("  Thôn mới cần --create-villages: " + ", ".join(report["villages_to_confirm"]) + ".")
         for i in report["issues"]:
             click.echo(f"  [{i['severity']}] {i['code']}: {i['message']}")
 

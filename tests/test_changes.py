@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 
 from portal.changes.forms import CLAUSE_LABELS
 from portal.extensions import db
-from portal.models import Beneficiary, ChangeProposal, Event, Finding, Household, ImportBatch, User
+from portal.models import Beneficiary, ChangeProposal, Event, Finding, Household, User
 from portal.services import changes, history, imports, payments, police
 from portal.services.areas import find_commune, get_or_create_village
 from tests import filegen
@@ -797,49 +797,39 @@ def test_a_bad_month_is_refused_on_the_page_and_the_workbook(client, may_changes
 
 # ------------------------------------------------------------------ the import hook
 
-def import_file(tmp_path, people, month, program="BTXH", name="ds.xlsx"):
+def import_file(tmp_path, people, month, program="BTXH", name="ds.xlsx", new_grant=None):
     path = tmp_path / name
     filegen.write_list(people, "xlsx_one_row", path, program=program, month=month)
     parsed = imports.parse(path.read_bytes(), name, program, None)
     plan = imports.plan(parsed, find_commune(CHANH, month), program)
-    imports.commit(plan, history.system_user())
+    imports.commit(plan, history.system_user(), create_villages=True, new_grant=new_grant)
     db.session.commit()
     return plan
 
 
-def test_new_records_of_a_later_import_are_increases(app, tmp_path):
+def test_new_records_of_a_later_import_are_not_increases_by_themselves(app, tmp_path):
+    # An import is never an increase by itself (issue 10 §2): a later list's new people are
+    # the registry's opening balance too, paid from the first list that has them.
     people = filegen.make_people(6, seed=11)
     import_file(tmp_path, people[:4], "2024-04")
-    assert db.session.scalar(select(func.count(ChangeProposal.id))) == 0  # the first load is not
     import_file(tmp_path, people, "2024-05")
+    assert db.session.scalar(select(func.count(ChangeProposal.id))) == 0
+    assert changes.month_changes(select(ChangeProposal.commune_id), "2024-05") == []
+
+
+def test_new_records_granted_from_a_month_are_increases(app, tmp_path):
+    people = filegen.make_people(6, seed=11)
+    import_file(tmp_path, people[:4], "2024-04")
+    import_file(tmp_path, people, "2024-05",
+                new_grant=imports.NewGrant("2024-05", "31/QĐ-UBND", date(2024, 5, 3)))
     rows = db.session.scalars(select(ChangeProposal)).all()
-    assert len(rows) == 2
-    assert {(c.kind, c.status, c.effective_month, c.source) for c in rows} == {("new", "approved", "2024-05", "import")}
-    names = {c.beneficiary.full_name for c in rows}
-    assert names == {p["name"] for p in people[4:]}
+    assert {(c.kind, c.status, c.effective_month, c.source, c.decision_number) for c in rows} == {
+        ("new", "approved", "2024-05", "import", "31/QĐ-UBND")}
+    assert {c.beneficiary.full_name for c in rows} == {p["name"] for p in people[4:]}
     # They count in May's increases, and the April list does not pay them.
     assert len(changes.month_changes(select(ChangeProposal.commune_id), "2024-05")) == 2
     april = payments.build(find_commune(CHANH, "2024-04"), "2024-04", "BTXH", history.system_user())
     assert {line.beneficiary.full_name for line in april.lines} == {p["name"] for p in people[:4]}
-    # The commune's first NCC list is a first load too.
-    import_file(tmp_path, filegen.make_people(3, seed=12, program="NCC"), "2024-05", "NCC", "ncc.xlsx")
-    assert db.session.scalar(select(func.count(ChangeProposal.id))) == 2
-
-
-def test_an_import_without_a_month_counts_in_the_campaign_month(app, tmp_path):
-    people = filegen.make_people(3, seed=13)
-    import_file(tmp_path, people[:2], "2024-04")
-    path = tmp_path / "ds.xlsx"
-    filegen.write_list(people, "xlsx_one_row", path, month="2024-04")
-    parsed = imports.parse(path.read_bytes(), "ds.xlsx", "BTXH", None)
-    parsed.month = None
-    plan = imports.plan(parsed, find_commune(CHANH, "2024-05"), "BTXH")
-    batch = ImportBatch(commune_id=plan.commune.id, program="BTXH", month=None, filename="ds.xlsx",
-                        sha256="0" * 64, data=b"", user_id=history.system_user().id, status="committed")
-    db.session.add(batch)
-    db.session.flush()
-    imports.commit(plan, history.system_user(), batch)
-    assert [c.effective_month for c in db.session.scalars(select(ChangeProposal))] == ["2024-05"]
 
 
 # ------------------------------------------------------------------ CSRF

@@ -27,10 +27,10 @@ FILENAMES = {"xls": "ds.xls", "html_xls": "ds.xls", "xlsx_as_xls": "ds.xls", "xl
              "csv_as_xls": "ds.xls"}
 
 
-def write(tmp_path, shape, people, program="BTXH"):
+def write(tmp_path, shape, people, program="BTXH", **kw):
     name = FILENAMES.get(shape) or ("ds.csv" if shape.startswith("csv") else "ds.xlsx")
     path = tmp_path / name
-    filegen.write_list(people, shape, path, program=program)
+    filegen.write_list(people, shape, path, program=program, **kw)
     return path
 
 
@@ -145,7 +145,8 @@ def test_id_held_in_another_commune_is_reported(runner, tmp_path, planted):
     other = [dict(people[0], name="Võ Thị Khác", birth_year=people[0]["birth_year"])]
     other = filegen.make_people(12, seed=99)
     other[3]["national_id"] = people[0]["national_id"]
-    report = run_import(runner, write(tmp_path, "csv_comma", other), "21046", "--program", "BTXH", "--month", "2024-05")
+    report = run_import(runner, write(tmp_path, "csv_comma", other, commune="Bình Thạnh"), "21046",
+                        "--program", "BTXH", "--month", "2024-05")
     hits = [i for i in report["issues"] if i["code"] == "duplicate_id_registry"]
     assert [i["row"] for i in hits] == [other[3]["row"]]
     assert "Bình Chánh" in hits[0]["message"]
@@ -407,15 +408,203 @@ def test_out_of_range_and_overlong_values(runner, tmp_path):
     assert amounts[people[0]["name"]] is None
 
 
-def test_another_communes_file_and_program_are_flagged(runner, tmp_path):
+def test_another_programs_file_is_flagged(runner, tmp_path):
     people = filegen.make_people(12, seed=21)
     path = write(tmp_path, "xlsx_two_row", people, program="NCC")
-    # The generator titles the file for Bình Chánh; import it into Bình Dương as BTXH.
-    report = run_import(runner, path, "21070", "--program", "BTXH", "--dry-run")
-    codes = [i["code"] for i in report["issues"]]
-    assert "commune_mismatch" in codes and "program_mismatch" in codes
+    report = run_import(runner, path, "21052", "--program", "BTXH", "--dry-run")
+    assert "program_mismatch" in [i["code"] for i in report["issues"]]
     ok = run_import(runner, path, "21052", "--program", "NCC", "--dry-run")
-    assert not {"commune_mismatch", "program_mismatch"} & {i["code"] for i in ok["issues"]}
+    assert "program_mismatch" not in {i["code"] for i in ok["issues"]}
+
+
+# ------------------------------------------------------------------ another commune's list
+
+def nothing_written():
+    from portal.models import Area, ChangeProposal
+    return (db.session.scalar(select(func.count(Beneficiary.id))) == 0
+            and db.session.scalar(select(func.count(ImportBatch.id))) == 0
+            and db.session.scalar(select(func.count(ChangeProposal.id))) == 0
+            and db.session.scalar(select(func.count(Area.id)).where(Area.level == "village")) == 0)
+
+
+def refused(runner, path, commune, *extra):
+    r = runner.invoke(args=["import-list", str(path), "--commune", commune, "--json", *extra])
+    assert r.exit_code != 0, r.output
+    return json.loads(r.output)
+
+
+def test_another_communes_list_is_refused_in_the_cli(runner, tmp_path):
+    people = filegen.make_people(12, seed=21)
+    # The title names Xã Bình Dương; Bình Chánh is chosen.
+    out = refused(runner, write(tmp_path, "xlsx_two_row", people, commune="Bình Dương"), "21052",
+                  "--month", "2024-05")
+    assert out["error"] == "commune_mismatch"
+    assert "«UBND XÃ BÌNH DƯƠNG»" in out["message"] and "đã chọn Xã Bình Chánh" in out["message"]
+    assert nothing_written()
+    # Without --json: exit status 2 and the same message.
+    r = runner.invoke(args=["import-list", str(tmp_path / "ds.xlsx"), "--commune", "21052"])
+    assert r.exit_code == 2 and "UBND XÃ BÌNH DƯƠNG" in r.output and nothing_written()
+    # A commune column naming Bình Dương under a title that names no commune (the CSV's).
+    for p in people:
+        p["commune"] = "Bình Dương"
+    path = write(tmp_path, "csv_semicolon_bom", people, columns=(("commune", "Xã/Phường"),))
+    out = refused(runner, path, "21052", "--program", "BTXH")
+    assert out["error"] == "commune_mismatch" and "«Bình Dương»" in out["message"]
+    assert "Xã Bình Chánh" in out["message"] and "12 dòng" in out["message"] and nothing_written()
+    # An address ending with the commune ("Thôn …, xã Bình Dương") says it too.
+    out = refused(runner, write(tmp_path, "csv_comma", people, commune="Bình Dương"), "21052",
+                  "--program", "BTXH", "--month", "2024-05")
+    assert out["error"] == "commune_mismatch" and "xã Bình Dương" in out["message"]
+    # Chosen right, the same files go in.
+    assert run_import(runner, path, "21070", "--program", "BTXH", "--month", "2024-05")["added"] == 12
+
+
+def test_another_communes_list_is_refused_on_the_web_for_every_role(client):
+    people = filegen.make_people(6, seed=22)
+    data = filegen.write_list(people, "xlsx_two_row", commune="Bình Dương")
+    login(client, "commune")
+    r = upload(client, data)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "error-summary" in html
+    assert "UBND XÃ BÌNH DƯƠNG" in html and "đã chọn Xã Bình Chánh" in html
+    assert nothing_written()
+    client.post("/logout", data={"csrf_token": csrf_token(client, "/search")})
+    login(client, "district")
+    r = upload(client, data)  # the district chose Bình Chánh for Bình Dương's list
+    assert r.status_code == 422 and "UBND XÃ BÌNH DƯƠNG" in r.get_data(as_text=True)
+    assert nothing_written()
+    page = client.get("/imports/new").get_data(as_text=True)
+    duong = re.search(r'<option[^>]*value="(\d+)"[^>]*>Xã Bình Dương', page).group(1)
+    assert upload(client, data, commune_id=duong).status_code == 303
+
+
+def test_the_reform_pair_is_one_commune_and_marks_count(app, tmp_path):
+    from portal.services import imports
+    from portal.services.areas import find_commune
+    chau_o, binh_son = find_commune("21040", "2024-05"), find_commune("21040", "2025-08")
+    assert chau_o.name == "Châu Ổ" and binh_son.name == "Bình Sơn" and chau_o.id != binh_son.id
+    people = filegen.make_people(4, seed=23)
+
+    def parsed(commune, month="2024-05", shape="xlsx_two_row"):
+        return imports.parse(filegen.write_list(people, shape, commune=commune, month=month),
+                             "ds.xlsx", "BTXH", None)
+    # A 2024 list of Thị trấn Châu Ổ into its successor Xã Bình Sơn, and back.
+    imports.plan(parsed("Thị trấn Châu Ổ"), binh_son)
+    imports.plan(parsed("Bình Sơn", "2025-08"), chau_o)
+    # Bình Chánh was merged into Xã Bình Sơn too; Bình Dương is not Bình Chánh for all that.
+    imports.plan(parsed("Bình Chánh"), binh_son)
+    with pytest.raises(imports.ImportRefused):
+        imports.plan(parsed("Bình Dương"), find_commune("21052", "2024-05"))
+    with pytest.raises(imports.ImportRefused):
+        imports.plan(parsed("Bình Dương"), chau_o)
+    # Bình Thanh and Bình Thạnh are two communes.
+    thanh = find_commune("21046", "2024-05")
+    assert thanh.name == "Bình Thạnh"
+    imports.plan(parsed("Bình Thạnh"), thanh)
+    with pytest.raises(imports.ImportRefused) as e:
+        imports.plan(parsed("Bình Thanh"), thanh)
+    assert "Xã Bình Thanh" in e.value.message and "Xã Bình Thạnh" in e.value.message
+    # A title naming only the district or the province, or no commune, passes.
+    p = parsed("Bình Dương")
+    for title in ("UBND HUYỆN BÌNH SƠN\nDANH SÁCH CHI TRẢ", "SỞ LĐ-TB&XH TỈNH QUẢNG NGÃI", ""):
+        p.title = title
+        imports.plan(p, find_commune("21052", "2024-05"))
+    assert db.session.scalar(select(func.count(Beneficiary.id))) == 0
+
+
+# ------------------------------------------------------------------ new villages
+
+def test_new_villages_need_a_confirmation(runner, client, tmp_path):
+    people = filegen.make_people(8, seed=24)
+    first = [p for p in people if p["village"] != "Thôn Đồng Tròn"]
+    people[-1]["village"] = "Thôn Đồng Tròn"
+    # A commune without villages: its first list creates them, no confirmation.
+    run_import(runner, write(tmp_path, "xlsx_two_row", first[:5]), "21052", "--month", "2024-05")
+    path = write(tmp_path, "xlsx_two_row", people)
+    out = refused(runner, path, "21052", "--month", "2024-05")
+    assert out["error"] == "villages_not_confirmed" and "Thôn Đồng Tròn" in out["message"]
+    assert db.session.scalar(select(func.count(Beneficiary.id))) == 5
+    dry = run_import(runner, path, "21052", "--month", "2024-05", "--dry-run")
+    assert dry["villages_to_confirm"] == ["Thôn Đồng Tròn"]
+    # On the web: listed in the preview, refused (422) without the tick, written with it.
+    login(client, "commune")
+    url = upload(client, filegen.write_list(people, "xlsx_two_row")).headers["Location"]
+    html = client.get(url).get_data(as_text=True)
+    assert "Tạo các thôn mới: Thôn Đồng Tròn" in html
+    r = client.post(url + "/commit", data={"csrf_token": csrf_token(client, url)})
+    assert r.status_code == 422 and "Thôn Đồng Tròn" in r.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Beneficiary.id))) == 5
+    assert db.session.get(ImportBatch, int(url.rsplit("/", 1)[1])).status == "preview"
+    r = client.post(url + "/commit", data={"csrf_token": csrf_token(client, url), "create_villages": "y"})
+    assert r.status_code == 303
+    assert db.session.scalar(select(func.count(Beneficiary.id))) == len(people)
+
+
+# ------------------------------------------------------------------ increases (§2)
+
+def may_report(code="21052"):
+    from portal.services import reports
+    from portal.services.areas import find_commune
+    report = reports.monthly_report(find_commune(code, "2024-05"), "2024-05")
+    return report["totals"]["BTXH"]["increases"]
+
+
+def test_an_import_is_the_opening_balance_not_an_increase(runner, tmp_path):
+    people = filegen.make_people(10, seed=25)
+    run_import(runner, write(tmp_path, "xlsx_two_row", people[:6]), "21052", "--month", "2024-05")
+    assert may_report() == 0
+    # A later list with more people: still no increase by itself.
+    report = run_import(runner, write(tmp_path, "xlsx_two_row", people), "21052", "--month", "2024-05",
+                        "--create-villages")
+    assert report["added"] == 4 and report["increases"] == 0 and may_report() == 0
+    assert report["groups"] == {"catch_up": 4, "starts": {}}
+
+
+def test_new_grants_from_a_month_are_increases_with_their_decision(runner, tmp_path):
+    from portal.models import ChangeProposal
+    people = filegen.make_people(10, seed=26)
+    path = write(tmp_path, "xlsx_two_row", people)
+    out = refused(runner, path, "21052", "--month", "2024-05", "--new-from", "2024-05")
+    assert out["error"] == "bad_new_grant" and nothing_written()
+    report = run_import(runner, path, "21052", "--month", "2024-05", "--new-from", "2024-05",
+                        "--decision-number", "125/QĐ-UBND", "--decision-date", "20/05/2024")
+    assert report["increases"] == report["added"] == 10 and may_report() == 10
+    rows = db.session.scalars(select(ChangeProposal)).all()
+    assert {(c.kind, c.status, c.effective_month, c.decision_number, c.decision_date) for c in rows} == {
+        ("new", "approved", "2024-05", "125/QĐ-UBND", dt.date(2024, 5, 20))}
+    assert all(c.decided_by.role == "system" and "Phòng Lao động" in c.decision_note for c in rows)
+
+
+def test_new_grants_on_the_web(client):
+    from portal.models import ChangeProposal
+    people = filegen.make_people(5, seed=27)
+    login(client, "district")
+    url = upload(client, filegen.write_list(people, "xlsx_two_row")).headers["Location"]
+    html = client.get(url).get_data(as_text=True)
+    assert "5 người được thêm vào danh sách đang hưởng (số dư đầu kỳ, không tính là phát sinh tăng)" in html
+    token = csrf_token(client, url)
+    r = client.post(url + "/commit", data={"csrf_token": token, "new_grant": "y", "new_from": "2024-05"})
+    assert r.status_code == 422 and "Ghi số quyết định" in r.get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Beneficiary.id))) == 0
+    r = client.post(url + "/commit", data={"csrf_token": token, "new_grant": "y", "new_from": "2024-05",
+                                           "decision_number": "7/QĐ-UBND", "decision_date": "2024-05-10"})
+    assert r.status_code == 303 and may_report() == 5
+    # The district decides in 2024 (DECIDING_ROLES): its user is recorded as the decider.
+    assert {c.decided_by.username for c in db.session.scalars(select(ChangeProposal))} == {"district"}
+    html = client.get(url).get_data(as_text=True)
+    assert "5 người hưởng mới từ tháng 2024-05 theo Quyết định số 7/QĐ-UBND ngày 10/05/2024" in html
+
+
+def test_a_start_month_in_the_file_counts_in_that_month(runner, tmp_path):
+    people = filegen.make_people(6, seed=28)
+    for i, p in enumerate(people):
+        p["start_month"] = "05/2024" if i < 2 else "01/03/2019"
+    people[5]["start_month"] = "sớm"
+    path = write(tmp_path, "xlsx_two_row", people, columns=(("start_month", "Hưởng từ tháng"),))
+    report = run_import(runner, path, "21052", "--month", "2024-05")
+    assert report["groups"] == {"catch_up": 1, "starts": {"2019-03": 3, "2024-05": 2}}
+    assert report["increases"] == 5 and may_report() == 2
+    assert [i["row"] for i in report["issues"] if i["code"] == "bad_start_month"] == [people[5]["row"]]
 
 
 def test_export_by_a_code_that_named_two_units(runner, tmp_path, planted):

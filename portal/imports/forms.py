@@ -1,8 +1,8 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import SelectField, StringField
+from wtforms import BooleanField, DateField, SelectField, StringField
 from wtforms.fields import SelectChoice
-from wtforms.validators import Optional, Regexp
+from wtforms.validators import Length, Optional, Regexp
 
 from ..forms import Form
 
@@ -22,4 +22,14 @@ class UploadForm(Form):
 
 
 class ConfirmForm(Form):
-    pass
+    """The confirmation of a previewed list: the new villages (when the commune has villages
+    already), and whether the people added without a start month in the file are the
+    registry's opening balance (default) or new grants from a month by a decision."""
+
+    create_villages = BooleanField(_l("Tạo các thôn mới"))
+    new_grant = BooleanField(_l("Hưởng mới từ tháng ghi dưới đây theo quyết định: tính là phát sinh tăng"))
+    new_from = StringField(_l("Hưởng mới từ tháng"), validators=[
+        Optional(), Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", message=_l("Tháng dạng YYYY-MM, ví dụ 2024-05."))])
+    decision_number = StringField(_l("Số quyết định"), validators=[Length(max=60)])
+    decision_date = DateField(_l("Ngày quyết định"), format=["%Y-%m-%d", "%d/%m/%Y"],
+                              validators=[Optional()])

@@ -84,17 +84,38 @@ def upload():
                   status=422 if form.errors else 200)
 
 
+def _preview(batch, form, status=200):
+    report = batch.summary or {}
+    issues = report.get("issues") or []
+    show_all = request.args.get("all") == "1"
+    if not form.new_from.data:
+        form.new_from.data = batch.month
+    return render("imports/preview.html", batch=batch, report=report, form=form,
+                  issues=issues[:ISSUES_MAX] if show_all else issues[:ISSUES_SHOWN], show_all=show_all,
+                  capped=len(issues) > ISSUES_MAX, status=status)
+
+
 @bp.route("/imports/<int:batch_id>")
 @roles_required(*UPLOADERS)
 def preview(batch_id):
     """What the file would add, change and leave alone, and every problem by sheet, row, column."""
-    batch = _list_batch(batch_id)
-    report = batch.summary or {}
-    issues = report.get("issues") or []
-    show_all = request.args.get("all") == "1"
-    return render("imports/preview.html", batch=batch, report=report, form=ConfirmForm(),
-                  issues=issues[:ISSUES_MAX] if show_all else issues[:ISSUES_SHOWN], show_all=show_all,
-                  capped=len(issues) > ISSUES_MAX)
+    return _preview(_list_batch(batch_id), ConfirmForm())
+
+
+def _refuse(batch, form, e):
+    """The preview again, with 422 and the refusal ``e`` (``imports.ImportRefused``) on its field."""
+    target = form[e.field] if e.field in form else form.create_villages
+    target.errors = list(target.errors) + [e.message]
+    return _preview(batch, form, 422)
+
+
+def _new_grant(form):
+    """The "new from month" option of the confirm form as an ``imports.NewGrant`` (checked),
+    or ``None`` when it is not ticked."""
+    if not form.new_grant.data:
+        return None
+    return imports.NewGrant(form.new_from.data or "", form.decision_number.data or "",
+                            form.decision_date.data).check()
 
 
 @bp.route("/imports/<int:batch_id>/commit", methods=["POST"])
@@ -102,16 +123,34 @@ def preview(batch_id):
 def confirm(batch_id):
     """Write the previewed file in one transaction (all or nothing)."""
     batch = _list_batch(batch_id)
-    if not ConfirmForm().validate_on_submit() or not imports.claim(batch, "committing"):
+    form = ConfirmForm()
+    valid = form.validate_on_submit()
+    if batch.status == "preview" and not valid and "csrf_token" not in form.errors:
+        return _preview(batch, form, 422)
+    grant = None
+    if valid and batch.status == "preview":
+        try:
+            grant = _new_grant(form)
+            plan = imports.Plan(None, batch.commune, batch.program,
+                                villages_to_confirm=(batch.summary or {}).get("villages_to_confirm") or [])
+            imports.check_villages(plan, form.create_villages.data)
+        except imports.ImportRefused as e:
+            return _refuse(batch, form, e)
+    if not valid or not imports.claim(batch, "committing"):
         flash(_("Danh sách này đã được xử lý."), "info")
         return see_other("imports.preview", batch_id=batch.id)
     try:
         plan = _plan(batch)
-        counts = imports.commit(plan, current_user, batch)
+        counts = imports.commit(plan, current_user, batch, create_villages=form.create_villages.data,
+                                new_grant=grant)
         checks.recheck(checks.ids_in_area(batch.commune))
         batch.status, batch.committed_at = "committed", utcnow()
-        batch.summary = plan.snapshot()
+        batch.summary = plan.snapshot() | {"increases": counts["increases"],
+                                           "new_grant": grant.as_dict() if grant else None}
         db.session.commit()
+    except imports.ImportRefused as e:  # the registry moved since the preview (a village)
+        db.session.rollback()  # the claim too: the batch can be confirmed again
+        return _refuse(batch, form, e)
     except Exception:
         db.session.rollback()  # the claim is rolled back too: the batch can be confirmed again
         current_app.logger.exception("import %s failed", batch_id)

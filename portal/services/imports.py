@@ -17,10 +17,9 @@ wipes a known value.
 """
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 
-from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import selectinload
@@ -31,15 +30,15 @@ from ..sheets.header import find_month, iter_rows, read_lists, title_text
 from ..sheets.extent import cell_ref, col_letters
 from ..sheets.reader import FileProblem
 from ..vn.banks import by_bin, check_account_number, normalise_account, resolve_bank
-from ..vn.dates import parse_birth
+from ..vn.dates import parse_birth, parse_month
 from ..vn.ids import parse_national_id
 from ..vn.money import parse_amount
 from ..vn.text import fold, mentions_death, nfc, proper_case
-from . import areas, history
+from . import areas, history, months
 from . import changes as ledger
 
-__all__ = ["FileProblem", "Issue", "ParsedRow", "Parsed", "Plan", "parse", "plan", "commit",
-           "ISSUE_CODES"]
+__all__ = ["FileProblem", "ImportRefused", "Issue", "ParsedRow", "Parsed", "Plan", "NewGrant",
+           "parse", "plan", "commit", "ISSUE_CODES"]
 
 # code → (severity, what it means). Listed in the README.
 ISSUE_CODES = {
@@ -70,7 +69,8 @@ ISSUE_CODES = {
     "month_mismatch": ("warning", "Tháng ghi trên tiêu đề khác tháng đã chọn."),
     "file_differs": ("warning", "Tệp khác với điều cán bộ đã ghi (rà soát, sửa): giữ giá trị của cán bộ."),
     "program_mismatch": ("warning", "Chương trình ghi trên tiêu đề khác chương trình đã chọn."),
-    "commune_mismatch": ("warning", "Tiêu đề tệp ghi tên một xã khác xã đã chọn."),
+    "bad_start_month": ("warning", "Tháng bắt đầu hưởng không đọc được: người này được thêm như "
+                        "đang hưởng (số dư đầu kỳ)."),
     "legacy_encoding": ("info", "Tệp dùng bảng mã cũ, đã chuyển sang Unicode."),
     "uncalculated_formula": ("error", "Ô có công thức nhưng tệp không lưu giá trị đã tính (tệp do "
                              "phần mềm không tính công thức tạo ra): ô được đọc là trống. Hãy mở "
@@ -115,6 +115,8 @@ class ParsedRow:
     account: dict | None
     issues: list = field(default_factory=list)
     skipped: bool = False
+    commune: str | None = None  # the commune the row names (a "Xã" column, an address's tail)
+    start_month: str | None = None  # "Hưởng từ tháng" of the file, YYYY-MM
 
     @property
     def name_key(self):
@@ -146,6 +148,22 @@ class Plan:
     changed: list = field(default_factory=list)    # (ParsedRow, Beneficiary, {field: (old, new)})
     unchanged: list = field(default_factory=list)  # (ParsedRow, Beneficiary)
     new_villages: list = field(default_factory=list)  # names of villages to be created
+    # The new village names that need the officer's confirmation: those of a commune that
+    # already has villages (a first import creates its villages freely).
+    villages_to_confirm: list = field(default_factory=list)
+
+    def groups(self):
+        """How the people added will count (``design/domain.md`` §4): ``catch_up``, those
+        with no start month in the file — the registry's opening balance, not increases,
+        unless the officer records them as new grants from a month (``NewGrant``);
+        ``starts``, ``{month: n}`` of those whose start month the file states — increases
+        of that month."""
+        starts = {}
+        for r in self.added:
+            if r.start_month:
+                starts[r.start_month] = starts.get(r.start_month, 0) + 1
+        return {"catch_up": sum(1 for r in self.added if not r.start_month),
+                "starts": dict(sorted(starts.items()))}
 
     def snapshot(self, limit=200):
         """The report plus the first ``limit`` added and changed rows, JSON-ready: what the
@@ -154,7 +172,6 @@ class Plan:
             return v.isoformat() if isinstance(v, date) else v
         out = self.report()
         out["issues"] = [dict(i.as_dict(), text=i.text) for i in self.parsed.issues]
-        out["new_villages"] = self.new_villages
         out["added_rows"] = [
             {"row": r.row, "sheet": r.sheet, "name": r.values["full_name"],
              "birth": text(r.values.get("birth_date")) or r.values.get("birth_year"),
@@ -172,7 +189,8 @@ class Plan:
         return {"rows": len(p.rows), "added": len(self.added), "changed": len(self.changed),
                 "unchanged": len(self.unchanged), "skipped": sum(r.skipped for r in p.rows),
                 "month": p.month, "program": self.program,
-                "issues": [i.as_dict() for i in p.issues]}
+                "new_villages": self.new_villages, "villages_to_confirm": self.villages_to_confirm,
+                "groups": self.groups(), "issues": [i.as_dict() for i in p.issues]}
 
 
 def _issue(sheet, row, column, code, detail=None):
@@ -230,6 +248,39 @@ def clean_village(text):
         # fold() keeps lengths for Vietnamese letters, so the cut falls at the same place.
         text = text[: m.start()].strip(" ,") if len(folded) == len(text) else text.split(",")[0]
     return text or None
+
+
+_ADDRESS_COMMUNE = re.compile(r",\s*((?:xa|phuong|thi tran|dac khu)\s[^,]+)")
+
+
+def commune_in_address(text):
+    """The commune an address names after a comma: ``"Thôn Phước Hòa, xã Bình Chánh,
+    huyện Bình Sơn"`` → ``"xã Bình Chánh"``; ``None`` when it names none."""
+    text = nfc(text)
+    if not text:
+        return None
+    folded = fold(text)
+    m = _ADDRESS_COMMUNE.search(folded)
+    if not m or len(folded) != len(text):
+        return None
+    return text[m.start(1):m.end(1)].strip() or None
+
+
+def _month_of(value):
+    """A start or end month as a file writes it (a date cell, ``01/03/2024``, ``3/2024``,
+    ``Tháng 3/2024``) as ``YYYY-MM``, or ``None``."""
+    if isinstance(value, (date, datetime)):
+        return f"{value.year:04d}-{value.month:02d}"
+    text = str(value).strip()
+    m = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})", text)
+    if m and 1 <= int(m.group(2)) <= 12:
+        return f"{int(m.group(3)):04d}-{int(m.group(2)):02d}"
+    m = re.fullmatch(r"(\d{4})-(\d{2})", text)
+    month = f"{m.group(1)}-{m.group(2)}" if m else parse_month(text)
+    try:
+        return months.parse(month) if month else None
+    except ValueError:
+        return None
 
 
 RELATIONS = {"self": ("ban than", "chinh chu", "chu ho", "doi tuong"),
@@ -397,6 +448,14 @@ def parse_row(sheet_name, excel_row, cells, labels, group_label=None):
         row.village = row.village[:MAX_LENGTHS["village"]]
     if cells.get("household") not in (None, ""):
         row.household_key = fold(str(cells["household"]))
+    if cells.get("commune") not in (None, ""):
+        row.commune = nfc(str(cells["commune"])) or None
+    elif cells.get("village") not in (None, ""):
+        row.commune = commune_in_address(str(cells["village"]))
+    if cells.get("start_month") not in (None, ""):
+        row.start_month = _month_of(cells["start_month"])
+        if row.start_month is None:
+            add("start_month", "bad_start_month", f"Giá trị: «{cells['start_month']}».")
 
     raw_number = cells.get("account_number")
     if raw_number not in (None, ""):
@@ -505,22 +564,105 @@ def _village_key(name):
     return fold(areas.split_kind(name)[1] or name)
 
 
-def _other_commune_in_title(title, commune):
-    """Another commune of the same parent area named in the title (``UBND XÃ BÌNH DƯƠNG``)
-    while the chosen one is not, or ``None``. Names are compared with their marks, since
-    Bình Thanh and Bình Thạnh are two communes."""
-    text = " ".join(nfc(title or "").casefold().split())
-    if not text or commune.parent_id is None:
-        return None
+class ImportRefused(ValueError):
+    """A file refused as a whole before anything is written (Vietnamese ``message``);
+    ``code``: ``commune_mismatch`` (the file is another commune's list),
+    ``villages_not_confirmed`` (new village names not confirmed), ``bad_new_grant`` (the
+    "new from month" option is incomplete or out of range)."""
 
-    def named(area):
-        return f"{(area.kind or '').casefold()} {area.name.casefold()}" in text
+    def __init__(self, code, message, field=None):
+        super().__init__(message)
+        self.code, self.message, self.field = code, message, field
 
-    if named(commune):
-        return None
-    siblings = db.session.scalars(select(Area).where(
-        Area.parent_id == commune.parent_id, Area.level == "commune", Area.id != commune.id))
-    return next((a for a in siblings if named(a)), None)
+
+def _lineage(commune):
+    """The ids of the units that are ``commune`` across the 2025 reform: itself, its
+    successors, and every unit merged into it, directly or not (Xã Bình Sơn 21040 from
+    01/07/2025 took in Thị trấn Châu Ổ, 21040 until 30/06/2025, and Bình Chánh …): a file
+    naming one of them is not another commune's. The other units merged into its successor
+    are: Bình Dương is not Bình Chánh."""
+    ids = {commune.id}
+    a = commune
+    while a.successor_id is not None and a.successor_id not in ids:
+        ids.add(a.successor_id)
+        a = a.successor
+    frontier, seen = {commune.id}, {commune.id}
+    while frontier:
+        frontier = set(db.session.scalars(select(Area.id).where(
+            Area.successor_id.in_(frontier), Area.id.not_in(seen))))
+        seen |= frontier
+    return ids | seen
+
+
+def _spoken(text):
+    """Text compared with its marks (Bình Thanh and Bình Thạnh are two communes): NFC,
+    lower case, single spaces."""
+    return " ".join(nfc(text or "").lower().split())
+
+
+def _named_in(text, candidates):
+    """``[(area, start, end)]``: the ``candidates`` named with their kind in ``text``
+    (``_spoken``), whole words, a name inside a longer one dropped (Bình Tân in Bình Tân
+    Phú)."""
+    found = []
+    for a in candidates:
+        needle = _spoken(f"{a.kind or ''} {a.name}")
+        for m in re.finditer(rf"(?<!\w){re.escape(needle)}(?!\w)", text):
+            found.append((a, m.start(), m.end()))
+    return [f for f in found if not any(o is not f and o[1] <= f[1] and f[2] <= o[2]
+                                        and o[2] - o[1] > f[2] - f[1] for o in found)]
+
+
+def foreign_commune(parsed, commune):
+    """Refuse (``ImportRefused``, code ``commune_mismatch``) a file that names another
+    commune than ``commune``: its title (``UBND XÃ BÌNH DƯƠNG`` without the chosen commune
+    named) or its rows (a "Xã" column, or an address ending ``…, xã Bình Dương``).
+
+    Only the communes of the same province are known names; a unit merged into the chosen
+    one by the 2025 reform, or its successor, is the same commune (``_lineage``). A title
+    naming only the district or the province, or no commune, and rows naming no known
+    commune, pass."""
+    path = commune.path or ""
+    top = path.strip("/").split("/")[0] if path.strip("/") else None
+    q = select(Area).where(Area.level == "commune")
+    if top:
+        q = q.where(Area.path.startswith(f"/{top}/"))
+    candidates = db.session.scalars(q).all()
+    same = _lineage(commune)
+    chosen = commune.full_name
+
+    def refuse(named_as, other, where):
+        raise ImportRefused("commune_mismatch", (
+            f"{where} ghi «{named_as}» nhưng đã chọn {chosen}: danh sách của {other.full_name} "
+            f"không được nhập vào {chosen}, không có gì được ghi. Nếu tệp đúng là của "
+            f"{other.full_name}, cán bộ huyện, tỉnh chọn {other.full_name} rồi tải lên lại; nếu "
+            f"không, hãy tải đúng danh sách của {chosen}."))
+
+    title = " ".join(nfc(parsed.title or "").split())
+    spoken = _spoken(title)
+    named = _named_in(spoken, candidates)
+    if named and not any(a.id in same for a, _, _ in named):
+        other, start, end = named[0]
+        shown = title[start:end] if len(title) == len(spoken) else other.full_name
+        if len(title) == len(spoken) and spoken[:start].endswith("ubnd "):
+            shown = title[start - 5:end]
+        refuse(shown, other, "Tệp")
+
+    by_name = {}
+    for a in candidates:
+        by_name.setdefault(_spoken(a.name), []).append(a)
+        by_name.setdefault(_spoken(f"{a.kind or ''} {a.name}"), []).append(a)
+    rows = {}
+    for r in parsed.people:
+        if r.commune:
+            rows.setdefault(_spoken(r.commune), []).append(r)
+    for key, group in rows.items():
+        areas_named = by_name.get(key) or by_name.get(_spoken(areas.split_kind(group[0].commune)[1]), [])
+        if areas_named and not any(a.id in same for a in areas_named):
+            first = group[0]
+            where = (f"Tệp ({len(group)} dòng, từ {first.sheet + ', ' if first.sheet else ''}"
+                     f"dòng {first.row})")
+            refuse(first.commune, areas_named[0], where)
 
 
 def plan(parsed, commune, program=None):
@@ -532,12 +674,8 @@ def plan(parsed, commune, program=None):
     program = program or parsed.program
     if program not in ("BTXH", "NCC", "HTXH"):
         raise ValueError("Chưa rõ danh sách thuộc chương trình nào: chọn BTXH hoặc NCC.")
+    foreign_commune(parsed, commune)
     result = Plan(parsed, commune, program)
-    other = _other_commune_in_title(parsed.title, commune)
-    if other is not None:
-        sheet, row = parsed.title_row
-        parsed.issues.insert(0, _issue(sheet, row, None, "commune_mismatch",
-                                       f"Tiêu đề: {other.full_name}; đã chọn: {commune.full_name}."))
     existing = db.session.scalars(
         select(Beneficiary).where(Beneficiary.commune_id == commune.id,
                                   Beneficiary.program == program)
@@ -549,6 +687,8 @@ def plan(parsed, commune, program=None):
         if key and key not in known:
             known.add(key)
             result.new_villages.append(r.village)
+    if villages:
+        result.villages_to_confirm = list(result.new_villages)
     by_id, by_name = {}, {}
     for b in existing:
         if b.national_id:
@@ -677,20 +817,69 @@ def _changes(b, r, villages):
     return out
 
 
-def commit(p, user, batch=None):
+# Who decides a grant in a month (``changes.deciding_role``), as the decision names it.
+DECIDING_LEVELS = {"district": "Phòng Lao động - Thương binh và Xã hội huyện",
+                   "chairman": "Chủ tịch UBND xã"}
+
+
+@dataclass
+class NewGrant:
+    """The officer's "hưởng mới từ tháng …" for the people an import adds: they are new
+    grants from ``month`` by the decision ``number`` of ``day`` (a ``date``), increases of
+    that month, instead of the registry's opening balance."""
+    month: str
+    number: str
+    day: date
+
+    def check(self):
+        """The month in ``changes.effective_window``, a number, a decision date neither in
+        the future nor over a year before the month; ``ImportRefused`` (``bad_new_grant``,
+        with the field) else. Returns ``self``."""
+        self.number = (self.number or "").strip()
+        try:
+            self.month = ledger.check_effective_month(self.month)
+            if not self.number:
+                raise ledger.ChangeError("Ghi số quyết định hưởng mới.", "decision_number")
+            if self.day is None:
+                raise ledger.ChangeError("Ghi ngày quyết định hưởng mới (dd/mm/yyyy).", "decision_date")
+            ledger.check_decision_date(self.day, self.month)
+        except ledger.ChangeError as e:
+            raise ImportRefused("bad_new_grant", str(e), {"effective_month": "new_from"}.get(
+                e.field, e.field)) from None
+        return self
+
+    def as_dict(self):
+        return {"month": self.month, "number": self.number, "date": self.day.isoformat()}
+
+
+def check_villages(p, create_villages):
+    """``ImportRefused`` (``villages_not_confirmed``) when plan ``p`` would create villages
+    in a commune that has villages already and the officer has not confirmed them."""
+    if p.villages_to_confirm and not create_villages:
+        raise ImportRefused("villages_not_confirmed", (
+            f"Tệp có {len(p.villages_to_confirm)} thôn chưa có ở {p.commune.full_name}: "
+            f"{', '.join(p.villages_to_confirm)}. Nếu đúng là thôn mới, đánh dấu «Tạo các thôn "
+            f"mới» rồi xác nhận; nếu là thôn đã có viết khác đi, hãy sửa tệp rồi tải lên lại. "
+            f"Chưa có gì được ghi."), "create_villages")
+
+
+def commit(p, user, batch=None, create_villages=False, new_grant=None):
     """Write plan ``p`` (in the caller's transaction): new records with their households,
     villages and accounts, changed fields, findings for every row issue, history events
-    (source ``import``). Returns ``{"added": n, "changed": n, "unchanged": n}``.
+    (source ``import``). Returns ``{"added": n, "changed": n, "unchanged": n, "increases": n}``.
 
-    A new record in a commune whose list of that program was already loaded (records
-    before this batch) is an increase (phát sinh tăng) from the batch's month, or the
-    file's, or the campaign month (``changes.record_new``); the first load of a commune's
-    list is not."""
+    New villages in a commune that has villages already need ``create_villages``
+    (``check_villages``). An import is never an increase by itself: the people it adds are
+    the registry's opening balance (số dư đầu kỳ), except a person whose start month the
+    file states (an increase of that month, ``changes.record_new``) and, with
+    ``new_grant`` (``NewGrant``), the others, recorded as new grants from its month by its
+    decision: an approved ``new`` change each (``changes.propose`` and ``changes.decide``,
+    by ``user`` when their role decides, ``changes.deciding_role``, else by the system
+    user, the decision's note naming the deciding level and who recorded it)."""
+    check_villages(p, create_villages)
+    if new_grant is not None:
+        new_grant.check()
     commune = p.commune
-    loaded_before = db.session.scalar(select(Beneficiary.id).where(
-        Beneficiary.commune_id == commune.id, Beneficiary.program == p.program).limit(1)) is not None
-    month = ((batch.month if batch is not None else None) or p.parsed.month
-             or current_app.config["CAMPAIGN_MONTH"])
     villages = _village_lookup(commune)
 
     def village_for(name):
@@ -728,8 +917,7 @@ def commit(p, user, batch=None):
     for r, b in added:
         history.record_creation(b, user, "import", batch)
         _findings(b, r, batch, set())
-        if loaded_before:
-            ledger.record_new(b, month, user)
+    increases = _record_starts(added, user, batch, new_grant)
     for r, b, changes in p.changed:
         simple = {f: new for f, (old, new) in changes.items() if "." not in f and f != "village"}
         history.set_fields(b, simple, user, "import", batch)
@@ -750,7 +938,37 @@ def commit(p, user, batch=None):
     for r, b in p.unchanged:
         _findings(b, r, batch, open_codes.get(b.id, set()))
     db.session.flush()
-    return {"added": len(p.added), "changed": len(p.changed), "unchanged": len(p.unchanged)}
+    return {"added": len(p.added), "changed": len(p.changed), "unchanged": len(p.unchanged),
+            "increases": increases}
+
+
+def _record_starts(added, user, batch, new_grant):
+    """The increases among the people just added (``commit``); returns their number."""
+    n = 0
+    grants = []
+    for r, b in added:
+        if r.start_month:
+            ledger.record_new(b, r.start_month, user, source="import",
+                              reason=f"Hưởng từ tháng {months.label(r.start_month)} (theo danh sách của xã)")
+            n += 1
+        elif new_grant is not None:
+            grants.append(b)
+    if not grants:
+        return n
+    level = ledger.deciding_role(months.start(new_grant.month))
+    decider = user if user.role in (ledger.deciding_role(), "system") else history.system_user()
+    evidence = f"Quyết định số {new_grant.number} ngày {new_grant.day:%d/%m/%Y}"
+    note = (f"{evidence} của {DECIDING_LEVELS.get(level, level)}; "
+            f"{user.full_name or user.username} ghi khi nhập danh sách"
+            f"{' ' + batch.filename if batch is not None else ''}.")
+    for b in grants:
+        change = ledger.propose(b, "new", user, new_grant.month, source="import",
+                                reason=f"Hưởng mới từ tháng {months.label(new_grant.month)}",
+                                evidence=evidence)
+        ledger.decide(change, decider, True, new_grant.number, new_grant.day, note=note)
+    from .payments import refresh_drafts  # the drafts from that month follow the grants
+    refresh_drafts([added[0][1].commune_id], added[0][1].program, new_grant.month, user)
+    return n + len(grants)
 
 
 def _open_codes(ids):
