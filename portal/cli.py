@@ -350,7 +350,276 @@ def monthly_report(month, area_code, as_json, xlsx_path, live):
         click.echo(f"Đã ghi {xlsx_path}.")
 
 
+# ------------------------------------------------------------------ the monthly cycle
+
+# Who may do what, as on the web: the roles that prepare the lists (payments.routes.PREPARERS)
+# and the payment provider; the admin passes everywhere, as ``web.roles_required`` lets it.
+CYCLE_ROLES = {"build": ("commune", "district"), "lock": ("commune", "district"), "results": ("payer",)}
+LINE_STATUS = {"listed": "payable", "blocked": "blocked", "held": "held"}
+USER_HELP = ("Username the command acts as (required): its role must be allowed to do this on the web, "
+             "its area bounds what it may touch, and the history records its name.")
+
+
+def _cycle_user(username, task, as_json):
+    """The active ``User`` called ``username`` whose role may do ``task`` on the web."""
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        _fail(f"Không có người dùng đang hoạt động tên «{username}».", as_json, "unknown_user")
+    roles = CYCLE_ROLES[task]
+    if user.role not in roles and user.role != "admin":
+        _fail(f"Người dùng «{username}» (vai trò {user.role}) không được làm việc này; cần vai trò "
+              + " hoặc ".join(roles) + ".", as_json, "forbidden")
+    return user
+
+
+def _cycle_month(text, as_json):
+    from .services import months
+    try:
+        return months.parse(text)
+    except ValueError as e:
+        _fail(str(e), as_json, "bad_month")
+
+
+def _cycle_area(code, month, user, as_json):
+    """The province, district or commune ``code`` in force in ``month``, within ``user``'s area."""
+    from .services import months
+    from .services.areas import find_area
+    from .services.scope import can_see_area
+    area = find_area(code, on=months.start(month))
+    if area is None or area.level not in ("province", "district", "commune"):
+        _fail(f"Không có đơn vị mã {code} trong tháng {months.label(month)}.", as_json, "unknown_area")
+    if not can_see_area(user, area):
+        _fail(f"{area.full_name} ngoài địa bàn của người dùng «{user.username}».", as_json, "out_of_scope")
+    return area
+
+
+def _communes_of(area, month, as_json):
+    from .services import months
+    from .services.areas import communes_below
+    communes = [area] if area.level == "commune" else communes_below(area, on=months.start(month))
+    if not communes:
+        _fail(f"{area.full_name} không có xã nào trong tháng {months.label(month)}.", as_json, "no_commune")
+    return communes
+
+
+def _programs(program):
+    from .services.progress import PROGRAMS
+    return [program] if program else list(PROGRAMS)
+
+
+def _list_json(period):
+    """One list as ``payment-lists --json`` prints it: every line with its status as the
+    list decided it (``payable``, ``blocked`` — an open error, or anything else that blocks
+    payment —, ``held``), the line's note as the reason, and the amount in đồng with the
+    arrears included."""
+    from sqlalchemy.orm import selectinload
+
+    from .models import PaymentLine
+    lines = db.session.scalars(select(PaymentLine).where(PaymentLine.period_id == period.id)
+                               .options(selectinload(PaymentLine.beneficiary)).order_by(PaymentLine.id)).all()
+    return {"commune_code": period.commune.code, "program": period.program, "state": period.status,
+            "lines": [{"national_id": line.beneficiary.national_id, "name": line.beneficiary.full_name,
+                       "amount": int(line.amount + line.arrears), "method": line.method,
+                       "status": LINE_STATUS[line.status],
+                       "reasons": [line.note] if line.status != "listed" and line.note else []}
+                      for line in lines]}
+
+
+def _list_summary(period, done=""):
+    from .services import payments
+    from .vn.money import format_vnd
+    t = payments.totals(period)
+    state = "đã khóa" if period.status == "locked" else "đang soạn"
+    return (f"  {period.commune.code} {period.commune.full_name} · {period.program} · lần {period.version} · "
+            f"{state}{done}: {t['listed']} người được chi, {format_vnd(t['amount'])}; "
+            f"{t['blocked']} bị chặn, {t['held']} tạm giữ")
+
+
+def _latest_lists(communes, month, programs):
+    from .services import payments
+    found = [payments.last_version(c.id, month, p) for c in communes for p in programs]
+    return [p for p in found if p is not None]
+
+
+@click.group("payment-lists")
+def payment_lists():
+    """The monthly payment lists from the command line: build, lock, results.
+
+    Each command acts as the user named by --user, as on the web: its role must be allowed
+    to do it there (build and lock: commune or district; results: payer; admin: all), its
+    area bounds the communes it may touch, and the lists and the history record its name.
+    Exit status: 0 done, 1 the lists or the file have problems (listed), 2 bad input."""
+
+
+@payment_lists.command("build")
+@click.argument("month")
+@click.option("--area", "area_code", required=True, help="GSO code of a commune, district or province in force that month.")
+@click.option("--user", "username", required=True, help=USER_HELP)
+@click.option("--program", type=click.Choice(["BTXH", "NCC"]), help="One program (default: both).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def payment_lists_build(month, area_code, username, program, as_json):
+    """Open MONTH's (YYYY-MM) payment lists for every commune of the area that has none, and
+    refresh the drafts already open (holds kept); locked lists are left as they are. Any
+    month builds on its own, from the registry and the decisions in force."""
+    from .services import months, payments
+    user = _cycle_user(username, "build", as_json)
+    month = _cycle_month(month, as_json)
+    area = _cycle_area(area_code, month, user, as_json)
+    communes = _communes_of(area, month, as_json)
+    programs = _programs(program)
+    built, skipped = payments.build_area(area, month, programs, user)  # the web's "every commune"
+    done = {p.id: " (mới lập)" for p in built}
+    for p in skipped:
+        if p.status == "draft":
+            n = payments.refresh(p, user)
+            done[p.id] = f" (đã cập nhật: thêm {n['added']}, bớt {n['removed']})"
+    db.session.commit()
+    lists = sorted(_latest_lists(communes, month, programs), key=lambda p: (p.commune.code, p.program))
+    if as_json:
+        click.echo(json.dumps({"month": month, "lists": [_list_json(p) for p in lists]}, ensure_ascii=False))
+        return
+    click.echo(f"{area.full_name} · tháng {months.label(month)}: lập {len(built)} danh sách, cập nhật "
+               f"{sum(1 for p in skipped if p.status == 'draft')}, "
+               f"{sum(1 for p in skipped if p.status == 'locked')} đã khóa giữ nguyên.")
+    for p in lists:
+        click.echo(_list_summary(p, done.get(p.id, "")))
+
+
+@payment_lists.command("lock")
+@click.argument("month")
+@click.option("--area", "area_code", required=True, help="GSO code of a commune, district or province in force that month.")
+@click.option("--user", "username", required=True, help=USER_HELP)
+@click.option("--program", type=click.Choice(["BTXH", "NCC"]), help="One program (default: both).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def payment_lists_lock(month, area_code, username, program, as_json):
+    """Lock MONTH's draft lists of the area, each on the web's rules: a draft that no longer
+    matches the registry (refresh it with «build») or that still has a blocked line is not
+    locked and is listed with the reason (exit 1); the others are locked."""
+    from .services import months, payments
+    user = _cycle_user(username, "lock", as_json)
+    month = _cycle_month(month, as_json)
+    area = _cycle_area(area_code, month, user, as_json)
+    communes = _communes_of(area, month, as_json)
+    drafts = [p for p in _latest_lists(communes, month, _programs(program)) if p.status == "draft"]
+    if not drafts:
+        _fail(f"Không có danh sách đang soạn nào tháng {months.label(month)} của {area.full_name} để khóa.",
+              as_json, "nothing_to_lock")
+    locked, refused = [], []
+    for p in sorted(drafts, key=lambda p: (p.commune.code, p.program)):
+        try:
+            payments.lock(p, user)
+            locked.append(p)
+        except payments.PeriodError as e:
+            refused.append({"commune_code": p.commune.code, "program": p.program, "message": str(e)})
+    db.session.commit()
+    if as_json:
+        out = {"month": month, "lists": [_list_json(p) for p in locked], "refused": refused}
+        if refused:
+            out.update(error="not_locked", message=f"{len(refused)} danh sách chưa khóa được.")
+        click.echo(json.dumps(out, ensure_ascii=False))
+    else:
+        click.echo(f"{area.full_name} · tháng {months.label(month)}: đã khóa {len(locked)} danh sách"
+                   + (f", {len(refused)} chưa khóa được." if refused else "."))
+        for p in locked:
+            click.echo(_list_summary(p))
+        for r in refused:
+            click.echo(f"  {r['commune_code']} · {r['program']}: {r['message']}", err=True)
+    if refused:
+        sys.exit(1)
+
+
+@payment_lists.command("results")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--month", required=True, help="Month of the lists paid, YYYY-MM.")
+@click.option("--area", "area_code", help="GSO code of a commune, district or province (default: the user's area).")
+@click.option("--user", "username", required=True, help=USER_HELP)
+@click.option("--confirm", is_flag=True, help="Record the results (all or nothing); without it, preview only.")
+@click.option("--overwrite", is_flag=True, help="With --confirm: also replace results already recorded.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def payment_lists_results(path, month, area_code, username, confirm, overwrite, as_json):
+    """Read the payment provider's result file (.csv, .xlsx, .xls) for the locked lists of
+    MONTH, as the web's upload does: without --confirm, print what would be recorded and
+    every row problem (row and column); with --confirm, record all of it or nothing. The
+    same file twice records nothing the second time. A row that would replace a result
+    already recorded refuses the whole file unless --overwrite is given."""
+    from dataclasses import asdict
+
+    from .models import utcnow
+    from .services import payments, results
+    from .sheets.reader import FileProblem
+    user = _cycle_user(username, "results", as_json)
+    month = _cycle_month(month, as_json)
+    area = _cycle_area(area_code, month, user, as_json) if area_code else None
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        _fail(f"Không đọc được tệp {path}: {e.strerror or e}.", as_json, "unreadable_file")
+    try:
+        plan = results.read(data, user, None, path.name, month=month, area=area)
+    except FileProblem as e:
+        _fail(e.message, as_json, e.code)
+    keep = ("row", "reference", "name", "commune", "month", "program", "amount", "result", "reason",
+            "old_result")
+    report = {"month": month, "file": path.name, "counts": plan.counts(), "errors": plan.errors,
+              "changes": [{k: v for k, v in asdict(c).items() if k in keep} for c in plan.to_change
+                          if not c.overwrite],
+              "overwrites": [{k: v for k, v in asdict(c).items() if k in keep} for c in plan.overwrites],
+              "confirmed": False, "applied": 0}
+    problem = None
+    if not plan.ok:
+        problem = ("row_errors", f"Tệp còn {plan.error_count} lỗi: chưa ghi gì. Sửa tệp rồi chạy lại.")
+    elif confirm and plan.overwrites and not overwrite:
+        problem = ("overwrite", f"{len(plan.overwrites)} dòng sẽ ghi đè kết quả đã ghi: chưa ghi gì. "
+                                "Xem lại rồi chạy lại với --overwrite nếu đúng là cần ghi đè.")
+    elif confirm:
+        try:
+            n = results.apply(plan, user, overwrite=overwrite)
+        except (results.ResultsError, payments.PeriodError) as e:
+            db.session.rollback()
+            _fail(str(e), as_json, "not_applied")
+        if n:  # the file is kept as the web keeps an upload: who sent what, when
+            db.session.add(ImportBatch(
+                kind="results", commune_id=user.area_id or (area.id if area else None), month=month,
+                filename=path.name[:255], data=data, sha256=hashlib.sha256(data).hexdigest(),
+                user_id=user.id, status="committed", committed_at=utcnow(),
+                summary={**plan.snapshot(), "period_id": None, "applied": n, "kept": 0, "source": "cli"}))
+        db.session.commit()
+        report.update(confirmed=True, applied=n)
+    if problem:
+        report.update(error=problem[0], message=problem[1])
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False))
+    else:
+        _print_results(report, confirm)
+    if problem:
+        sys.exit(1)
+
+
+def _print_results(report, confirm):
+    from .services import months
+    from .services.results import RESULT_LABELS
+    c = report["counts"]
+    per = ", ".join(f"{c[k]} {RESULT_LABELS[k].lower()}" for k in RESULT_LABELS if c.get(k))
+    if report["confirmed"]:
+        head = f"đã ghi {report['applied']} kết quả"
+    else:
+        head = f"xem trước, {c['change']} kết quả sẽ ghi" + (f" ({per})" if per else "")
+    click.echo(f"{report['file']} · tháng {months.label(report['month'])}: {head}; {c['overwrite']} ghi đè, "
+               f"{c['unchanged']} không đổi, {c['errors']} lỗi."
+               + ("" if confirm or report.get("error") else " Chưa ghi gì: thêm --confirm để ghi."))
+    for r in report["changes"]:
+        click.echo(f"  Dòng {r['row']}: {r['reference']} {r['name']} → {RESULT_LABELS[r['result']]}"
+                   + (f" ({r['reason']})" if r["reason"] else ""))
+    for r in report["overwrites"]:
+        click.echo(f"  Dòng {r['row']}: {r['reference']} {r['name']}: ghi đè {RESULT_LABELS[r['old_result']]}"
+                   f" → {RESULT_LABELS[r['result']]}")
+    for e in report["errors"]:
+        click.echo(f"  {e['text']}", err=True)
+    if report.get("error"):
+        click.echo(report["message"], err=True)
+
+
 def init_app(app):
     for command in (load_areas, import_list, export_registry, check_data, create_user, seed_demo,
-                    setup, monthly_report):
+                    setup, monthly_report, payment_lists):
         app.cli.add_command(command)

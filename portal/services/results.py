@@ -60,7 +60,8 @@ from ..models import PaymentLine, PaymentPeriod
 from ..sheets.reader import FileProblem, read_workbook
 from ..vn.money import format_vnd, parse_amount
 from ..vn.text import fold, nfc
-from . import payments
+from . import months, payments
+from .areas import area_paths
 from .scope import can_see_area
 
 #: How many rows at the top of a sheet are searched for the header row.
@@ -251,13 +252,16 @@ def _reference(value):
     return m.group(0) if m else text.lstrip("'").strip()
 
 
-def read(data, user, period=None, filename=None):
+def read(data, user, period=None, filename=None, month=None, area=None):
     """Read a provider result file and match it to ``user``'s locked lists.
 
     ``data``: the file's bytes; ``user``: the ``payer`` (their area bounds the lines that
     can be matched); ``period``: a ``PaymentPeriod`` when the file was uploaded for that
     one list (a reference of another list is then an error), else ``None`` (every locked
-    list of the area). Returns a :class:`Plan`; writes nothing. Raises ``FileProblem``
+    list of the area). ``month`` (``YYYY-MM``) and ``area`` (an ``Area``), when given,
+    narrow the lists further (the CLI's ``--month`` and ``--area``): a reference of another
+    month, or of a commune outside ``area``, is then an error. Returns a :class:`Plan`;
+    writes nothing. Raises ``FileProblem``
     when the file cannot be read or has no reference and result columns, ``"empty"``
     when it has no data row.
     """
@@ -301,6 +305,7 @@ def read(data, user, period=None, filename=None):
 
     lines = _lines_for({ref for _, ref, *_ in entries})
     first_row, newer = {}, {}
+    bounds = (month, area_paths(area) if area is not None else None, area)
     for i, ref, said, reason, amount_cell in entries:
         if ref in first_row:
             plan._error(i, column("reference"), f"mã tham chiếu {ref} trùng với dòng {first_row[ref]}.")
@@ -311,7 +316,7 @@ def read(data, user, period=None, filename=None):
             plan._error(i, column("result"), f"«{said}» không phải kết quả chi trả: ghi một trong "
                                              f"{_ACCEPTED}.")
             continue
-        line = _match(plan, i, column("reference"), ref, lines.get(ref, ()), user, period, newer)
+        line = _match(plan, i, column("reference"), ref, lines.get(ref, ()), user, period, newer, bounds)
         if line is None:
             continue
         if result == "pending":
@@ -363,9 +368,11 @@ def _lines_for(references):
     return out
 
 
-def _match(plan, row, column, ref, lines, user, period, newer):
+def _match(plan, row, column, ref, lines, user, period, newer, bounds=(None, None, None)):
     """The line a row's reference names, or ``None`` after recording why not. ``newer``:
-    ``{(commune id, month, program): its newest version}``, filled as lists are met."""
+    ``{(commune id, month, program): its newest version}``, filled as lists are met;
+    ``bounds``: ``(month, the area's paths, the area)`` that narrow the lists (``None``:
+    any)."""
     if not lines:
         plan._error(row, column, f"mã tham chiếu {ref} không có trong danh sách chi trả nào.")
         return None
@@ -373,6 +380,18 @@ def _match(plan, row, column, ref, lines, user, period, newer):
     if not mine:
         plan._error(row, column, f"mã tham chiếu {ref} thuộc danh sách ngoài địa bàn của anh/chị.")
         return None
+    month, paths, area = bounds
+    if month is not None or paths is not None:
+        inside = [line for line in mine if (month is None or line.period.month == month) and (
+            paths is None or any(line.period.commune.path.startswith(p) for p in paths))]
+        if not inside:
+            p = mine[0].period
+            wanted = " và ".join(([f"tháng {months.label(month)}"] if month else [])
+                                 + ([area.full_name] if area is not None else []))
+            plan._error(row, column, f"mã tham chiếu {ref} thuộc danh sách {p.commune.name}, tháng "
+                                     f"{months.label(p.month)}, không thuộc {wanted}.")
+            return None
+        mine = inside
     locked = [line for line in mine if line.period.status == "locked"]
     if not locked:
         plan._error(row, column, f"mã tham chiếu {ref} thuộc danh sách đang soạn, chưa khóa: chỉ ghi "
