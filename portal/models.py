@@ -266,10 +266,16 @@ class Finding(db.Model):
 
 
 class Target(db.Model):
-    """Chỉ tiêu — a target rate (percent) for one indicator and program, editable by an admin.
+    """Chỉ tiêu — one version of a target rate (percent) for one indicator and program, in
+    force from the month ``valid_from`` (``YYYY-MM``) until the next version of the same
+    (program, indicator, area); ``area_id`` empty: every area without its own version.
 
     Indicators: ``reviewed`` (100 %), ``cashless`` (60 % BTXH, 50 % NCC, Bình Sơn 2024
     directive), ``paid_into_account`` (100 % of those with an account, Directive 21/CT-TTg).
+    An admin's edit adds a version from a month whose report is not yet made (chốt), so a
+    month's report keeps the targets in force in that month (``services/progress.py``).
+    ``set_by_id``/``set_at``: who set this version, when (empty for the rows that predate
+    versions); every change is also an ``Event`` (source ``admin``, field ``target``).
     """
 
     __tablename__ = "target"
@@ -278,7 +284,12 @@ class Target(db.Model):
     indicator: Mapped[str] = mapped_column(String(20))
     percent: Mapped[int] = mapped_column(Integer)
     area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))
-    __table_args__ = (UniqueConstraint("program", "indicator", "area_id"),)
+    valid_from: Mapped[str] = mapped_column(String(7))
+    set_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    set_at: Mapped[datetime | None] = mapped_column(DateTime, default=utcnow)
+
+    set_by = relationship("User")
+    __table_args__ = (UniqueConstraint("program", "indicator", "area_id", "valid_from"),)
 
 
 class StandardLevel(db.Model):

@@ -206,21 +206,24 @@ def test_boosted_requests_get_full_pages(client):
 
 
 def test_target_changes_are_recorded(client):
+    """The targets page shares the audit trail (events of field ``target``); each change
+    records the version it set, from its month (more in test_targets.py)."""
     login(client, "admin")
     page = client.get("/admin/targets").get_data(as_text=True)
     values = dict(re.findall(r'name="(\w+__\w+)"[^>]*value="(\d+)"', page))
     values["BTXH__cashless"] = "70"
-    r = client.post("/admin/targets", data={**values, "csrf_token": csrf_token(client, "/admin/targets")})
+    r = client.post("/admin/targets", data={**values, "valid_from": "2024-05",
+                                            "csrf_token": csrf_token(client, "/admin/targets")})
     assert r.status_code == 303
     events = audit("target")
-    assert [(json.loads(e.new_value)["program"], json.loads(e.new_value)["indicator"],
-             json.loads(e.new_value)["percent"]) for e in events if e.action == "update"] == []
-    created = {(v["program"], v["indicator"]): v["percent"] for v in (json.loads(e.new_value) for e in events)}
-    assert created[("BTXH", "cashless")] == 70 and len(created) == len(values)
+    assert [(e.action, json.loads(e.new_value)["program"], json.loads(e.new_value)["indicator"],
+             json.loads(e.new_value)["percent"], json.loads(e.new_value)["valid_from"])
+            for e in events] == [("create", "BTXH", "cashless", 70, "2024-05")]  # only what changed
     values["BTXH__cashless"] = "75"
-    client.post("/admin/targets", data={**values, "csrf_token": csrf_token(client, "/admin/targets")})
+    client.post("/admin/targets", data={**values, "valid_from": "2024-05",
+                                        "csrf_token": csrf_token(client, "/admin/targets")})
     last = audit("target")[len(events):]
-    assert len(last) == 1 and last[0].action == "update"
+    assert len(last) == 1 and last[0].action == "update"  # the same month: its version changed
     assert (json.loads(last[0].old_value)["percent"], json.loads(last[0].new_value)["percent"]) == (70, 75)
 
 

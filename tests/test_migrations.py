@@ -26,3 +26,31 @@ def test_a_sqlite_file_runs_in_wal_mode(tmp_path):
         with db.engine.connect() as conn:
             assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
             assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 5000
+
+
+def test_targets_become_versions_and_back(tmp_path):
+    """0009: the targets already set become versions in force from 0001-01 (every past month
+    keeps today's figures); downgrading keeps the latest version of each target. On
+    PostgreSQL too when ``TEST_DATABASE_URL`` is set."""
+    from sqlalchemy import text
+
+    from tests.conftest import PG_URL, _pg_database
+    url = _pg_database("targets") if PG_URL else f"sqlite:///{tmp_path / 't.db'}"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade(revision="0008_idempotency_keys")
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO target (program, indicator, percent) VALUES "
+                              "('BTXH', 'cashless', 70), ('NCC', 'cashless', 55)"))
+        upgrade()
+        with db.engine.begin() as conn:
+            assert conn.execute(text("SELECT program, percent, valid_from, set_by_id FROM target ORDER BY id")).all() == [
+                ("BTXH", 70, "0001-01", None), ("NCC", 55, "0001-01", None)]
+            conn.execute(text("INSERT INTO target (program, indicator, percent, valid_from) VALUES "
+                              "('BTXH', 'cashless', 80, '2024-06'), ('BTXH', 'cashless', 75, '2024-03')"))
+        downgrade(revision="0008_idempotency_keys")
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT program, percent FROM target ORDER BY program")).all() == [
+                ("BTXH", 80), ("NCC", 55)]
+        upgrade()
+        downgrade(revision="base")

@@ -34,7 +34,7 @@ def test_counts_per_commune_and_program(app):
 def test_targets_default_and_admin_rows(app):
     t = progress.targets()
     assert t[("BTXH", "cashless")] == 60 and t[("NCC", "cashless")] == 50
-    db.session.add(Target(program="BTXH", indicator="cashless", percent=70))
+    db.session.add(Target(program="BTXH", indicator="cashless", percent=70, valid_from="0001-01"))
     db.session.commit()
     assert progress.targets()[("BTXH", "cashless")] == 70
 

@@ -3,7 +3,7 @@ from datetime import datetime
 from flask_babel import lazy_gettext as _l
 from wtforms import IntegerField, SelectField, StringField
 from wtforms.fields import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Regexp, ValidationError
 
 from ..forms import Form
 from ..services.levels import MAX_AMOUNT, PROGRAMS
@@ -11,12 +11,16 @@ from ..services.progress import DEFAULT_TARGETS
 from ..vn.dates import format_date
 from ..vn.money import format_int, parse_amount
 
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 
-def target_form(current):
-    """A form with one 0–100 field per (program, indicator), named ``PROGRAM__indicator``."""
+
+def target_form(current, month):
+    """A form with the month the values apply from (``valid_from``, ``YYYY-MM``, default
+    ``month``) and one 0–100 field per (program, indicator), named ``PROGRAM__indicator``."""
 
     class TargetForm(Form):
-        pass
+        valid_from = StringField(_l("Áp dụng từ tháng"), default=month, validators=[
+            DataRequired(_l("Nhập tháng.")), Regexp(MONTH, message=_l("Tháng dạng YYYY-MM, ví dụ 2024-06."))])
 
     for (program, indicator) in DEFAULT_TARGETS:
         setattr(TargetForm, f"{program}__{indicator}", IntegerField(

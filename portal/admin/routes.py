@@ -1,11 +1,10 @@
 from flask import abort, flash
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
 
 from ..extensions import db
-from ..models import StandardLevel, Target
-from ..services import levels, progress
+from ..models import StandardLevel
+from ..services import levels, months, progress
 from ..web import render, roles_required, see_other
 from . import bp
 from .forms import LevelForm, target_form
@@ -14,24 +13,39 @@ from .forms import LevelForm, target_form
 @bp.route("/admin/targets", methods=["GET", "POST"])
 @roles_required("admin")
 def targets():
-    """Set the campaign's target rates (percent) per program; each change is recorded."""
-    form = target_form(progress.targets())
+    """Set the campaign's target rates (percent) per program from a month: each value
+    changed becomes a new version from that month (the months before keep theirs); a month
+    whose report is made (chốt), or any before it, is refused. Each version's history."""
+    month = progress.campaign_month()
+    last = progress.last_made_month()
+    first = months.add(last, 1) if last else None
+    shown = progress.targets(month=month)
+    form = target_form(shown, max(month, first) if first else month)
     if form.validate_on_submit():
-        for (program, indicator) in progress.DEFAULT_TARGETS:
-            value = form[f"{program}__{indicator}"].data
-            row = db.session.scalar(select(Target).where(
-                Target.program == program, Target.indicator == indicator, Target.area_id.is_(None)))
-            old = row.percent if row is not None else None
-            if row is None:
-                row = Target(program=program, indicator=indicator)
-                db.session.add(row)
-            row.percent = value
-            levels.record_target(current_user, program, indicator, old, value)
-        db.session.commit()
-        flash(_("Đã lưu chỉ tiêu."), "success")
-        return see_other("admin.targets")
+        changed = 0
+        try:
+            progress.check_month(form.valid_from.data)
+            for key in progress.DEFAULT_TARGETS:
+                value = form["__".join(key)].data
+                if value != shown[key]:  # only what the admin changed on the page
+                    changed += progress.set_target(current_user, *key, value, form.valid_from.data) is not None
+        except progress.TargetError as e:
+            db.session.rollback()
+            field = form[e.field] if e.field in form else form.valid_from
+            field.errors = list(field.errors) + [str(e)]
+        else:
+            db.session.commit()
+            if changed:
+                flash(_("Đã lưu chỉ tiêu áp dụng từ tháng %(month)s.",
+                        month=months.label(form.valid_from.data)), "success")
+            else:
+                flash(_("Không có gì thay đổi."), "success")
+            return see_other("admin.targets")
     return render("admin/targets.html", form=form, labels=progress.INDICATOR_LABELS,
-                  keys=list(progress.DEFAULT_TARGETS), status=422 if form.errors else 200)
+                  keys=list(progress.DEFAULT_TARGETS), month=month, first=first, last=last,
+                  history=progress.target_history(), defaults=progress.DEFAULT_TARGETS,
+                  earliest=progress.EARLIEST_MONTH,
+                  changes=levels.changes("target"), status=422 if form.errors else 200)
 
 
 def _levels_page(form, status=200, editing=None):

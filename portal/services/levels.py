@@ -58,7 +58,9 @@ def as_dict(row):
             "valid_from": row.valid_from.isoformat(), "source": row.source}
 
 
-def _audit(user, action, old=None, new=None, field=FIELD):
+def audit(user, action, old=None, new=None, field=FIELD):
+    """Record an admin's change of reference data (``field``: ``standard_level``, ``target``)
+    as an ``Event`` with the values before and after as JSON."""
     db.session.add(Event(beneficiary_id=None, user_id=user.id, source="admin", action=action,
                          field=field,
                          old_value=json.dumps(old, ensure_ascii=False) if old else None,
@@ -159,7 +161,7 @@ def add(user, program, amount, valid_from, source, category=None):
         db.session.add(r)
     db.session.flush()
     for r in copied + [row]:
-        _audit(user, "create", new=as_dict(r))
+        audit(user, "create", new=as_dict(r))
     db.session.flush()
     return row, copied
 
@@ -175,7 +177,7 @@ def update(row, user, program, amount, valid_from, source, category=None):
     after = as_dict(row)
     if after == before:
         return False
-    _audit(user, "update", before, after)
+    audit(user, "update", before, after)
     db.session.flush()
     return True
 
@@ -183,17 +185,9 @@ def update(row, user, program, amount, valid_from, source, category=None):
 def delete(row, user):
     """Delete a row (the caller commits); recorded with its values. When a program's last
     standard-level row goes, the defaults apply again."""
-    _audit(user, "delete", old=as_dict(row))
+    audit(user, "delete", old=as_dict(row))
     db.session.delete(row)
     db.session.flush()
-
-
-def record_target(user, program, indicator, old, new):
-    """Record a change of a target rate (percent) in the audit trail (field ``target``)."""
-    if old != new:
-        _audit(user, "update" if old is not None else "create",
-               {"program": program, "indicator": indicator, "percent": old} if old is not None else None,
-               {"program": program, "indicator": indicator, "percent": new}, field="target")
 
 
 def changes(field=FIELD, limit=20):

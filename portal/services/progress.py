@@ -11,16 +11,30 @@ program:
   NCC (Bình Sơn district directive, 2024, under Directive 21/CT-TTg), and 100 % of those
   with an account (``cashless`` / ``with_account``).
 
-Targets are rows of ``Target`` an admin can change; ``DEFAULT_TARGETS`` fill the gaps.
+Targets have effective dates. A row of ``Target`` is one version of the target of
+(program, indicator, area), in force from its month ``valid_from`` (``YYYY-MM``, as every
+month of the monthly cycle) until the next version; ``area`` empty means every area without
+a version of its own. :func:`in_force` is the one rule: for an area and a month, the most
+specific area up the tree that has a version in force by then (the area, its parent, …,
+then the global versions), and of its versions the latest ``valid_from`` on or before the
+month; ``DEFAULT_TARGETS`` when there is none. Every page, report and export reads targets
+through it (:func:`targets`): the progress pages for the campaign's month
+(``CAMPAIGN_MONTH``), a monthly report for its own month.
+
+An admin's edit (:func:`set_target`) adds a version from a month (or replaces the one of
+that month), recorded in the admin audit trail; it is refused for a month on or before
+the last month whose report covering the area was made (chốt): a made report never
+changes, and no version can reach back into its month.
 """
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, func, or_, select
 
 from ..extensions import db
-from ..models import Account, Area, Beneficiary, Target
+from ..models import Account, Area, Beneficiary, MonthlyReport, Target, utcnow
+from . import months
 from .scope import area_ids
 
 PROGRAMS = ("BTXH", "NCC")
@@ -30,6 +44,9 @@ DEFAULT_TARGETS = {
     ("BTXH", "cashless"): 60, ("NCC", "cashless"): 50,
     ("BTXH", "paid_into_account"): 100, ("NCC", "paid_into_account"): 100,
 }
+# The month the versions that predate effective dates are in force from (migration 0009):
+# before any month a report or a form can name.
+EARLIEST_MONTH = "0001-01"
 INDICATOR_LABELS = {"reviewed": _l("Đã rà soát"), "cashless": _l("Chi trả qua tài khoản"),
                     "paid_into_account": _l("Có TK được chi qua TK")}
 
@@ -78,14 +95,155 @@ class CommuneProgress:
         return total
 
 
-def targets(area=None):
-    """``{(program, indicator): percent}``: an area's own rows, else global rows, else defaults."""
+class TargetError(ValueError):
+    """A target the admin cannot set (Vietnamese message); ``field`` names the form field."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
+
+
+def campaign_month():
+    """The month the portal works in (``YYYY-MM``): the configuration ``CAMPAIGN_MONTH``."""
+    from flask import current_app
+    return current_app.config["CAMPAIGN_MONTH"]
+
+
+def _chain(area):
+    """The ids of ``area`` and the areas above it, the most specific first."""
+    if area is None:
+        return []
+    ids = [int(x) for x in (area.path or "").strip("/").split("/") if x] or [area.id]
+    return ids[::-1]
+
+
+def _versions(chain, month, program=None, indicator=None):
+    """The versions (of every key, or of one) for the areas of ``chain`` and the global
+    ones, in force on or before ``month``."""
+    q = select(Target).where(Target.valid_from <= month,
+                             or_(Target.area_id.is_(None), Target.area_id.in_(chain)) if chain
+                             else Target.area_id.is_(None))
+    if program is not None:
+        q = q.where(Target.program == program, Target.indicator == indicator)
+    return db.session.scalars(q).all()
+
+
+def _pick(versions, chain):
+    """Of the versions of one key in force by the month: those of the most specific area of
+    ``chain`` that has any (global last), and of them the latest ``valid_from``."""
+    rank = {area_id: i for i, area_id in enumerate(chain)}
+    return max(versions, default=None,
+               key=lambda t: (-rank.get(t.area_id, len(chain)), t.valid_from, t.id))
+
+
+def in_force(program, indicator, area=None, month=None):
+    """The ``Target`` version of (``program``, ``indicator``) in force for ``area`` (``None``:
+    the global targets) in ``month`` (``YYYY-MM``, default the campaign's month), or
+    ``None`` when only the default applies."""
+    chain = _chain(area)
+    return _pick(_versions(chain, month or campaign_month(), program, indicator), chain)
+
+
+def target(program, indicator, area=None, month=None):
+    """The target (percent) of (``program``, ``indicator``) for ``area`` in ``month``."""
+    t = in_force(program, indicator, area, month)
+    return t.percent if t is not None else DEFAULT_TARGETS.get((program, indicator))
+
+
+def targets(area=None, month=None):
+    """``{(program, indicator): percent}`` in force for ``area`` in ``month`` (default the
+    campaign's month), each as :func:`in_force` picks it, else the default."""
+    chain = _chain(area)
+    by_key = {}
+    for t in _versions(chain, month or campaign_month()):
+        by_key.setdefault((t.program, t.indicator), []).append(t)
     out = dict(DEFAULT_TARGETS)
-    rows = db.session.scalars(select(Target)).all()
-    for t in sorted(rows, key=lambda t: t.area_id is not None):  # global first, then the area's
-        if t.area_id is None or (area is not None and t.area_id == area.id):
-            out[(t.program, t.indicator)] = t.percent
+    for key, versions in by_key.items():
+        out[key] = _pick(versions, chain).percent
     return out
+
+
+def target_history(area=None):
+    """``{(program, indicator): [Target…]}``: the versions set for ``area`` itself (``None``:
+    the global ones), the latest month first."""
+    q = select(Target).where(Target.area_id == area.id if area is not None else Target.area_id.is_(None))
+    out = {}
+    for t in db.session.scalars(q.order_by(Target.valid_from.desc(), Target.id.desc())):
+        out.setdefault((t.program, t.indicator), []).append(t)
+    return out
+
+
+def last_made_month(area=None):
+    """The last month (``YYYY-MM``) whose report was made (chốt) for an area whose targets a
+    version for ``area`` would set (``None``: any area): the areas below it, itself and the
+    areas above it (a commune is shown its district's made report); ``None`` if none."""
+    q = select(func.max(MonthlyReport.month))
+    if area is not None:
+        below = select(Area.id).where(Area.path.startswith(area.path)) if area.path else select(Area.id).where(
+            Area.id == area.id)
+        q = q.where(or_(MonthlyReport.area_id.in_(_chain(area)), MonthlyReport.area_id.in_(below)))
+    return db.session.scalar(q)
+
+
+def first_open_month(area=None):
+    """The first month a target for ``area`` may be set from: the month after the last made
+    report's (:func:`last_made_month`), or ``None`` when any month may."""
+    last = last_made_month(area)
+    return months.add(last, 1) if last else None
+
+
+def check_month(valid_from, area=None):
+    """``valid_from`` (``YYYY-MM``) if a target for ``area`` may be set from it; raises
+    ``TargetError`` (field ``valid_from``) for a bad month or one before
+    :func:`first_open_month`."""
+    try:
+        valid_from = months.parse(valid_from)
+    except ValueError as e:
+        raise TargetError(str(e), "valid_from") from None
+    first = first_open_month(area)
+    if first and valid_from < first:
+        raise TargetError(f"Báo cáo tháng {months.label(months.add(first, -1))} đã chốt và không thay đổi "
+                          f"nữa: chỉ tiêu mới áp dụng từ tháng {months.label(first)} trở đi.", "valid_from")
+    return valid_from
+
+
+def target_dict(t):
+    """A version as the audit trail stores it."""
+    return {"id": t.id, "program": t.program, "indicator": t.indicator, "percent": t.percent,
+            "area_id": t.area_id, "valid_from": t.valid_from}
+
+
+def set_target(user, program, indicator, percent, valid_from, area=None):
+    """Set the target of (``program``, ``indicator``) for ``area`` (``None``: global) to
+    ``percent`` from the month ``valid_from`` (``YYYY-MM``): a new version, or the version of
+    that very month changed; recorded in the audit trail (``Event``, field ``target``; the
+    caller commits). Nothing is done when that value is already in force in that month
+    (returns ``None``); else returns the version. Raises ``TargetError`` for an unknown
+    key, a percent outside 0–100, a bad month, or a month on or before the last made report
+    (:func:`first_open_month`)."""
+    from .levels import audit
+    if (program, indicator) not in DEFAULT_TARGETS:
+        raise TargetError("Không có chỉ tiêu này.")
+    if not isinstance(percent, int) or isinstance(percent, bool) or not 0 <= percent <= 100:
+        raise TargetError("Từ 0 đến 100 phần trăm.", f"{program}__{indicator}")
+    valid_from = check_month(valid_from, area)
+    area_id = area.id if area is not None else None
+    same = db.session.scalar(select(Target).where(
+        Target.program == program, Target.indicator == indicator, Target.valid_from == valid_from,
+        Target.area_id == area_id if area_id is not None else Target.area_id.is_(None)))
+    if same is None and target(program, indicator, area, valid_from) == percent:
+        return None
+    if same is not None and same.percent == percent:
+        return None
+    before = target_dict(same) if same is not None else None
+    if same is None:
+        same = Target(program=program, indicator=indicator, area_id=area_id, valid_from=valid_from)
+    same.percent, same.set_by_id, same.set_at = percent, user.id, utcnow()
+    db.session.add(same)
+    db.session.flush()
+    audit(user, "update" if before else "create", before, target_dict(same), field="target")
+    db.session.flush()
+    return same
 
 
 def campaign_day():
