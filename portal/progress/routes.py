@@ -19,7 +19,7 @@ def overview():
         abort(404)
     communes = communes_below(area, on=progress.campaign_day())
     rows = progress.commune_progress(current_user, communes)
-    goals = progress.targets(area)
+    goals = progress.targets(area, progress.campaign_month())
     rows.sort(key=lambda cp: progress.laggard_key(cp, goals))
     return render("progress/overview.html", area=area, rows=rows, goals=goals,
                   totals=progress.totals(rows), programs=progress.PROGRAMS)
@@ -40,5 +40,6 @@ def commune(area_id):
         .join(Beneficiary, and_(Beneficiary.village_id == Area.id, Beneficiary.status != "merged"))
         .where(Area.parent_id == area.id, Area.level == "village")
         .group_by(Area.id).order_by(not_reviewed.desc(), Area.name_folded)).all()
-    return render("progress/commune.html", area=area, cp=cp, goals=progress.targets(area),
+    return render("progress/commune.html", area=area, cp=cp,
+                  goals=progress.targets(area, progress.campaign_month()),
                   villages=villages)

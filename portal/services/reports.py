@@ -143,7 +143,9 @@ def monthly_report(area, month, as_of=None):
     month = months.parse(month)
     communes = communes_of(area, month)
     data = figures([c.id for c in communes], month, as_of)
-    goals = targets(area)
+    # The targets in force in the report's month: a later edit applies from a later month
+    # only (never on or before a made report's), so a made report keeps its targets.
+    goals = targets(area, month)
     rows, totals = [], {p: dict.fromkeys(KEYS + EXTRA_KEYS, 0) for p in PROGRAMS}
     for c in communes:
         for p in PROGRAMS:
@@ -415,7 +417,7 @@ def ranking(area, month):
     report, record = report_for(area, month)
     before_report, before_record = report_for(area, previous)
     now, before = _ranked(report), _ranked(before_report)
-    goals = targets(area)
+    goals = targets(area, month)
     for entry in now.values():
         for p, row in entry["programs"].items():
             row["left_cashless"] = left_to_target(row["listed"], row["paid_cashless"], goals[(p, "cashless")])
