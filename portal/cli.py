@@ -162,8 +162,12 @@ def import_list(path, commune_code, program, month, dry_run, create_villages, ne
                             data=data, user_id=user.id, status="committed")
         db.session.add(batch)
         db.session.flush()
-        report["increases"] = imports.commit(plan, user, batch, create_villages=create_villages,
-                                             new_grant=grant)["increases"]
+        counts = imports.commit(plan, user, batch, create_villages=create_villages, new_grant=grant)
+        report["increases"], report["proposed"] = counts["increases"], counts["proposed"]
+        report["not_proposed"] = counts["not_proposed"]
+        if counts["refresh_from"]:  # the drafts follow the grants and the changes the list states
+            from .services import payments
+            payments.refresh_drafts([commune.id], plan.program, counts["refresh_from"], user)
         from .services import checks
         checks.recheck(checks.ids_in_area(commune))
         batch.summary = {k: report[k] for k in ("rows", "added", "changed", "unchanged", "skipped",

@@ -175,7 +175,7 @@ def plant_problems(people: list[dict]) -> dict[int, str]:
     p[10]["birth_cell"] = p[10]["birth_date"].strftime("%d/%m/%Y")
     p[11]["national_id"] = None
     return {1: "id_lost_leading_zero", 2: "id_scientific", 3: "id_spaces",
-            4: "duplicate_id", 5: "duplicate_id", 6: "deceased_in_note",
+            4: "duplicate_id", 5: "duplicate_id", 6: "stated_change",
             7: "birth_zero_day_month", 8: "birth_serial", 9: "birth_year_only",
             10: "birth_text", 11: "missing_id"}
 

@@ -20,7 +20,7 @@ EXPECTED_CODES = {
     "id_lost_leading_zero": {"id_lost_leading_zero"},
     "id_scientific": {"id_scientific_notation"},
     "duplicate_id": {"duplicate_id"},
-    "deceased_in_note": {"deceased_in_note"},
+    "stated_change": {"stated_change"},
     "missing_id": {"missing_id"},
 }
 FILENAMES = {"xls": "ds.xls", "html_xls": "ds.xls", "xlsx_as_xls": "ds.xls", "xlsx_as_csv": "ds.csv",

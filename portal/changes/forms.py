@@ -59,5 +59,12 @@ class DecideForm(Form):
     note = StringField(_l("Ghi chú (bắt buộc khi không duyệt)"), validators=[Length(max=500)])
 
 
+class DismissForm(Form):
+    """Dismiss a change read from a list (a remark that did not mean it), with the reason."""
+
+    reason = StringField(_l("Lý do bỏ qua"), validators=[DataRequired(message=_l("Ghi lý do bỏ qua.")),
+                                                         Length(max=500)])
+
+
 class WithdrawForm(Form):
     """The officer's withdrawal of their own proposal (the CSRF token only)."""

@@ -14,8 +14,8 @@ from ..services import changes, checks, months, payments, scope
 from ..services.areas import communes_below
 from ..web import download, get_or_404, int_arg, page_arg, render, roles_required, see_other, wants_fragment
 from . import bp
-from .forms import (CLAUSE_LABELS, KIND_LABELS, STATUS_LABELS, CandidateForm, DecideForm, ProposeForm,
-                    WithdrawForm)
+from .forms import (CLAUSE_LABELS, KIND_LABELS, STATUS_LABELS, CandidateForm, DecideForm, DismissForm,
+                    ProposeForm, WithdrawForm)
 
 PROPOSERS = ("commune",)  # and admin, who passes every role check
 VIEWERS = ("commune", "district", "chairman")
@@ -264,6 +264,38 @@ def withdraw(change_id):
             flash(_("Đã rút đề nghị: %(name)s.", name=c.beneficiary.full_name), "success")
         return see_other("changes.index")
     return render("changes/_row.html", c=c, error=error,
+                  status=422 if error else 200, **_labels())
+
+
+@bp.route("/changes/<int:change_id>/dismiss", methods=["POST"])
+@roles_required(*PROPOSERS)
+def dismiss(change_id):
+    """The commune officer dismisses a change read from a list (a remark about a relative, a
+    lost card …) with the reason; the person's lines are payable again (the drafts are
+    refreshed). htmx swaps the proposal's row; a plain POST comes back to the list."""
+    c = changes.get(current_user, change_id)
+    if c is None:
+        abort(404)
+    form = DismissForm(prefix=f"x{c.id}")
+    error = None
+    if not form.validate_on_submit():
+        error = " ".join(str(m) for errs in form.errors.values() for m in errs)
+    else:
+        try:
+            changes.dismiss(c, current_user, form.reason.data)
+            payments.refresh_for_decision(c, current_user)  # its lines are payable again
+            checks.recheck(checks.ids_touching(c.beneficiary))
+            db.session.commit()
+        except changes.ChangeError as e:
+            db.session.rollback()
+            error = str(e)
+    if not wants_fragment():
+        if error:
+            flash(error, "error")
+        else:
+            flash(_("Đã bỏ qua: %(name)s.", name=c.beneficiary.full_name), "success")
+        return see_other("changes.index")
+    return render("changes/_row.html", c=c, error=error, dismiss_form=form,
                   status=422 if error else 200, **_labels())
 
 

@@ -8,7 +8,7 @@ from wtforms.fields import SelectChoice
 
 from ..extensions import db
 from ..models import ImportBatch, utcnow
-from ..services import checks, imports, scope
+from ..services import checks, imports, payments, scope
 from ..services.areas import communes_below
 from ..web import get_or_404, render, roles_required, see_other
 from . import bp
@@ -143,10 +143,14 @@ def confirm(batch_id):
         plan = _plan(batch)
         counts = imports.commit(plan, current_user, batch, create_villages=form.create_villages.data,
                                 new_grant=grant)
+        if counts["refresh_from"]:  # the drafts follow the grants and the changes the list states
+            payments.refresh_drafts([batch.commune_id], plan.program, counts["refresh_from"], current_user)
         checks.recheck(checks.ids_in_area(batch.commune))
         batch.status, batch.committed_at = "committed", utcnow()
         batch.summary = plan.snapshot() | {"increases": counts["increases"],
-                                           "new_grant": grant.as_dict() if grant else None}
+                                           "new_grant": grant.as_dict() if grant else None,
+                                           "proposed": counts["proposed"],
+                                           "not_proposed": counts["not_proposed"]}
         db.session.commit()
     except imports.ImportRefused as e:  # the registry moved since the preview (a village)
         db.session.rollback()  # the claim too: the batch can be confirmed again
@@ -158,6 +162,10 @@ def confirm(batch_id):
         return see_other("imports.preview", batch_id=batch_id)
     flash(_("Đã nhập: thêm %(added)s, cập nhật %(changed)s, giữ nguyên %(unchanged)s.", **counts),
           "success")
+    if counts["proposed"]:
+        flash(_("%(n)s thay đổi danh sách ghi (chết, chuyển đi, thôi hưởng, tạm dừng) đã thành đề nghị chờ "
+                "quyết định; chi trả của những người này bị chặn từ tháng hiệu lực.", n=counts["proposed"]),
+              "info")
     return redirect(url_for("progress.commune", area_id=batch.commune_id), code=303)
 
 

@@ -151,7 +151,8 @@ def _not_allowed(kind, status):
 
 
 def propose(b, kind, user, effective_month, clause=None, reason=None, note=None,
-            evidence=None, arrears_from=None, to_commune=None, source="officer", arrears=True):
+            evidence=None, arrears_from=None, to_commune=None, source="officer", arrears=True,
+            window=True):
     """Propose a change to ``b``'s allowance from ``effective_month`` (``YYYY-MM``).
 
     A stop or suspension needs its ``clause`` of Circular 02/2021 Art. 2 (``1a`` … ``3c``);
@@ -166,10 +167,18 @@ def propose(b, kind, user, effective_month, clause=None, reason=None, note=None,
     its decision. The effective month must lie in ``effective_window()``; the record is
     judged by its state in that month (``state_in``: a stop approved from an earlier month
     counts even before it is due). Adds the proposal and an ``Event``; the caller commits.
+    ``window=False`` lifts the window for a month a document states (a list's remark),
+    which guards against a mistyped month, not against the past.
     """
     if kind not in KINDS:
         raise ChangeError("Chọn loại phát sinh.", "kind")
-    effective_month = check_effective_month(effective_month)
+    if window:
+        effective_month = check_effective_month(effective_month)
+    else:
+        try:
+            effective_month = months.parse(effective_month)
+        except ValueError as e:
+            raise ChangeError(str(e), "effective_month") from None
     try:
         arrears_from = months.parse(arrears_from) if arrears_from and arrears else None
     except ValueError as e:
@@ -273,6 +282,7 @@ def decide(change, user, approve, decision_number=None, decision_date=None, note
     change.status = "approved" if approve else "rejected"
     change.decision_number, change.decision_date, change.decision_note = decision_number, decision_date, note
     change.decided_by_id, change.decided_at = user.id, utcnow()
+    _close_stated_finding(change)
     b = change.beneficiary
     db.session.add(Event(beneficiary_id=b.id, user_id=user.id, source="decision", action="update",
                          field="change_" + change.status,
@@ -303,12 +313,106 @@ def withdraw(change, user):
         raise ChangeError("Đề nghị này đã được quyết định: không rút được nữa.")
     if change.user_id != user.id:
         raise ChangeError("Chỉ người lập đề nghị mới rút được đề nghị.")
+    if change.source == "import":
+        raise ChangeError("Đề nghị này đọc từ danh sách của xã: không rút, mà bỏ qua kèm lý do.")
     change.status = "withdrawn"
     db.session.add(Event(beneficiary_id=change.beneficiary_id, user_id=user.id, source="change",
                          action="update", field="change_withdrawn",
                          new_value=f"{KIND_LABELS[change.kind]}{' ' + change.clause if change.clause else ''}"
                                    f" từ {months.label(change.effective_month)}"))
     db.session.flush()
+
+
+# ------------------------------------------------------------------ changes a list states
+
+#: What a remark states (``portal.vn.remarks``) → (kind of change, clause of Circular
+#: 02/2021/TT-BLĐTBXH Art. 2). A death is cl. 1a; a stop or suspension whose reason the
+#: remark does not give takes the most common clause (1b, 3a), which the decider sees
+#: with the remark quoted; a move away leaves the area the portal covers (no destination).
+STATED_KINDS = {"death": ("stop", "1a"), "stop": ("stop", "1b"), "suspend": ("suspend", "3a"),
+                "move_away": ("move_out", None)}
+STATED_FINDING = "stated_change"
+
+
+def propose_stated(b, stated, user, where=None):
+    """Propose the change a commune's list states about ``b`` in a remark or status cell
+    (``stated``: a :class:`portal.vn.remarks.StatedChange` with an effective month).
+
+    The proposal (``source="import"``) quotes the remark, and an error-level finding
+    ``stated_change`` opens on the record: both block the person's payment lines from the
+    effective month (:func:`stated_pending`) until the deciding level approves it
+    (:func:`decide`) or an officer dismisses it with a reason (:func:`dismiss`). ``where``
+    ("ds.xlsx, dòng 12") goes into the proposal's evidence. The month comes from the
+    document, so the window of :func:`check_effective_month` does not apply. Raises
+    ``ChangeError`` as :func:`propose` does (another proposal waiting, a record already
+    stopped in that month …). The caller commits.
+    """
+    kind, clause = STATED_KINDS[stated.kind]
+    if stated.clause and stated.clause in CLAUSES and CLAUSES[stated.clause][0] == kind:
+        clause = stated.clause
+    reason = f"Danh sách ghi: «{stated.quote[:200]}»"
+    change = propose(b, kind, user, stated.effective_month, clause=clause, reason=reason,
+                     note=None if stated.clause else "Danh sách không ghi lý do: kiểm tra khoản áp dụng.",
+                     evidence=where, source="import", window=False)
+    db.session.add(Finding(
+        beneficiary_id=b.id, code=STATED_FINDING, severity="error", field="note", source="import",
+        message=f"Danh sách ghi «{stated.quote[:200]}»: {KIND_LABELS[kind].lower()} từ "
+                f"{months.label(stated.effective_month)}, chờ quyết định (chặn chi trả từ tháng đó)."))
+    db.session.flush()
+    return change
+
+
+def _close_stated_finding(change):
+    if change.source == "import":
+        db.session.execute(update(Finding).where(
+            Finding.beneficiary_id == change.beneficiary_id, Finding.code == STATED_FINDING,
+            Finding.resolved_at.is_(None)).values(resolved_at=utcnow()))
+
+
+def dismiss(change, user, reason):
+    """Dismiss a change read from a list (``source="import"``): the remark did not mean it
+    (a relative's death, a lost card …). Needs a ``reason``; the commune's officer or the
+    deciding level may dismiss; the record's lines are payable again once the drafts are
+    refreshed (``payments.refresh_for_decision``). Status ``rejected`` with the reason, an
+    ``Event``, the finding closed. Raises ``ChangeError`` for another kind of proposal,
+    one already decided or withdrawn, a missing reason, or a role that may not. Area
+    scoping is the caller's (``get``); the caller commits."""
+    if change.source != "import":
+        raise ChangeError("Chỉ bỏ qua được đề nghị đọc từ danh sách; đề nghị khác thì cấp có thẩm quyền "
+                          "quyết định.")
+    if user.role not in ("commune", deciding_role(), "system"):
+        raise ChangeError("Cấp của anh/chị không bỏ qua được đề nghị này.")
+    if change.status != "proposed":
+        raise ChangeError("Đề nghị này đã được quyết định hoặc đã rút.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ChangeError("Ghi lý do bỏ qua (ví dụ: ghi chú nói về người thân).", "note")
+    change.status = "rejected"
+    change.decision_note = reason
+    change.decided_by_id, change.decided_at = user.id, utcnow()
+    _close_stated_finding(change)
+    db.session.add(Event(beneficiary_id=change.beneficiary_id, user_id=user.id, source="change",
+                         action="update", field="change_dismissed",
+                         new_value=f"{KIND_LABELS[change.kind]} từ {months.label(change.effective_month)}: "
+                                   f"{reason[:200]}"))
+    db.session.flush()
+
+
+def stated_pending(beneficiary_ids, month):
+    """``{beneficiary id: note}``: the records whose list stated a change effective by
+    ``month`` (``YYYY-MM``) that waits for its decision; their lines of that month are
+    blocked. The note quotes the remark."""
+    out = {}
+    ids = sorted(set(beneficiary_ids))
+    for k in range(0, len(ids), 5000):
+        for bid, kind, effective, reason in db.session.execute(
+                select(ChangeProposal.beneficiary_id, ChangeProposal.kind, ChangeProposal.effective_month,
+                       ChangeProposal.reason)
+                .where(ChangeProposal.beneficiary_id.in_(ids[k:k + 5000]), ChangeProposal.source == "import",
+                       ChangeProposal.status == "proposed", ChangeProposal.effective_month <= month)):
+            out[bid] = (f"{reason}: chờ quyết định {KIND_LABELS[kind].lower()} từ "
+                        f"{months.label(effective)}.")
+    return out
 
 
 def record_new(b, month, user, source="import", reason=None):
@@ -481,8 +585,8 @@ def candidates(user, month):
     """What the portal sees for ``month`` in ``user``'s area, not yet proposed (no proposal
     waiting for a decision, no stop, suspension or move out approved from a later month),
     one per person, the strongest first: deaths (police round, a record marked deceased,
-    or a commune list whose remark says the person died — an open ``deceased_in_note``
-    finding), moves found by the police (the latest answer), and
+    or, from imports made before lists' remarks became proposals (``propose_stated``), an
+    open ``deceased_in_note`` finding), moves found by the police (the latest answer), and
     records not collected for three periods (cl. 3a). A list of dicts ``{"beneficiary",
     "kind", "clause", "reason", "effective_month", "source"}``; a death's effective month
     is the month after the death when its date is known (Decree 20/2021 Art. 8(2)), else
@@ -585,7 +689,11 @@ def proposals(user, status=None, page=1, per_page=30):
     counts by itself (a new record from an import, the move in that a move out's decision
     makes): those waiting for a decision first, oldest first, then the others, newest
     first. Returns ``(rows, total)``."""
-    cond = [ChangeProposal.source.not_in(("import", "decision"))]
+    # The increases the portal records by itself: a person an import adds from a start month
+    # (``record_new``) or as a new grant, the move in a move out's decision makes. The
+    # changes a list states (``propose_stated``, also source ``import``) wait here.
+    cond = [ChangeProposal.source != "decision",
+            ~((ChangeProposal.source == "import") & (ChangeProposal.kind == "new"))]
     if status:
         cond.append(ChangeProposal.status.in_([status] if isinstance(status, str) else status))
     ids = area_ids(user)

@@ -33,7 +33,8 @@ from ..vn.banks import by_bin, check_account_number, normalise_account, resolve_
 from ..vn.dates import parse_birth, parse_month
 from ..vn.ids import parse_national_id
 from ..vn.money import parse_amount
-from ..vn.text import fold, mentions_death, nfc, proper_case
+from ..vn.remarks import read_remark
+from ..vn.text import fold, nfc, proper_case
 from . import areas, history, months
 from . import changes as ledger
 
@@ -56,7 +57,11 @@ ISSUE_CODES = {
     "cmnd_only": ("warning", "Chỉ có số CMND cũ (9 số), chưa có số định danh 12 số."),
     "duplicate_id": ("warning", "Cùng số định danh với một dòng khác trong tệp."),
     "duplicate_id_registry": ("warning", "Số định danh đã có ở một hồ sơ khác (trùng lĩnh?)."),
-    "deceased_in_note": ("warning", "Ghi chú cho biết người này đã chết."),
+    "stated_change": ("error", "Danh sách ghi một thay đổi của đối tượng: khi xác nhận nhập, một đề nghị "
+                      "được lập để cấp có thẩm quyền quyết định; các dòng chi trả từ tháng hiệu lực bị "
+                      "chặn cho đến khi quyết định (duyệt) hoặc bỏ qua (có lý do)."),
+    "remark_not_a_change": ("warning", "Ghi chú có từ giống một thay đổi nhưng không phải của đối tượng: "
+                            "không đề nghị, không chặn chi trả."),
     "bad_name": ("error", "Họ tên quá dài (trên 120 ký tự): bỏ qua."),
     "too_long": ("warning", "Nội dung quá dài, đã cắt bớt."),
     "bad_amount": ("error", "Mức trợ cấp không đọc được hoặc không hợp lý."),
@@ -117,6 +122,7 @@ class ParsedRow:
     skipped: bool = False
     commune: str | None = None  # the commune the row names (a "Xã" column, an address's tail)
     start_month: str | None = None  # "Hưởng từ tháng" of the file, YYYY-MM
+    stated: object = None  # a change its remark, status or end month states (vn.remarks.StatedChange)
 
     @property
     def name_key(self):
@@ -165,6 +171,26 @@ class Plan:
         return {"catch_up": sum(1 for r in self.added if not r.start_month),
                 "starts": dict(sorted(starts.items()))}
 
+    def stated(self):
+        """``(ParsedRow, Beneficiary or None)`` of every person whose row states a change
+        (``None``: a person the import adds)."""
+        return ([(r, None) for r in self.added if r.stated]
+                + [(r, b) for r, b, _ in self.changed if r.stated]
+                + [(r, b) for r, b in self.unchanged if r.stated])
+
+    def stated_groups(self):
+        """The changes the list states, grouped for the preview: ``[{"kind", "change",
+        "effective_month", "count"}]`` (``kind`` as :mod:`portal.vn.remarks` names it,
+        ``change`` the ledger's kind), in the order death, move away, stop, suspension."""
+        groups = {}
+        for r, _ in self.stated():
+            key = (r.stated.kind, r.stated.effective_month or "")
+            groups[key] = groups.get(key, 0) + 1
+        order = ("death", "move_away", "stop", "suspend")
+        return [{"kind": kind, "change": ledger.STATED_KINDS[kind][0], "effective_month": month or None,
+                 "count": n} for (kind, month), n in sorted(groups.items(),
+                                                            key=lambda kv: (order.index(kv[0][0]), kv[0][1]))]
+
     def snapshot(self, limit=200):
         """The report plus the first ``limit`` added and changed rows, JSON-ready: what the
         preview page shows (kept on the ``ImportBatch`` so the page needs no re-reading)."""
@@ -190,7 +216,13 @@ class Plan:
                 "unchanged": len(self.unchanged), "skipped": sum(r.skipped for r in p.rows),
                 "month": p.month, "program": self.program,
                 "new_villages": self.new_villages, "villages_to_confirm": self.villages_to_confirm,
-                "groups": self.groups(), "issues": [i.as_dict() for i in p.issues]}
+                "groups": self.groups(), "stated_groups": self.stated_groups(),
+                "stated_changes": [
+                    {"sheet": r.sheet, "row": r.row, "name": r.values["full_name"], "kind": r.stated.kind,
+                     "change": ledger.STATED_KINDS[r.stated.kind][0], "clause": r.stated.clause,
+                     "effective_month": r.stated.effective_month, "quote": r.stated.quote}
+                    for r, _ in self.stated()],
+                "issues": [i.as_dict() for i in p.issues]}
 
 
 def _issue(sheet, row, column, code, detail=None):
@@ -351,8 +383,10 @@ def suspicious_text(value) -> bool:
     return _MARKUP.search(t) is not None
 
 
-def parse_row(sheet_name, excel_row, cells, labels, group_label=None):
-    """Turn one person row's cells (field → raw value) into a ``ParsedRow``."""
+def parse_row(sheet_name, excel_row, cells, labels, group_label=None, list_month=None):
+    """Turn one person row's cells (field → raw value) into a ``ParsedRow``. ``list_month``
+    (``YYYY-MM``): the list's month, from which a change a remark states without a date
+    takes effect the month after (:func:`portal.vn.remarks.read_remark`)."""
     issues = []
 
     def add(field_name, code, detail=None):
@@ -434,8 +468,7 @@ def parse_row(sheet_name, excel_row, cells, labels, group_label=None):
     values["phone"] = normalise_account(cells.get("phone")) if cells.get("phone") not in (None, "") else None
     note = nfc(str(cells["note"])) if cells.get("note") not in (None, "") else None
     values["note"] = note
-    if note and mentions_death(note):
-        add("note", "deceased_in_note", f"«{note}».")
+    _read_stated(row, cells, list_month, add)
 
     row.village = clean_village(str(cells["village"])) if cells.get("village") not in (None, "") \
         else clean_village(group_label)
@@ -484,6 +517,30 @@ def parse_row(sheet_name, excel_row, cells, labels, group_label=None):
     return row
 
 
+def _read_stated(row, cells, list_month, add):
+    """The change the row's remark, status or end-month cell states (``row.stated``), as an
+    issue ``stated_change``; words that only look like one (a relative's death, a lost
+    card, a switch of payment) as ``remark_not_a_change``. An end month the file states
+    ("Thôi hưởng từ" 6/2024) is a stop from that month."""
+    texts = [(f, nfc(str(cells[f]))) for f in ("note", "status") if cells.get(f) not in (None, "")]
+    if cells.get("end_month") not in (None, ""):
+        end = cells["end_month"]
+        end = f"{end:%m/%Y}" if isinstance(end, date) else str(end)
+        texts.append(("end_month", f"Thôi hưởng từ {end}"))
+    for fld, text in texts:
+        reading = read_remark(text, list_month)
+        if reading.change is not None and row.stated is None:
+            row.stated = reading.change
+            c = reading.change
+            verb = {"death": "đã chết", "move_away": "đã chuyển đi nơi khác", "stop": "thôi hưởng",
+                    "suspend": "tạm dừng"}[c.kind]
+            add(fld, "stated_change",
+                f"«{c.quote[:120]}»: {verb}, đề nghị {ledger.KIND_LABELS[ledger.STATED_KINDS[c.kind][0]].lower()}"
+                + (f" từ {months.label(c.effective_month)}." if c.effective_month else " (chọn tháng)."))
+        for warning in reading.warnings:
+            add(fld, "remark_not_a_change", f"«{text[:120]}»: {warning}")
+
+
 def parse(data, filename=None, program=None, month=None):
     """Read a commune list's bytes into a ``Parsed`` (no database access).
 
@@ -504,7 +561,8 @@ def parse(data, filename=None, program=None, month=None):
         for out in iter_rows(sheet, header):
             if out.kind != "person":
                 continue
-            r = parse_row(sheet.name, out.excel_row, out.cells, header.labels, out.group_label)
+            r = parse_row(sheet.name, out.excel_row, out.cells, header.labels, out.group_label,
+                          list_month=month or title_month)
             for column, ref, formula in formulas.get(out.excel_row, ()):
                 r.issues.append(_issue(sheet.name, out.excel_row, column, "uncalculated_formula",
                                        f"Ô {ref}: ={formula}." if formula else f"Ô {ref}."))
@@ -875,7 +933,14 @@ def commit(p, user, batch=None, create_villages=False, new_grant=None):
     ``new_grant`` (``NewGrant``), the others, recorded as new grants from its month by its
     decision: an approved ``new`` change each (``changes.propose`` and ``changes.decide``,
     by ``user`` when their role decides, ``changes.deciding_role``, else by the system
-    user, the decision's note naming the deciding level and who recorded it)."""
+    user, the decision's note naming the deciding level and who recorded it).
+
+    A change a row states (a death in the remarks, an end month…) becomes a proposal
+    (``changes.propose_stated``) that blocks the person's lines from its month. The lists
+    sit above the imports: the caller refreshes the drafts from ``refresh_from`` (the
+    earliest month a grant or a stated change touches, or ``None``) with
+    ``payments.refresh_drafts``. The result also counts ``proposed`` and lists
+    ``not_proposed`` (``{"row", "name", "message"}``)."""
     check_villages(p, create_villages)
     if new_grant is not None:
         new_grant.check()
@@ -938,8 +1003,32 @@ def commit(p, user, batch=None, create_villages=False, new_grant=None):
     for r, b in p.unchanged:
         _findings(b, r, batch, open_codes.get(b.id, set()))
     db.session.flush()
+    stated = _propose_stated(p, dict((id(r), b) for r, b in added), user, batch)
+    froms = [m for m in (stated["from"], new_grant.month if new_grant is not None else None) if m]
     return {"added": len(p.added), "changed": len(p.changed), "unchanged": len(p.unchanged),
-            "increases": increases}
+            "increases": increases, "proposed": stated["proposed"], "not_proposed": stated["not_proposed"],
+            "refresh_from": min(froms) if froms else None}
+
+
+def _propose_stated(p, added, user, batch):
+    """A proposal for each change the list states (``changes.propose_stated``): it blocks
+    the person's lines from its month until decided or dismissed. A person who cannot take
+    it (already stopped, another proposal waiting: a second import of the same list) is
+    reported, not proposed. Returns ``{"proposed": n, "not_proposed": [{"row", "name",
+    "message"}], "from": the earliest effective month or None}``."""
+    proposed, skipped, first = 0, [], None
+    for r, b in p.stated():
+        b = b if b is not None else added[id(r)]
+        where = f"{batch.filename + ', ' if batch is not None and batch.filename else ''}" \
+                f"{r.sheet + ', ' if r.sheet else ''}dòng {r.row}"
+        try:
+            ledger.propose_stated(b, r.stated, user, where)
+        except ledger.ChangeError as e:
+            skipped.append({"row": r.row, "name": r.values["full_name"], "message": str(e)})
+            continue
+        proposed += 1
+        first = min(first or r.stated.effective_month, r.stated.effective_month)
+    return {"proposed": proposed, "not_proposed": skipped, "from": first}
 
 
 def _record_starts(added, user, batch, new_grant):
@@ -966,8 +1055,6 @@ def _record_starts(added, user, batch, new_grant):
                                 reason=f"Hưởng mới từ tháng {months.label(new_grant.month)}",
                                 evidence=evidence)
         ledger.decide(change, decider, True, new_grant.number, new_grant.day, note=note)
-    from .payments import refresh_drafts  # the drafts from that month follow the grants
-    refresh_drafts([added[0][1].commune_id], added[0][1].program, new_grant.month, user)
     return n + len(grants)
 
 
@@ -991,7 +1078,8 @@ def _usable(account):
 def _findings(b, r, batch, open_codes):
     """One open finding per (record, code): importing the same file twice adds none."""
     for i in r.issues:
-        if i.code in open_codes or i.code == "legacy_encoding":
+        # The ledger opens the stated change's finding with its proposal (propose_stated).
+        if i.code in open_codes or i.code in ("legacy_encoding", "stated_change"):
             continue
         open_codes.add(i.code)
         db.session.add(Finding(beneficiary_id=b.id, code=i.code, severity=i.severity,

@@ -159,10 +159,12 @@ def paid_ids(commune, month, program):
     return {bid for bid, commune_id, status in rows if _paid_here(commune, states, bid, commune_id, status)}
 
 
-def blocking_notes(beneficiary_ids):
+def blocking_notes(beneficiary_ids, month=None):
     """``{beneficiary id: note}`` for the records with an open error finding of the data
     checks or the police round (they block payment): the note names the first error and
-    how many more there are ("Lỗi dữ liệu chưa sửa: Số định danh … (+1 lỗi khác)")."""
+    how many more there are ("Lỗi dữ liệu chưa sửa: Số định danh … (+1 lỗi khác)"). With
+    ``month``, also the records whose list stated a change effective by then that waits
+    for its decision (:func:`portal.services.changes.stated_pending`)."""
     found = defaultdict(list)
     ids = sorted(set(beneficiary_ids))
     for k in range(0, len(ids), 5000):
@@ -177,6 +179,9 @@ def blocking_notes(beneficiary_ids):
         first = (messages[0] or "").strip().rstrip(".") or "lỗi chưa ghi nội dung"
         more = f" (+{len(messages) - 1} lỗi khác)" if len(messages) > 1 else ""
         out[bid] = f"Lỗi dữ liệu chưa sửa: {first}{more}."
+    if month is not None:
+        for bid, note in changes.stated_pending(ids, month).items():
+            out[bid] = f"{note} {out[bid]}" if bid in out else note
     return out
 
 
@@ -195,7 +200,7 @@ def _line_rows(commune, month, program, period_id, only=None):
     owed = {b.id: states[b.id][1].arrears_from for b, _ in people
             if b.id in states and states[b.id][1].arrears_from}
     covered = changes.covered_months(list(owed), program) if owed else {}
-    blocking = blocking_notes([b.id for b, _ in people])
+    blocking = blocking_notes([b.id for b, _ in people], month)
     amounts = Amounts(program)
     rows = []
     for b, a in people:
@@ -289,11 +294,14 @@ def refresh_for_decision(change, user):
     """The draft lists a decision touches, rebuilt (:func:`refresh_drafts`): after
     ``changes.decide`` approves ``change`` (a ``ChangeProposal``), the drafts of its
     program from its effective month on, in its commune and, for a move, in the commune the
-    person moves to. A change not approved (rejected, still proposed) touches nothing.
+    person moves to; a change read from a list and dismissed (``changes.dismiss``), the
+    drafts it blocked. Another change not approved (rejected, still proposed) touches
+    nothing.
     Whoever records a decision (the changes view, the demo, the CLI, a job) calls this
     right after ``changes.decide``: the decisions module does not know the lists. Returns
     the periods refreshed; the caller commits."""
-    if change.status != "approved":
+    dismissed = change.status == "rejected" and change.source == "import"  # lines payable again
+    if change.status != "approved" and not dismissed:
         return []
     return refresh_drafts([change.commune_id, change.to_commune_id], change.beneficiary.program,
                           change.effective_month, user)
@@ -324,7 +332,7 @@ def release(line):
     if now:
         line.status, line.note = now[0]["status"], now[0]["note"]
     else:  # no longer paid this month: the lock will ask for a refresh
-        note = blocking_notes([line.beneficiary_id]).get(line.beneficiary_id)
+        note = blocking_notes([line.beneficiary_id], p.month).get(line.beneficiary_id)
         line.status, line.note = ("blocked", note) if note else ("listed", None)
     db.session.flush()
 
@@ -355,6 +363,12 @@ def lock(period, user):
             parts.append(f"{len(missing)} người được hưởng tháng này chưa có trong danh sách")
         raise PeriodError("Danh sách không còn khớp với hồ sơ: " + "; ".join(parts)
                           + ". Bấm «Cập nhật danh sách» rồi khóa lại.")
+    listed = db.session.scalars(select(PaymentLine.beneficiary_id).where(
+        PaymentLine.period_id == period.id, PaymentLine.status == "listed")).all()
+    newly = blocking_notes(listed, period.month)
+    if newly:
+        raise PeriodError(f"{len(newly)} dòng có lỗi dữ liệu hoặc thay đổi chờ quyết định từ sau khi lập danh "
+                          "sách (ví dụ danh sách mới tải lên ghi đã chết): bấm «Cập nhật danh sách» rồi khóa lại.")
     blocked = db.session.scalar(select(func.count()).where(PaymentLine.period_id == period.id,
                                                            PaymentLine.status == "blocked"))
     if blocked:

@@ -9,8 +9,8 @@ classifies every row below the header.
 Canonical fields: ``seq``, ``name``, ``birth``, ``birth_male``, ``birth_female``, ``sex``,
 ``national_id``, ``village``, ``category``, ``coefficient``, ``amount``,
 ``account_number``, ``bank``, ``account_holder``, ``holder_relation``, ``household``,
-``payment_method``, ``phone``, ``note``; and, so that their columns are not mistaken for
-the ones above: ``proxy_name`` (người nhận thay / giám hộ / được ủy quyền),
+``payment_method``, ``phone``, ``note``, ``status`` (tình trạng: đang hưởng, đã chết…);
+and, so that their columns are not mistaken for the ones above: ``proxy_name`` (người nhận thay / giám hộ / được ủy quyền),
 ``proxy_national_id``, ``sex_male`` / ``sex_female`` ("x" marks under a "Giới tính"
 parent), ``id_issue_date``, ``id_issue_place``, ``beneficiary_code`` (mã đối tượng); ``commune`` (a "Xã", "Xã/Phường"
 column naming the commune of each row), ``start_month`` ("Hưởng từ tháng", "Ngày hưởng",
@@ -50,7 +50,7 @@ FIELDS = (
     "category", "coefficient", "amount", "account_number", "bank", "account_holder",
     "holder_relation", "household", "payment_method", "phone", "note",
     "proxy_name", "proxy_national_id", "sex_male", "sex_female", "id_issue_date",
-    "id_issue_place", "beneficiary_code", "commune", "start_month", "end_month",
+    "id_issue_place", "beneficiary_code", "commune", "start_month", "end_month", "status",
 )
 
 #: A list needs a name column and one of these to tell people apart.
@@ -109,6 +109,9 @@ _PATTERNS: dict[str, list[tuple]] = {
     "phone": [("so dien thoai", W), ("sdt", W), ("dien thoai", W), ("so dt", W), ("dt", X),
               ("dtdd", W)],
     "note": [("ghi chu", W)],
+    # A status column ("Tình trạng": đang hưởng / đã chết / chuyển đi); not an account's.
+    "status": [("tinh trang", X), ("trang thai", X), ("tinh trang huong", W), ("trang thai huong", W),
+               ("tinh trang doi tuong", W), ("tinh hinh huong", W)],
     "proxy_name": [("nguoi nhan thay", W), ("nguoi duoc uy quyen", W), ("nguoi giam ho", W),
                    ("nguoi nhan ho", W), ("ho ten nguoi nhan thay", W),
                    ("nguoi uy quyen", W), ("nguoi nhan tro cap thay", W)],
