@@ -257,14 +257,16 @@ def withdraw(change_id):
         except changes.ChangeError as e:
             db.session.rollback()
             error = str(e)
+    return _row_answer(c, error, _("Đã rút đề nghị: %(name)s.", name=c.beneficiary.full_name))
+
+
+def _row_answer(c, error, done):
+    """A proposal's row after an officer's action on it: for htmx the row itself (422 with
+    the error in it); for a plain POST back to the list with ``error`` or ``done`` flashed."""
     if not wants_fragment():
-        if error:
-            flash(error, "error")
-        else:
-            flash(_("Đã rút đề nghị: %(name)s.", name=c.beneficiary.full_name), "success")
+        flash(error or done, "error" if error else "success")
         return see_other("changes.index")
-    return render("changes/_row.html", c=c, error=error,
-                  status=422 if error else 200, **_labels())
+    return render("changes/_row.html", c=c, error=error, status=422 if error else 200, **_labels())
 
 
 @bp.route("/changes/<int:change_id>/dismiss", methods=["POST"])
@@ -289,14 +291,7 @@ def dismiss(change_id):
         except changes.ChangeError as e:
             db.session.rollback()
             error = str(e)
-    if not wants_fragment():
-        if error:
-            flash(error, "error")
-        else:
-            flash(_("Đã bỏ qua: %(name)s.", name=c.beneficiary.full_name), "success")
-        return see_other("changes.index")
-    return render("changes/_row.html", c=c, error=error, dismiss_form=form,
-                  status=422 if error else 200, **_labels())
+    return _row_answer(c, error, _("Đã bỏ qua: %(name)s.", name=c.beneficiary.full_name))
 
 
 def _month_view():
