@@ -70,9 +70,11 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # a commune list is well under this
     # The ceiling of the child process that reads each uploaded file (portal/sheets/guard.py):
-    # address space it may add, in MB (0: read in-process, no ceiling), and seconds of CPU.
+    # address space it may add, in MB (0: read in-process, no ceiling — for debugging only),
+    # and seconds (CPU and wall clock). 20 s reads a 100,000-row list; it must stay well
+    # under the web worker's own timeout (gunicorn --timeout), or the worker is killed first.
     READER_MEMORY_MB = int(os.environ.get("READER_MEMORY_MB", "1024"))
-    READER_SECONDS = int(os.environ.get("READER_SECONDS", "120"))
+    READER_SECONDS = int(os.environ.get("READER_SECONDS", "20"))
     COMPRESS_ALGORITHM = ["br", "gzip"]
     # Brotli 7, not Flask-Compress's 4: a status update ~9 % smaller (1,980 → 1,806 B) for
     # ~0.15 ms more per response (levels 9+ cost milliseconds).

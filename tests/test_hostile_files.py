@@ -15,6 +15,7 @@ from portal.sheets.reader import FileProblem, read_workbook, read_workbook_ungua
 from portal.services import imports
 
 from tests.conftest import csrf_token, login
+from tests import hostile
 from tests.hostile import (REGRESSION_FILES, html_table, spreadsheetml, xlsx_cell, xlsx_from_sheet_xml,
                      xlsx_rows)
 from tests.test_imports import upload
@@ -179,11 +180,10 @@ def test_empty_styled_cells_far_away_do_not_count():
 def test_an_xlsx_with_too_many_cells_even_sparse_is_refused():
     # Every row reaching column 256: 100,000 rows × 256 is more than MAX_CELLS.
     walk = extent._Walk("DS")
-    for r in range(0, 30_000):
-        walk.value(r, 200)
     with pytest.raises(extent.TooFar) as e:
-        extent.check_extent(walk.finish())
-    assert e.value.kind == "big" and "GS30000" in e.value.message
+        for r in range(0, 30_000):  # the walk stops as soon as it holds more than MAX_CELLS
+            walk.value(r, 200)
+    assert e.value.kind == "big" and "quá lớn" in e.value.message and r == 24_876
 
 
 def _xls(cells):
@@ -347,6 +347,26 @@ def test_issue_codes_of_this_file_are_in_the_readme():
         assert re.search(rf"\| `{code}` \|", readme)
 
 
+def test_cells_without_their_place_are_walked_quickly():
+    rows = "".join("<row>" + "".join(f"<c><v>{c}</v></c>" for c in range(12)) + "</row>"
+                   for _ in range(3000))
+    part = (f'<?xml version="1.0"?><worksheet {hostile.SHEET_NS.decode()}><sheetData>{rows}'
+            "</sheetData></worksheet>").encode()
+    quick = extent._quick_xlsx_extent(io.BytesIO(part), "DS")
+    assert (quick.last_row, quick.last_col) == (2999, 11)
+    sheet = read_workbook(xlsx_from_sheet_xml(part))[0]
+    assert len(sheet.rows) == 3000 and sheet.rows[-1][-1] == 11
+
+
+@pytest.mark.parametrize("ref", ["ZZZZZZZZZZ20", "A99999999999999999999999", "A0", "XFE1", "1A", "A1048577"])
+def test_a_reference_that_is_no_cell_of_excel_is_refused_naming_it(ref):
+    part = xlsx_rows({0: [xlsx_cell(0, 0, "Họ và tên")]}).replace(
+        b"</sheetData>", f'<row r="2"><c r="{ref}"><v>1</v></c></row></sheetData>'.encode())
+    with pytest.raises(FileProblem) as e:
+        read_workbook_unguarded(xlsx_from_sheet_xml(part))
+    assert e.value.code == "too_far" and ref[:20] in e.value.message
+
+
 @pytest.mark.parametrize("cells", [
     {0: [xlsx_cell(0, 0, "Họ và tên"), xlsx_cell(0, 5, 1)], 7: [xlsx_cell(7, 2, "x")]},
     {0: [xlsx_cell(0, 0, "a")], 3: [xlsx_cell(3, 1, None, formula="B1*2"), xlsx_cell(3, 2, 5, formula="1+4")]},
@@ -362,7 +382,76 @@ def test_the_quick_look_and_the_exact_walk_agree(cells):
     assert quick is not None and quick.uncalculated == exact.uncalculated
     # The quick look counts every cell, valued or not: never less than the exact walk.
     assert quick.last_row >= exact.last_row and quick.last_col >= exact.last_col
-    # A cell without its reference sends the sheet to the exact walk, which finds the same.
+    # A cell without its reference: the tags are walked, unless a formula's place is needed,
+    # which sends the sheet to the exact walk; both find the same.
     no_ref = part.replace(b'<c r="A1"', b"<c", 1)
-    assert extent._quick_xlsx_extent(io.BytesIO(no_ref), "DS") is None
+    assert (extent._quick_xlsx_extent(io.BytesIO(no_ref), "DS") is None) == (b"<f>" in part)
     assert extent.xlsx_extents(xlsx_from_sheet_xml(no_ref))["DS"].uncalculated == exact.uncalculated
+
+
+def _patch_dimensions(data: bytes, rows: int, cols: int) -> bytes:
+    """An xls whose DIMENSIONS record declares ``rows`` × ``cols`` (a forged header)."""
+    import struct
+
+    import olefile
+    stream = olefile.OleFileIO(data).openstream("Workbook").read()
+    pos = 0
+    while pos + 4 <= len(stream):
+        rtype, length = struct.unpack_from("<HH", stream, pos)
+        if rtype == 0x0200:
+            record = stream[pos:pos + 4 + length]
+            break
+        pos += 4 + length
+    out = bytearray(data)
+    at = data.find(record)
+    struct.pack_into("<IIHH", out, at + 4, 0, rows, 0, cols)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("rows,cols,refused", [(4_294_967_295, 65_535, True), (100_000_000, 256, True),
+                                               (65_536, 256, False)])
+def test_a_forged_xls_size_is_refused_before_calamine(rows, cols, refused):
+    data = _patch_dimensions(_xls({(0, 0): "Họ và tên", (1, 1): 2}), rows, cols)
+    if refused:
+        with pytest.raises(FileProblem) as e:
+            read_workbook_unguarded(data)  # in-process: calamine would abort the process
+        assert e.value.code == "too_far" and "97–2003" in e.value.message
+    else:
+        assert read_workbook_unguarded(data)[0].rows[1][1] == 2
+
+
+def test_a_cell_longer_than_excel_allows_is_refused_naming_it():
+    part = xlsx_rows({0: [xlsx_cell(0, 0, "Họ và tên")], 19: [xlsx_cell(19, 1, "A" * 40_000)]})
+    with pytest.raises(FileProblem) as e:
+        read_workbook(xlsx_from_sheet_xml(part))
+    assert "ô B20 có 40.000 ký tự" in e.value.message
+    with pytest.raises(FileProblem) as e:
+        read_workbook(("Họ và tên;Ghi chú\nAn;" + "x" * 40_000 + "\n").encode())
+    assert "Ô B2 có 40.000 ký tự" in e.value.message
+
+
+def test_a_spreadsheetml_formula_without_its_value_is_named():
+    data = spreadsheetml([
+        "<Row>" + "".join(f'<Cell><Data ss:Type="String">{h}</Data></Cell>' for h in HEADER) + "</Row>",
+        "<Row>" + "".join(f'<Cell><Data ss:Type="String">{v}</Data></Cell>' for v in person_rows(1)[0][:5])
+        + '<Cell ss:Formula="=1500000*1"/><Cell><Data ss:Type="String"></Data></Cell></Row>'])
+    parsed = imports.parse(data, "ds.xls", "BTXH", "2024-05")
+    found = [i for i in parsed.issues if i.code == "uncalculated_formula"]
+    assert len(found) == 1 and "Ô F2: =1500000*1" in found[0].message
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_its_byte_order_mark_reads(encoding):
+    sheet = read_workbook("Họ và tên\tNgày sinh\nNguyễn Văn An\t1950\n".encode(encoding))[0]
+    assert sheet.rows[1] == ["Nguyễn Văn An", "1950"]
+
+
+def test_a_zip_bomb_says_what_it_is():
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("xl/workbook.xml", "<workbook/>")
+        z.writestr("docProps/junk.bin", b"\0" * (200 * 1024 * 1024))
+    with pytest.raises(FileProblem) as e:
+        read_workbook(buf.getvalue())
+    assert e.value.code == "too_large" and "giải nén" in e.value.message

@@ -12,7 +12,7 @@ class UploadForm(Form):
 
     file = FileField(_l("Tệp danh sách (.xlsx, .xls, .csv)"), validators=[
         FileRequired(_l("Chọn tệp danh sách.")),
-        FileAllowed(["xlsx", "xls", "csv", "xlsm", "txt"], _l("Chỉ nhận tệp .xlsx, .xls hoặc .csv."))])
+        FileAllowed(["xlsx", "xls", "csv", "tsv", "xlsm", "txt"], _l("Chỉ nhận tệp .xlsx, .xls, .csv hoặc .tsv."))])
     commune_id = SelectField(_l("Xã"), coerce=int, choices=[])
     program = SelectField(_l("Chương trình"), choices=[
         SelectChoice("", _l("Theo tiêu đề tệp")), SelectChoice("BTXH", _l("BTXH — bảo trợ xã hội")),

@@ -99,7 +99,7 @@ def _sheet_label(sheet: str | None) -> str:
     return f"Trang «{sheet}»" if sheet else "Bảng"
 
 
-def _n(n: int) -> str:
+def fmt_n(n: int) -> str:
     """``100000`` → ``100.000`` (Vietnamese thousands)."""
     return f"{n:,}".replace(",", ".")
 
@@ -107,9 +107,9 @@ def _n(n: int) -> str:
 def far_message(sheet: str | None, row: int, col: int | None, what: str = "có dữ liệu ở") -> str:
     """The refusal for a value at 0-based ``(row, col)`` beyond the limits. ``what`` reads
     before the cell's reference; with ``col`` ``None`` the row alone is named."""
-    where = f"dòng {_n(row + 1)}" if col is None else f"ô {cell_ref(row, col)}"
+    where = f"dòng {fmt_n(row + 1)}" if col is None else f"ô {cell_ref(row, col)}"
     return (f"{_sheet_label(sheet)} {what} {where}, ngoài giới hạn của một danh sách "
-            f"({_n(MAX_ROWS)} dòng × {MAX_COLS} cột, tới ô {cell_ref(MAX_ROWS - 1, MAX_COLS - 1)}). "
+            f"({fmt_n(MAX_ROWS)} dòng × {MAX_COLS} cột, tới ô {cell_ref(MAX_ROWS - 1, MAX_COLS - 1)}). "
             "Hãy xoá các ô thừa ở xa vùng danh sách (hoặc chia tệp), lưu lại rồi tải lên lần nữa.")
 
 
@@ -124,7 +124,7 @@ def check_extent(ext: Extent) -> None:
     if not ext.fits_grid and ext.row_widths > MAX_CELLS:
         r, c = ext.far_cell or (ext.last_row, ext.last_col)
         raise TooFar("big", f"{_sheet_label(ext.sheet)} quá lớn: dữ liệu tới ô {cell_ref(r, c)}, "
-                            f"hơn {_n(MAX_CELLS)} ô. Hãy chia tệp theo thôn hoặc theo chương trình.")
+                            f"hơn {fmt_n(MAX_CELLS)} ô. Hãy chia tệp theo thôn hoặc theo chương trình.")
 
 
 class _Walk:
@@ -158,6 +158,8 @@ class _Walk:
         if self._row_last >= 0:
             self.ext.row_widths += self._row_last + 1
             self._row_last = -1
+            if self.ext.row_widths > MAX_CELLS:  # more than any reading may hold: stop here
+                check_extent(self.ext)
 
     def finish(self) -> Extent:
         self._close_row()
@@ -166,18 +168,26 @@ class _Walk:
 
 # --------------------------------------------------------------------------- xlsx
 
-def _parse_ref(ref: str) -> tuple[int, int] | None:
-    """0-based ``(row, col)`` of an A1 reference, ``None`` when it is not one."""
-    i = 0
-    col = 0
-    n = len(ref)
-    while i < n and "A" <= ref[i].upper() <= "Z" and i < 8:
-        col = col * 26 + (ord(ref[i].upper()) - 64)
-        i += 1
-    digits = ref[i:]
-    if i == 0 or not digits.isdigit() or len(digits) > 12:
-        return None
-    return int(digits) - 1, col - 1
+#: Excel's own grid (XFD1048576): a reference beyond it is no spreadsheet's, and calamine
+#: can panic on it (positions are 32-bit there).
+EXCEL_ROWS, EXCEL_COLS = 1_048_576, 16_384
+_REF = re.compile(r"^([A-Za-z]{1,3})([0-9]{1,7})$")
+
+
+def _parse_ref(ref: str, sheet=None) -> tuple[int, int]:
+    """0-based ``(row, col)`` of an A1 reference. Raises :class:`TooFar` naming the
+    reference when it is not one or lies beyond Excel's own grid."""
+    m = _REF.match(ref)
+    if m:
+        col = 0
+        for ch in m.group(1).upper():
+            col = col * 26 + (ord(ch) - 64)
+        row = int(m.group(2))
+        if 1 <= row <= EXCEL_ROWS and col <= EXCEL_COLS:
+            return row - 1, col - 1
+    shown = ref if len(ref) <= 30 else ref[:30] + "…"
+    raise TooFar("far", f"{_sheet_label(sheet)} có một ô ghi địa chỉ «{shown}», không phải ô nào của "
+                        "Excel (tệp hỏng hoặc do phần mềm lạ tạo ra). Hãy mở tệp bằng Excel, lưu lại rồi tải lên.")
 
 
 def _local(name: str) -> str:
@@ -207,13 +217,11 @@ class _SheetXml:
         elif not self.in_sheet_data:
             return
         elif tag == "row":
-            r = attrs.get("r")
-            self.row = int(r) - 1 if r and r.isdigit() and len(r) <= 12 else self.row + 1
+            self.row = _row_attr(attrs.get("r") or None, self.row, self.walk.ext.sheet)
             self.col = -1
         elif tag == "c":
-            pos = _parse_ref(attrs.get("r", "")) if attrs.get("r") else None
-            if pos is not None:
-                self.row, self.col = pos
+            if attrs.get("r"):
+                self.row, self.col = _parse_ref(attrs["r"], self.walk.ext.sheet)
             else:
                 self.col += 1
             self.cell = [self.row, self.col, False, None]
@@ -336,12 +344,32 @@ def _col_index(letters: bytes) -> int:
     return col - 1
 
 
+_TAG = re.compile(rb"<(?:[\w.-]+:)?(row|c)(?=[\s/>])([^>]*)>")
+_R_ATTR = re.compile(rb'(?:^|\s)r="([^"]*)"')
+_FORMULA_TAG = re.compile(rb"<(?:[\w.-]+:)?f[\s/>]")
+
+
+def _row_attr(value: str, previous: int, sheet) -> int:
+    """0-based row of a ``<row r="…">`` (``value`` ``None``: the next row). Raises
+    :class:`TooFar` for a number that is no row of Excel's."""
+    if value is None:
+        return previous + 1
+    if value.isdigit() and len(value) <= 7 and 1 <= int(value) <= EXCEL_ROWS:
+        return int(value) - 1
+    return _parse_ref(f"A{value}", sheet)[0]  # raises, naming it
+
+
 def _quick_xlsx_extent(stream, sheet) -> Extent | None:
-    """The extent of a worksheet part from its cell references, or ``None`` when the quick
-    look cannot vouch for it (a cell without ``r``, or a grid too large counting every cell:
-    the exact walk then decides). Cut into pieces at row ends, so no cell is split."""
+    """The extent of a worksheet part, counting every cell (valued or not), or ``None``
+    when the quick look cannot vouch for it (the grid too large counting empty cells, or
+    formulas in cells that do not name their place: the exact walk then decides).
+
+    Cut into pieces at row ends, so no cell is split. Where every cell names its place
+    (``r="B7"``), the references are read at C speed; otherwise the row and cell tags are
+    walked (positions follow the format: no ``r``, right after the previous one)."""
     ext = Extent(sheet)
     rest = b""
+    row, col = -1, -1
     while True:
         chunk = stream.read(4 << 20)
         buf = rest + chunk
@@ -352,15 +380,34 @@ def _quick_xlsx_extent(stream, sheet) -> Extent | None:
                 continue
             buf, rest = buf[:cut], buf[cut:]
         refs = _CELL_REF.findall(buf)
-        if len(refs) != len(_CELL_TAG.findall(buf)):
+        if len(refs) == len(_CELL_TAG.findall(buf)):
+            if refs:
+                numbers = list(map(int, (r for _, r in refs)))
+                if min(numbers) < 1:
+                    return None  # "A0": the exact walk names it
+                last_row = max(numbers) - 1
+                last_col = max(map(_col_index, set(c for c, _ in refs)))
+                ext.last_row, ext.last_col = max(ext.last_row, last_row), max(ext.last_col, last_col)
+                row, col = int(refs[-1][1]) - 1, _col_index(refs[-1][0])
+        else:
+            if _FORMULA_TAG.search(buf):
+                return None  # a formula's place needs the exact walk
+            for m in _TAG.finditer(buf):
+                attr = _R_ATTR.search(m.group(2))
+                value = attr.group(1).decode("latin-1") if attr else None
+                if m.group(1) == b"row":
+                    row, col = _row_attr(value, row, sheet), -1
+                    continue
+                if value is not None:
+                    row, col = _parse_ref(value, sheet)
+                else:
+                    col += 1
+                if row > ext.last_row:
+                    ext.last_row = row
+                if col > ext.last_col:
+                    ext.last_col = col
+        if ext.last_row >= MAX_ROWS or ext.last_col >= MAX_COLS or not ext.fits_grid:
             return None
-        if refs:
-            last_row = max(map(int, (r for _, r in refs))) - 1
-            last_col = max(map(_col_index, set(c for c, _ in refs)))
-            ext.last_row = max(ext.last_row, last_row)
-            ext.last_col = max(ext.last_col, last_col)
-            if ext.last_row >= MAX_ROWS or ext.last_col >= MAX_COLS or not ext.fits_grid:
-                return None
         if b"f" in buf:
             _uncalculated(buf, ext)
         if not chunk:
@@ -424,6 +471,7 @@ _BOF = 0x0809
 _EOF = 0x000A
 _BOUNDSHEET = 0x0085
 _FILEPASS = 0x002F
+_DIMENSIONS = 0x0200
 
 
 class Encrypted(Exception):
@@ -471,6 +519,14 @@ def xls_extents(data: bytes) -> dict[str, Extent]:
             cch, flags = stream[body + 6], stream[body + 7]
             raw = stream[body + 8: body + 8 + (cch * 2 if flags & 1 else cch)]
             names[offset] = raw.decode("utf-16-le" if flags & 1 else "latin-1", "replace")
+        elif rtype == _DIMENSIONS and walk is not None and length >= 14:
+            # The declared size: calamine reserves from it, and a forged one (rows past
+            # 65,536, columns past 256: beyond Excel 97-2003) makes it abort.
+            last_row, last_col = unpack("<I", stream, body + 4)[0], unpack("<H", stream, body + 10)[0]
+            if last_row > 65_536 or last_col > 256:
+                raise TooFar("far", f"{_sheet_label(walk.ext.sheet)} khai báo kích thước {fmt_n(last_row)} dòng × "
+                                    f"{fmt_n(last_col)} cột, quá giới hạn của tệp Excel 97–2003 (.xls): tệp hỏng. "
+                                    "Hãy mở tệp bằng Excel, lưu lại (nên lưu dạng .xlsx) rồi tải lên.")
         elif walk is not None and length >= 4 and (rtype in _VALUE_RECORDS or rtype == _MULRK):
             row, col = unpack("<HH", stream, body)
             last = col

@@ -24,10 +24,11 @@ __all__ = ["Limits", "Outcome", "run_limited", "DEFAULT"]
 @dataclass(frozen=True)
 class Limits:
     """``memory_mb``: address space the child may add to what it inherits (MB; 0: no
-    child at all, read in-process); ``seconds``: CPU and wall-clock time allowed."""
+    child at all, read in-process: for debugging only, it removes this line of defence);
+    ``seconds``: the CPU time allowed (the parent waits 1.5 times that on the clock)."""
 
     memory_mb: int = 1024
-    seconds: int = 120
+    seconds: int = 20
 
 
 DEFAULT = Limits()
@@ -104,7 +105,7 @@ def run_limited(fn, *args, limits: Limits = DEFAULT) -> Outcome:
     proc.start()
     send.close()
     try:
-        if receive.poll(limits.seconds + 10):
+        if receive.poll(limits.seconds * 1.5 + 1):  # CPU seconds, and some waiting for a busy core
             try:
                 kind, value, peak_kb, start_kb = receive.recv()
                 return Outcome(kind, value, peak_kb=peak_kb, added_kb=peak_kb - start_kb)

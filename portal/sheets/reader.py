@@ -302,7 +302,9 @@ def _check_unpacked_size(data: bytes) -> None:
     except (zipfile.BadZipFile, ValueError) as exc:
         raise FileProblem("unreadable") from exc
     if unpacked > MAX_UNPACKED_BYTES:
-        raise FileProblem("too_large")
+        raise FileProblem("too_large", f"Tệp nén chứa quá nhiều dữ liệu: hơn {MAX_UNPACKED_BYTES // 2**20} MB "
+                                       "khi giải nén (một danh sách 100.000 dòng chỉ vài chục MB). Hãy mở tệp "
+                                       "bằng Excel, xoá các trang, ô hoặc hình thừa, lưu lại rồi tải lên.")
 
 
 def _is_opendocument(data: bytes) -> bool:
@@ -429,8 +431,39 @@ def _detection_sample(raw: list[list], limit: int = 3000) -> list[str] | None:
     return sample if suspect else None
 
 
+#: Excel's own limit for one cell's text; a longer one comes from no spreadsheet a commune
+#: keeps (a 140 MB shared string, say), and it would cost the web worker its memory.
+MAX_CELL_CHARS = 32_767
+#: The text a whole file may hold: some 2,000,000 cells of 25 characters.
+MAX_TEXT_CHARS = 50_000_000
+
+
+def _cell_too_long(name, r, c, n) -> FileProblem:
+    where = f"Trang «{name}», ô" if name else "Ô"
+    return FileProblem("too_far", f"{where} {extent.cell_ref(r, c)} có {extent.fmt_n(n)} ký tự, quá giới hạn "
+                                  f"{extent.fmt_n(MAX_CELL_CHARS)} ký tự của một ô Excel. Hãy xoá nội dung thừa "
+                                  "trong ô đó, lưu lại rồi tải lên.")
+
+
+def _check_text(name, raw) -> None:
+    """Refuse a sheet with a cell longer than :data:`MAX_CELL_CHARS` (naming the cell) or
+    more text than :data:`MAX_TEXT_CHARS`, before anything is cleaned or handed back."""
+    total = 0
+    for r, cells in enumerate(raw):
+        for c, v in enumerate(cells):
+            if type(v) is str:
+                n = len(v)
+                total += n
+                if n > MAX_CELL_CHARS:
+                    raise _cell_too_long(name, r, c, n)
+        if total > MAX_TEXT_CHARS:
+            raise FileProblem("too_large", "Tệp quá lớn: quá nhiều chữ (hơn 50 triệu ký tự). Hãy chia tệp "
+                                           "theo thôn hoặc theo chương trình.")
+
+
 def _finish_sheet(name, raw, merged, hidden, xlsx_data) -> Sheet:
     """Detect a legacy encoding for this sheet and clean every cell."""
+    _check_text(name, raw)
     encoding = None
     fonts = None
     sample = _detection_sample(raw)
@@ -540,7 +573,24 @@ def _sniff_delimiter(text: str) -> str:
     return best
 
 
+def _utf16_without_bom(data: bytes) -> str | None:
+    """``"utf-16-le"``/``"utf-16-be"`` for text saved as UTF-16 with no byte-order mark (every
+    other byte of its Latin letters and digits is NUL), else ``None``."""
+    head = data[:4096]
+    if len(head) < 4 or head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return None
+    odd, even = head[1::2].count(0), head[0::2].count(0)
+    if odd > 0.4 * len(head[1::2]) and even < 0.05 * len(head[0::2]):
+        return "utf-16-le"
+    if even > 0.4 * len(head[0::2]) and odd < 0.05 * len(head[1::2]):
+        return "utf-16-be"
+    return None
+
+
 def _read_csv(data: bytes) -> Sheet:
+    utf16 = _utf16_without_bom(data)
+    if utf16:  # decoded with its byte-order mark put back, as Excel's "Unicode text" reads
+        data = (b"\xff\xfe" if utf16 == "utf-16-le" else b"\xfe\xff") + data
     if max(data.count(b"\n"), data.count(b"\r")) > MAX_ROWS:
         raise FileProblem("too_large")
     text, enc = _decode_text(data)
@@ -561,8 +611,12 @@ def _read_csv(data: bytes) -> Sheet:
                 raise FileProblem("too_far", extent.far_message(None, len(rows), len(rec) - 1))
             cells += len(rec)
             if cells > MAX_CELLS:
-                raise FileProblem("too_large")
+                raise FileProblem("too_large", f"Tệp quá lớn: hơn {extent.fmt_n(MAX_CELLS)} ô (tới dòng "
+                                               f"{extent.fmt_n(len(rows) + 1)}). Hãy chia tệp theo thôn hoặc "
+                                               "theo chương trình.")
             for c, v in enumerate(rec):
+                if len(v) > MAX_CELL_CHARS:
+                    raise _cell_too_long(None, len(rows), c, len(v))
                 if "\x00" in v:
                     raise FileProblem("nul", f"Dòng {len(rows) + 1}, cột {extent.col_letters(c)} "
                                              f"(cột thứ {c + 1}) có ký tự NUL (mã 0): tệp bị hỏng "
@@ -603,7 +657,7 @@ class _TableParser(HTMLParser):
     def _ensure_sheet(self, name=None):
         if self._sheet is None:
             self._sheet = {"name": name, "rows": {}, "merged": [], "covered": {},
-                           "next_row": 0, "cells": 0}
+                           "next_row": 0, "cells": 0, "uncalculated": []}
             self.sheets.append(self._sheet)
         return self._sheet
 
@@ -649,7 +703,7 @@ class _TableParser(HTMLParser):
             self._check(r + rowspan - 1, self._col + colspan - 1,
                         f"có ô gộp từ ô {extent.cell_ref(r, self._col)} kéo tới")
             self._cell = {"col": self._col, "text": [], "size": 0, "type": None,
-                          "colspan": colspan, "rowspan": rowspan}
+                          "colspan": colspan, "rowspan": rowspan, "formula": a.get("ss:formula")}
         elif tag == "data" and self._cell is not None:
             self._cell["type"] = a.get("ss:type", "").lower()
         elif tag == "br" and self._cell is not None:
@@ -672,6 +726,9 @@ class _TableParser(HTMLParser):
             r0, c0 = self._row_index, c["col"]
             if text.strip() or c["colspan"] > 1 or c["rowspan"] > 1:
                 self._row[c0] = _markup_value(text, c["type"])
+            elif c["formula"] and len(self._sheet["uncalculated"]) < 1000:
+                # SpreadsheetML keeps a formula in ss:Formula, its value in <Data>: none saved.
+                self._sheet["uncalculated"].append((r0, c0, c["formula"].lstrip("=")[:200]))
             if c["colspan"] > 1 or c["rowspan"] > 1:
                 self._sheet["merged"].append(
                     ((r0, c0), (r0 + c["rowspan"] - 1, c0 + c["colspan"] - 1)))
@@ -770,10 +827,11 @@ def _read_markup(data: bytes) -> list[Sheet]:
     sheets = []
     for s in parser.sheets:
         raw = _dense_rows(s["rows"])
+        _check_text(s["name"], raw)
         sample = _detection_sample(raw)
         legacy = vntext.detect_legacy(sample) if sample is not None else None
         clean = _TextCleaner(legacy)
         rows = [[_clean_value(v, clean) for v in r] for r in raw]
         sheets.append(Sheet(name=s["name"], rows=rows, fonts=None, encoding=legacy or enc,
-                            merged=s["merged"]))
+                            merged=s["merged"], uncalculated=s["uncalculated"]))
     return sheets
