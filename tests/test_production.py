@@ -224,7 +224,7 @@ def test_readme_production_setup_shares_the_login_limit_between_workers(
     with log.open("w") as log_file:
         # The README's command, plus an access log naming the worker (%(p)s) of each request.
         proc = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}",
+            [str(BIN / "gunicorn"), "-w", "2", "--timeout", "60", "-b", f"127.0.0.1:{port}",
              "--access-logfile", "-", "--access-logformat", "%(p)s %(m)s %(U)s %(s)s", "app:app"],
             cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     try:
