@@ -158,14 +158,22 @@ def test_a_draft_built_before_the_import_cannot_be_locked_unrefreshed(people):
         payments.lock(june, system_user())
 
 
-def test_importing_the_same_list_twice_proposes_once(people):
+def test_importing_the_same_list_twice_proposes_once_and_never_undoes_a_dismissal(people):
     _commit(people)
+    suspended = _by_name(people)[people[3]["name"]]
+    change = db.session.scalar(select(ChangeProposal).where(ChangeProposal.beneficiary_id == suspended.id))
+    changes.dismiss(change, user("commune"), "Ghi nhầm dòng")
+    db.session.commit()
     for p in people:
         p.pop("row", None)
-    _, counts = _commit(people)
-    assert counts["proposed"] == 0 and len(counts["not_proposed"]) == 3
-    assert "đang chờ quyết định" in counts["not_proposed"][0]["message"]
+    plan, counts = _commit(people)
+    report = plan.report()
+    assert counts["proposed"] == 0 and report["stated_groups"] == []
+    settled = [i for i in report["issues"] if i["code"] == "stated_settled"]
+    assert len(settled) == 3 and any("đã được bỏ qua" in i["message"] for i in settled)
     assert db.session.scalar(select(func.count(ChangeProposal.id))) == 3
+    june, _ = _lines("2024-06")
+    assert june[suspended.full_name].status == "listed"  # the dismissal holds
 
 
 def test_a_status_column_and_an_end_month_state_changes_too(people):

@@ -46,6 +46,8 @@ LIST_MONTH = "2024-05"
     ("thôi hưởng từ 01/06/2024, đang chấp hành án phạt tù", "stop", "1c", "2024-06"),
     ("Từ chối nhận, thôi hưởng từ tháng 6/2024", "stop", "1d", "2024-06"),
     ("dừng hưởng từ tháng 8 năm 2024", "stop", None, "2024-08"),
+    ("Đi tù từ T6/2024", "stop", "1c", "2024-06"),
+    ("đang ở tù", "stop", "1c", "2024-06"),
     # suspensions
     ("tạm dừng từ T6/2024 do không nhận 3 tháng", "suspend", "3a", "2024-06"),
     ("Tạm dừng từ tháng 6/2024", "suspend", None, "2024-06"),
@@ -87,6 +89,14 @@ def test_decoys_never_block(remark, warned):
 def test_no_list_month_leaves_an_undated_change_without_a_month():
     assert read_remark("đã chết").change.effective_month is None
     assert read_remark("đã chết ngày 3/4/2024").change.effective_month == "2024-05"
+
+
+def test_a_date_in_the_future_is_a_typing_error():
+    r = read_remark("chết ngày 1/1/2030", LIST_MONTH, today=dt.date(2026, 12, 6))
+    assert r.change.kind == "death" and r.change.effective_month == "2024-06" and r.change.stated is None
+    assert "tương lai" in r.warnings[0]
+    r = read_remark("Đã chết ngày 20/7/2024", LIST_MONTH, today=dt.date(2026, 12, 6))
+    assert r.change.effective_month == "2024-08" and not r.warnings  # a later list's remark: real
 
 
 def test_the_gravest_change_wins():

@@ -112,7 +112,8 @@ def _period_page(p, page=1, result_form=None, hold_form=None, line_id=None, erro
     if hold_form is not None and line_id in holds:
         holds[line_id] = hold_form
     owed = [line for line in p.lines if line.status == "listed" and line.arrears]
-    return render("payments/period.html", p=p, totals=payments.totals(p), newer=newer, preparing=preparing,
+    changed = payments.changed_after_lock(p) if not newer else {}
+    return render("payments/period.html", p=p, changed=changed, totals=payments.totals(p), newer=newer, preparing=preparing,
                   blocked=blocked, held=held, holds=holds, confirm=ConfirmForm(),
                   rec=payments.reconciliation(p), forms=forms, lines=lines, page=page,
                   shown=len(shown), per_page=LINES_PER_PAGE, error_line=line_id, error=error,

@@ -398,6 +398,35 @@ def dismiss(change, user, reason):
     db.session.flush()
 
 
+def stated_known(beneficiary_ids):
+    """``{(beneficiary id, kind, effective month): why}`` of the changes already read from a
+    list for these records (any status but withdrawn): uploading the list again proposes
+    none of them anew, nor undoes a dismissal."""
+    out = {}
+    ids = sorted(set(beneficiary_ids))
+    words = {"proposed": "đang chờ quyết định", "approved": "đã được duyệt", "rejected": "đã được bỏ qua"}
+    for k in range(0, len(ids), 5000):
+        for bid, kind, month, status in db.session.execute(
+                select(ChangeProposal.beneficiary_id, ChangeProposal.kind, ChangeProposal.effective_month,
+                       ChangeProposal.status)
+                .where(ChangeProposal.beneficiary_id.in_(ids[k:k + 5000]), ChangeProposal.source == "import",
+                       ChangeProposal.status != "withdrawn")):
+            out[(bid, kind, month)] = (f"{KIND_LABELS[kind]} từ {months.label(month)} đã đọc từ danh sách "
+                                       f"trước, {words.get(status, status)}.")
+    return out
+
+
+def cannot_take(b, kind, month):
+    """Why ``b`` cannot take a change of ``kind`` from ``month`` now (already stopped, a
+    proposal waiting …), or ``None``; reads only."""
+    problem = _not_allowed(kind, state_in(b, month))
+    if problem:
+        return problem
+    if _open_exists(b):
+        return "Đối tượng này đã có đề nghị đang chờ quyết định."
+    return None
+
+
 def stated_pending(beneficiary_ids, month):
     """``{beneficiary id: note}``: the records whose list stated a change effective by
     ``month`` (``YYYY-MM``) that waits for its decision; their lines of that month are

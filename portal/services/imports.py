@@ -57,9 +57,9 @@ ISSUE_CODES = {
     "cmnd_only": ("warning", "Chỉ có số CMND cũ (9 số), chưa có số định danh 12 số."),
     "duplicate_id": ("warning", "Cùng số định danh với một dòng khác trong tệp."),
     "duplicate_id_registry": ("warning", "Số định danh đã có ở một hồ sơ khác (trùng lĩnh?)."),
-    "stated_change": ("error", "Danh sách ghi một thay đổi của đối tượng: khi xác nhận nhập, một đề nghị "
-                      "được lập để cấp có thẩm quyền quyết định; các dòng chi trả từ tháng hiệu lực bị "
-                      "chặn cho đến khi quyết định (duyệt) hoặc bỏ qua (có lý do)."),
+    "stated_change": ("error", "Danh sách ghi một thay đổi: lập đề nghị chờ quyết định, chặn chi trả từ "
+                      "tháng hiệu lực."),
+    "stated_settled": ("info", "Thay đổi danh sách ghi đã được xử lý cho hồ sơ này: không lập đề nghị nữa."),
     "remark_not_a_change": ("warning", "Ghi chú có từ giống một thay đổi nhưng không phải của đối tượng: "
                             "không đề nghị, không chặn chi trả."),
     "bad_name": ("error", "Họ tên quá dài (trên 120 ký tự): bỏ qua."),
@@ -123,6 +123,7 @@ class ParsedRow:
     commune: str | None = None  # the commune the row names (a "Xã" column, an address's tail)
     start_month: str | None = None  # "Hưởng từ tháng" of the file, YYYY-MM
     stated: object = None  # a change its remark, status or end month states (vn.remarks.StatedChange)
+    stated_settled: str | None = None  # why no proposal is made for it (already read, decided…)
 
     @property
     def name_key(self):
@@ -175,8 +176,8 @@ class Plan:
         """``(ParsedRow, Beneficiary or None)`` of every person whose row states a change
         (``None``: a person the import adds)."""
         return ([(r, None) for r in self.added if r.stated]
-                + [(r, b) for r, b, _ in self.changed if r.stated]
-                + [(r, b) for r, b in self.unchanged if r.stated])
+                + [(r, b) for r, b, _ in self.changed if r.stated and not r.stated_settled]
+                + [(r, b) for r, b in self.unchanged if r.stated and not r.stated_settled])
 
     def stated_groups(self):
         """The changes the list states, grouped for the preview: ``[{"kind", "change",
@@ -536,9 +537,11 @@ def _read_stated(row, cells, list_month, add):
                     "suspend": "tạm dừng"}[c.kind]
             add(fld, "stated_change",
                 f"«{c.quote[:120]}»: {verb}, đề nghị {ledger.KIND_LABELS[ledger.STATED_KINDS[c.kind][0]].lower()}"
-                + (f" từ {months.label(c.effective_month)}." if c.effective_month else " (chọn tháng)."))
-        for warning in reading.warnings:
-            add(fld, "remark_not_a_change", f"«{text[:120]}»: {warning}")
+                + (f" từ {months.label(c.effective_month)}." if c.effective_month else " (chọn tháng).")
+                + "".join(f" {w}" for w in reading.warnings))
+        elif reading.change is None:
+            for warning in reading.warnings:
+                add(fld, "remark_not_a_change", f"«{text[:120]}»: {warning}")
 
 
 def parse(data, filename=None, program=None, month=None):
@@ -814,8 +817,31 @@ def plan(parsed, commune, program=None):
             result.changed.append((r, match, changes))
         else:
             result.unchanged.append((r, match))
+    _settled_stated(result)
     parsed.issues.sort(key=lambda i: (i.sheet or "", i.row))
     return result
+
+
+def _settled_stated(p):
+    """Leave out of the proposals a change a list states that is already settled for its
+    record: the same change read from a list before (proposed, decided or dismissed — a
+    dismissal is not undone by uploading the list again), or one the record cannot take in
+    its month (already stopped, another proposal waiting). Each is said on its row
+    (``stated_settled``); reads only."""
+    ids = [b.id for r, b in p.stated() if b is not None]
+    known = ledger.stated_known(ids)
+    for r, b in p.stated():
+        if b is None:
+            continue
+        kind = ledger.STATED_KINDS[r.stated.kind][0]
+        why = known.get((b.id, kind, r.stated.effective_month))
+        if why is None:
+            why = ledger.cannot_take(b, kind, r.stated.effective_month)
+        if why:
+            r.stated_settled = why
+            issue = _issue(r.sheet, r.row, None, "stated_settled", why)
+            r.issues.append(issue)
+            p.parsed.issues.append(issue)
 
 
 @dataclass

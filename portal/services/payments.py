@@ -86,16 +86,32 @@ def last_version(commune_id, month, program):
         PaymentPeriod.program == program).order_by(PaymentPeriod.version.desc())).first()
 
 
+def check_month(month, today=None):
+    """``month`` (``YYYY-MM``) when a list may be built for it: any past month, this month and
+    the next, by the calendar (``today``, default the clock's; the lists are money, not a
+    demo's campaign month). ``PeriodError`` on the field ``month`` otherwise."""
+    from datetime import date
+    try:
+        month = months.parse(month)
+    except ValueError as e:
+        raise PeriodError(str(e), "month") from None
+    last = months.add(months.of(today or date.today()), 1)
+    if month > last:
+        raise PeriodError(f"Chưa lập được danh sách tháng {months.label(month)}: chỉ lập tới tháng "
+                          f"{months.label(last)}.", "month")
+    return month
+
+
 def build(commune, month, program, user, reason=None):
     """Open (or re-open as a new version) the payment list of ``commune`` for ``month``
     (``YYYY-MM``) and ``program``: one line per beneficiary paid that month (the lines as
     :func:`_line_rows` makes them). Returns the period.
 
-    Raises ``PeriodError`` when a draft already exists (``field`` ``"month"``), or when a
-    locked list is replaced without a ``reason`` (``field`` ``"reason"``). The caller
-    commits.
+    Raises ``PeriodError`` when a draft already exists (``field`` ``"month"``), for a month
+    past next month (:func:`check_month`), or when a locked list is replaced without a
+    ``reason`` (``field`` ``"reason"``). The caller commits.
     """
-    month = months.parse(month)
+    month = check_month(month)
     last = last_version(commune.id, month, program)
     if last is not None and last.status == "draft":
         raise PeriodError("Danh sách tháng này đang soạn: mở danh sách đó, không lập danh sách mới.", "month")
@@ -185,6 +201,25 @@ def blocking_notes(beneficiary_ids, month=None):
     return out
 
 
+def _paid_in_other_months(beneficiary_ids, program, month):
+    """``{id: {month: the month of the list that paid it}}``: the months that the final lists
+    of months other than ``month`` paid each record in arrears (truy lĩnh). A draft built
+    before a later month's list paid this month in arrears must not pay it again."""
+    out = defaultdict(dict)
+    ids = sorted(set(beneficiary_ids))
+    for k in range(0, len(ids), 5000):
+        for bid, paid_in, since, n in db.session.execute(
+                select(PaymentLine.beneficiary_id, PaymentPeriod.month, PaymentLine.arrears_from,
+                       PaymentLine.arrears_months)
+                .join(PaymentPeriod, PaymentPeriod.id == PaymentLine.period_id)
+                .where(PaymentLine.beneficiary_id.in_(ids[k:k + 5000]), PaymentLine.status == "listed",
+                       PaymentLine.arrears_months > 0, PaymentPeriod.month != month,
+                       PaymentLine.period_id.in_(changes.final_periods(program=program)))):
+            for m in months.between(since, paid_in) if since else ():
+                out[bid][m] = paid_in
+    return out
+
+
 def _line_rows(commune, month, program, period_id, only=None):
     """The lines of ``commune``'s list for ``month`` and ``program`` as they would be built
     now: ``[dict]`` of ``PaymentLine`` columns for ``period_id``. ``only``: these
@@ -201,6 +236,7 @@ def _line_rows(commune, month, program, period_id, only=None):
             if b.id in states and states[b.id][1].arrears_from}
     covered = changes.covered_months(list(owed), program) if owed else {}
     blocking = blocking_notes([b.id for b, _ in people], month)
+    elsewhere = _paid_in_other_months([b.id for b, _ in people], program, month)
     amounts = Amounts(program)
     rows = []
     for b, a in people:
@@ -213,6 +249,9 @@ def _line_rows(commune, month, program, period_id, only=None):
         status, note = "listed", None
         if b.id in blocking:
             status, note = "blocked", blocking[b.id]
+        elif month in elsewhere.get(b.id, ()):
+            status, note = "blocked", (f"Tháng {months.label(month)} đã được trả (truy lĩnh) trong danh sách "
+                                       f"tháng {months.label(elsewhere[b.id][month])}: tạm giữ dòng này.")
         elif amount is None:
             status, note = "blocked", "Chưa có mức trợ cấp."
         elif arrears_months:
@@ -234,7 +273,9 @@ def _line_rows(commune, month, program, period_id, only=None):
 def build_area(area, month, programs, user):
     """Open ``month``'s lists for every commune in force below ``area`` (or ``area`` itself
     when it is a commune) that has none yet. Returns ``(built periods, skipped periods)``.
-    Records first take the decisions that have come due (``changes.apply_due``)."""
+    Records first take the decisions that have come due (``changes.apply_due``). Raises
+    ``PeriodError`` for a month past next month (:func:`check_month`)."""
+    month = check_month(month)
     changes.apply_due(user=user)
     communes = [area] if area.level == "commune" else communes_below(area, on=months.start(month))
     built, skipped = [], []
@@ -363,12 +404,14 @@ def lock(period, user):
             parts.append(f"{len(missing)} người được hưởng tháng này chưa có trong danh sách")
         raise PeriodError("Danh sách không còn khớp với hồ sơ: " + "; ".join(parts)
                           + ". Bấm «Cập nhật danh sách» rồi khóa lại.")
-    listed = db.session.scalars(select(PaymentLine.beneficiary_id).where(
-        PaymentLine.period_id == period.id, PaymentLine.status == "listed")).all()
-    newly = blocking_notes(listed, period.month)
-    if newly:
-        raise PeriodError(f"{len(newly)} dòng có lỗi dữ liệu hoặc thay đổi chờ quyết định từ sau khi lập danh "
-                          "sách (ví dụ danh sách mới tải lên ghi đã chết): bấm «Cập nhật danh sách» rồi khóa lại.")
+    now = {r["beneficiary_id"]: r for r in _line_rows(period.commune, period.month, period.program, period.id)}
+    drift = [line for line in period.lines if line.status == "listed" and (
+        now.get(line.beneficiary_id) is None or now[line.beneficiary_id]["status"] != "listed"
+        or (now[line.beneficiary_id]["amount"], now[line.beneficiary_id]["arrears"]) != (line.amount, line.arrears))]
+    if drift:
+        raise PeriodError(f"{len(drift)} dòng khác với hồ sơ hiện nay (lỗi dữ liệu mới, thay đổi danh sách ghi "
+                          "chờ quyết định, truy lĩnh đã trả ở danh sách tháng khác, mức trợ cấp mới): bấm «Cập nhật "
+                          "danh sách» rồi khóa lại.")
     blocked = db.session.scalar(select(func.count()).where(PaymentLine.period_id == period.id,
                                                            PaymentLine.status == "blocked"))
     if blocked:
@@ -376,6 +419,27 @@ def lock(period, user):
                           "sách») hoặc tạm giữ dòng đó.")
     period.status, period.locked_at, period.locked_by_id = "locked", utcnow(), user.id
     _carry_results(period, user)
+
+
+def changed_after_lock(period):
+    """``{beneficiary id: note}`` of the people a locked list pays whom something has
+    stopped since: a change a list states that waits for its decision, or a stop,
+    suspension or move out approved after the lock, effective by the list's month. The list
+    pays them all the same until a new version (with a reason) replaces it, so the page
+    says so, to the commune and the payer."""
+    if period.status != "locked":
+        return {}
+    ids = [line.beneficiary_id for line in period.lines if line.status == "listed"]
+    out = changes.stated_pending(ids, period.month)
+    for k in range(0, len(ids), 5000):
+        for bid, kind, effective in db.session.execute(
+                select(ChangeProposal.beneficiary_id, ChangeProposal.kind, ChangeProposal.effective_month)
+                .where(ChangeProposal.beneficiary_id.in_(ids[k:k + 5000]), ChangeProposal.status == "approved",
+                       ChangeProposal.kind.in_(changes.DECREASES), ChangeProposal.effective_month <= period.month,
+                       ChangeProposal.decided_at > period.locked_at)):
+            out[bid] = (f"Đã quyết định {changes.KIND_LABELS[kind].lower()} từ {months.label(effective)} "
+                        "sau khi khóa danh sách.")
+    return out
 
 
 def superseded_by(period):

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 
 from .dates import DateMention, find_dates
 from .text import fold, nfc
@@ -69,11 +70,7 @@ class StatedChange:
     @property
     def label(self) -> str:
         """"Chết (12/04/2024)", "Tạm dừng (từ 06/2024)": for a preview's group."""
-        when = ""
-        s = self.stated
-        if s is not None:
-            when = (f"{s.day:%d/%m/%Y}" if s.precision == "day" else
-                    f"{s.month[5:]}/{s.month[:4]}" if s.precision == "month" else str(s.year))
+        when = stated_text(self.stated) if self.stated is not None else ""
         return KIND_LABELS[self.kind] + (f" ({when})" if when else "")
 
 
@@ -330,6 +327,9 @@ def _stop(clause):
             hit = False
         if hit:
             return None if _negated(clause, i) else ("change", "stop", i)
+    for i, t in enumerate(clause[1:], 1):  # "đi tù", "ở tù", "phạt tù": serving a sentence (cl. 1c)
+        if _is(t, "tù") and (_is(clause[i - 1], "đi") or _is(clause[i - 1], "ở") or _is(clause[i - 1], "phạt")):
+            return None if _negated(clause, i - 1) else ("change", "stop", i)
     return None
 
 
@@ -352,13 +352,27 @@ def _clause_for(kind: str, text_key: str) -> str | None:
     return None
 
 
-def read_remark(text, list_month: str | None = None) -> RemarkReading:
+def _dt_first(stated: DateMention) -> date:
+    """The first day a month or year mention covers."""
+    if stated.precision == "year":
+        return date(stated.year, 1, 1)
+    return date(stated.year, int(stated.month[5:]), 1)
+
+
+def stated_text(s: DateMention) -> str:
+    """A date mention as written in Vietnamese order: 12/04/2024, 06/2024, 2019."""
+    return (f"{s.day:%d/%m/%Y}" if s.precision == "day" else
+            f"{s.month[5:]}/{s.month[:4]}" if s.precision == "month" else str(s.year))
+
+
+def read_remark(text, list_month: str | None = None, today=None) -> RemarkReading:
     """What the remark ``text`` states about the beneficiary.
 
     ``list_month`` (``YYYY-MM``) is the month of the list the remark came in: a change
-    with no date takes effect the month after it. A remark stating several changes gives
-    the gravest (death, then move away, then stop, then suspension). Never raises;
-    ``None`` or ``""`` → an empty :class:`RemarkReading`.
+    with no date takes effect the month after it. A date after ``today`` (default: the
+    clock's) is a typing error: the change counts as undated, with a warning. A remark
+    stating several changes gives the gravest (death, then move away, then stop, then
+    suspension). Never raises; ``None`` or ``""`` → an empty :class:`RemarkReading`.
     """
     if text is None or not str(text).strip():
         return RemarkReading()
@@ -377,6 +391,11 @@ def read_remark(text, list_month: str | None = None) -> RemarkReading:
                     warnings.append(value)
                 continue
             stated = _date_for(clause, i, tokens)
+            today = today or date.today()
+            if stated is not None and (stated.day or _dt_first(stated)) > today:
+                warnings.append(f"Ngày ghi trong danh sách ({stated_text(stated)}) ở tương lai: coi như không "
+                                "ghi ngày.")
+                stated = None
             if value in ("death", "move_away"):
                 effective = _month_after(stated, list_month)
             else:
