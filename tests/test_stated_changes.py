@@ -255,3 +255,18 @@ def test_the_cli_reports_and_proposes(runner, tmp_path, people):
     assert report["proposed"] == 3
     assert [g["kind"] for g in report["stated_groups"]] == ["death", "move_away", "suspend"]
     assert db.session.scalar(select(func.count(ChangeProposal.id)).where(ChangeProposal.source == "import")) == 3
+
+
+@pytest.mark.parametrize("title,refused", [("UBND XA BINH DUONG", True), ("UBND XA BINH CHANH", False)])
+def test_a_title_without_marks_names_its_commune_too(people, title, refused):
+    data = filegen.write_list(people[:3], "csv_comma", program="BTXH", month="2024-05")
+    data = data.replace("Xã Bình Chánh".upper().encode(), title.encode())
+    data = title.encode() + b"\n" + data if title.encode() not in data else data
+    commune = find_commune("21052", "2024-05")
+    parsed = imports.parse(data, "ds.csv", "BTXH", "2024-05")
+    assert title in parsed.title
+    if refused:
+        with pytest.raises(imports.ImportRefused, match="Xã Bình Dương"):
+            imports.plan(parsed, commune, "BTXH")
+    else:
+        imports.plan(parsed, commune, "BTXH")

@@ -661,13 +661,14 @@ def _spoken(text):
     return " ".join(nfc(text or "").lower().split())
 
 
-def _named_in(text, candidates):
+def _named_in(text, candidates, key=None):
     """``[(area, start, end)]``: the ``candidates`` named with their kind in ``text``
-    (``_spoken``), whole words, a name inside a longer one dropped (Bình Tân in Bình Tân
-    Phú)."""
+    (compared as ``key`` makes them, default ``_spoken``), whole words, a name inside a
+    longer one dropped (Bình Tân in Bình Tân Phú)."""
+    key = key or _spoken
     found = []
     for a in candidates:
-        needle = _spoken(f"{a.kind or ''} {a.name}")
+        needle = key(f"{a.kind or ''} {a.name}")
         for m in re.finditer(rf"(?<!\w){re.escape(needle)}(?!\w)", text):
             found.append((a, m.start(), m.end()))
     return [f for f in found if not any(o is not f and o[1] <= f[1] and f[2] <= o[2]
@@ -700,8 +701,11 @@ def foreign_commune(parsed, commune):
             f"không, hãy tải đúng danh sách của {chosen}."))
 
     title = " ".join(nfc(parsed.title or "").split())
-    spoken = _spoken(title)
-    named = _named_in(spoken, candidates)
+    # A title typed without marks ("UBND XA BINH DUONG") is compared without them: Bình
+    # Thanh and Bình Thạnh then read alike, and naming either is naming the chosen one.
+    key = fold if title.isascii() else _spoken
+    spoken = key(title)
+    named = _named_in(spoken, candidates, key)
     if named and not any(a.id in same for a, _, _ in named):
         other, start, end = named[0]
         shown = title[start:end] if len(title) == len(spoken) else other.full_name
