@@ -14,6 +14,7 @@ from werkzeug.routing import IntegerConverter
 
 from .extensions import db, htmx, login_manager
 from .models import User
+from .services import months
 from .services.scope import MAX_ID
 from .vn.banks import by_bin, mask_account
 from .vn.dates import format_birth, format_date, format_moment
@@ -307,6 +308,7 @@ def init_app(app):
         "vnd": lambda n: "" if n is None else format_vnd(n).replace(" ", "\u00a0"),
         "num": lambda n: "" if n is None else format_int(n),
         "dmy": lambda d: "" if d is None else format_date(d),
+        "month": lambda m: months.label(m) if m else "",  # "2024-05" → "05/2024"
         "when": format_moment,  # a stored UTC moment, in Vietnam's time
         "birth": lambda b: format_birth(b.birth_date, b.birth_year),
         # "1998-09-15" (ISO, as kept in a preview) → "15/09/1998"; a year stays a year.

@@ -202,8 +202,8 @@ def test_on_the_web_preview_confirm_decide_and_the_june_list(client, people):
     assert r.status_code == 303
     preview = r.headers["Location"]
     html = client.get(preview).get_data(as_text=True)
-    assert "1 người được ghi là đã chết: đề nghị thôi hưởng từ 2024-05." in html
-    assert "1 người được ghi là tạm dừng: đề nghị tạm dừng từ 2024-06." in html
+    assert "1 người được ghi là đã chết: đề nghị thôi hưởng từ 05/2024." in html
+    assert "1 người được ghi là tạm dừng: đề nghị tạm dừng từ 06/2024." in html
     assert "«Đã chết ngày 12/4/2024»" in html
     r = client.post(preview + "/commit", data={"csrf_token": csrf_token(client, preview),
                                                "create_villages": "y"})
