@@ -160,6 +160,8 @@ def test_upload_preview_confirm(world, no_js, tmp_path):
         names = {p["name"] for p in people}
         assert not db.session.scalars(select(Beneficiary).where(Beneficiary.full_name.in_(names))).all()
         db.session.remove()
+    if page.locator("#create_villages").count():  # villages new to the demo commune: confirmed
+        page.check("#create_villages")
     submit(page, "button:has-text('Xác nhận, ghi vào sổ')")
     assert "Đã nhập" in page.locator("main").inner_text()
     with app.app_context():

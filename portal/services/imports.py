@@ -1108,8 +1108,9 @@ def _usable(account):
 def _findings(b, r, batch, open_codes):
     """One open finding per (record, code): importing the same file twice adds none."""
     for i in r.issues:
-        # The ledger opens the stated change's finding with its proposal (propose_stated).
-        if i.code in open_codes or i.code in ("legacy_encoding", "stated_change"):
+        # The ledger opens the stated change's finding with its proposal (propose_stated);
+        # a settled one is the preview's news, not the record's.
+        if i.code in open_codes or i.code in ("legacy_encoding", "stated_change", "stated_settled"):
             continue
         open_codes.add(i.code)
         db.session.add(Finding(beneficiary_id=b.id, code=i.code, severity=i.severity,
