@@ -2,8 +2,10 @@
 
 calamine (and any grid reader) allocates ``rows × columns`` cells for a sheet, from A1 to
 its farthest value: two cells, at A1 and XFD90000, ask for 1.5 billion cells (47 GB). So
-a workbook's parts are first walked as a stream, cell reference by cell reference, at a
-cost bounded by the file's size, and each sheet's extent is checked against the limits:
+a workbook's parts are first walked as a stream (an xlsx: a quick look at its cell
+references with regular expressions, the exact XML walk when that cannot vouch for a
+sheet), at a cost bounded by the file's size, and each sheet's extent is checked against
+the limits:
 
 - a value beyond row :data:`MAX_ROWS` or column :data:`MAX_COLS` refuses the file, naming
   the sheet and the cell;
@@ -13,8 +15,10 @@ cost bounded by the file's size, and each sheet's extent is checked against the 
   :data:`MAX_CELLS` is refused.
 
 The declared extent (``<dimension ref>`` in xlsx, the DIMENSIONS record in xls) is
-ignored: neither calamine nor these checks allocate anything from it, and writers often
-declare more than they fill.
+ignored, since writers often declare more than they fill, except that an xls declaring more
+than Excel 97-2003 can hold is refused: calamine reserves from that record, and a forged
+one makes it abort. A reference that is no cell of Excel's (``ZZZZZZZZZZ20``, ``A0``) is
+refused too.
 
 The same walk of an xlsx finds formula cells saved without a value (software that writes
 formulas but never calculates them): calamine reads them as empty cells.
