@@ -455,12 +455,21 @@ def payment_lists():
     Exit status: 0 done, 1 the lists or the file have problems (listed), 2 bad input."""
 
 
+def _month_area_options(command):
+    """MONTH, --area, --user, --program and --json: what build and lock both take."""
+    for option in reversed((
+            click.argument("month"),
+            click.option("--area", "area_code", required=True,
+                         help="GSO code of a commune, district or province in force that month."),
+            click.option("--user", "username", required=True, help=USER_HELP),
+            click.option("--program", type=click.Choice(["BTXH", "NCC"]), help="One program (default: both)."),
+            click.option("--json", "as_json", is_flag=True, help="Print one JSON object."))):
+        command = option(command)
+    return command
+
+
 @payment_lists.command("build")
-@click.argument("month")
-@click.option("--area", "area_code", required=True, help="GSO code of a commune, district or province in force that month.")
-@click.option("--user", "username", required=True, help=USER_HELP)
-@click.option("--program", type=click.Choice(["BTXH", "NCC"]), help="One program (default: both).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_month_area_options
 def payment_lists_build(month, area_code, username, program, as_json):
     """Open MONTH's (YYYY-MM) payment lists for every commune of the area that has none, and
     refresh the drafts already open (holds kept); locked lists are left as they are. Any
@@ -490,11 +499,7 @@ def payment_lists_build(month, area_code, username, program, as_json):
 
 
 @payment_lists.command("lock")
-@click.argument("month")
-@click.option("--area", "area_code", required=True, help="GSO code of a commune, district or province in force that month.")
-@click.option("--user", "username", required=True, help=USER_HELP)
-@click.option("--program", type=click.Choice(["BTXH", "NCC"]), help="One program (default: both).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_month_area_options
 def payment_lists_lock(month, area_code, username, program, as_json):
     """Lock MONTH's draft lists of the area, each on the web's rules: a draft that no longer
     matches the registry (refresh it with «build») or that still has a blocked line is not
