@@ -151,6 +151,10 @@ class Beneficiary(db.Model):
     version: Mapped[int] = mapped_column(Integer, default=1)
     # A duplicate merged into another record keeps its row and history (status "merged").
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("beneficiary.id"))
+    # For the social pension (HTXH, services/pension.py): receives a pension or a monthly
+    # social-insurance allowance (None: unknown); household poverty: "poor"/"near_poor"/None.
+    has_pension: Mapped[bool | None] = mapped_column(nullable=True)
+    poor_household: Mapped[str | None] = mapped_column(String(10))
 
     commune = relationship("Area", foreign_keys=[commune_id])
     village = relationship("Area", foreign_keys=[village_id])
@@ -299,6 +303,9 @@ class StandardLevel(db.Model):
     With a ``category`` (an NCC category as the lists write it, e.g. "Thân nhân liệt sĩ"),
     ``amount`` is that category's fixed monthly amount (the appendices of Decree 55/2023 and
     77/2024); ``category_folded`` is its folded form, for matching a record's category.
+    HTXH (social pension): 500,000 from 2025-07-01 (Decree 176/2025/NĐ-CP Art. 3).
+    With an ``area_id`` (a province), the level that province set by its own resolution,
+    in force there from ``valid_from`` (the most specific row in force wins).
     """
 
     __tablename__ = "standard_level"
@@ -309,6 +316,9 @@ class StandardLevel(db.Model):
     amount: Mapped[int] = mapped_column(Integer)
     valid_from: Mapped[date] = mapped_column(Date)
     source: Mapped[str] = mapped_column(String(120), default="")
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))
+
+    area = relationship("Area")
 
 
 class Verification(db.Model):
@@ -505,3 +515,12 @@ class IdempotencyKey(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
     __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+
+class Setting(db.Model):
+    """A portal-wide setting, e.g. ``open_month``, the month the demo data set is open at
+    (``YYYY-MM``); ``value`` is a string, its reader parses it."""
+
+    __tablename__ = "setting"
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
