@@ -155,6 +155,9 @@ class Beneficiary(db.Model):
     # social-insurance allowance (None: unknown); household poverty: "poor"/"near_poor"/None.
     has_pension: Mapped[bool | None] = mapped_column(nullable=True)
     poor_household: Mapped[str | None] = mapped_column(String(10))
+    # The BTXH record an HTXH record was transferred from (Decree 176/2025/NĐ-CP): the same
+    # person, so the shared ID is no duplicate, and the two are never paid for one month.
+    transferred_from_id: Mapped[int | None] = mapped_column(ForeignKey("beneficiary.id"))
 
     commune = relationship("Area", foreign_keys=[commune_id])
     village = relationship("Area", foreign_keys=[village_id])

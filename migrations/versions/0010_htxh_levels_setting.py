@@ -7,8 +7,9 @@ Create Date: 2026-12-02 00:00:00
 ``standard_level.area_id``: a province's own (higher) level in force from a date; empty for
 the national level. ``beneficiary.has_pension`` (null: unknown) and
 ``beneficiary.poor_household`` (``poor``/``near_poor``/null) for the social pension (HTXH,
-Social Insurance Law 2024 Art. 21; Decree 176/2025/NĐ-CP Art. 2). ``setting``: portal-wide
-settings by key (e.g. ``open_month``). Downgrading drops the provincial levels' rows (their
+Social Insurance Law 2024 Art. 21; Decree 176/2025/NĐ-CP Art. 2), and
+``beneficiary.transferred_from_id``: the BTXH record an HTXH record was transferred from.
+``setting``: portal-wide settings by key (e.g. ``open_month``). Downgrading drops the provincial levels' rows (their
 changes stay in the audit trail) and the new columns.
 """
 from alembic import op
@@ -31,6 +32,8 @@ def upgrade():
     with op.batch_alter_table('beneficiary', schema=None) as batch_op:
         batch_op.add_column(sa.Column('has_pension', sa.Boolean(), nullable=True))
         batch_op.add_column(sa.Column('poor_household', sa.String(length=10), nullable=True))
+        batch_op.add_column(sa.Column('transferred_from_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(batch_op.f('fk_beneficiary_transferred_from_id_beneficiary'), 'beneficiary', ['transferred_from_id'], ['id'])
 
     with op.batch_alter_table('standard_level', schema=None) as batch_op:
         batch_op.add_column(sa.Column('area_id', sa.Integer(), nullable=True))
@@ -44,6 +47,8 @@ def downgrade():
         batch_op.drop_column('area_id')
 
     with op.batch_alter_table('beneficiary', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('fk_beneficiary_transferred_from_id_beneficiary'), type_='foreignkey')
+        batch_op.drop_column('transferred_from_id')
         batch_op.drop_column('poor_household')
         batch_op.drop_column('has_pension')
 
