@@ -101,7 +101,9 @@ class Config:
     LANGUAGES = ("vi", "en")
     # The campaign the progress pages count reviews in (visits recorded from this date).
     CAMPAIGN_START = os.environ.get("CAMPAIGN_START", "2024-01-01")
-    CAMPAIGN_MONTH = os.environ.get("CAMPAIGN_MONTH", "2024-05")
+    # The month the portal works in (YYYY-MM). Unset: the month the data set says it is open
+    # at (the demo: 2026-12), else the calendar month (portal/services/clock.py).
+    CAMPAIGN_MONTH = os.environ.get("CAMPAIGN_MONTH") or None
     # Who decides stops, suspensions and resumptions, from which day: the district Labour
     # division until the 2025 reform, the commune chairman after (Decree 147/2025/NĐ-CP).
     DECIDING_ROLES = [("2000-01-01", "district"), ("2025-07-01", "chairman")]
@@ -117,6 +119,8 @@ class TestConfig(Config):
     TESTING = True
     LOGIN_RATE_LIMIT = LOGIN_IP_RATE_LIMIT = "1000 per minute"
     RATELIMIT_STORAGE_URI = "memory://"  # each test counts alone, whatever the environment
+    # The tests of the 2024 world work in May 2024; those of today's world set their month.
+    CAMPAIGN_MONTH = "2024-05"
 
     def __init__(self, instance_path):
         self.SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"

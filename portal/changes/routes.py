@@ -1,8 +1,7 @@
 """Stops, suspensions, resumptions and moves: what the portal finds, the officer's
 proposals, the deciding level's decisions, and the month's increases and decreases."""
-from datetime import date
 
-from flask import abort, current_app, flash, request
+from flask import abort, flash, request
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -10,7 +9,7 @@ from wtforms.fields import SelectChoice
 
 from ..extensions import db
 from ..models import Area, Beneficiary
-from ..services import changes, checks, months, payments, scope
+from ..services import changes, checks, clock, months, payments, scope
 from ..services.areas import communes_below
 from ..web import download, get_or_404, int_arg, page_arg, render, roles_required, see_other, wants_fragment
 from . import bp
@@ -18,12 +17,12 @@ from .forms import (CLAUSE_LABELS, KIND_LABELS, STATUS_LABELS, CandidateForm, De
                     ProposeForm, WithdrawForm)
 
 PROPOSERS = ("commune",)  # and admin, who passes every role check
-VIEWERS = ("commune", "district", "chairman")
+VIEWERS = ("commune", "district", "chairman", "province")
 PER_PAGE = 30
 
 
 def campaign_month():
-    return current_app.config["CAMPAIGN_MONTH"]
+    return clock.open_month()
 
 
 def _page(name="page"):
@@ -43,7 +42,7 @@ def is_deciding():
 
 
 def _decide_form(c):
-    return DecideForm(prefix=f"d{c.id}", data={"decision_date": date.today()})
+    return DecideForm(prefix=f"d{c.id}", data={"decision_date": clock.working_day()})
 
 
 def _asked_month(name="month"):

@@ -1,14 +1,14 @@
 import hashlib
 from itertools import groupby
 
-from flask import abort, current_app, flash, request
+from flask import abort, flash, request
 from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms.fields import SelectChoice
 
 from ..extensions import db
 from ..models import ImportBatch, PaymentLine, PaymentPeriod, utcnow
-from ..services import payments, progress, results, scope
+from ..services import clock, payments, progress, results, scope
 from ..services.areas import communes_below
 from ..services.imports import claim
 from ..sheets.reader import FileProblem
@@ -17,7 +17,7 @@ from . import bp
 from .forms import (ALL_COMMUNES, RESULT_LABELS, ConfirmForm, HoldForm, OpenForm, ResultForm,
                     ResultsConfirmForm, ResultsUploadForm)
 
-PREPARERS = ("commune", "district")
+PREPARERS = ("commune", "district", "province")
 LINES_PER_PAGE = 50
 GROUPS_PER_PAGE = 50  # lists (commune × program) per index page: a district has 44 a month
 
@@ -37,7 +37,7 @@ def index():
         abort(403)
     form = None
     if not payer:
-        form = OpenForm(data={"month": current_app.config["CAMPAIGN_MONTH"]})
+        form = OpenForm(data={"month": clock.open_month()})
         form.commune_id.choices = [SelectChoice(c.id, c.full_name) for c in communes]
         if current_user.area is not None and current_user.area.level != "commune":
             form.commune_id.choices.insert(0, SelectChoice(ALL_COMMUNES, _("Tất cả xã")))

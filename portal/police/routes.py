@@ -1,13 +1,13 @@
 import hashlib
 
-from flask import abort, current_app, flash
+from flask import abort, flash
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Beneficiary, ImportBatch, utcnow
-from ..services import checks, police
+from ..services import checks, clock, police
 from ..services.imports import claim
 from ..sheets.reader import FileProblem
 from ..web import download, get_or_404, int_arg, page_arg, render, roles_required, see_other, wants_fragment
@@ -17,7 +17,7 @@ from .forms import UploadForm, VerifyForm
 
 def period():
     """The payment period being verified (``YYYY-MM``)."""
-    return current_app.config["CAMPAIGN_MONTH"]
+    return clock.open_month()
 
 
 @bp.route("/police")

@@ -4,14 +4,14 @@ from flask_login import current_user
 
 from ..extensions import db
 from ..models import Area
-from ..services import months, reports
+from ..services import clock, months, reports
 from ..services.progress import PROGRAMS
 from ..web import download, get_or_404, int_arg, page_arg, render, roles_required, see_other
 from . import bp
 from .forms import MakeForm
 
-VIEWERS = ("district", "commune", "chairman", "payer")  # and admin (roles_required)
-RANKING_VIEWERS = ("district", "commune", "chairman")
+VIEWERS = ("province", "district", "commune", "chairman", "payer")  # and admin (roles_required)
+RANKING_VIEWERS = ("province", "district", "commune", "chairman")
 REPORT_LEVELS = ("province", "district", "commune")
 
 
@@ -31,7 +31,7 @@ def _area():
 
 def _month():
     """``(month, error)``: the month asked (``?month=YYYY-MM``, default the campaign's)."""
-    text = request.args.get("month") or current_app.config["CAMPAIGN_MONTH"]
+    text = request.args.get("month") or clock.open_month()
     try:
         return months.parse(text), None
     except ValueError as e:

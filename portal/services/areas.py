@@ -2,8 +2,10 @@
 
 Sources: the package data ``portal/data/areas_binh-son.csv`` (the 22 units of Bình Sơn
 district in 2024 and the 5 communes they became on 01/07/2025, Resolution
-1677/NQ-UBTVQH15) and the statistics office's export format (``Tỉnh Thành Phố, Mã TP,
-Quận Huyện, Mã QH, Phường Xã, Mã PX, Cấp, Tên Tiếng Anh``) as ``.csv`` or ``.xls``.
+1677/NQ-UBTVQH15), ``portal/data/communes_2025_quang-ngai.csv`` (the 96 communes of the
+post-reform Tỉnh Quảng Ngãi, from the ``vietnamadminunits`` data set, MIT) and the
+statistics office's export format (``Tỉnh Thành Phố, Mã TP, Quận Huyện, Mã QH, Phường Xã,
+Mã PX, Cấp, Tên Tiếng Anh``; from 2025 without the district columns) as ``.csv`` or ``.xls``.
 
 The 2025 reform (Law on the Organisation of Local Government 2025; Resolution
 202/2025/QH15): from 01/07/2025 there is no district level and 63 provinces became 34.
@@ -14,6 +16,7 @@ copied from the ``vietnamadminunits`` 1.0.4 data set (MIT, © 2025 Tran Ngoc Min
 """
 import csv
 import io
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -193,11 +196,23 @@ MAPPING_COLUMNS = ("province_code", "province_name", "district_code", "district_
                    "commune_type", "commune_name", "new_commune_code", "new_commune_name")
 
 
+# The post-reform province shipped with the product: Tỉnh Quảng Ngãi (51, with former Kon
+# Tum) from 01/07/2025, its 96 commune-level units in the statistics office's post-2025
+# export format (``portal/data/README.md`` names the source and licence).
+PACKAGED_PROVINCE = "communes_2025_quang-ngai.csv"
+
+
 def load_packaged_areas():
-    """Load the Bình Sơn units shipped with the product (idempotent). Returns a
-    ``LoadSummary``."""
-    text = (resources.files("portal") / "data" / "areas_binh-son.csv").read_text("utf-8")
-    return load_mapping_rows(csv.DictReader(io.StringIO(text)))
+    """Load the units shipped with the product (idempotent): the Bình Sơn mapping (its 22
+    units of 2024 and the 5 communes they became), then the 96 communes of the post-reform
+    Tỉnh Quảng Ngãi (``PACKAGED_PROVINCE``, Resolution 1677/NQ-UBTVQH15), the 5 among them
+    being the same units as the mapping's (same level, code and start day). Returns one
+    ``LoadSummary`` of both."""
+    data = resources.files("portal") / "data"
+    summary = load_mapping_rows(csv.DictReader(io.StringIO((data / "areas_binh-son.csv").read_text("utf-8"))))
+    rows = csv.reader(io.StringIO((data / PACKAGED_PROVINCE).read_text("utf-8")))
+    summary.units.update(load_gso_rows(rows).units)
+    return summary
 
 
 def load_mapping_rows(rows):
@@ -262,11 +277,14 @@ def load_mapping_rows(rows):
 
 
 GSO_COLUMNS = ("Tỉnh Thành Phố", "Mã TP", "Quận Huyện", "Mã QH", "Phường Xã", "Mã PX", "Cấp")
+# The post-2025 export has no district level: these two columns may be absent.
+GSO_DISTRICT_COLUMNS = ("Quận Huyện", "Mã QH")
 
 
 def load_gso_rows(rows, valid_from=None, valid_to=None, pre_reform=False):
     """Load units from the statistics office's export, given as rows of cells with the
-    header first. Codes are zero-padded (province 2, district 3, commune 5 digits).
+    header first (``GSO_COLUMNS``; the post-2025 export has no ``GSO_DISTRICT_COLUMNS``).
+    Codes are zero-padded (province 2, district 3, commune 5 digits).
 
     The list is taken as pre-reform (before 01/07/2025) when any row has a district code
     (the post-reform export has no district level: Law on the Organisation of Local
@@ -290,11 +308,11 @@ def load_gso_rows(rows, valid_from=None, valid_to=None, pre_reform=False):
     if not rows:
         raise ValueError("Tệp trống.")
     header = [fold(str(c or "")) for c in rows[0]]
-    try:
-        idx = [header.index(fold(c)) for c in GSO_COLUMNS]
-    except ValueError:
+    idx = [header.index(fold(c)) if fold(c) in header else None for c in GSO_COLUMNS]
+    if any(i is None for i, c in zip(idx, GSO_COLUMNS) if c not in GSO_DISTRICT_COLUMNS):
         raise ValueError("Không phải tệp danh mục đơn vị hành chính của Tổng cục Thống kê "
-                         "(cần các cột: " + ", ".join(GSO_COLUMNS) + ").") from None
+                         "(cần các cột: " + ", ".join(GSO_COLUMNS) + "; danh mục từ 01/07/2025 "
+                         "không có " + ", ".join(GSO_DISTRICT_COLUMNS) + ").")
 
     def code(v, width):
         if v in (None, ""):
@@ -306,7 +324,7 @@ def load_gso_rows(rows, valid_from=None, valid_to=None, pre_reform=False):
     parsed = []
     for r in rows[1:]:
         r = r + [None] * (len(header) - len(r))
-        pname, pcode, dname, dcode, cname, ccode, ckind = (r[i] for i in idx)
+        pname, pcode, dname, dcode, cname, ccode, ckind = (None if i is None else r[i] for i in idx)
         pcode, dcode, ccode = code(pcode, 2), code(dcode, 3), code(ccode, 5)
         if pcode:
             parsed.append((pname, pcode, dname, dcode, cname, ccode, ckind))
@@ -383,6 +401,66 @@ def get_or_create_village(commune, name):
         db.session.add(village)
         _set_path(village)
     return village
+
+
+def _first_day(month):
+    return date(int(month[:4]), int(month[5:7]), 1)
+
+
+def commune_in(commune, month):
+    """The commune (an ``Area``) that the records registered in ``commune`` belong to in
+    ``month`` (``YYYY-MM``): ``commune`` itself while it is in force, else its successor's,
+    followed as far as needed (Xã Bình Chánh 21052 until 06/2025 → Xã Bình Sơn 21040 from
+    07/2025; Law on the Organisation of Local Government 2025, Resolution 1677/NQ-UBTVQH15).
+    A record keeps the commune it was registered in (``Beneficiary.commune_id``); the
+    history before the reform stays under it."""
+    on, seen = _first_day(month), set()
+    while (commune.valid_to is not None and commune.valid_to < on and commune.successor_id is not None
+           and commune.id not in seen):
+        seen.add(commune.id)
+        commune = commune.successor
+    return commune
+
+
+def member_units(commune, month):
+    """The ids (``list``, ``commune.id`` first) of the units whose records belong to
+    ``commune`` in ``month`` (``YYYY-MM``): itself, and every unit whose successor chain
+    reaches it and that had ended before that month (the old communes the 2025 reform
+    merged into it, from 07/2025 on). The inverse of :func:`commune_in`."""
+    return [unit for unit, owner in owners([commune], month).items() if owner == commune.id]
+
+
+def owners(communes, month):
+    """``{unit id: commune id}`` for the communes given (``Area`` list) in ``month``: each
+    unit whose records belong to one of them then (:func:`member_units`), so that counts
+    grouped by ``Beneficiary.commune_id`` can be added up under the commune in force. One
+    query, whatever the number of communes."""
+    out = {c.id: c.id for c in communes}
+    merged = defaultdict(list)  # successor id → the units that had ended into it by then
+    for unit, successor in db.session.execute(select(Area.id, Area.successor_id).where(
+            Area.successor_id.is_not(None), Area.valid_to < _first_day(month))):
+        merged[successor].append(unit)
+    frontier = list(out)
+    while frontier:
+        nxt = []
+        for owner_unit in frontier:
+            for unit in merged.get(owner_unit, ()):
+                if unit not in out:
+                    out[unit] = out[owner_unit]
+                    nxt.append(unit)
+        frontier = nxt
+    return out
+
+
+def successors_of(ids):
+    """``ids`` (commune ids) and every unit their successor chains reach, as a ``set``: the
+    communes whose lists may pay a record registered in one of them."""
+    out, frontier = set(i for i in ids if i is not None), [i for i in ids if i is not None]
+    while frontier:
+        frontier = [s for s in db.session.scalars(select(Area.successor_id).where(
+            Area.id.in_(frontier), Area.successor_id.is_not(None))) if s not in out]
+        out.update(frontier)
+    return out
 
 
 def area_paths(area):

@@ -36,7 +36,8 @@ from ..extensions import db
 from ..sheets.writer import FormSheet, issuer_lines
 from ..models import (Area, Beneficiary, ChangeProposal, Event, Finding, Household, PaymentLine,
                       PaymentPeriod, Verification, utcnow)
-from . import history, months
+from . import clock, history, months
+from .areas import commune_in
 from .scope import area_ids
 
 INCREASES = ("new", "resume", "move_in")
@@ -81,7 +82,7 @@ class ChangeError(ValueError):
 
 def current_month():
     """The month the portal works in (``YYYY-MM``): the configuration ``CAMPAIGN_MONTH``."""
-    return current_app.config["CAMPAIGN_MONTH"]
+    return clock.open_month()
 
 
 def effective_window(current=None):
@@ -123,7 +124,7 @@ def deciding_role(on=None):
     of ``(first day "YYYY-MM-DD", role)``: ``district`` before 1/7/2025, ``chairman`` (the
     commune People's Committee chairman) from then (Decree 147/2025/NĐ-CP)."""
     if on is None:
-        on = months.start(current_app.config["CAMPAIGN_MONTH"])
+        on = months.start(clock.open_month())
     role = None
     for since, r in sorted(current_app.config["DECIDING_ROLES"]):
         if date.fromisoformat(since) <= on:
@@ -210,8 +211,9 @@ def propose(b, kind, user, effective_month, clause=None, reason=None, note=None,
                               + (" (tháng bắt đầu tạm dừng)." if since else "."), "arrears_from")
     elif kind == "resume" and arrears:
         arrears_from = since
+    home = commune_in(b.commune, effective_month)  # from 07/2025 an old commune's successor
     if kind == "move_out" and to_commune is not None and (
-            to_commune.id == b.commune_id or to_commune.level != "commune"):
+            to_commune.id in (b.commune_id, home.id) or to_commune.level != "commune"):
         raise ChangeError("Chọn xã chuyển đến khác xã hiện tại.", "to_commune")
     if kind != "move_out":
         to_commune = None
@@ -221,7 +223,7 @@ def propose(b, kind, user, effective_month, clause=None, reason=None, note=None,
         raise ChangeError("Đối tượng này đã có đề nghị đang chờ quyết định.")
     reason = (reason or "").strip() or (CLAUSES[clause][1] if clause else KIND_LABELS[kind])
     change = ChangeProposal(
-        beneficiary_id=b.id, commune_id=b.commune_id, kind=kind, clause=clause, reason=reason,
+        beneficiary_id=b.id, commune_id=home.id, kind=kind, clause=clause, reason=reason,
         note=(note or "").strip() or None, evidence=(evidence or "").strip() or None,
         effective_month=effective_month, arrears_from=arrears_from,
         to_commune_id=to_commune.id if to_commune is not None else None,
@@ -448,7 +450,7 @@ def record_new(b, month, user, source="import", reason=None):
     """Count a record that appears for the first time (a new decision, or a person first
     listed by the commune) as an increase from ``month``, approved as it comes."""
     db.session.add(ChangeProposal(
-        beneficiary_id=b.id, commune_id=b.commune_id, kind="new",
+        beneficiary_id=b.id, commune_id=commune_in(b.commune, month).id, kind="new",
         reason=reason or "Đối tượng mới trong danh sách của xã", effective_month=month,
         status="approved", source=source, user_id=user.id, decided_by_id=user.id, decided_at=utcnow()))
 
@@ -482,14 +484,14 @@ def states_in(beneficiary_ids, month):
 def _fold(rows, month):
     """``states_in``'s answer from ``rows`` of ``(change, the record's commune id)``
     ordered by effective month then id; ``change`` needs ``beneficiary_id``, ``kind``,
-    ``effective_month`` and ``commune_id``."""
+    ``effective_month`` and ``to_commune_id``."""
     out = {}
     for c, lives_in in rows:
         if c.effective_month <= month:
             out[c.beneficiary_id] = (STATE_AFTER[c.kind], c)
         elif c.beneficiary_id not in out:
             state = STATE_BEFORE[c.kind]
-            if c.kind == "move_out" and c.commune_id is not None and c.commune_id != lives_in:
+            if c.kind == "move_out" and c.to_commune_id is not None and c.to_commune_id == lives_in:
                 state = "not_yet"  # still in the commune it moves out of
             out[c.beneficiary_id] = (state, c)
     return out
@@ -517,7 +519,7 @@ def _apply(ids, month, user):
     change a record (and write its event) once. Returns the number of records changed."""
     rows = db.session.execute(
         select(ChangeProposal.beneficiary_id, ChangeProposal.kind, ChangeProposal.effective_month,
-               ChangeProposal.commune_id, Beneficiary.commune_id.label("lives_in"),
+               ChangeProposal.commune_id, ChangeProposal.to_commune_id, Beneficiary.commune_id.label("lives_in"),
                Beneficiary.status.label("now"))
         .join(Beneficiary, Beneficiary.id == ChangeProposal.beneficiary_id)
         .where(ChangeProposal.beneficiary_id.in_(ids), ChangeProposal.status == "approved",

@@ -20,6 +20,7 @@ from ..models import Account, Area, Beneficiary, Finding, StandardLevel, utcnow
 from ..vn.banks import by_bin, check_account_number
 from ..vn.ids import id_consistency, mask_id, province_name
 from ..vn.text import nfc, proper_case
+from . import clock
 from .police import last_verified
 
 
@@ -256,7 +257,7 @@ def period():
     """``(first day of the payment month, campaign start)`` from the configuration
     (``CAMPAIGN_MONTH``, ``CAMPAIGN_START``)."""
     from flask import current_app
-    month = current_app.config["CAMPAIGN_MONTH"]
+    month = clock.open_month()
     return (date(int(month[:4]), int(month[5:7]), 1),
             datetime.fromisoformat(current_app.config["CAMPAIGN_START"]))
 

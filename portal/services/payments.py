@@ -10,6 +10,7 @@ finding is ``blocked``: the officer fixes the record or explicitly holds the lin
 import csv
 import io
 from collections import defaultdict
+from datetime import date, timedelta
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
@@ -24,7 +25,7 @@ from ..sheets.writer import FormSheet, cell, issuer_lines
 from ..vn.money import amount_in_words
 from ..vn.text import fold
 from . import changes, months
-from .areas import communes_below
+from .areas import commune_in, communes_below, member_units, successors_of
 from .checks import standard_level
 
 
@@ -90,7 +91,6 @@ def check_month(month, today=None):
     """``month`` (``YYYY-MM``) when a list may be built for it: any past month, this month and
     the next, by the calendar (``today``, default the clock's; the lists are money, not a
     demo's campaign month). ``PeriodError`` on the field ``month`` otherwise."""
-    from datetime import date
     try:
         month = months.parse(month)
     except ValueError as e:
@@ -100,6 +100,21 @@ def check_month(month, today=None):
         raise PeriodError(f"Chưa lập được danh sách tháng {months.label(month)}: chỉ lập tới tháng "
                           f"{months.label(last)}.", "month")
     return month
+
+
+def _check_in_force(commune, month):
+    """``PeriodError`` (field ``month``) when ``commune`` was not in force in ``month``: the
+    lists of a month belong to the units of that month (an old commune's people are paid by
+    its successor's list from 07/2025, ``areas.commune_in``), so no person is listed twice."""
+    first, last = months.start(month), months.end(month)
+    if commune.valid_to is not None and commune.valid_to < first:
+        successor = commune_in(commune, month)
+        now = f": danh sách do {successor.full_name} lập" if successor is not commune else ""
+        raise PeriodError(f"{commune.full_name} không còn từ ngày {commune.valid_to + timedelta(days=1):%d/%m/%Y}"
+                          f"{now}.", "month")
+    if commune.valid_from is not None and commune.valid_from > last:
+        raise PeriodError(f"{commune.full_name} có từ ngày {commune.valid_from:%d/%m/%Y}: tháng "
+                          f"{months.label(month)} chọn đơn vị hành chính cũ.", "month")
 
 
 def build(commune, month, program, user, reason=None):
@@ -112,6 +127,7 @@ def build(commune, month, program, user, reason=None):
     ``reason`` (``field`` ``"reason"``). The caller commits.
     """
     month = check_month(month)
+    _check_in_force(commune, month)
     last = last_version(commune.id, month, program)
     if last is not None and last.status == "draft":
         raise PeriodError("Danh sách tháng này đang soạn: mở danh sách đó, không lập danh sách mới.", "month")
@@ -130,19 +146,23 @@ def build(commune, month, program, user, reason=None):
 
 
 def _here(commune, month, program):
-    """The registry rows ``commune`` may pay in ``month``: its records of ``program`` (not
-    merged), and those whose move out of it takes effect after ``month``."""
+    """``(units, conditions)``: the ids of the units whose records ``commune`` pays in
+    ``month`` (itself and, from 07/2025, the old communes the reform merged into it:
+    ``areas.member_units``) and the select conditions of the registry rows it may pay: their
+    records of ``program`` (not merged), and those whose move out of them takes effect
+    after ``month``."""
+    units = member_units(commune, month)
     leaving = select(ChangeProposal.beneficiary_id).where(
         ChangeProposal.kind == "move_out", ChangeProposal.status == "approved",
-        ChangeProposal.commune_id == commune.id, ChangeProposal.effective_month > month)
-    return (or_(Beneficiary.commune_id == commune.id, Beneficiary.id.in_(leaving)),
-            Beneficiary.program == program, Beneficiary.status != "merged")
+        ChangeProposal.commune_id.in_(units), ChangeProposal.effective_month > month)
+    return set(units), (or_(Beneficiary.commune_id.in_(units), Beneficiary.id.in_(leaving)),
+                        Beneficiary.program == program, Beneficiary.status != "merged")
 
 
-def _paid_here(commune, states, bid, commune_id, status):
+def _paid_here(units, states, bid, commune_id, status):
     state, change = states.get(bid, (status, None))
-    if commune_id != commune.id:  # still here until the move: paid as before it
-        return change is not None and change.kind == "move_out" and change.commune_id == commune.id
+    if commune_id not in units:  # still here until the move: paid as before it
+        return change is not None and change.kind == "move_out" and change.commune_id in units
     return state == "active"
 
 
@@ -155,24 +175,27 @@ def _paid_people(commune, month, program, only=None):
     Who is paid follows the approved changes (``changes.states_in``): a record stopped or
     suspended from a later month is still paid this month; a record moved out of
     ``commune`` from a later month is paid here until then; a record moved in is paid from
-    its move's month (Circular 02/2021/TT-BLĐTBXH Art. 2; Decree 20/2021/NĐ-CP Art. 8)."""
+    its move's month (Circular 02/2021/TT-BLĐTBXH Art. 2; Decree 20/2021/NĐ-CP Art. 8). From
+    07/2025 a new commune pays the records of the old communes merged into it."""
+    units, where = _here(commune, month, program)
     query = (select(Beneficiary, Account).outerjoin(Account, Account.beneficiary_id == Beneficiary.id)
-             .where(*_here(commune, month, program)).order_by(Beneficiary.village_id, Beneficiary.name_folded))
+             .where(*where).order_by(Beneficiary.village_id, Beneficiary.name_folded))
     if only is not None:
         query = query.where(Beneficiary.id.in_(list(only)))
     people = db.session.execute(query).all()
     states = changes.states_in([b.id for b, _ in people], month)
-    return [(b, a) for b, a in people if _paid_here(commune, states, b.id, b.commune_id, b.status)], states
+    return [(b, a) for b, a in people if _paid_here(units, states, b.id, b.commune_id, b.status)], states
 
 
 def paid_ids(commune, month, program):
     """The ids of the beneficiaries ``commune`` pays in ``month`` (a ``set``), as
     :func:`build` would list them today (the same rule as :func:`_paid_people`, reading
     three columns instead of the records)."""
+    units, where = _here(commune, month, program)
     rows = db.session.execute(select(Beneficiary.id, Beneficiary.commune_id, Beneficiary.status)
-                              .where(*_here(commune, month, program))).all()
+                              .where(*where)).all()
     states = changes.states_in([r[0] for r in rows], month)
-    return {bid for bid, commune_id, status in rows if _paid_here(commune, states, bid, commune_id, status)}
+    return {bid for bid, commune_id, status in rows if _paid_here(units, states, bid, commune_id, status)}
 
 
 def blocking_notes(beneficiary_ids, month=None):
@@ -319,7 +342,7 @@ def refresh_drafts(commune_ids, program, from_month, user):
     entries ignored) for ``from_month`` (``YYYY-MM``) and after, so that a decision taken
     while they were being prepared shows in them (:func:`refresh_for_decision`). Returns the
     periods refreshed. The caller commits."""
-    ids = {c for c in commune_ids if c is not None}
+    ids = successors_of(commune_ids)  # a record of an old commune is paid by its successor's lists
     if not ids:
         return []
     drafts = db.session.scalars(select(PaymentPeriod).where(

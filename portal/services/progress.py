@@ -34,7 +34,8 @@ from sqlalchemy import and_, case, func, or_, select
 
 from ..extensions import db
 from ..models import Account, Area, Beneficiary, MonthlyReport, Target, utcnow
-from . import months
+from . import clock, months
+from .areas import owners
 from .scope import area_ids
 
 PROGRAMS = ("BTXH", "NCC")
@@ -104,9 +105,8 @@ class TargetError(ValueError):
 
 
 def campaign_month():
-    """The month the portal works in (``YYYY-MM``): the configuration ``CAMPAIGN_MONTH``."""
-    from flask import current_app
-    return current_app.config["CAMPAIGN_MONTH"]
+    """The month the portal works in (``YYYY-MM``): ``clock.open_month()``."""
+    return clock.open_month()
 
 
 def _chain(area):
@@ -249,8 +249,7 @@ def set_target(user, program, indicator, percent, valid_from, area=None):
 def campaign_day():
     """The first day of the campaign's payment month (``CAMPAIGN_MONTH``): the units in force
     then are the ones the overviews list."""
-    from flask import current_app
-    y, m = current_app.config["CAMPAIGN_MONTH"].split("-")
+    y, m = clock.open_month().split("-")
     return date(int(y), int(m), 1)
 
 
@@ -297,9 +296,15 @@ def count_rows(user=None, commune_ids=None, village_id=None, since=None):
     return out
 
 
-def commune_progress(user, communes):
-    """One ``CommuneProgress`` per commune given, in the order given."""
-    rows = count_rows(user, commune_ids=[c.id for c in communes])
+def commune_progress(user, communes, month=None):
+    """One ``CommuneProgress`` per commune given, in the order given. A commune counts the
+    records that belong to it in ``month`` (``YYYY-MM``, default the open month): from
+    07/2025 a new commune's include those of the old communes merged into it
+    (``areas.owners``)."""
+    owner = owners(communes, month or campaign_month())
+    rows = {}
+    for (unit, p), counts in count_rows(user, commune_ids=list(owner)).items():
+        rows.setdefault((owner[unit], p), Counts()).add(counts)
     result = []
     for c in communes:
         cp = CommuneProgress(c)
