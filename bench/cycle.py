@@ -193,7 +193,7 @@ def build_district(path, size, seed):
         areas.load_packaged_areas()
         t0 = time.perf_counter()
         demo.build_demo(seed=seed, size=size)
-        demo.create_demo_users(fast=True)
+        demo.create_demo_users(fast=True, world="2024")
         db.session.commit()
         seconds = time.perf_counter() - t0
         db.session.remove()

@@ -113,7 +113,7 @@ def main():
     with app.app_context():
         db.create_all()
         areas.load_packaged_areas()
-        demo.create_demo_users(fast=True)
+        demo.create_demo_users(fast=True, world="2024")
         db.session.commit()
         commune_id = db.session.scalar(select(Area.id).where(Area.code == "21052", Area.level == "commune")
                                        .order_by(Area.valid_from))

@@ -125,7 +125,7 @@ def build_db(path, size, seed):
         db.session.commit()
         t0 = time.perf_counter()
         counts = demo.build_demo(seed=seed, size=size)
-        demo.create_demo_users(fast=True)
+        demo.create_demo_users(fast=True, world="2024")
         db.session.commit()
         seconds = time.perf_counter() - t0
     return app, counts, seconds
@@ -137,7 +137,7 @@ def empty_db(path):
     with app.app_context():
         db.create_all()
         areas.load_packaged_areas()
-        demo.create_demo_users(fast=True)
+        demo.create_demo_users(fast=True, world="2024")
         db.session.commit()
     return app
 

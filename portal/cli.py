@@ -117,10 +117,12 @@ def import_list(path, commune_code, program, month, dry_run, create_villages, ne
                 decision_number, decision_date, as_json):
     """Import a commune's beneficiary list (.xlsx, .xls or .csv).
 
-    A file naming another commune (its title, or a commune column) is refused. The people
+    A file naming another commune (its title, or a commune column) is refused; one naming
+    a unit of the chosen commune's lineage across the 2025 reform (an old commune merged
+    into it, its successor) goes to that unit (--json: "commune"). The people
     it adds are the registry's opening balance, not increases, except those whose start
     month the file states and, with --new-from, the others."""
-    from .services import areas, history, imports
+    from .services import history, imports
     if month and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
         _fail(f"Tháng không hợp lệ: {month} (dạng YYYY-MM).", as_json, "bad_month")
     if (decision_number or decision_date) and not new_from:
@@ -143,18 +145,18 @@ def import_list(path, commune_code, program, month, dry_run, create_villages, ne
     if parsed.month is None:
         _fail("Tiêu đề tệp không ghi tháng: cho biết tháng của danh sách bằng --month YYYY-MM.",
               as_json, "no_month")
-    commune = areas.find_commune(commune_code, parsed.month)
-    if commune is None:
-        _fail(f"Không có xã mã {commune_code}: chạy «flask --app app load-areas» trước.",
-              as_json, "unknown_commune")
     try:
-        plan = imports.plan(parsed, commune, program)
+        plan = imports.plan_for_code(parsed, commune_code, program)
+        if plan is None:
+            _fail(f"Không có xã mã {commune_code}: chạy «flask --app app load-areas» trước.",
+                  as_json, "unknown_commune")
         imports.check_villages(plan, create_villages or dry_run)
     except imports.ImportRefused as e:
         _fail(e.message, as_json, e.code)
     except ValueError as e:
         _fail(str(e), as_json, "no_program")
     report = plan.report()
+    commune = plan.commune  # the unit the file names, within the chosen code's lineage
     if not dry_run:
         user = history.system_user()
         batch = ImportBatch(commune_id=commune.id, program=plan.program, month=parsed.month,
@@ -167,9 +169,9 @@ def import_list(path, commune_code, program, month, dry_run, create_villages, ne
         report["not_proposed"] = counts["not_proposed"]
         if counts["refresh_from"]:  # the drafts follow the grants and the changes the list states
             from .services import payments
-            payments.refresh_drafts([commune.id], plan.program, counts["refresh_from"], user)
+            payments.refresh_drafts(plan.units, plan.program, counts["refresh_from"], user)
         from .services import checks
-        checks.recheck(checks.ids_in_area(commune))
+        checks.recheck(plan.record_ids())
         batch.summary = {k: report[k] for k in ("rows", "added", "changed", "unchanged", "skipped",
                                                 "increases")}
         batch.summary["new_grant"] = grant.as_dict() if grant else None
@@ -182,6 +184,16 @@ def import_list(path, commune_code, program, month, dry_run, create_villages, ne
                    f"{report['rows']} dòng, thêm {report['added']}, đổi {report['changed']}, "
                    f"giữ nguyên {report['unchanged']}, bỏ qua {report['skipped']}"
                    f"{' (chạy thử, chưa ghi)' if dry_run else ''}.")
+        unit = report["commune"]
+        if unit["successor"]:
+            click.echo(f"  Danh sách của {unit['name']}"
+                       f"{' (đến ' + '/'.join(reversed(unit['valid_to'].split('-'))) + ')' if unit['valid_to'] else ''}"
+                       f", nay thuộc {unit['successor']['name']}.")
+        if report["commune_chosen"] != unit:
+            click.echo(f"  Tệp ghi «{report['commune_named']}»: ghi vào {unit['name']}, không phải "
+                       f"{report['commune_chosen']['name']} đã chọn." if report["commune_named"] else
+                       f"  Tháng {parsed.month}: {report['commune_chosen']['name']} không có hiệu lực, "
+                       f"ghi vào {unit['name']}.")
         groups = report["groups"]
         if groups["catch_up"]:
             click.echo(f"  {groups['catch_up']} người hưởng mới từ tháng {grant.month}, QĐ {grant.number}: "
@@ -273,15 +285,19 @@ def create_user(username, role, area_code, password, full_name):
 @click.command("seed-demo")
 @click.option("--size", default=5000, show_default=True, help="About how many beneficiaries.")
 @click.option("--seed", default=2024, show_default=True)
-def seed_demo(size, seed):
-    """Load the synthetic demo district (invented people only) and the demo users."""
-    from .services import areas, demo
+@click.option("--world", type=click.Choice(["today", "2024"]), default="today", show_default=True,
+              help="today: the cycle run to 11/2026, December 2026 open; 2024: Bình Sơn district in May 2024.")
+def seed_demo(size, seed, world):
+    """Load the synthetic demo data set (invented people only) and the demo users."""
+    from .services import areas, demo, demo_today
     if not db.session.scalar(select(func.count(Area.id))):
         areas.load_packaged_areas()
     from .services import checks
     counts = demo.build_demo(seed=seed, size=size)
     demo.plant_problems(seed)
-    demo.create_demo_users()
+    if world == "today":
+        demo_today.run_to_today(seed)
+    demo.create_demo_users(world=world)
     checks.recheck(select(Beneficiary.id))
     db.session.commit()
     click.echo(json.dumps(counts, ensure_ascii=False))
@@ -300,8 +316,11 @@ def setup(demo):
         click.echo("Đã nạp các đơn vị hành chính của huyện Bình Sơn.")
     if demo and not db.session.scalar(select(func.count(Beneficiary.id))):
         from .services import checks
+        from .services import demo_today
         counts = demo_data.build_demo()
         demo_data.plant_problems()
+        click.echo("Đang chạy chu kỳ chi trả từ 06/2024 đến 11/2026 (khoảng một phút)…")
+        demo_today.run_to_today()
         demo_data.create_demo_users()
         checks.recheck(select(Beneficiary.id))
         db.session.commit()
@@ -358,7 +377,8 @@ def monthly_report(month, area_code, as_json, xlsx_path, live):
 
 # Who may do what, as on the web: the roles that prepare the lists (payments.routes.PREPARERS)
 # and the payment provider; the admin passes everywhere, as ``web.roles_required`` lets it.
-CYCLE_ROLES = {"build": ("commune", "district"), "lock": ("commune", "district"), "results": ("payer",)}
+CYCLE_ROLES = {"build": ("commune", "district", "province"), "lock": ("commune", "district", "province"),
+               "results": ("payer",)}
 LINE_STATUS = {"listed": "payable", "blocked": "blocked", "held": "held"}
 USER_HELP = ("Username the command acts as (required): its role must be allowed to do this on the web, "
              "its area bounds what it may touch, and the history records its name.")

@@ -62,7 +62,7 @@ def _pg_database(suffix):
 def fast_users():
     """Demo users with a cheap hash (tests only): scrypt would cost seconds per login."""
     from portal.services import demo
-    demo.create_demo_users(fast=True)
+    demo.create_demo_users(fast=True, world="2024")
 
 
 @pytest.fixture

@@ -231,7 +231,7 @@ def test_second_build_adds_nothing(built):
 
 
 def test_demo_users_log_in_with_their_roles_and_areas(built):
-    users = demo.create_demo_users(fast=True)
+    users = demo.create_demo_users(fast=True, world="2024")
     db.session.commit()
     expected = {"admin": ("admin", "province", "51"), "district": ("district", "district", "524"),
                 "commune": ("commune", "commune", "21052"), "police": ("police", "commune", "21052"),
@@ -244,7 +244,7 @@ def test_demo_users_log_in_with_their_roles_and_areas(built):
         assert u.is_active and u.full_name
     assert users[2].area.valid_to == date(2025, 6, 30)
     # Updating keeps one user per name; the default hash works too.
-    demo.create_demo_users(password="other")
+    demo.create_demo_users(password="other", world="2024")
     assert _count(User) == len(expected) + 1  # and the system user
     assert db.session.scalar(select(User).where(User.username == "commune")).check_password("other")
 
@@ -253,7 +253,7 @@ def test_users_first_then_demo():
     """``create_demo_users`` may run before ``build_demo`` (the test fixtures do so)."""
     app = _new_app()
     with app.app_context():
-        users = demo.create_demo_users(fast=True)
+        users = demo.create_demo_users(fast=True, world="2024")
         counts = demo.build_demo(size=120)
         db.session.commit()
         assert counts["beneficiaries"] == 120

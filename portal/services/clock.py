@@ -8,6 +8,7 @@ is set (an operator pins it; the tests of the 2024 world do), else the setting
 default (a visit's date, a decision's date): today, moved into the open month when the
 clock lies outside it, so that a demo opened in 2027 still proposes a day of its month.
 """
+from contextlib import contextmanager
 from datetime import date
 
 from flask import current_app, g, has_app_context
@@ -21,6 +22,8 @@ OPEN_MONTH = "open_month"
 
 def open_month():
     """The month the portal works in (``YYYY-MM``); read once per request."""
+    if has_app_context() and g.get("pinned_month"):
+        return g.pinned_month
     configured = current_app.config.get("CAMPAIGN_MONTH")
     if configured:
         return configured
@@ -50,3 +53,16 @@ def working_day(today=None):
     today = today or date.today()
     month = open_month()
     return min(max(today, months.start(month)), months.end(month))
+
+
+@contextmanager
+def pinned(month):
+    """Work as if ``month`` (``YYYY-MM``) were the open month inside the block, whatever the
+    configuration says: the demo replays its past months through the product's functions
+    (who decides, which months a change may take, which changes are due)."""
+    before = g.get("pinned_month")
+    g.pinned_month = months.parse(month)
+    try:
+        yield
+    finally:
+        g.pinned_month = before

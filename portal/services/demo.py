@@ -29,7 +29,7 @@ from ..extensions import db
 from ..models import (Account, Area, Beneficiary, ChangeProposal, Event, Finding, Household,
                       PaymentLine, PaymentPeriod, Review, User, utcnow)
 from ..vn.text import fold, nfc
-from . import areas, changes, history, months, payments
+from . import areas, changes, clock, history, months, payments
 from .history import system_user
 
 # (username, role, area code): the area is the pre-reform unit (the demo is May 2024).
@@ -758,8 +758,8 @@ def _open_month(district, month, user):
     return built
 
 
-def _draw_results(rng, month, built, away, missed_before):
-    """The provider's answers for ``month``'s lines, as of :data:`DEMO_DAY`: accounts are
+def _draw_results(rng, month, built, away, missed_before, as_of=DEMO_DAY):
+    """The provider's answers for ``month``'s lines, as of ``as_of``: accounts are
     credited on the 6th–8th; the post office pays cash commune by commune on a day of the
     month (a day after the demo's "today" leaves that commune's cash lines pending). A few
     payments fail or come back, never twice running for one person; ``away`` collects
@@ -775,7 +775,7 @@ def _draw_results(rng, month, built, away, missed_before):
     for line_id, bid, method, commune_id in rows:
         day = first.replace(day=days[commune_id][0 if method == "account" else 1])
         at, draw = _at(day, rng.randint(8, 16), rng.randint(0, 59)), rng.random()
-        if day > DEMO_DAY:
+        if day > as_of:
             continue  # not paid yet: pending
         if bid == away and month < "2024-04":
             result, reason = "returned", AWAY
@@ -870,7 +870,7 @@ def pay_months(seed: int = 2024, avoid=()) -> dict:
 
     def decided(change, day, number):
         nonlocal n_changes
-        with _Dated(_at(day, 15), change.beneficiary):
+        with _Dated(_at(day, 15), change.beneficiary), clock.pinned(months.of(day)):
             changes.decide(change, district, True, number, day)
             payments.refresh_for_decision(change, district)
         n_changes += 1
@@ -917,8 +917,9 @@ def pay_months(seed: int = 2024, avoid=()) -> dict:
     counts = Counter()
     missed = set()
     for month in PAID_MONTHS:
-        before(month)
-        built = _open_month(district_area, month, district)
+        with clock.pinned(month):
+            before(month)
+            built = _open_month(district_area, month, district)
         results, missed = _draw_results(rng, month, built, away_id, missed)
         record_results(results, payer)
         counts["periods"] += len(built)
@@ -933,22 +934,52 @@ def pay_months(seed: int = 2024, avoid=()) -> dict:
     return dict(counts)
 
 
-def create_demo_users(password: str = "demo", fast: bool = False) -> list:
-    """Create or update the :data:`DEMO_USERS` with ``password``, each in its pre-reform
-    area (commune 21052 Bình Chánh, district 524 Bình Sơn, province 51 Quảng Ngãi).
+# Today's world (December 2026): the same people, the units after the 2025 reform. The
+# officers of Bình Chánh went on in Xã Bình Sơn, which absorbed it; the post office pays
+# the whole province; the province department oversees; the district's account is kept
+# for the months before the reform.
+TODAY_USERS = [("admin", "admin", "51"), ("province", "province", "51"), ("district", "district", "524"),
+               ("commune", "commune", "21040"), ("chairman", "chairman", "21040"),
+               ("police", "police", "21040"), ("payer", "payer", "51")]
+TODAY_FULL_NAMES = DEMO_FULL_NAMES | {
+    "province": "Sở Y tế tỉnh Quảng Ngãi (Phòng Bảo trợ xã hội)",
+    "commune": "Cán bộ văn hóa - xã hội xã Bình Sơn",
+    "chairman": "Chủ tịch UBND xã Bình Sơn",
+    "police": "Công an xã Bình Sơn (Tổ Đề án 06)",
+    "payer": "Bưu điện tỉnh Quảng Ngãi",
+}
+
+
+def _area_of(code, world):
+    """The unit with ``code`` in the demo's 2024 world (``world="2024"``) or today."""
+    if world == "2024":
+        return _demo_area(code)
+    level = {2: "province", 3: "district"}.get(len(code), "commune")
+    return areas.find_area(code, level, on=date(2026, 12, 1)) or _demo_area(code)
+
+
+def create_demo_users(password: str = "demo", fast: bool = False, world: str = "today") -> list:
+    """Create or update the demo users with ``password``: ``world="today"`` the
+    :data:`TODAY_USERS` in today's units (Xã Bình Sơn 21040 from 1/7/2025, the province,
+    and the district 524 kept for its past months), ``world="2024"`` the
+    :data:`DEMO_USERS` in the pre-reform units (commune 21052 Bình Chánh, district 524,
+    province 51), as the tests of the 2024 world have them.
 
     ``fast=True`` (tests only) stores a cheap PBKDF2 hash instead of the default scrypt.
     Loads the packaged areas when missing. Flushes; the caller commits. Returns the users.
     """
+    if world not in ("today", "2024"):
+        raise ValueError(f"world: today or 2024, not {world!r}")
     users = []
-    for username, role, code in DEMO_USERS:
-        area = _demo_area(code)  # before a new user is added: the query autoflushes
+    names = TODAY_FULL_NAMES if world == "today" else DEMO_FULL_NAMES
+    for username, role, code in (TODAY_USERS if world == "today" else DEMO_USERS):
+        area = _area_of(code, world)  # before a new user is added: the query autoflushes
         user = db.session.scalar(select(User).where(User.username == username))
         if user is None:
             user = User(username=username)
             db.session.add(user)
         user.role, user.area = role, area
-        user.full_name = DEMO_FULL_NAMES[username]
+        user.full_name = names[username]
         user.active = True
         if fast:
             user.password_hash = generate_password_hash(password, method="pbkdf2:sha256:1000")

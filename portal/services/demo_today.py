@@ -1,0 +1,225 @@
+"""The demo world carried on to today (December 2026), across the 2025 reform.
+
+:mod:`portal.services.demo` builds Bình Sơn district as it was in May 2024, its lists of
+January to May 2024 paid. :func:`run_to_today` goes on month by month, through the
+product's own functions, from June 2024 to November 2026:
+
+- the campaign's visits go on, so that more people are reviewed and paid into accounts
+  month after month;
+- the lists: until June 2025 the district builds and locks its 22 communes' lists; from
+  July 2025 (no district: Law on the Organisation of Local Government 2025) each of the
+  five new communes has its own, paying the people of the old communes merged into it
+  (``areas.commune_in``); the BTXH standard level is 500,000 đồng from July 2024 (Decree
+  76/2024/NĐ-CP), read from the dated levels;
+- the post office's results, a few failed or returned;
+- changes, each decided by the level of its day: the district before 1/7/2025, the
+  commune chairman after (Decree 147/2025/NĐ-CP).
+
+November 2026 is paid everywhere but in Xã Bình Sơn (21040), the demo commune officer's,
+whose month is left for the user to do (import, review, list, results, report); December
+2026 is the open month (``clock.set_open_month``). Deterministic for ``seed``; every
+person is invented.
+"""
+import random
+from datetime import date, timedelta
+
+from sqlalchemy import bindparam, func, insert, select
+
+from ..extensions import db
+from ..models import Account, Beneficiary, Event, PaymentLine, PaymentPeriod, Review, User
+from . import areas, changes, clock, history, months, payments
+from .demo import BANK_MIX, _Dated, _World, _at, _bank_names, _draw_results, _open_month, record_results
+from .history import system_user
+
+FIRST, LAST = "2024-06", "2026-11"  # the months this module pays (May 2024 and before: demo.pay_months)
+OPEN_MONTH = "2026-12"
+AS_OF = date(2026, 12, 7)  # the demo's "today": results of every month paid before it are in
+LEFT_FOR_THE_USER = "21040"  # Xã Bình Sơn's November 2026
+NEW_COMMUNES = ("21040", "21061", "21085", "21100", "21109")  # Bình Sơn's units from 1/7/2025
+# Per month, of the people not yet visited / visited without an account: how many are
+# visited now / open an account (the campaign slows as it nears its end).
+P_VISIT, P_OPEN = 0.08, 0.05
+
+
+def _people_without(rng, month, share, unreviewed):
+    """A ``share`` of the active people not yet reviewed (``unreviewed``) or reviewed
+    without an account, drawn with ``rng``, in id order."""
+    cond = (Beneficiary.reviewed_at.is_(None) if unreviewed else
+            Beneficiary.account_status.in_(("opening", "no_account", "unknown")) & Beneficiary.reviewed_at.is_not(None))
+    ids = db.session.scalars(select(Beneficiary.id).where(
+        Beneficiary.status == "active", Beneficiary.deceased.is_(False), cond).order_by(Beneficiary.id)).all()
+    return sorted(rng.sample(ids, int(len(ids) * share))) if ids else []
+
+
+def _visits(w, month, officers, bank_names):
+    """The month's door-to-door visits, written as ``review.save_review`` writes them (the
+    record's fields, an ``Account``, a ``Review`` and one ``Event`` per field), in bulk:
+    people not yet visited are visited; people without an account open one."""
+    rng = w.rng
+    first = months.start(month)
+    visited = _people_without(rng, month, P_VISIT, True)
+    opening = _people_without(rng, month, P_OPEN, False)
+    if not visited and not opening:
+        return 0
+    people = {b.id: b for b in db.session.scalars(select(Beneficiary).where(
+        Beneficiary.id.in_(visited + opening)))}
+    reviews, events, accounts, updates = [], [], [], []
+    for bid in visited + opening:
+        b = people[bid]
+        day = first + timedelta(days=rng.randint(0, 27))
+        while day.weekday() == 6:
+            day -= timedelta(days=1)
+        at = _at(day, rng.randint(7, 16), rng.randint(0, 59))
+        officer = officers.get(b.commune_id) or officers[None]
+        status = "has_account" if (bid in opening or rng.random() < 0.55) else rng.choice(
+            ("opening", "no_account", "no_account"))
+        method = "account" if status == "has_account" and rng.random() < 0.9 else "cash"
+        fields = [("account_status", b.account_status, status), ("payment_method", b.payment_method, method),
+                  ("reviewed_at", b.reviewed_at.isoformat() if b.reviewed_at else None, at.isoformat())]
+        if status == "has_account" and b.account is None:
+            bin_ = w.weighted([(x[0], x[1]) for x in BANK_MIX])
+            _, _, prefix, length = next(x for x in BANK_MIX if x[0] == bin_)
+            number = w.account_number(prefix, length) if prefix is not None else w.mobile(bin_)
+            accounts.append({"beneficiary_id": bid, "bank_bin": bin_, "bank_text": bank_names.get(bin_, bin_),
+                             "number": number, "holder_name": b.full_name, "recipient_type": "self"})
+            fields += [("bank_bin", None, bin_), ("number", None, number), ("holder_name", None, b.full_name)]
+        for field, old, new in fields:
+            if old != new:
+                events.append({"beneficiary_id": bid, "user_id": officer.id, "at": at, "source": "review",
+                               "action": "update", "field": field, "old_value": old, "new_value": new})
+        reviews.append({"beneficiary_id": bid, "user_id": officer.id, "visited_on": day,
+                        "account_status": status, "note": None, "created_at": at})
+        updates.append({"_id": bid, "account_status": status, "payment_method": method, "reviewed_at": at,
+                        "reviewed_by_id": officer.id, "no_account_reason":
+                        None if status == "has_account" else "Chưa mở tài khoản", "updated_at": at,
+                        "version": b.version + 1})
+    for model, batch in ((Account, accounts), (Review, reviews), (Event, events)):
+        if batch:
+            db.session.execute(insert(model.__table__), batch)
+    t = Beneficiary.__table__
+    db.session.execute(t.update().where(t.c.id == bindparam("_id")).values(
+        {k: bindparam(k) for k in updates[0] if k != "_id"}), updates)
+    db.session.expire_all()
+    return len(updates)
+
+
+def _story_person(rng, commune_ids, fits, avoid):
+    people = db.session.scalars(select(Beneficiary).where(
+        Beneficiary.program == "BTXH", Beneficiary.status == "active", Beneficiary.deceased.is_(False),
+        Beneficiary.commune_id.in_(commune_ids), Beneficiary.id.not_in(list(avoid) or [0]))
+        .order_by(Beneficiary.id)).all()
+    found = [b for b in people if fits(b)]
+    return rng.choice(found) if found else None
+
+
+def run_to_today(seed: int = 2024) -> dict:
+    """Pay June 2024 to November 2026 as described in the module's docstring (and the cash
+    of May 2024 still pending on the 2024 demo's "today") and open December 2026. The
+    caller then moves the demo users to today's units (:func:`demo.create_demo_users`). Needs :func:`demo.build_demo` and :func:`demo.pay_months`
+    first; does nothing when lists of June 2024 exist. Flushes; the caller commits. Returns
+    ``{"months", "periods", "lines", "results", "visits", "changes"}``."""
+    if not db.session.scalar(select(func.count()).select_from(PaymentPeriod)) or db.session.scalar(
+            select(func.count()).select_from(PaymentPeriod).where(PaymentPeriod.month == FIRST)):
+        return {"skipped": True}
+    rng = random.Random(seed + 11)
+    w = _World(seed + 12)
+    w.used_ids.update(db.session.scalars(select(Beneficiary.national_id).where(Beneficiary.national_id.is_not(None))))
+    bank_names = _bank_names()
+    by_name = {u.username: u for u in db.session.scalars(select(User))}
+    district, officer = by_name["district"], by_name["commune"]
+    district_area = areas.find_area("524", "district")
+    province = areas.find_area("51", "province", on=date(2026, 12, 1))
+    new_communes = [areas.find_area(code, "commune", on=date(2026, 12, 1)) for code in NEW_COMMUNES]
+    son = new_communes[0]
+    chanh = areas.find_area("21052", "commune")
+    # The province's people: the demo's users of today, created now (their passwords are
+    # set again by create_demo_users at the end), and the chairman of each new commune.
+    province_user = _user("province", "province", province, "Sở Y tế tỉnh Quảng Ngãi")
+    chairmen = {c.id: _user("chairman" if c is son else f"chutich-{c.code}", "chairman", c,
+                            f"Chủ tịch UBND {c.full_name}") for c in new_communes}
+    system = system_user()
+    payer = by_name["payer"]
+    counts = {"months": 0, "periods": 0, "lines": 0, "results": 0, "visits": 0, "changes": 0}
+    missed, taken = set(), set()
+    _finish_may_2024(rng, payer)
+
+    def decide(change, day, number, who):
+        with _Dated(_at(day, 15), change.beneficiary), clock.pinned(months.of(day)):
+            changes.decide(change, who, True, number, day)
+            payments.refresh_for_decision(change, who)
+        counts["changes"] += 1
+
+    def story(month):
+        """The changes decided before ``month``'s lists, effective from ``month``."""
+        if month == "2024-11":  # a death in Bình Chánh, the district decides
+            b = _story_person(rng, [chanh.id], lambda b: b.birth_year <= 1940, taken)
+            if b is not None:
+                taken.add(b.id)
+                with _Dated(_at(date(2024, 10, 21), 9), b), clock.pinned("2024-10"):
+                    history.set_fields(b, {"deceased": True, "note": "Chết ngày 12/10/2024"}, officer, "review")
+                    c = changes.propose(b, "stop", officer, "2024-11", clause="1a", reason="Chết ngày 12/10/2024",
+                                        source="review", evidence="Trích lục khai tử số 88/2024, UBND xã Bình Chánh")
+                decide(c, date(2024, 10, 28), "301/QĐ-UBND", district)
+        if month == "2025-10":  # after the reform: a death in Xã Bình Sơn, the chairman decides
+            b = _story_person(rng, areas.member_units(son, month), lambda b: b.birth_year <= 1942, taken)
+            if b is not None:
+                taken.add(b.id)
+                with _Dated(_at(date(2025, 9, 15), 10), b), clock.pinned("2025-09"):
+                    history.set_fields(b, {"deceased": True, "note": "Chết ngày 02/09/2025"}, officer, "review")
+                    c = changes.propose(b, "stop", officer, "2025-10", clause="1a", reason="Chết ngày 02/09/2025",
+                                        source="review", evidence="Trích lục khai tử số 41/2025, UBND xã Bình Sơn")
+                decide(c, date(2025, 9, 22), "57/QĐ-UBND", chairmen[son.id])
+        if month == "2026-06":  # a suspension (cl. 3c) in Xã Vạn Tường, its chairman decides
+            tuong = new_communes[1]
+            b = _story_person(rng, areas.member_units(tuong, month), lambda b: True, taken)
+            if b is not None:
+                taken.add(b.id)
+                with _Dated(_at(date(2026, 5, 20), 10), b), clock.pinned("2026-05"):
+                    c = changes.propose(b, "suspend", system, "2026-06", clause="3c",
+                                        reason="Bị tạm giam từ tháng 05/2026")
+                decide(c, date(2026, 5, 26), "112/QĐ-UBND", chairmen[tuong.id])
+
+    for month in months.between(FIRST, months.add(LAST, 1)):
+        with clock.pinned(month):
+            story(month)
+            before_reform = month < "2025-07"
+            officers = {None: system} | {u: officer for u in (
+                [chanh.id] if before_reform else areas.member_units(son, month))}
+            counts["visits"] += _visits(w, month, officers, bank_names)
+            if before_reform:
+                built = _open_month(district_area, month, district)
+            else:
+                built = []
+                for commune in new_communes:
+                    if month == LAST and commune.code == LEFT_FOR_THE_USER:
+                        continue
+                    built += _open_month(commune, month, officer if commune is son else province_user)
+        results, missed = _draw_results(rng, month, built, None, missed, as_of=AS_OF)
+        record_results(results, payer)
+        counts["months"] += 1
+        counts["periods"] += len(built)
+        counts["lines"] += sum(len(p.lines) for p in built)
+        counts["results"] += len(results)
+    clock.set_open_month(OPEN_MONTH)
+    db.session.flush()
+    return counts
+
+
+def _finish_may_2024(rng, payer):
+    """The cash of May 2024 that the 2024 demo left pending (paid after its "today",
+    24/05/2024): paid on the 28th–31st."""
+    pending = db.session.execute(
+        select(PaymentLine.id, PaymentLine.method).join(PaymentPeriod, PaymentPeriod.id == PaymentLine.period_id)
+        .where(PaymentPeriod.month == "2024-05", PaymentPeriod.status == "locked", PaymentLine.status == "listed",
+               PaymentLine.result == "pending").order_by(PaymentLine.id)).all()
+    record_results([{"line_id": i, "result": "paid_account" if m == "account" else "paid_cash", "reason": None,
+                     "at": _at(date(2024, 5, rng.randint(28, 31)), rng.randint(8, 16))} for i, m in pending], payer)
+
+
+def _user(username, role, area, full_name):
+    user = db.session.scalar(select(User).where(User.username == username))
+    if user is None:
+        user = User(username=username, role=role, area=area, full_name=full_name)
+        db.session.add(user)
+        db.session.flush()
+    return user

@@ -1,0 +1,125 @@
+"""The demo carried on to today: the cycle run from June 2024 to November 2026 across the
+2025 reform, December 2026 open, the users in today's units."""
+import pytest
+from sqlalchemy import func, select
+
+from portal import create_app
+from portal.extensions import db
+from portal.models import Area, Beneficiary, ChangeProposal, PaymentLine, PaymentPeriod, User
+from portal.services import areas, clock, demo, demo_today, months, reports
+from tests.conftest import _config, login
+
+SIZE = 600
+
+
+@pytest.fixture(scope="module")
+def today_app():
+    app = create_app(_config("sqlite://"))
+    app.config["CAMPAIGN_MONTH"] = None  # the data set's own month, as `make run` has it
+    with app.app_context():
+        db.create_all()
+        areas.load_packaged_areas()
+        demo.build_demo(size=SIZE)
+        demo.plant_problems()
+        counts = demo_today.run_to_today()
+        demo.create_demo_users(fast=True)
+        db.session.commit()
+        app.counts = counts
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
+def ctx(today_app):
+    with today_app.app_context():
+        yield today_app
+
+
+def _lists_by_month():
+    return dict(db.session.execute(select(PaymentPeriod.month, func.count()).group_by(PaymentPeriod.month)).all())
+
+
+def test_the_cycle_runs_to_november_2026_and_december_is_open(ctx):
+    assert ctx.counts["months"] == len(months.between("2024-06", "2026-12")) == 30
+    assert clock.open_month() == "2026-12"
+    by_month = _lists_by_month()
+    assert sorted(by_month)[0] == "2024-01" and sorted(by_month)[-1] == "2026-11"
+    assert "2026-12" not in by_month
+    assert by_month["2025-06"] == 44  # 22 old communes × BTXH, NCC
+    assert by_month["2025-07"] == 10  # 5 new communes
+    assert by_month["2026-11"] == 8  # Xã Bình Sơn's November is left for the user
+    assert not db.session.scalar(select(func.count()).select_from(PaymentPeriod).where(
+        PaymentPeriod.status != "locked"))
+
+
+def test_each_list_is_under_the_units_of_its_month(ctx):
+    for month, valid_from, valid_to in db.session.execute(
+            select(PaymentPeriod.month, Area.valid_from, Area.valid_to)
+            .join(Area, Area.id == PaymentPeriod.commune_id)):
+        first, last = months.start(month), months.end(month)
+        assert (valid_from is None or valid_from <= first) and (valid_to is None or valid_to >= last)
+    # Nobody is on two lists of one program in one month.
+    twice = db.session.execute(
+        select(PaymentPeriod.month, PaymentLine.beneficiary_id, func.count())
+        .join(PaymentPeriod, PaymentPeriod.id == PaymentLine.period_id)
+        .where(PaymentLine.status == "listed")
+        .group_by(PaymentPeriod.month, PaymentLine.beneficiary_id).having(func.count() > 1)).all()
+    assert twice == []
+
+
+def test_old_communes_people_are_paid_by_their_successor(ctx):
+    chanh = areas.find_area("21052", "commune")
+    son = areas.find_commune("21040", "2026-11")
+    person = db.session.scalar(select(Beneficiary).where(
+        Beneficiary.commune_id == chanh.id, Beneficiary.status == "active").order_by(Beneficiary.id))
+    paid_by = dict(db.session.execute(
+        select(PaymentPeriod.month, PaymentPeriod.commune_id)
+        .join(PaymentLine, PaymentLine.period_id == PaymentPeriod.id)
+        .where(PaymentLine.beneficiary_id == person.id)).all())
+    assert paid_by["2025-06"] == chanh.id and paid_by["2025-07"] == son.id and paid_by["2026-10"] == son.id
+
+
+def test_the_amount_follows_the_dated_level(ctx):
+    line = lambda month: db.session.execute(  # noqa: E731
+        select(PaymentLine.amount, Beneficiary.coefficient)
+        .join(PaymentPeriod, PaymentPeriod.id == PaymentLine.period_id)
+        .join(Beneficiary, Beneficiary.id == PaymentLine.beneficiary_id)
+        .where(PaymentPeriod.month == month, PaymentPeriod.program == "BTXH", PaymentLine.arrears == 0,
+               Beneficiary.coefficient == 1.5).limit(1)).one()
+    assert line("2024-06") == (540_000, 1.5) and line("2024-07") == (750_000, 1.5)
+
+
+def test_decisions_are_by_the_level_of_their_day(ctx):
+    deciders = db.session.execute(
+        select(ChangeProposal.effective_month, User.role).join(User, User.id == ChangeProposal.decided_by_id)
+        .where(ChangeProposal.status == "approved", ChangeProposal.kind.in_(("stop", "suspend")))).all()
+    assert {role for m, role in deciders if m <= "2025-06"} == {"district"}
+    assert {role for m, role in deciders if m >= "2025-08"} == {"chairman"}
+
+
+def test_the_users_work_in_todays_units(ctx):
+    where = {u.username: (u.role, u.area.code, u.area.valid_from) for u in db.session.scalars(
+        select(User).where(User.area_id.is_not(None)))}
+    assert where["commune"][:2] == ("commune", "21040") and str(where["commune"][2]) == "2025-07-01"
+    assert where["province"][:2] == ("province", "51")
+    assert where["chairman"][:2] == ("chairman", "21040")
+    assert where["district"][:2] == ("district", "524")
+
+
+def test_reports_before_and_after_the_reform(ctx):
+    june = reports.monthly_report(areas.find_area("524", "district"), "2025-06")
+    assert len({r["commune_code"] for r in june["rows"]}) == 22
+    province = areas.find_area("51", "province", on=months.start("2026-10"))
+    october = reports.monthly_report(province, "2026-10")
+    codes = {r["commune_code"] for r in october["rows"] if r["listed"]}
+    assert codes == set(demo_today.NEW_COMMUNES)
+    total = october["total"]
+    assert total["pending"] == 0 and total["paid"] + total["failed"] + total["returned"] == total["listed"] > 0
+
+
+def test_the_province_and_the_new_commune_log_in(today_app):
+    client = today_app.test_client()
+    with today_app.app_context():
+        login(client, "commune")
+        html = client.get("/payments").get_data(as_text=True)
+        assert "Xã Bình Sơn" in html
