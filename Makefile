@@ -33,7 +33,8 @@ setup: install
 run: setup
 	@echo ""
 	@echo "  Cổng chi trả không dùng tiền mặt: http://$(HOST):$(PORT)/"
-	@echo "  Tài khoản mẫu (mật khẩu: demo): admin, district, commune, police, payer"
+	@echo "  Tài khoản mẫu (mật khẩu: demo): admin, province, commune, chairman, police, payer, district"
+	@echo "  Dữ liệu mẫu: tháng 12/2026 (sau sắp xếp đơn vị hành chính 2025); chọn tháng cũ để xem 2024"
 	@echo ""
 	$(BIN)/flask --app app run --host $(HOST) --port $(PORT)
 

@@ -289,7 +289,7 @@ def create_user(username, role, area_code, password, full_name):
               help="today: the cycle run to 11/2026, December 2026 open; 2024: Bình Sơn district in May 2024.")
 def seed_demo(size, seed, world):
     """Load the synthetic demo data set (invented people only) and the demo users."""
-    from .services import areas, demo, demo_today
+    from .services import areas, clock, demo, demo_today
     if not db.session.scalar(select(func.count(Area.id))):
         areas.load_packaged_areas()
     from .services import checks
@@ -297,6 +297,8 @@ def seed_demo(size, seed, world):
     demo.plant_problems(seed)
     if world == "today":
         demo_today.run_to_today(seed)
+    else:
+        clock.set_open_month("2024-05")
     demo.create_demo_users(world=world)
     checks.recheck(select(Beneficiary.id))
     db.session.commit()
