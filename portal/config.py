@@ -107,6 +107,18 @@ class Config:
     # Who decides stops, suspensions and resumptions, from which day: the district Labour
     # division until the 2025 reform, the commune chairman after (Decree 147/2025/NĐ-CP).
     DECIDING_ROLES = [("2000-01-01", "district"), ("2025-07-01", "chairman")]
+    # Whom the monthly report is sent to (Kính gửi), per program, from which day: before the
+    # 2025 reform the district Labour division reports to the province's Department of Labour;
+    # from 1/7/2025 the commune People's Committee reports to the province department that took
+    # over the program (social protection: Sở Y tế; people with meritorious services: Sở Nội
+    # vụ) — unverified (design/domain.md §0), hence configuration. ``{province}`` is the
+    # province as written in a sentence ("tỉnh Quảng Ngãi"), ``{province_name}`` its full name.
+    REPORT_ADDRESSEES = [
+        ("2000-01-01", {"BTXH": "Sở LĐ-TB&XH {province_name}", "NCC": "Sở LĐ-TB&XH {province_name}",
+                        "HTXH": "Sở LĐ-TB&XH {province_name}"}),
+        ("2025-07-01", {"BTXH": "Sở Y tế {province}", "HTXH": "Sở Y tế {province}",
+                        "NCC": "Sở Nội vụ {province}"}),
+    ]
 
     def __init__(self, instance_path):
         self.SQLALCHEMY_DATABASE_URI = _database_url(instance_path)

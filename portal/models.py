@@ -20,7 +20,7 @@ def utcnow():
 LEVELS = ("country", "province", "district", "commune", "village")
 PROGRAMS = ("BTXH", "NCC", "HTXH")
 SEXES = ("M", "F")
-ROLES = ("admin", "district", "chairman", "commune", "police", "payer", "system")
+ROLES = ("admin", "province", "district", "chairman", "commune", "police", "payer", "system")
 # The roles a person can be given (CLI ``create-user``, any user form): every role but
 # ``system``, the internal author of imports and scheduled checks, which never logs in
 # (``User.is_active``) and so must not be handed to a person.

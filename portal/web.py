@@ -156,7 +156,8 @@ ACCOUNT_STATUS_LABELS = {
 }
 RECIPIENT_LABELS = {"self": _l("Chính chủ"), "guardian": _l("Người giám hộ"), "authorised": _l("Người được ủy quyền")}
 METHOD_LABELS = {"account": _l("Qua tài khoản"), "cash": _l("Tiền mặt")}
-ROLE_LABELS = {"admin": _l("Quản trị"), "district": _l("Phòng LĐ-TB&XH"), "commune": _l("Công chức xã"),
+ROLE_LABELS = {"admin": _l("Quản trị"), "province": _l("Sở (tỉnh)"), "district": _l("Phòng LĐ-TB&XH"),
+               "commune": _l("Công chức xã"),
                "police": _l("Công an xã"), "payer": _l("Bưu điện"), "system": _l("Hệ thống"),
                "chairman": _l("Chủ tịch UBND xã")}
 SEX_LABELS = {"M": _l("Nam"), "F": _l("Nữ")}

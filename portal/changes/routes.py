@@ -8,7 +8,7 @@ from sqlalchemy import select
 from wtforms.fields import SelectChoice
 
 from ..extensions import db
-from ..models import Area, Beneficiary
+from ..models import Area, Beneficiary, ChangeProposal
 from ..services import changes, checks, clock, months, payments, scope
 from ..services.areas import communes_below
 from ..web import download, get_or_404, int_arg, page_arg, render, roles_required, see_other, wants_fragment
@@ -38,7 +38,9 @@ def can_propose():
 
 
 def is_deciding():
-    return current_user.role == changes.deciding_role()
+    """Whether the user's role decides changes of some period (``DECIDING_ROLES``: the
+    district those effective before 07/2025, the commune chairman those from then)."""
+    return current_user.role in changes.deciding_roles()
 
 
 def _decide_form(c):
@@ -67,7 +69,8 @@ def _index(month, error=None, failed=None, status=200):
     deciding = is_deciding()
     pending, pending_total, dpage = [], 0, _page("dp")
     if deciding:
-        pending, pending_total = changes.proposals(current_user, "proposed", dpage, 20)
+        pending, pending_total = changes.proposals(current_user, "proposed", dpage, 20,
+                                                   decider=current_user.role)
     forms, errors = {c.id: _decide_form(c) for c in pending}, {}
     if failed is not None:
         c, form, message = failed
@@ -202,12 +205,16 @@ def new(bid):
 @login_required
 def decide(change_id):
     """Approve (decision number and date) or reject (a note) one proposal of the user's
-    area: only the deciding level (``changes.deciding_role``). htmx swaps the proposal's
-    row. A plain POST comes back to the list with a confirmation, or, when the decision
-    cannot be recorded, answers the list again (422) with the message in the proposal's
-    row and what was typed kept."""
+    area: only the level that decides the proposal's effective month
+    (``changes.decider_of``: the district before 07/2025, the commune chairman from then;
+    another role answers 403). htmx swaps the proposal's row. A plain POST comes back to
+    the list with a confirmation, or, when the decision cannot be recorded, answers the
+    list again (422) with the message in the proposal's row and what was typed kept."""
     if not is_deciding():
         abort(403)
+    asked = db.session.get(ChangeProposal, change_id)
+    if asked is not None and current_user.role != changes.decider_of(asked):
+        abort(403)  # checked before the area, as for a role that never decides
     c = changes.get(current_user, change_id)
     if c is None:
         abort(404)

@@ -14,7 +14,7 @@ from ..web import get_or_404, render, roles_required, see_other
 from . import bp
 from .forms import ConfirmForm, UploadForm
 
-UPLOADERS = ("commune", "district")
+UPLOADERS = ("commune", "district", "province")
 ISSUES_SHOWN = 300  # more on request (?all=1): a long list would not fit a slow link
 ISSUES_MAX = 3000  # even then: the whole list is in `flask import-list --json`
 

@@ -14,7 +14,7 @@ from ..web import download, get_or_404, page_arg, render, roles_required, see_ot
 from . import bp
 from .forms import CodeForm, LineForm
 
-VIEWERS = ("commune", "police", "district")  # and admin
+VIEWERS = ("commune", "police", "district", "province")  # and admin
 EDITORS = ("commune",)  # as the door-to-door review
 
 

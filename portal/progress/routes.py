@@ -1,28 +1,77 @@
-from flask import abort
+from flask import abort, request
 from flask_login import current_user, login_required
 from sqlalchemy import and_, case, func, select
 
 from ..extensions import db
 from ..models import Area, Beneficiary
-from ..services import progress
+from ..services import months, progress
 from ..services.areas import communes_below
-from ..web import get_or_404, render
+from ..vn.text import fold
+from ..web import get_or_404, page_arg, render
 from . import bp
+
+# Communes per page of the overview: a district's 22 on one page, a province's ~100 on four
+# (each page well under the 14.6 kB budget).
+OVERVIEW_PER_PAGE = 25
+
+
+def asked_month():
+    """``(month, error)``: ``?month=YYYY-MM`` (default the portal's open month,
+    ``progress.campaign_month()``), or ``(the text, message)`` when it is not a month."""
+    text = request.args.get("month") or progress.campaign_month()
+    try:
+        return months.parse(text), None
+    except ValueError as e:
+        return text, str(e)
+
+
+def overview_rows(user, area, month, program=None, name=None):
+    """The communes of ``area`` in force in ``month`` (``YYYY-MM``) as ``CommuneProgress``,
+    laggards first (``progress.laggard_key`` against the targets of that month), and the
+    targets: ``(rows, goals)``. ``program`` keeps that program's counts only (ranked on
+    it); ``name`` keeps the communes whose name or code contains it (folded: ``binh son``
+    finds Bình Sơn). Before 07/2025 these are the communes of the districts of then; from
+    07/2025 the new communes, straight under the province (no district)."""
+    communes = communes_below(area, on=months.start(month))
+    if name:
+        key = fold(name)
+        communes = [c for c in communes if key in (c.name_folded or "") or key in (c.code or "")]
+    rows = progress.commune_progress(user, communes, month)
+    if program:
+        for cp in rows:
+            cp.programs = {program: cp.counts(program)}
+    goals = progress.targets(area, month)
+    rows.sort(key=lambda cp: progress.laggard_key(cp, goals))
+    return rows, goals
 
 
 @bp.route("/overview")
 @login_required
 def overview():
-    """Every commune of the user's area with its progress, laggards first."""
+    """Every commune of the user's area in force in the month asked (``?month=YYYY-MM``,
+    default the open month) with its progress, laggards first; filtered by program
+    (``?program=``) and name (``?q=``), 25 a page. A province lists all its communes; a
+    month before 07/2025 shows the communes of then, under their districts."""
     area = current_user.area
     if area is None:
         abort(404)
-    communes = communes_below(area, on=progress.campaign_day())
-    rows = progress.commune_progress(current_user, communes)
-    goals = progress.targets(area, progress.campaign_month())
-    rows.sort(key=lambda cp: progress.laggard_key(cp, goals))
-    return render("progress/overview.html", area=area, rows=rows, goals=goals,
-                  totals=progress.totals(rows), programs=progress.PROGRAMS)
+    month, error = asked_month()
+    program = request.args.get("program") if request.args.get("program") in progress.PROGRAMS else None
+    name = (request.args.get("q") or "").strip()[:60]
+    context = {"area": area, "month": month, "error": error, "program": program, "q": name,
+               "programs": progress.PROGRAMS, "per_page": OVERVIEW_PER_PAGE}
+    if error:
+        return render("progress/overview.html", status=400, rows=[], total=0, page=1, **context)
+    rows, goals = overview_rows(current_user, area, month, program, name)
+    pages = max(1, -(-len(rows) // OVERVIEW_PER_PAGE))
+    page = min(page_arg(per_page=OVERVIEW_PER_PAGE), pages)
+    first_day = months.start(month)
+    ended = area.valid_to is not None and area.valid_to < first_day
+    in_force = not ended and (area.valid_from is None or area.valid_from <= first_day)
+    return render("progress/overview.html", **context, goals=goals, totals=progress.totals(rows),
+                  rows=rows[(page - 1) * OVERVIEW_PER_PAGE:page * OVERVIEW_PER_PAGE], total=len(rows),
+                  page=page, in_force=in_force, ended=ended,
+                  shown_programs=[program] if program else progress.PROGRAMS)
 
 
 @bp.route("/communes/<int:area_id>")

@@ -149,7 +149,7 @@ def fix(bid):
 
 
 @bp.route("/quality/communes/<int:area_id>/recheck", methods=["POST"])
-@roles_required("commune", "district")
+@roles_required("commune", "district", "province")
 def recheck(area_id):
     """Run every check again on the commune's records now (also run on every upload and edit)."""
     area = get_or_404(Area, area_id)

@@ -87,7 +87,7 @@ def edit(bid):
 
 
 @bp.route("/beneficiaries/<int:bid>/merge/<int:other_id>", methods=["GET", "POST"])
-@roles_required("commune", "district")
+@roles_required("commune", "district", "province")
 def merge(bid, other_id):
     """Two records of one person: choose, field by field, what the record keeps."""
     a, b = get_or_404(Beneficiary, bid), get_or_404(Beneficiary, other_id)
@@ -122,7 +122,7 @@ def merge(bid, other_id):
 
 
 @bp.route("/merges/<int:merge_id>/undo", methods=["POST"])
-@roles_required("commune", "district")
+@roles_required("commune", "district", "province")
 def undo_merge(merge_id):
     """Undo a merge: both records back as they were, recorded in the history."""
     from ..models import Merge

@@ -5,7 +5,8 @@ from flask_login import current_user
 from ..extensions import db
 from ..models import Area
 from ..services import clock, months, reports
-from ..services.progress import PROGRAMS
+from ..services.areas import commune_in
+from ..services.pension import programs_in
 from ..web import download, get_or_404, int_arg, page_arg, render, roles_required, see_other
 from . import bp
 from .forms import MakeForm
@@ -60,11 +61,12 @@ def monthly():
     communes = list(dict.fromkeys(r["commune_id"] for r in report["rows"]))
     page = _page(len(communes), per_page)
     shown = set(communes[(page - 1) * per_page:page * per_page])
-    can_make = current_user.role in ("district", "admin") and area.level != "commune"
+    can_make = reports.may_make(current_user, area, month)
     return render("reports/monthly.html", "reports/_monthly.html", area=area, month=month,
                   error=None, report=report, record=record, latest=latest, live=live,
-                  rows=[r for r in report["rows"] if r["commune_id"] in shown], programs=PROGRAMS,
+                  rows=[r for r in report["rows"] if r["commune_id"] in shown], programs=list(report["totals"]),
                   page=page, n_communes=len(communes), per_page=per_page,
+                  addressee_text=reports.addressee_text,
                   form=MakeForm(data={"month": month, "area": area.id}) if can_make else None,
                   versions=reports.versions(area, month))
 
@@ -84,17 +86,22 @@ def workbook():
 
 
 @bp.route("/reports/monthly/make", methods=["POST"])
-@roles_required("district")
+@roles_required("district", "province", "commune", "chairman")
 def make():
-    """Make (chốt) the report of the district for the month: from now on the page and the
-    exports show it as it stands now, whatever is recorded later."""
+    """Make (chốt) the report of an area for the month: from now on the page and the
+    exports show it as it stands now, whatever is recorded later. Before 07/2025 the
+    district makes it; from 07/2025 the commune its own, the province its roll-up
+    (``reports.may_make``)."""
     form = MakeForm()
     if not form.validate_on_submit():
         abort(400)
     area = get_or_404(Area, int(form.area.data))
     month = form.month.data
-    if area.level not in ("province", "district"):
-        flash(_("Báo cáo tháng do cấp huyện chốt."), "error")
+    if not reports.may_make(current_user, area, month):
+        if current_user.role not in reports.makers(month) + ("admin",):
+            abort(403)
+        flash(_("Báo cáo tháng do cấp huyện chốt.") if month < reports.REFORM_MONTH else
+              _("Từ tháng 07/2025, xã chốt báo cáo của xã, Sở (tỉnh) chốt báo cáo tổng hợp của tỉnh."), "error")
         return see_other("reports.monthly", month=month, area=area.id)
     report = reports.monthly_report(area, month)
     if not any(r["has_list"] for r in report["rows"]):
@@ -120,14 +127,22 @@ def ranking():
     own = current_user.area
     if own is None:
         abort(404)
-    area = (own.parent or own) if own.level == "commune" else own
     month, error = _month()
     if error:
+        area = (own.parent or own) if own.level == "commune" else own
         return render("reports/ranking.html", area=area, month=month, error=error, own=None, status=400)
+    if own.level == "commune":
+        # The commune the officer's records belong to that month (from 07/2025 an old
+        # commune's successor), ranked among the communes of the unit above it then: a
+        # district before the reform, the province after.
+        own = commune_in(own, month)
+        area = own.parent or own
+    else:
+        area = own
     data = reports.ranking(area, month)
     mine = next((e for e in data["rows"] if e["commune_id"] == own.id), None)
     per_page = current_app.config["PAGE_SIZE"]
     page = _page(len(data["rows"]), per_page)
     return render("reports/ranking.html", area=area, month=month, error=None, data=data, mine=mine,
                   own=own, rows=data["rows"][(page - 1) * per_page:page * per_page], page=page,
-                  per_page=per_page, programs=PROGRAMS)
+                  per_page=per_page, programs=programs_in(month))

@@ -29,7 +29,7 @@ from datetime import date
 
 from flask import current_app
 from openpyxl.styles import Alignment
-from sqlalchemy import case, func, select, update
+from sqlalchemy import and_, case, false, func, or_, select, true, update
 from sqlalchemy.orm import contains_eager
 
 from ..extensions import db
@@ -135,6 +135,41 @@ def deciding_role(on=None):
 def _open_exists(b):
     return db.session.scalar(select(ChangeProposal.id).where(
         ChangeProposal.beneficiary_id == b.id, ChangeProposal.status == "proposed")) is not None
+
+# How a refusal names the level that decides (the roles of ``DECIDING_ROLES``).
+DECIDER_NAMES = {"district": "Phòng LĐ-TB&XH huyện (Chủ tịch UBND huyện)", "chairman": "Chủ tịch UBND xã"}
+
+
+def decider_of(change):
+    """The role that decides ``change``: the one ``DECIDING_ROLES`` names for the first day
+    of its effective month (a stop from 06/2025: the district; from 07/2025: the commune
+    chairman, Decree 147/2025/NĐ-CP), whatever the month the portal is open at."""
+    return deciding_role(months.start(change.effective_month))
+
+
+def deciding_roles():
+    """Every role ``DECIDING_ROLES`` names, in any period (a ``set``)."""
+    return {r for _, r in current_app.config["DECIDING_ROLES"]} or {"district"}
+
+
+def decided_by(role):
+    """A condition on ``ChangeProposal.effective_month``: the months ``role`` decides
+    (``decider_of``), as ``YYYY-MM`` ranges of ``DECIDING_ROLES``; false when it decides none."""
+    entries = sorted((date.fromisoformat(since), r) for since, r in current_app.config["DECIDING_ROLES"])
+    # (first month, role) from each entry: the first month whose first day is on or after it;
+    # before the first entry deciding_role() answers "district".
+    spans = [(None, "district")] + [(months.of(d) if d.day == 1 else months.add(months.of(d), 1), r)
+                                    for d, r in entries]
+    ranges = []
+    for i, (lower, r) in enumerate(spans):
+        upper = spans[i + 1][0] if i + 1 < len(spans) else None
+        if r != role or (lower and upper and upper <= lower):
+            continue
+        cond = ([ChangeProposal.effective_month >= lower] if lower else []) + (
+            [ChangeProposal.effective_month < upper] if upper else [])
+        ranges.append(and_(*cond) if cond else true())
+    return or_(*ranges) if ranges else false()
+
 
 
 def _not_allowed(kind, status):
@@ -263,8 +298,11 @@ def decide(change, user, approve, decision_number=None, decision_date=None, note
     decisions (``payments`` reads this ledger, never the other way round), so the caller
     (the view, the CLI, a job) calls ``payments.refresh_for_decision(change, user)`` next.
     """
-    if user.role not in (deciding_role(), "system"):
-        raise ChangeError("Cấp của anh/chị không có thẩm quyền quyết định việc này.")
+    decider = decider_of(change)
+    if user.role not in (decider, "system"):
+        raise ChangeError(f"Đề nghị có hiệu lực từ tháng {months.label(change.effective_month)}: "
+                          f"cấp quyết định là {DECIDER_NAMES.get(decider, decider)}. Cấp của anh/chị "
+                          f"không có thẩm quyền quyết định việc này.")
     if change.status == "withdrawn":
         raise ChangeError("Đề nghị này đã được rút.")
     if change.status != "proposed":
@@ -382,7 +420,7 @@ def dismiss(change, user, reason):
     if change.source != "import":
         raise ChangeError("Chỉ bỏ qua được đề nghị đọc từ danh sách; đề nghị khác thì cấp có thẩm quyền "
                           "quyết định.")
-    if user.role not in ("commune", deciding_role(), "system"):
+    if user.role not in ("commune", decider_of(change), "system"):
         raise ChangeError("Cấp của anh/chị không bỏ qua được đề nghị này.")
     if change.status != "proposed":
         raise ChangeError("Đề nghị này đã được quyết định hoặc đã rút.")
@@ -714,9 +752,10 @@ def get(user, change_id):
     return db.session.scalar(q)
 
 
-def proposals(user, status=None, page=1, per_page=30):
+def proposals(user, status=None, page=1, per_page=30, decider=None):
     """The proposals of ``user``'s area (``status``: ``proposed``, ``approved``,
-    ``rejected``, ``withdrawn``, a tuple of them, or any), without the increases the portal
+    ``rejected``, ``withdrawn``, a tuple of them, or any; ``decider``: only those that role
+    decides, by their effective month, ``decided_by``), without the increases the portal
     counts by itself (a new record from an import, the move in that a move out's decision
     makes): those waiting for a decision first, oldest first, then the others, newest
     first. Returns ``(rows, total)``."""
@@ -735,6 +774,8 @@ def proposals(user, status=None, page=1, per_page=30):
     rows = db.session.scalars(
         select(ChangeProposal).where(*cond)
         .order_by(waiting, case((ChangeProposal.status == "proposed", ChangeProposal.id), else_=-ChangeProposal.id))
+    if decider:
+        cond.append(decided_by(decider))
         .limit(per_page).offset((page - 1) * per_page)).all()
     return rows, total
 

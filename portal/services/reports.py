@@ -20,6 +20,9 @@ Keys of a row (counts of beneficiaries, amounts in ``int`` đồng):
 - ``increases`` / ``decreases``: approved changes effective in the month.
 """
 
+from datetime import date
+
+from flask import current_app
 from sqlalchemy import and_, case, exists, func, literal, select
 
 from ..extensions import db
@@ -28,13 +31,95 @@ from ..vn.dates import vietnam_time
 from ..models import (Beneficiary, ChangeProposal, Event, MonthlyReport, PaymentLine,
                       PaymentPeriod, Review)
 from . import changes, months
-from .areas import communes_below
+from .areas import REFORM_DAY, communes_below
+from .pension import programs_in
 from .progress import PROGRAMS, campaign_start, targets
 
 KEYS = ("paid", "own_account", "proxy_account", "paid_cashless", "amount_cashless", "paid_cash",
         "amount_cash", "with_account", "paid_into_account_of_those_with_account", "reviewed",
         "increases", "decreases")
 EXTRA_KEYS = ("listed", "amount_listed", "failed", "returned", "pending")
+
+
+# The first month of the two-level government (Law on the Organisation of Local Government
+# 2025): from it the communes report to the province, and no report names a district.
+REFORM_MONTH = months.of(REFORM_DAY)
+
+
+def province_of(area):
+    """The province ``area`` lies in (itself if it is one), or ``None``."""
+    while area is not None and area.level != "province":
+        area = area.parent
+    return area
+
+
+def shown_parent(area, month):
+    """The unit above ``area`` as a report of ``month`` names it: its parent, except a
+    district that had ended by then (from 07/2025 there is none: the province)."""
+    parent = area.parent
+    if (parent is not None and parent.level == "district" and parent.valid_to is not None
+            and parent.valid_to < months.start(month)):
+        parent = parent.parent
+    return parent
+
+
+def configured_addressees(area, month, programs=PROGRAMS):
+    """``[(name, [program…])]``: the bodies that receive the communes' figures of ``area``'s
+    province in ``month`` (``YYYY-MM``), by the configuration ``REPORT_ADDRESSEES`` (a list
+    of ``(first day "YYYY-MM-DD", {program: name template})``, the latest in force on the
+    month's first day): before 07/2025 the province's Department of Labour, from 07/2025
+    Sở Y tế (BTXH, HTXH) and Sở Nội vụ (NCC) (Decree 147/2025/NĐ-CP and the 2025
+    reorganisation of the ministries; unverified, hence configuration). Programs with the
+    same body are grouped, in the order of ``programs``; a program without a template is
+    left out."""
+    on = months.start(month)
+    table = {}
+    for since, names in sorted(current_app.config["REPORT_ADDRESSEES"], key=lambda e: e[0]):
+        if date.fromisoformat(since) <= on:
+            table = names
+    province = province_of(area)
+    words = {"province_name": province.full_name if province else "",
+             "province": (f"{(province.kind or '').lower()} {province.name}".strip() if province else "")}
+    out = {}
+    for p in programs:
+        if p in table:
+            out.setdefault(table[p].format(**words).strip(), []).append(p)
+    return list(out.items())
+
+
+def addressees(area, month, programs=PROGRAMS):
+    """``[(name, [program…])]``: whom the report of ``area`` for ``month`` is sent to
+    (Kính gửi). Before 07/2025 a district's goes to the bodies of ``REPORT_ADDRESSEES`` and
+    a commune's to its district's Labour division; from 07/2025 a commune's goes to the
+    bodies of ``REPORT_ADDRESSEES`` (there is no district). A province's roll-up is sent to
+    nobody above (``[]``): from 07/2025 its copies go to those bodies."""
+    if month >= REFORM_MONTH:
+        return configured_addressees(area, month, programs) if area.level == "commune" else []
+    if area.level == "district":
+        return configured_addressees(area, month, programs)
+    if area.level == "commune" and area.parent is not None:
+        return [(f"Phòng LĐ-TB&XH {area.parent.full_name}", list(programs))]
+    return []
+
+
+def makers(month):
+    """The roles that make (chốt) reports of ``month`` (the admin apart): the district
+    before 07/2025; from 07/2025 the commune (officer or chairman) and the province."""
+    return ("district",) if month < REFORM_MONTH else ("commune", "chairman", "province")
+
+
+def may_make(user, area, month):
+    """Whether ``user`` may make (chốt) the report of ``area`` for ``month``: before 07/2025
+    the district (its own report, or a province's it covers), as the cycle was; from
+    07/2025 the commune (its officer or chairman) its commune's, and the province
+    department (role ``province``) the province's roll-up. The admin may make any report of
+    a district or province, and from 07/2025 of a commune. Area scoping is the caller's."""
+    if month < REFORM_MONTH:
+        return user.role in ("district", "admin") and area.level in ("province", "district")
+    if user.role == "admin":
+        return area.level in ("province", "commune")
+    return ((user.role in ("commune", "chairman") and area.level == "commune")
+            or (user.role == "province" and area.level == "province"))
 
 
 def communes_of(area, month):
@@ -53,10 +138,11 @@ def _result(as_of):
 
 
 def figures(commune_ids, month, as_of=None):
-    """``{(commune id, program): {key: int}}`` for every commune and program (zeros where
-    no list was locked), with ``has_list``; keys ``KEYS + EXTRA_KEYS``."""
+    """``{(commune id, program): {key: int}}`` for every commune and every program paid in
+    ``month`` (``pension.programs_in``: HTXH from 07/2025), zeros where no list was locked,
+    with ``has_list``; keys ``KEYS + EXTRA_KEYS``."""
     out = {(c, p): dict.fromkeys(KEYS + EXTRA_KEYS, 0) | {"has_list": False}
-           for c in commune_ids for p in PROGRAMS}
+           for c in commune_ids for p in programs_in(month)}
     final = changes.final_periods(commune_ids, [month], as_of)
     for c, p in db.session.execute(select(PaymentPeriod.commune_id, PaymentPeriod.program)
                                    .where(PaymentPeriod.id.in_(final))):
@@ -134,10 +220,13 @@ def rates(row, goals, program):
 
 
 def monthly_report(area, month, as_of=None):
-    """The report of ``area`` (a district or a commune) for ``month`` (``YYYY-MM``):
-    ``{"period", "area" (its code), "area_name", "area_id", "area_level", "area_place" (the
-    name without its kind), "parent_name", "as_of", "rows": [row…], "totals": {program: row},
-    "total": row}``; each row has ``commune_id``, ``commune_code``, ``commune_name``,
+    """The report of ``area`` (a province, a district or a commune) for ``month``
+    (``YYYY-MM``): ``{"period", "area" (its code), "area_name", "area_id", "area_level",
+    "area_place" (the name without its kind), "parent_name" (``shown_parent``: never a
+    district from 07/2025), "as_of", "reformed" (the month is from 07/2025), "addressees"
+    (``addressees``), "copies" (a province's roll-up from 07/2025: the bodies of
+    ``REPORT_ADDRESSEES``), "rows": [row…], "totals": {program: row}, "total": row}``;
+    each row has ``commune_id``, ``commune_code``, ``commune_name``,
     ``program``, the ``KEYS`` and ``EXTRA_KEYS``, ``has_list`` and ``rates``. Totals are
     the sums of the rows. Raises ``ValueError`` on a bad month."""
     month = months.parse(month)
@@ -146,27 +235,32 @@ def monthly_report(area, month, as_of=None):
     # The targets in force in the report's month: a later edit applies from a later month
     # only (never on or before a made report's), so a made report keeps its targets.
     goals = targets(area, month)
-    rows, totals = [], {p: dict.fromkeys(KEYS + EXTRA_KEYS, 0) for p in PROGRAMS}
+    programs = programs_in(month)  # no HTXH before 07/2025: an old month reproduces as it was
+    rows, totals = [], {p: dict.fromkeys(KEYS + EXTRA_KEYS, 0) for p in programs}
     for c in communes:
-        for p in PROGRAMS:
+        for p in programs:
             f = data[(c.id, p)]
             rows.append({"commune_id": c.id, "commune_code": c.code, "commune_name": c.full_name,
                          "program": p, **f, "rates": rates(f, goals, p)})
             for k in KEYS + EXTRA_KEYS:
                 totals[p][k] += f[k]
-    total = {k: sum(totals[p][k] for p in PROGRAMS) for k in KEYS + EXTRA_KEYS}
-    for p in PROGRAMS:
+    total = {k: sum(totals[p][k] for p in programs) for k in KEYS + EXTRA_KEYS}
+    for p in programs:
         totals[p]["rates"] = rates(totals[p], goals, p)
+    parent = shown_parent(area, month)
     return {"period": month, "area": area.code, "area_name": area.full_name, "area_id": area.id,
             "area_level": area.level, "area_place": area.name,
-            "parent_name": area.parent.full_name if area.parent else None, "as_of": as_of,
+            "parent_name": parent.full_name if parent else None, "as_of": as_of,
+            "reformed": month >= REFORM_MONTH, "addressees": addressees(area, month, list(totals)),
+            "copies": (configured_addressees(area, month, list(totals))
+                       if area.level == "province" and month >= REFORM_MONTH else []),
             "rows": rows, "totals": totals, "total": total}
 
 
 def as_json(report):
     """The report in the published shape: ``{"period", "area", "rows": [{"commune_code",
-    "program", KEYS…}], "totals": {"BTXH": {KEYS…}, "NCC": {KEYS…}}}`` (counts and đồng as
-    ``int``)."""
+    "program", KEYS…}], "totals": {"BTXH": {KEYS…}, "NCC": {KEYS…}}}`` (from 07/2025 also
+    ``"HTXH"``; counts and đồng as ``int``)."""
     return {"period": report["period"], "area": report["area"],
             "rows": [{"commune_code": r["commune_code"], "program": r["program"],
                       **{k: r[k] for k in KEYS}} for r in report["rows"]],
@@ -250,7 +344,8 @@ def left_to_target(listed, paid_cashless, target):
 # ------------------------------------------------------------------------------- workbook
 
 PROGRAM_TITLES = {"BTXH": "Trợ cấp xã hội hằng tháng (BTXH)",
-                  "NCC": "Trợ cấp ưu đãi người có công (NCC)"}
+                  "NCC": "Trợ cấp ưu đãi người có công (NCC)",
+                  "HTXH": "Trợ cấp hưu trí xã hội (HTXH)"}
 # (column, key or rate, number format) of the report table, after STT and the commune.
 _COLUMNS = (("paid", "#,##0"), ("own_account", "#,##0"), ("proxy_account", "#,##0"),
             ("paid_cashless", "#,##0"), ("amount_cashless", "#,##0"), ("paid_cash", "#,##0"),
@@ -264,7 +359,32 @@ _RATE_PARTS = {"cashless": ("paid_cashless", "listed"),
 
 
 def _signer(report):
+    if report.get("reformed"):  # the People's Committee signs, commune or province
+        return "CHỦ TỊCH"
     return {"commune": "CHỦ TỊCH", "province": "GIÁM ĐỐC"}.get(report["area_level"], "TRƯỞNG PHÒNG")
+
+
+def addressee_text(names):
+    """``[(name, [program…])]`` as one line: ``"Sở Y tế tỉnh Quảng Ngãi (BTXH, HTXH); Sở Nội
+    vụ tỉnh Quảng Ngãi (NCC)"``; the programs only when there are several bodies."""
+    if len(names) == 1:
+        return names[0][0]
+    return "; ".join(f"{name} ({', '.join(programs)})" for name, programs in names)
+
+
+def _recipients(report):
+    """The «Nơi nhận» lines under the signatures. Before 07/2025 as they always were (a
+    district's report: the province's Department of Labour; a commune's: its district's
+    Labour division); from 07/2025 a commune's: those it is addressed to («Như trên»), a
+    province's roll-up: the departments of ``REPORT_ADDRESSEES``."""
+    if report.get("reformed"):
+        if report["area_level"] == "province":
+            return ["Nơi nhận:"] + [f"- {name} ({', '.join(p)});" for name, p in report["copies"]] + ["- Lưu: VT."]
+        return ["Nơi nhận:", "- Như trên;", "- Lưu: VT."]
+    if report["area_level"] == "district":
+        return ["Nơi nhận:"] + [f"- {name};" for name in dict(report["addressees"])] + ["- Lưu: VT."]
+    return ["Nơi nhận:", f"- {'Phòng LĐ-TB&XH ' if report['area_level'] == 'commune' else ''}"
+                         f"{report['parent_name'] or ''};", "- Lưu: VT."]
 
 
 def workbook(report):
@@ -282,13 +402,18 @@ def workbook(report):
                       [5, 22, 10, 10, 10, 10, 15, 10, 15] + [10] * (ncols - 9))
     put, merged = sheet.put, sheet.merged
     day = local_time(report["as_of"])
-    sheet.heading(issuer_lines(report["area_level"], report["area_name"]), "BÁO CÁO KẾT QUẢ CHI TRẢ TRỢ CẤP KHÔNG DÙNG TIỀN MẶT",
-                  f"Tháng {int(month[5:])} năm {month[:4]}")
-    merged(3, 1, 4, "Số:       /BC-LĐTBXH" if report["area_level"] != "commune" else "Số:       /BC-UBND")
+    reformed = report.get("reformed")
+    # From 07/2025 the People's Committee issues it (the Labour offices are gone).
+    sheet.heading(issuer_lines(report["area_level"], report["area_name"], "" if reformed else None),
+                  "BÁO CÁO KẾT QUẢ CHI TRẢ TRỢ CẤP KHÔNG DÙNG TIỀN MẶT", f"Tháng {int(month[5:])} năm {month[:4]}")
+    merged(3, 1, 4, "Số:       /BC-LĐTBXH" if report["area_level"] != "commune" and not reformed
+           else "Số:       /BC-UBND")
     merged(3, 6, ncols, f"{report['area_place']}, ngày {day:%d} tháng {day:%m} năm {day:%Y}" if day
            else f"{report['area_place']}, ngày     tháng     năm {month[:4]}", italic=True)
     merged(7, 1, ncols, f"(Số liệu chốt lúc {day:%H:%M} ngày {day:%d/%m/%Y})" if day
            else "(Số liệu tại thời điểm lập biểu)", italic=True, size=11)
+    if reformed and report["addressees"]:  # a month before 07/2025 keeps its layout
+        merged(8, 1, ncols, f"Kính gửi: {addressee_text(report['addressees'])}.")
 
     # Two header rows: groups on row 9, their columns on row 10.
     groups = [(1, 1, "STT"), (2, 2, "Xã, thị trấn"), (3, 3, "Số người được chi trả"),
@@ -345,10 +470,7 @@ def workbook(report):
         r += 1
     line(r, "", "TỔNG CỘNG", report["total"], None, bold=True)
     r += 2
-    recipients = (["Nơi nhận:", f"- Sở LĐ-TB&XH {report['parent_name'] or ''};".replace(" ;", ";"),
-                   "- Lưu: VT."] if report["area_level"] == "district" else
-                  ["Nơi nhận:", f"- {'Phòng LĐ-TB&XH ' if report['area_level'] == 'commune' else ''}"
-                                f"{report['parent_name'] or ''};", "- Lưu: VT."])
+    recipients = _recipients(report)
     sheet.signatures(r, [(2, 5, "NGƯỜI LẬP BIỂU", False), (12, ncols, _signer(report), True)])
     for i, text in enumerate(recipients):
         put(r + 6 + i, 2, text, size=11, bold=i == 0, italic=i == 0)

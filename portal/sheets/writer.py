@@ -95,11 +95,15 @@ class FormSheet:
         return buf.getvalue()
 
 
-def issuer_lines(level, full_name):
+def issuer_lines(level, full_name, office=None):
     """The issuing body of an area's paper (Decree 30/2020/NĐ-CP, Appendix I): its People's
     Committee (``full_name`` like "Huyện Bình Sơn"), and for a ``level`` ``district`` or
-    ``province`` the Labour office that issues it."""
+    ``province`` the Labour office that issues it (before the 2025 reform). ``office``
+    names another office under the Committee (upper case); ``""`` none: the Committee itself
+    issues it."""
     name = f"UBND {full_name.upper()}"
+    if office is not None:
+        return [name, office] if office else [name]
     if level == "district":
         return [name, "PHÒNG LAO ĐỘNG - THƯƠNG BINH VÀ XÃ HỘI"]
     if level == "province":
