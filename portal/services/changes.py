@@ -132,10 +132,6 @@ def deciding_role(on=None):
     return role or "district"
 
 
-def _open_exists(b):
-    return db.session.scalar(select(ChangeProposal.id).where(
-        ChangeProposal.beneficiary_id == b.id, ChangeProposal.status == "proposed")) is not None
-
 # How a refusal names the level that decides (the roles of ``DECIDING_ROLES``).
 DECIDER_NAMES = {"district": "Phòng LĐ-TB&XH huyện (Chủ tịch UBND huyện)", "chairman": "Chủ tịch UBND xã"}
 
@@ -170,6 +166,10 @@ def decided_by(role):
         ranges.append(and_(*cond) if cond else true())
     return or_(*ranges) if ranges else false()
 
+
+def _open_exists(b):
+    return db.session.scalar(select(ChangeProposal.id).where(
+        ChangeProposal.beneficiary_id == b.id, ChangeProposal.status == "proposed")) is not None
 
 
 def _not_allowed(kind, status):
@@ -766,6 +766,8 @@ def proposals(user, status=None, page=1, per_page=30, decider=None):
             ~((ChangeProposal.source == "import") & (ChangeProposal.kind == "new"))]
     if status:
         cond.append(ChangeProposal.status.in_([status] if isinstance(status, str) else status))
+    if decider:
+        cond.append(decided_by(decider))
     ids = area_ids(user)
     if ids is not None:
         cond.append(ChangeProposal.commune_id.in_(ids))
@@ -774,8 +776,6 @@ def proposals(user, status=None, page=1, per_page=30, decider=None):
     rows = db.session.scalars(
         select(ChangeProposal).where(*cond)
         .order_by(waiting, case((ChangeProposal.status == "proposed", ChangeProposal.id), else_=-ChangeProposal.id))
-    if decider:
-        cond.append(decided_by(decider))
         .limit(per_page).offset((page - 1) * per_page)).all()
     return rows, total
 
