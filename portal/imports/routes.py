@@ -1,4 +1,6 @@
 import hashlib
+import re
+from dataclasses import replace
 
 from flask_babel import gettext as _
 from flask import abort, current_app, flash, redirect, request, url_for
@@ -7,9 +9,10 @@ from sqlalchemy import select
 from wtforms.fields import SelectChoice
 
 from ..extensions import db
-from ..models import ImportBatch, utcnow
-from ..services import checks, imports, payments, scope
-from ..services.areas import communes_below
+from ..models import Area, ImportBatch, utcnow
+from ..services import checks, clock, imports, months, payments, scope
+from ..services.areas import subtree_ids
+from ..vn.dates import format_date
 from ..web import get_or_404, render, roles_required, see_other
 from . import bp
 from .forms import ConfirmForm, UploadForm
@@ -20,10 +23,37 @@ ISSUES_MAX = 3000  # even then: the whole list is in `flask import-list --json`
 
 
 def _communes():
+    """The communes the user may upload for: those below their area and the old ones the
+    2025 reform merged into them (Xã Bình Sơn's officer uploads Bình Chánh's 2024 lists)."""
     area = current_user.area
     if area is None:
         return []
-    return communes_below(area)
+    return db.session.scalars(select(Area).where(
+        Area.level == "commune", Area.id.in_(subtree_ids([area]))).order_by(Area.code, Area.valid_from)).all()
+
+
+def _commune_choices(communes, month):
+    """The upload form's choices: the communes in force in ``month`` (``YYYY-MM``) first,
+    then the old ones (ended before it, labelled «(đến 30/06/2025)») and those not yet in
+    force, each group under its heading when there is more than one."""
+    day = months.start(month)
+    now, old, later = [], [], []
+    for c in communes:
+        if c.valid_to is not None and c.valid_to < day:
+            until = _("đến %(day)s", day=format_date(c.valid_to))
+            old.append(SelectChoice(c.id, f"{c.full_name} ({until}) · {c.code}"))
+        elif c.valid_from is not None and c.valid_from > day:
+            since = _("từ %(day)s", day=format_date(c.valid_from))
+            later.append(SelectChoice(c.id, f"{c.full_name} ({since}) · {c.code}"))
+        else:
+            now.append(SelectChoice(c.id, f"{c.full_name} ({c.code})"))
+    groups = [(_("Có hiệu lực tháng %(month)s", month=months.label(month)), now),
+              (_("Xã cũ, đã sáp nhập hoặc kết thúc"), old),
+              (_("Chưa có hiệu lực tháng %(month)s", month=months.label(month)), later)]
+    groups = [(label, choices) for label, choices in groups if choices]
+    if len(groups) < 2:
+        return [c for _label, choices in groups for c in choices]
+    return [replace(c, optgroup=label) for label, choices in groups for c in choices]
 
 
 def _list_batch(batch_id):
@@ -46,9 +76,9 @@ def upload():
     """Upload a list; nothing is written to the registry until the preview is confirmed."""
     form = UploadForm()
     communes = _communes()
-    form.commune_id.choices = [SelectChoice(c.id, f"{c.full_name} ({c.code}"
-                                            f"{', từ ' + c.valid_from.strftime('%d/%m/%Y') if c.valid_from else ''})")
-                               for c in communes]
+    typed = (form.month.data or "").strip()
+    form.commune_id.choices = _commune_choices(
+        communes, typed if re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", typed) else clock.open_month())
     problem = None
     if form.validate_on_submit():
         commune = next((c for c in communes if c.id == form.commune_id.data), None)
@@ -63,12 +93,20 @@ def upload():
                     _("Tiêu đề tệp không ghi tháng: nhập tháng của danh sách (ví dụ 2024-05).")]
                 raise ValueError(_("Chưa rõ danh sách của tháng nào."))
             plan = imports.plan(parsed, commune, form.program.data or None)
+            imports.check_reach(plan, current_user)
         except imports.FileProblem as e:
             problem = e.message
+        except imports.ImportRefused as e:
+            if e.field == "commune_id":  # which old commune: the choice is to be made again,
+                form.commune_id.errors = list(form.commune_id.errors) + [e.message]
+                # among the units in force in the list's month, listed first
+                form.commune_id.choices = _commune_choices(communes, parsed.month)
+            else:
+                problem = e.message
         except ValueError as e:
             problem = str(e)
         else:
-            batch = ImportBatch(commune_id=commune.id, program=form.program.data or parsed.program,
+            batch = ImportBatch(commune_id=plan.commune.id, program=form.program.data or parsed.program,
                                 month=parsed.month, filename=form.file.data.filename[:255],
                                 sha256=hashlib.sha256(data).hexdigest(), data=data,
                                 user_id=current_user.id, summary=plan.snapshot())
@@ -141,13 +179,17 @@ def confirm(batch_id):
         return see_other("imports.preview", batch_id=batch.id)
     try:
         plan = _plan(batch)
+        batch.commune_id = plan.commune.id  # the same unit as the preview's (resolve_commune)
         counts = imports.commit(plan, current_user, batch, create_villages=form.create_villages.data,
                                 new_grant=grant)
         if counts["refresh_from"]:  # the drafts follow the grants and the changes the list states
-            payments.refresh_drafts([batch.commune_id], plan.program, counts["refresh_from"], current_user)
-        checks.recheck(checks.ids_in_area(batch.commune))
+            payments.refresh_drafts(plan.units, plan.program, counts["refresh_from"], current_user)
+        checks.recheck(plan.record_ids())
         batch.status, batch.committed_at = "committed", utcnow()
-        batch.summary = plan.snapshot() | {"increases": counts["increases"],
+        # The preview's commune facts: the unit chosen then, and how the file named this one.
+        chose = {k: v for k, v in (batch.summary or {}).items()
+                 if k in ("commune_chosen", "commune_source", "commune_named")}
+        batch.summary = plan.snapshot() | chose | {"increases": counts["increases"],
                                            "new_grant": grant.as_dict() if grant else None,
                                            "proposed": counts["proposed"],
                                            "not_proposed": counts["not_proposed"]}

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import selectinload
 
@@ -39,7 +39,8 @@ from . import areas, history, months
 from . import changes as ledger
 
 __all__ = ["FileProblem", "ImportRefused", "Issue", "ParsedRow", "Parsed", "Plan", "NewGrant",
-           "parse", "plan", "commit", "ISSUE_CODES"]
+           "parse", "plan", "plan_for_code", "commit", "resolve_commune", "commune_facts", "check_reach",
+           "ISSUE_CODES"]
 
 # code → (severity, what it means). Listed in the README.
 ISSUE_CODES = {
@@ -140,6 +141,7 @@ class Parsed:
     title: str = ""
     title_program: str | None = None
     title_row: tuple = (None, 1)  # (sheet, row) where the file's title block is
+    title_month: str | None = None  # the month the title names (``month`` may be the chosen one)
 
     @property
     def people(self):
@@ -158,6 +160,19 @@ class Plan:
     # The new village names that need the officer's confirmation: those of a commune that
     # already has villages (a first import creates its villages freely).
     villages_to_confirm: list = field(default_factory=list)
+    # Across the 2025 reform (``resolve_commune``): the unit chosen, how ``commune`` was
+    # found (``title``, ``rows``, ``chosen``, ``month``) and the file's words that named it;
+    # ``units`` the ids of ``commune``'s lineage, whose records the rows were matched with.
+    chosen: Area | None = None
+    commune_source: str = "chosen"
+    commune_named: str | None = None
+    units: list = field(default_factory=list)
+
+    def record_ids(self):
+        """A select of the ids of the records the plan may touch (its units'), for the
+        checks to run again after the commit."""
+        return select(Beneficiary.id).where(Beneficiary.status != "merged",
+                                            Beneficiary.commune_id.in_(self.units or [self.commune.id]))
 
     def groups(self):
         """How the people added will count (``design/domain.md`` §4): ``catch_up``, those
@@ -211,11 +226,18 @@ class Plan:
         return out
 
     def report(self):
-        """The ``--json`` report: rows, added, changed, unchanged, skipped, issues."""
+        """The ``--json`` report: rows, added, changed, unchanged, skipped, issues; the
+        commune the records go to (``commune``: ``commune_facts``), the one chosen
+        (``commune_chosen``, the same shape), how it was found and the file's words
+        (``commune_source``, ``commune_named``: ``resolve_commune``)."""
         p = self.parsed
+        chosen = self.chosen or self.commune
         return {"rows": len(p.rows), "added": len(self.added), "changed": len(self.changed),
                 "unchanged": len(self.unchanged), "skipped": sum(r.skipped for r in p.rows),
                 "month": p.month, "program": self.program,
+                "commune": commune_facts(self.commune),
+                "commune_chosen": commune_facts(chosen),
+                "commune_source": self.commune_source, "commune_named": self.commune_named,
                 "new_villages": self.new_villages, "villages_to_confirm": self.villages_to_confirm,
                 "groups": self.groups(), "stated_groups": self.stated_groups(),
                 "stated_changes": [
@@ -598,7 +620,7 @@ def parse(data, filename=None, program=None, month=None):
                or program_from_categories(r.values.get("category") or "" for r in rows)
                or guess_program(filename or ""))
     return Parsed(rows, issues, month or title_month, program, encoding, " ".join(titles),
-                  title_program, (first[0].name, first[1].header_rows[0]))
+                  title_program, (first[0].name, first[1].header_rows[0]), title_month)
 
 
 def _uncalculated_by_row(sheet, header):
@@ -628,6 +650,9 @@ def _village_key(name):
 class ImportRefused(ValueError):
     """A file refused as a whole before anything is written (Vietnamese ``message``);
     ``code``: ``commune_mismatch`` (the file is another commune's list),
+    ``commune_ambiguous`` (which unit of the chosen commune's lineage the list is of cannot
+    be told: choose the old commune, or split the file; ``field`` ``commune_id``),
+    ``commune_out_of_reach`` (the list is of a commune outside the user's area),
     ``villages_not_confirmed`` (new village names not confirmed), ``bad_new_grant`` (the
     "new from month" option is incomplete or out of range)."""
 
@@ -675,44 +700,48 @@ def _named_in(text, candidates, key=None):
                                         and o[2] - o[1] > f[2] - f[1] for o in found)]
 
 
-def foreign_commune(parsed, commune):
-    """Refuse (``ImportRefused``, code ``commune_mismatch``) a file that names another
-    commune than ``commune``: its title (``UBND XÃ BÌNH DƯƠNG`` without the chosen commune
-    named) or its rows (a "Xã" column, or an address ending ``…, xã Bình Dương``).
+def _in_force(area, month):
+    """Whether ``area`` is in force in ``month`` (``YYYY-MM``: on its first day; an old
+    commune ends on 30/06/2025, its successor starts on 01/07/2025)."""
+    day = months.start(month)
+    return ((area.valid_from is None or area.valid_from <= day)
+            and (area.valid_to is None or area.valid_to >= day))
 
-    Only the communes of the same province are known names; a unit merged into the chosen
-    one by the 2025 reform, or its successor, is the same commune (``_lineage``). A title
-    naming only the district or the province, or no commune, and rows naming no known
-    commune, pass."""
-    path = commune.path or ""
-    top = path.strip("/").split("/")[0] if path.strip("/") else None
+
+def _known_communes(commune, same):
+    """The communes whose names a file is compared with: those of ``commune``'s province
+    (its path's top unit) and the units of its lineage ``same`` (ids), wherever they hang
+    (a Kon Tum commune merged into a Quảng Ngãi one)."""
+    path = (commune.path or "").strip("/")
     q = select(Area).where(Area.level == "commune")
-    if top:
-        q = q.where(Area.path.startswith(f"/{top}/"))
-    candidates = db.session.scalars(q).all()
-    same = _lineage(commune)
-    chosen = commune.full_name
+    if path:
+        q = q.where(or_(Area.path.startswith(f"/{path.split('/')[0]}/"), Area.id.in_(list(same))))
+    return db.session.scalars(q.order_by(Area.code, Area.valid_from)).all()
 
-    def refuse(named_as, other, where):
-        raise ImportRefused("commune_mismatch", (
-            f"{where} ghi «{named_as}» nhưng đã chọn {chosen}: danh sách của {other.full_name} "
-            f"không được nhập vào {chosen}, không có gì được ghi. Nếu tệp đúng là của "
-            f"{other.full_name}, cán bộ huyện, tỉnh chọn {other.full_name} rồi tải lên lại; nếu "
-            f"không, hãy tải đúng danh sách của {chosen}."))
 
+def _title_named(parsed, candidates):
+    """The ``candidates`` the title names, in the title's order: ``[(area, shown, issuer)]``,
+    ``shown`` the title's own words (``UBND XÃ BÌNH CHÁNH``), ``issuer`` whether it follows
+    ``UBND`` (the body that issued the list). The district's name is not a commune's: the
+    kind is part of the name (``Huyện Bình Sơn`` is not ``Xã Bình Sơn``)."""
     title = " ".join(nfc(parsed.title or "").split())
     # A title typed without marks ("UBND XA BINH DUONG") is compared without them: Bình
     # Thanh and Bình Thạnh then read alike, and naming either is naming the chosen one.
     key = fold if title.isascii() else _spoken
     spoken = key(title)
-    named = _named_in(spoken, candidates, key)
-    if named and not any(a.id in same for a, _, _ in named):
-        other, start, end = named[0]
-        shown = title[start:end] if len(title) == len(spoken) else other.full_name
-        if len(title) == len(spoken) and spoken[:start].endswith("ubnd "):
+    out = []
+    for area, start, end in sorted(_named_in(spoken, candidates, key), key=lambda f: f[1]):
+        shown = title[start:end] if len(title) == len(spoken) else area.full_name
+        issuer = spoken[:start].endswith("ubnd ")
+        if issuer and len(title) == len(spoken):
             shown = title[start - 5:end]
-        refuse(shown, other, "Tệp")
+        out.append((area, shown, issuer))
+    return out
 
+
+def _rows_named(parsed, candidates):
+    """What the rows name (a "Xã" column, an address's tail): ``[(areas, rows)]``, one item
+    per distinct text, ``areas`` the candidates it can mean (empty: no known commune)."""
     by_name = {}
     for a in candidates:
         by_name.setdefault(_spoken(a.name), []).append(a)
@@ -721,39 +750,208 @@ def foreign_commune(parsed, commune):
     for r in parsed.people:
         if r.commune:
             rows.setdefault(_spoken(r.commune), []).append(r)
-    for key, group in rows.items():
-        areas_named = by_name.get(key) or by_name.get(_spoken(areas.split_kind(group[0].commune)[1]), [])
+    return [(by_name.get(key) or by_name.get(_spoken(areas.split_kind(group[0].commune)[1]), []), group)
+            for key, group in rows.items()]
+
+
+def _where_rows(group):
+    first = group[0]
+    return f"Tệp ({len(group)} dòng, từ {first.sheet + ', ' if first.sheet else ''}dòng {first.row})"
+
+
+def foreign_commune(parsed, commune, chosen=None):
+    """Refuse (``ImportRefused``, code ``commune_mismatch``) a file that names another
+    commune than ``commune``: its title (``UBND XÃ BÌNH DƯƠNG`` without the chosen commune
+    named) or its rows (a "Xã" column, or an address ending ``…, xã Bình Dương``).
+
+    Only the communes of the same province are known names; a unit merged into ``commune``
+    by the 2025 reform, or its successor, is the same commune (``_lineage``). A title
+    naming only the district or the province, or no commune, and rows naming no known
+    commune, pass. ``chosen``: the commune the user chose, when the file's own names led
+    to ``commune`` (``resolve_commune``); the message then says so."""
+    same = _lineage(commune)
+    candidates = _known_communes(commune, same)
+    target = commune.full_name
+    if chosen is None or chosen.id == commune.id:
+        why = f"đã chọn {target}"
+    else:
+        why = f"tệp là danh sách của {target} (đã chọn {chosen.full_name})"
+
+    def refuse(named_as, other, where):
+        raise ImportRefused("commune_mismatch", (
+            f"{where} ghi «{named_as}» nhưng {why}: danh sách của {other.full_name} "
+            f"không được nhập vào {target}, không có gì được ghi. Nếu tệp đúng là của "
+            f"{other.full_name}, cán bộ huyện, tỉnh chọn {other.full_name} rồi tải lên lại; nếu "
+            f"không, hãy tải đúng danh sách của {target}."))
+
+    named = _title_named(parsed, candidates)
+    if named and not any(a.id in same for a, _, _ in named):
+        refuse(named[0][1], named[0][0], "Tệp")
+    for areas_named, group in _rows_named(parsed, candidates):
         if areas_named and not any(a.id in same for a in areas_named):
-            first = group[0]
-            where = (f"Tệp ({len(group)} dòng, từ {first.sheet + ', ' if first.sheet else ''}"
-                     f"dòng {first.row})")
-            refuse(first.commune, areas_named[0], where)
+            refuse(group[0].commune, areas_named[0], _where_rows(group))
+
+
+def _ambiguous(message):
+    return ImportRefused("commune_ambiguous", message + " Không có gì được ghi.", "commune_id")
+
+
+def resolve_commune(parsed, chosen):
+    """The commune a list's records are registered in, across the 2025 reform: ``(area,
+    source, named_as)``, ``area`` an ``Area``, ``source`` one of ``title``, ``rows`` (the
+    file names it), ``chosen`` (the unit chosen, in force in the list's month), ``month``
+    (the only unit of the lineage in force in the list's month), ``named_as`` the file's
+    words or ``None``.
+
+    The candidates are the chosen commune's lineage (``_lineage``: the unit chosen, the
+    units the reform merged into it, its successor); the month is the list's (``YYYY-MM``,
+    chosen or from the title):
+
+    1. The unit the title names (a 2024 list titled ``UBND XÃ BÌNH CHÁNH`` with Xã Bình Sơn
+       21040 chosen goes to Xã Bình Chánh 21052, until 30/06/2025; one titled ``UBND XÃ
+       BÌNH SƠN`` for 08/2025 with Bình Chánh chosen goes to Xã Bình Sơn). A name borne in
+       two periods (Xã Bình Minh 21085 before and after 01/07/2025) is the unit in force in
+       the title's month, else in the list's month; of two units named, the one after
+       ``UBND`` first, else the first named.
+    2. Else the unit the rows name (a "Xã" column, an address's tail), when it was in force
+       in the list's month: an address still naming an old commune in a list of 08/2025 is
+       the person's address, not the list's commune. Two such units (Bình Chánh and Bình
+       Dương rows in one list of 05/2024): ``ImportRefused`` ``commune_ambiguous``, split
+       the file.
+    3. Else the chosen unit, when in force in the list's month (or the month is unknown);
+       else the one unit of the lineage in force then (Bình Chánh chosen for 08/2025: Xã
+       Bình Sơn); when there are several (Xã Bình Sơn chosen for a list of 05/2024 that
+       names no commune: seven units were in force then), ``ImportRefused``
+       ``commune_ambiguous`` asking to choose the old commune — a guess would register
+       the people in the wrong unit, and the history of 2024 stays under the old units.
+
+    A name outside the lineage refuses the file (``commune_mismatch``, ``foreign_commune``):
+    first against the chosen commune, then against the unit found. Reads only. Source:
+    Law on the Organisation of Local Government 2025; Resolution 1677/NQ-UBTVQH15 (Bình
+    Sơn's units and the communes they became)."""
+    same = _lineage(chosen)
+    candidates = _known_communes(chosen, same)
+    month = parsed.month
+    title = _title_named(parsed, candidates)
+    ours = [t for t in title if t[0].id in same]
+    if title and not ours:
+        foreign_commune(parsed, chosen)  # raises: the title names another commune
+    if ours:
+        when = parsed.title_month or month
+        pick = ([t for t in ours if _in_force(t[0], when)] if when else []) or ours
+        pick = [t for t in pick if t[2]] or pick
+        area, shown, _ = pick[0]
+        return _checked(parsed, area, chosen, "title", shown)
+
+    by_unit = {}  # area id → [area, words, rows]
+    for named, group in _rows_named(parsed, candidates):
+        ours = {a.id: a for a in named if a.id in same and (month is None or _in_force(a, month))}
+        for a in ours.values():
+            by_unit.setdefault(a.id, [a, group[0].commune, 0])[2] += len(group)
+    if len(by_unit) == 1:
+        area, words, _ = next(iter(by_unit.values()))
+        return _checked(parsed, area, chosen, "rows", words)
+    if by_unit:
+        listed = ", ".join(f"{a.full_name} ({n} dòng)" for a, _, n in by_unit.values())
+        raise _ambiguous(f"Tệp ghi người của nhiều xã: {listed}; tháng {months.label(month)} mỗi xã "
+                         "có danh sách riêng. Hãy tách tệp theo từng xã rồi tải lên lại.")
+
+    if month is None or _in_force(chosen, month):
+        return _checked(parsed, chosen, chosen, "chosen", None)
+    units = [a for a in db.session.scalars(select(Area).where(Area.id.in_(same))
+                                           .order_by(Area.code, Area.valid_from))
+             if _in_force(a, month)]
+    if not units:
+        return _checked(parsed, chosen, chosen, "chosen", None)
+    if len(units) == 1:
+        return _checked(parsed, units[0], chosen, "month", None)
+    names = ", ".join(f"{a.full_name} ({a.code})" for a in units)
+    raise _ambiguous(
+        f"Danh sách tháng {months.label(month)} không ghi tên xã, mà {_period_name(chosen)} "
+        f"không có hiệu lực tháng đó; khi đó là {len(units)} đơn vị, nay thuộc {chosen.full_name}: "
+        f"{names}. Hãy chọn đúng xã cũ của danh sách rồi tải lên lại.")
+
+
+def _period_name(area):
+    """``Xã Bình Sơn (từ 01/07/2025)``, ``Xã Bình Chánh (đến 30/06/2025)``."""
+    if area.valid_to is not None:
+        return f"{area.full_name} (đến {area.valid_to:%d/%m/%Y})"
+    if area.valid_from is not None:
+        return f"{area.full_name} (từ {area.valid_from:%d/%m/%Y})"
+    return area.full_name
+
+
+def _checked(parsed, area, chosen, source, named_as):
+    """``area`` found for the file: the names the file gives must be of its lineage too
+    (rows naming Bình Dương in a list whose title names Bình Chánh)."""
+    foreign_commune(parsed, area, chosen)
+    return area, source, named_as
+
+
+def commune_facts(area):
+    """``{"code", "name", "valid_to", "successor"}`` of a commune for the preview and
+    ``import-list --json``: ``valid_to`` ISO (``2025-06-30``) or ``None``, ``successor``
+    ``{"code", "name"}`` of the unit it belongs to now (the end of its successor chain:
+    Xã Bình Chánh → Xã Bình Sơn) or ``None``."""
+    now, seen = area, {area.id}
+    while now.successor_id is not None and now.successor_id not in seen:
+        now = now.successor
+        seen.add(now.id)
+    return {"code": area.code, "name": area.full_name,
+            "valid_to": area.valid_to.isoformat() if area.valid_to else None,
+            "successor": {"code": now.code, "name": now.full_name} if now is not area else None}
+
+
+def check_reach(p, user):
+    """``ImportRefused`` (``commune_out_of_reach``) when the commune plan ``p`` registers
+    its records in lies outside ``user``'s area (``scope.can_see_area``): a user writes
+    only where they work. Xã Bình Sơn's list of 08/2025 chosen as Bình Chánh by Bình
+    Chánh's former officer goes to Xã Bình Sơn, which that account does not cover: its
+    officer, or the level above, uploads it. Xã Bình Sơn's officer covers Bình Chánh, merged
+    into it, and uploads its 2024 lists."""
+    from . import scope
+    if scope.can_see_area(user, p.commune):
+        return
+    named = f" (tệp ghi «{p.commune_named}»)" if p.commune_named else ""
+    raise ImportRefused("commune_out_of_reach", (
+        f"Tệp là danh sách của {_period_name(p.commune)}{named}, ngoài địa bàn của tài khoản "
+        f"này ({user.area.full_name if user.area else '—'}): không có gì được ghi. Cán bộ của "
+        f"{p.commune.full_name}, hoặc cấp trên, tải danh sách này lên."))
 
 
 def plan(parsed, commune, program=None):
-    """Match ``parsed`` rows to the registry of ``commune`` and ``program``; reads only.
+    """Match ``parsed`` rows to the registry of the commune they belong to and ``program``;
+    reads only.
+
+    ``commune`` is the unit chosen (the user's, or ``--commune``); the plan's own
+    ``commune`` is the one the file names within its lineage across the 2025 reform
+    (``resolve_commune``: a 2024 list titled ``UBND XÃ BÌNH CHÁNH`` with Xã Bình Sơn chosen
+    goes to Xã Bình Chánh), and new records are registered there. Rows match the records of
+    that unit's whole lineage (``Plan.units``): a list of Xã Bình Sơn for 08/2025 finds the
+    people registered in Bình Chánh in 2024, who keep the unit they were registered in.
 
     Also reports IDs already held by records elsewhere (``duplicate_id_registry``).
-    Raises ``ValueError`` when the program is unknown.
+    Raises ``ValueError`` when the program is unknown, ``ImportRefused``
+    (``commune_mismatch``, ``commune_ambiguous``) as ``resolve_commune`` says.
     """
     program = program or parsed.program
     if program not in ("BTXH", "NCC", "HTXH"):
-        raise ValueError("Chưa rõ danh sách thuộc chương trình nào: chọn BTXH hoặc NCC.")
-    foreign_commune(parsed, commune)
-    result = Plan(parsed, commune, program)
+        raise ValueError("Chưa rõ danh sách thuộc chương trình nào: chọn BTXH, NCC hoặc HTXH.")
+    area, source, named_as = resolve_commune(parsed, commune)
+    units = sorted(_lineage(area))
+    result = Plan(parsed, area, program, chosen=commune, commune_source=source,
+                  commune_named=named_as, units=units)
+    commune = area
     existing = db.session.scalars(
-        select(Beneficiary).where(Beneficiary.commune_id == commune.id,
+        select(Beneficiary).where(Beneficiary.commune_id.in_(units),
                                   Beneficiary.program == program)
         .options(selectinload(Beneficiary.account))).all()
-    villages = {v.id: v.name_folded for v in _village_lookup(commune).values()}
-    known = set(villages.values())
-    for r in parsed.people:
-        key = _village_key(r.village)
-        if key and key not in known:
-            known.add(key)
-            result.new_villages.append(r.village)
-    if villages:
-        result.villages_to_confirm = list(result.new_villages)
+    own = {v.name_folded for v in _village_lookup(commune).values()}
+    villages_here = bool(own)
+    # The villages of every unit of the lineage, to compare a record's village with the
+    # row's; new villages are created under the plan's commune only.
+    villages = {v.id: v.name_folded for v in db.session.scalars(
+        select(Area).where(Area.parent_id.in_(units), Area.level == "village"))}
     by_id, by_name = {}, {}
     for b in existing:
         if b.national_id:
@@ -761,7 +959,7 @@ def plan(parsed, commune, program=None):
         by_name.setdefault((b.name_folded, b.birth_year), []).append(b)
     taken = set()
     people = parsed.people
-    officer = _officer_history(commune, program)
+    officer = _officer_history(units, program)
 
     # IDs held elsewhere in the registry: other communes, or another person here.
     ids = sorted({r.values["national_id"] for r in people if r.values.get("national_id")})
@@ -791,11 +989,12 @@ def plan(parsed, commune, program=None):
                           | {villages.get(old, "") for old in officer.old_villages.get(b.id, ())}), None)
         if nid:
             for other in holders.get(nid, []):
-                if other is match or (other.commune_id == commune.id and any(
+                if other is match or (other.commune_id in units and any(
                         i.code == "duplicate_id" for i in r.issues)):
                     continue
-                where = (f"xã khác ({other.commune.full_name})" if other.commune_id != commune.id
-                         else "cùng xã")
+                where = ("cùng xã" if other.commune_id == commune.id
+                         else f"{other.commune.full_name} (cùng xã qua sắp xếp năm 2025)"
+                         if other.commune_id in units else f"xã khác ({other.commune.full_name})")
                 issue = _issue(r.sheet, r.row, None, "duplicate_id_registry",
                                f"Số {nid} đã có ở {where}, chương trình {other.program}.")
                 r.issues.append(issue)
@@ -821,9 +1020,49 @@ def plan(parsed, commune, program=None):
             result.changed.append((r, match, changes))
         else:
             result.unchanged.append((r, match))
+    # The village names the commit would create: those of the people added and of the
+    # records whose village changes, not yet under the plan's commune.
+    creating = {id(r) for r in result.added} | {id(r) for r, _, ch in result.changed if "village" in ch}
+    for r in people:
+        key = _village_key(r.village)
+        if key and key not in own and id(r) in creating:
+            own.add(key)
+            result.new_villages.append(r.village)
+    if villages_here:
+        result.villages_to_confirm = list(result.new_villages)
     _settled_stated(result)
     parsed.issues.sort(key=lambda i: (i.sheet or "", i.row))
     return result
+
+
+def plan_for_code(parsed, code, program=None):
+    """``plan`` for the commune chosen by its GSO ``code`` (``import-list --commune``);
+    ``None`` when no commune bears it.
+
+    The code names the unit in force in the list's month (``areas.find_commune``). A code
+    borne by two units (21040: Thị trấn Châu Ổ until 30/06/2025, Xã Bình Sơn after) names
+    either: a file refused (``commune_mismatch``) as the first is tried as the other, newest
+    first, so that ``--commune 21040`` takes Bình Chánh's 2024 list (Xã Bình Sơn's lineage)
+    as the web does for Xã Bình Sơn's officer. Raises what ``plan`` raises, the first
+    refusal when every unit refuses the file."""
+    first = areas.find_commune(code, parsed.month)
+    if first is None:
+        return None
+    try:
+        return plan(parsed, first, program)
+    except ImportRefused as refused:
+        if refused.code != "commune_mismatch":
+            raise
+        others = db.session.scalars(select(Area).where(
+            Area.level == "commune", Area.code == first.code, Area.id != first.id)
+            .order_by(Area.valid_from.desc().nulls_last())).all()
+        for other in others:
+            try:
+                return plan(parsed, other, program)
+            except ImportRefused as e:
+                if e.code != "commune_mismatch":
+                    raise
+        raise refused
 
 
 def _settled_stated(p):
@@ -858,10 +1097,11 @@ class _Officer:
 OFFICER_SOURCES = ("review", "correction", "merge", "police", "household")
 
 
-def _officer_history(commune, program):
-    """What officers changed on the commune's records of ``program``, from the history: a
-    re-uploaded file must match those records and must not undo what they recorded."""
-    ids = select(Beneficiary.id).where(Beneficiary.commune_id == commune.id,
+def _officer_history(units, program):
+    """What officers changed on the records of ``program`` registered in ``units`` (area
+    ids), from the history: a re-uploaded file must match those records and must not undo
+    what they recorded."""
+    ids = select(Beneficiary.id).where(Beneficiary.commune_id.in_(units),
                                        Beneficiary.program == program)
     rows = db.session.execute(
         select(Event.beneficiary_id, Event.field, Event.old_value)

@@ -1,0 +1,331 @@
+"""Commune lists across the 2025 reform (issue 11, "Continuity"): the unit a file names —
+its title, else its rows — decides where its people are registered, within the chosen
+commune's lineage (the unit chosen, the old communes merged into it, its successor); a
+list that names none goes to the unit in force in its month, or is refused when that is
+several old communes. Both directions, on the web (preview, commit) and in the CLI.
+
+The workbooks are built here with openpyxl: a title block, a one-row header, three or
+four people. Bình Sơn's units (``portal/data/areas_binh-son.csv``): Xã Bình Chánh 21052
+and Thị trấn Châu Ổ 21040 end on 30/06/2025 into Xã Bình Sơn 21040; Xã Bình Minh 21085
+bears its name before and after (it took in Bình Khương and Bình An).
+"""
+import io
+import json
+import re
+
+import openpyxl
+import pytest
+from sqlalchemy import func, select
+from werkzeug.security import generate_password_hash
+
+from portal.extensions import db
+from portal.models import Area, Beneficiary, ImportBatch, User
+from portal.services import imports
+from portal.services.areas import find_commune
+from tests.conftest import csrf_token, login
+
+PEOPLE = [  # name, birth year, sex, national ID (province 051, century/sex digit, year), village
+    ("Nguyễn Thị Hoa", 1950, "Nữ", "051150123456", "Thôn An Thành"),
+    ("Trần Văn Hùng", 1948, "Nam", "051048654321", "Thôn An Thành"),
+    ("Lê Thị Mai", 1941, "Nữ", "051141111222", "Thôn Phước Hòa"),
+]
+NEWCOMER = ("Phạm Văn Tư", 1944, "Nam", "051044333444", "Thôn An Thành")
+
+
+def workbook(title=None, month="THÁNG 5 NĂM 2024", people=PEOPLE, commune_column=None):
+    """A BTXH list as ``.xlsx`` bytes: ``title`` the issuing body's line (``UBND XÃ …``,
+    none when ``None``), ``month`` the title's month words (none when ``None``),
+    ``commune_column`` a commune for every row (a ``Xã`` column), or a function of the
+    row's index giving one."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "DS"
+    if title:
+        ws.append([title, None, None, None, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM"])
+    ws.append(["DANH SÁCH ĐỐI TƯỢNG BẢO TRỢ XÃ HỘI HƯỞNG TRỢ CẤP HẰNG THÁNG"
+               + (f" {month}" if month else "")])
+    ws.append([])
+    header = ["STT", "Họ và tên", "Năm sinh", "Giới tính", "Số CCCD", "Thôn", "Mức trợ cấp"]
+    if commune_column:
+        header.append("Xã")
+    ws.append(header)
+    for i, (name, year, sex, nid, village) in enumerate(people):
+        row = [i + 1, name, year, sex, nid, village, 540000]
+        if commune_column:
+            row.append(commune_column(i) if callable(commune_column) else commune_column)
+        ws.append(row)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def parsed(data, month=None):
+    return imports.parse(data, "ds.xlsx", "BTXH", month)
+
+
+def unit(code, month):
+    return find_commune(code, month)
+
+
+def add_user(username, role, area):
+    u = User(username=username, role=role, area=area, full_name=username, active=True,
+             password_hash=generate_password_hash("demo", method="pbkdf2:sha256:1000"))
+    db.session.add(u)
+    db.session.commit()
+    return u
+
+
+def nothing_written():
+    return (db.session.scalar(select(func.count(Beneficiary.id))) == 0
+            and db.session.scalar(select(func.count(ImportBatch.id))) == 0)
+
+
+def communes_of(names):
+    return {b.full_name: (b.commune.code, b.commune.name)
+            for b in db.session.scalars(select(Beneficiary).where(Beneficiary.full_name.in_(names)))}
+
+
+# ------------------------------------------------------------------ the rule (service)
+
+def test_the_title_names_the_unit_within_the_lineage_both_ways(app):
+    binh_son, binh_chanh = unit("21040", "2025-08"), unit("21052", "2024-05")
+    # Old → : a 2024 list titled Bình Chánh with Xã Bình Sơn chosen is Bình Chánh's.
+    p = imports.plan(parsed(workbook("UBND XÃ BÌNH CHÁNH")), binh_son)
+    assert p.commune is binh_chanh and p.chosen is binh_son
+    assert p.commune_source == "title" and p.commune_named == "UBND XÃ BÌNH CHÁNH"
+    assert p.report()["commune"] == {"code": "21052", "name": "Xã Bình Chánh", "valid_to": "2025-06-30",
+                                     "successor": {"code": "21040", "name": "Xã Bình Sơn"}}
+    # → new: a list of 08/2025 titled Xã Bình Sơn with Bình Chánh chosen is Xã Bình Sơn's.
+    p = imports.plan(parsed(workbook("UBND XÃ BÌNH SƠN", "THÁNG 8 NĂM 2025")), binh_chanh)
+    assert p.commune is binh_son and p.commune_source == "title"
+    assert p.report()["commune"] == {"code": "21040", "name": "Xã Bình Sơn", "valid_to": None,
+                                     "successor": None}
+    # 21040 named two units: Châu Ổ's own 2024 list with Xã Bình Sơn chosen is Châu Ổ's.
+    p = imports.plan(parsed(workbook("UBND THỊ TRẤN CHÂU Ổ")), binh_son)
+    assert (p.commune.code, p.commune.name) == ("21040", "Châu Ổ") and p.commune is not binh_son
+    # Nothing is written by a plan.
+    assert nothing_written()
+
+
+@pytest.mark.parametrize("title_month, chosen_month, expected", [
+    ("THÁNG 5 NĂM 2024", None, "2025-06-30"),       # the title's month: the old unit
+    ("THÁNG 8 NĂM 2025", None, None),               # the new one
+    ("THÁNG 5 NĂM 2024", "2025-08", "2025-06-30"),  # a title with both wins over the month chosen
+    (None, "2024-05", "2025-06-30"),                # no month in the title: the month chosen
+    (None, "2025-08", None),
+])
+def test_a_name_borne_in_two_periods_is_the_unit_in_force_that_month(app, title_month, chosen_month,
+                                                                      expected):
+    # Xã Bình Minh 21085 until 30/06/2025, and Xã Bình Minh 21085 (with Bình Khương, Bình
+    # An) from 01/07/2025: whichever is chosen, the month tells them apart.
+    for chosen in (unit("21085", "2024-05"), unit("21085", "2025-08")):
+        p = imports.plan(parsed(workbook("UBND XÃ BÌNH MINH", title_month), chosen_month), chosen)
+        facts = p.report()["commune"]
+        assert (facts["code"], facts["name"], facts["valid_to"]) == ("21085", "Xã Bình Minh", expected)
+
+
+def test_the_old_district_is_not_xa_binh_son(app):
+    # "UBND HUYỆN BÌNH SƠN" names the district (ended), not Xã Bình Sơn: no commune is named.
+    data = workbook("UBND HUYỆN BÌNH SƠN")
+    p = imports.plan(parsed(data), unit("21052", "2024-05"))
+    assert p.commune.code == "21052" and p.commune_source == "chosen"
+    with pytest.raises(imports.ImportRefused) as e:
+        imports.plan(parsed(data), unit("21040", "2025-08"))
+    assert e.value.code == "commune_ambiguous"
+
+
+def test_no_name_goes_to_the_unit_in_force_in_the_lists_month(app):
+    binh_son, binh_chanh = unit("21040", "2025-08"), unit("21052", "2024-05")
+    # The chosen unit when it is in force then.
+    assert imports.plan(parsed(workbook(None, "THÁNG 8 NĂM 2025")), binh_son).commune is binh_son
+    assert imports.plan(parsed(workbook(None)), binh_chanh).commune is binh_chanh
+    # An old commune chosen for a month after the reform: its successor, the one unit in force.
+    p = imports.plan(parsed(workbook(None, "THÁNG 8 NĂM 2025")), binh_chanh)
+    assert p.commune is binh_son and p.commune_source == "month" and p.commune_named is None
+    # The new commune chosen for 05/2024: seven units were in force then, which one is asked.
+    with pytest.raises(imports.ImportRefused) as e:
+        imports.plan(parsed(workbook(None)), binh_son)
+    assert e.value.code == "commune_ambiguous" and e.value.field == "commune_id"
+    assert "Xã Bình Chánh (21052)" in e.value.message and "Thị trấn Châu Ổ (21040)" in e.value.message
+    assert "chọn đúng xã cũ" in e.value.message and "Xã Bình Dương (21070)" in e.value.message
+    assert "Xã Vạn Tường" not in e.value.message  # only the units that became Xã Bình Sơn
+
+
+def test_the_rows_name_the_unit_when_the_title_does_not(app):
+    binh_son = unit("21040", "2025-08")
+    # A commune column: the 2024 list is Bình Chánh's.
+    p = imports.plan(parsed(workbook(None, commune_column="Bình Chánh")), binh_son)
+    assert (p.commune.code, p.commune_source, p.commune_named) == ("21052", "rows", "Bình Chánh")
+    # Two old communes in one 2024 list: each had its own list then; split the file.
+    mixed = workbook(None, commune_column=lambda i: "Bình Chánh" if i else "Xã Bình Dương")
+    with pytest.raises(imports.ImportRefused) as e:
+        imports.plan(parsed(mixed), binh_son)
+    assert e.value.code == "commune_ambiguous" and "tách tệp" in e.value.message
+    assert "Xã Bình Chánh (2 dòng)" in e.value.message and "Xã Bình Dương (1 dòng)" in e.value.message
+    # In a list of 08/2025 the old names are the people's addresses: the list is Xã Bình Sơn's.
+    p = imports.plan(parsed(workbook(None, "THÁNG 8 NĂM 2025", commune_column="Bình Dương")), binh_son)
+    assert p.commune is binh_son and p.commune_source == "chosen"
+
+
+def test_a_name_outside_the_lineage_is_refused_as_before(app):
+    binh_son, binh_chanh = unit("21040", "2025-08"), unit("21052", "2024-05")
+    with pytest.raises(imports.ImportRefused) as e:  # Bình Dương is not Bình Chánh
+        imports.plan(parsed(workbook("UBND XÃ BÌNH DƯƠNG")), binh_chanh)
+    assert e.value.code == "commune_mismatch" and "đã chọn Xã Bình Chánh" in e.value.message
+    with pytest.raises(imports.ImportRefused) as e:  # Bình Thuận became Xã Vạn Tường
+        imports.plan(parsed(workbook("UBND XÃ BÌNH THUẬN")), binh_son)
+    assert e.value.code == "commune_mismatch" and "Xã Bình Thuận" in e.value.message
+    # The title names Bình Chánh (of Xã Bình Sơn's lineage), a row names Bình Dương: the
+    # list is Bình Chánh's, and Bình Dương's people do not go into it.
+    data = workbook("UBND XÃ BÌNH CHÁNH", commune_column=lambda i: "Bình Dương" if i == 2 else "Bình Chánh")
+    with pytest.raises(imports.ImportRefused) as e:
+        imports.plan(parsed(data), binh_son)
+    assert e.value.code == "commune_mismatch"
+    assert "tệp là danh sách của Xã Bình Chánh (đã chọn Xã Bình Sơn)" in e.value.message
+
+
+# ------------------------------------------------------------------ the CLI
+
+def cli(runner, data, tmp_path, commune, *extra, ok=True):
+    path = tmp_path / "ds.xlsx"
+    path.write_bytes(data)
+    r = runner.invoke(args=["import-list", str(path), "--commune", commune, "--json", *extra])
+    assert (r.exit_code == 0) == ok, r.output
+    return json.loads(r.output)
+
+
+def test_cli_old_list_with_the_new_code_and_back(runner, tmp_path):
+    # --commune 21040 for a 2024 list is Châu Ổ by its month, and Xã Bình Sơn by its lineage:
+    # Bình Chánh's list, named in its title, is registered in Bình Chánh.
+    out = cli(runner, workbook("UBND XÃ BÌNH CHÁNH"), tmp_path, "21040")
+    assert out["commune"] == {"code": "21052", "name": "Xã Bình Chánh", "valid_to": "2025-06-30",
+                              "successor": {"code": "21040", "name": "Xã Bình Sơn"}}
+    assert out["commune_chosen"]["name"] == "Xã Bình Sơn" and out["added"] == 3
+    assert communes_of([p[0] for p in PEOPLE]) == {p[0]: ("21052", "Bình Chánh") for p in PEOPLE}
+    assert db.session.scalar(select(ImportBatch.commune_id)) == unit("21052", "2024-05").id
+    # → new: Xã Bình Sơn's list of 08/2025, given with the old code 21052, is Xã Bình Sơn's;
+    # the three people registered in Bình Chánh are found there (not added twice) and keep
+    # their unit; the newcomer is registered in Xã Bình Sơn.
+    out = cli(runner, workbook("UBND XÃ BÌNH SƠN", "THÁNG 8 NĂM 2025", PEOPLE + [NEWCOMER]), tmp_path, "21052")
+    assert out["commune"] == {"code": "21040", "name": "Xã Bình Sơn", "valid_to": None, "successor": None}
+    assert (out["added"], out["unchanged"] + out["changed"]) == (1, 3)
+    assert "duplicate_id_registry" not in {i["code"] for i in out["issues"]}
+    assert communes_of([p[0] for p in PEOPLE + [NEWCOMER]]) == (
+        {p[0]: ("21052", "Bình Chánh") for p in PEOPLE} | {NEWCOMER[0]: ("21040", "Bình Sơn")})
+    # Without --json the line says whose list it is and where it went.
+    path = tmp_path / "ds.xlsx"
+    path.write_bytes(workbook("UBND XÃ BÌNH CHÁNH"))
+    r = runner.invoke(args=["import-list", str(path), "--commune", "21040", "--dry-run"])
+    assert r.exit_code == 0, r.output
+    assert "Danh sách của Xã Bình Chánh (đến 30/06/2025), nay thuộc Xã Bình Sơn." in r.output
+    assert "Tệp ghi «UBND XÃ BÌNH CHÁNH»: ghi vào Xã Bình Chánh, không phải Xã Bình Sơn đã chọn." in r.output
+
+
+def test_cli_refusals(runner, tmp_path):
+    # No commune named, Xã Bình Sơn's code chosen for 05/2024: Châu Ổ bore 21040 then, so
+    # it is Châu Ổ's — the code and the month name one unit.
+    out = cli(runner, workbook(None), tmp_path, "21040", "--dry-run")
+    assert (out["commune"]["code"], out["commune"]["name"]) == ("21040", "Thị trấn Châu Ổ")
+    # A name outside every unit that bore the code.
+    out = cli(runner, workbook("UBND XÃ BÌNH THUẬN"), tmp_path, "21040", ok=False)
+    assert out["error"] == "commune_mismatch"
+    out = cli(runner, workbook(None, commune_column=lambda i: "Bình Chánh" if i else "Bình Dương"),
+              tmp_path, "21040", ok=False)
+    assert out["error"] == "commune_ambiguous" and nothing_written()
+
+
+# ------------------------------------------------------------------ the web
+
+def upload(client, data, commune_id, month=""):
+    token = csrf_token(client, "/imports/new")
+    return client.post("/imports/new", data={
+        "csrf_token": token, "commune_id": str(commune_id), "program": "", "month": month,
+        "file": (io.BytesIO(data), "ds.xlsx")}, content_type="multipart/form-data")
+
+
+def options(html):
+    """``[(group label or None, option label)]`` of the commune select, in order."""
+    select_html = re.search(r'<select[^>]*name="commune_id".*?</select>', html, re.S).group(0)
+    out, group = [], None
+    for m in re.finditer(r'<optgroup label="([^"]*)">|</optgroup>|<option[^>]*>([^<]*)</option>', select_html):
+        if m.group(0).startswith("<optgroup"):
+            group = m.group(1)
+        elif m.group(0) == "</optgroup>":
+            group = None
+        else:
+            out.append((group, m.group(2)))
+    return out
+
+
+def test_the_new_communes_officer_uploads_an_old_communes_2024_list(app, client):
+    app.config["CAMPAIGN_MONTH"] = "2026-12"
+    binh_son, binh_chanh = unit("21040", "2025-08"), unit("21052", "2024-05")
+    add_user("binhson", "commune", binh_son)
+    login(client, "binhson")
+    # The choices: the commune in force first, then the old ones merged into it.
+    choices = options(client.get("/imports/new").get_data(as_text=True))
+    assert choices[0] == ("Có hiệu lực tháng 12/2026", "Xã Bình Sơn (21040)")
+    old = [label for group, label in choices[1:]]
+    assert len(old) == 7 and all("(đến 30/06/2025)" in label for label in old)
+    assert "Xã Bình Chánh (đến 30/06/2025) · 21052" in old
+    assert {group for group, _ in choices[1:]} == {"Xã cũ, đã sáp nhập hoặc kết thúc"}
+    # Chosen as Xã Bình Sơn, a 2024 list titled Bình Chánh is Bình Chánh's.
+    r = upload(client, workbook("UBND XÃ BÌNH CHÁNH"), binh_son.id)
+    assert r.status_code == 303, r.get_data(as_text=True)[:3000]
+    batch = db.session.scalars(select(ImportBatch)).one()
+    assert batch.commune_id == binh_chanh.id
+    html = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Danh sách của Xã Bình Chánh (đến 30/06/2025), nay thuộc Xã Bình Sơn" in html
+    assert "Tệp ghi «UBND XÃ BÌNH CHÁNH»: người trong tệp được ghi vào Xã Bình Chánh" in html
+    url = r.headers["Location"]
+    r = client.post(url + "/commit", data={"csrf_token": csrf_token(client, url)})
+    assert r.status_code == 303
+    assert communes_of([p[0] for p in PEOPLE]) == {p[0]: ("21052", "Bình Chánh") for p in PEOPLE}
+    html = client.get(url).get_data(as_text=True)  # committed: the page still says whose list
+    assert "nay thuộc Xã Bình Sơn" in html and "không phải Xã Bình Sơn đã chọn" in html
+
+
+def test_a_2024_list_naming_no_commune_asks_for_the_old_commune(app, client):
+    app.config["CAMPAIGN_MONTH"] = "2026-12"
+    binh_son, binh_chanh = unit("21040", "2025-08"), unit("21052", "2024-05")
+    add_user("binhson", "commune", binh_son)
+    login(client, "binhson")
+    data = workbook(None)
+    r = upload(client, data, binh_son.id)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "error-summary" in html
+    # The message is on the commune's field, and names the old communes.
+    field = re.search(r'id="commune_id-error">(.*?)</span>', html, re.S).group(1)
+    assert "chọn đúng xã cũ" in field and "Xã Bình Chánh (21052)" in field
+    assert nothing_written()
+    # Asked again, the units in force in the list's month (05/2024) come first.
+    choices = options(html)
+    assert choices[0][0] == "Có hiệu lực tháng 05/2024" and choices[-1][0] == "Chưa có hiệu lực tháng 05/2024"
+    assert upload(client, data, binh_chanh.id).status_code == 303
+    assert db.session.scalars(select(ImportBatch)).one().commune_id == binh_chanh.id
+
+
+def test_an_old_commune_chosen_for_a_new_communes_list_on_the_web(app, client):
+    binh_son, binh_chanh = unit("21040", "2025-08"), unit("21052", "2024-05")
+    add_user("tinh", "district", db.session.scalar(select(Area).where(Area.level == "province",
+                                                                      Area.code == "51")))
+    login(client, "tinh")
+    r = upload(client, workbook("UBND XÃ BÌNH SƠN", "THÁNG 8 NĂM 2025"), binh_chanh.id)
+    assert r.status_code == 303, r.get_data(as_text=True)[:3000]
+    assert db.session.scalars(select(ImportBatch)).one().commune_id == binh_son.id
+    html = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert ("Tệp ghi «UBND XÃ BÌNH SƠN»: người trong tệp được ghi vào Xã Bình Sơn, không phải Xã Bình "
+            "Chánh đã chọn") in html
+    assert "nay thuộc" not in html
+    url = r.headers["Location"]
+    assert client.post(url + "/commit", data={"csrf_token": csrf_token(client, url)}).status_code == 303
+    assert {c for c, _ in communes_of([p[0] for p in PEOPLE]).values()} == {"21040"}
+
+
+def test_a_list_outside_the_users_area_is_refused(app, client):
+    # Bình Chánh's former officer (the demo's commune user) and Xã Bình Sơn's list of 08/2025.
+    login(client, "commune")
+    r = upload(client, workbook("UBND XÃ BÌNH SƠN", "THÁNG 8 NĂM 2025"), unit("21052", "2024-05").id)
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "ngoài địa bàn của tài khoản này" in html
+    assert "Xã Bình Sơn (từ 01/07/2025)" in html and nothing_written()
