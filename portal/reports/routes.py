@@ -6,7 +6,7 @@ from ..extensions import db
 from ..models import Area
 from ..services import clock, months, reports
 from ..services.areas import commune_in
-from ..services.progress import PROGRAMS
+from ..services.pension import programs_in
 from ..web import download, get_or_404, int_arg, page_arg, render, roles_required, see_other
 from . import bp
 from .forms import MakeForm
@@ -64,7 +64,7 @@ def monthly():
     can_make = reports.may_make(current_user, area, month)
     return render("reports/monthly.html", "reports/_monthly.html", area=area, month=month,
                   error=None, report=report, record=record, latest=latest, live=live,
-                  rows=[r for r in report["rows"] if r["commune_id"] in shown], programs=PROGRAMS,
+                  rows=[r for r in report["rows"] if r["commune_id"] in shown], programs=list(report["totals"]),
                   page=page, n_communes=len(communes), per_page=per_page,
                   addressee_text=reports.addressee_text,
                   form=MakeForm(data={"month": month, "area": area.id}) if can_make else None,
@@ -145,4 +145,4 @@ def ranking():
     page = _page(len(data["rows"]), per_page)
     return render("reports/ranking.html", area=area, month=month, error=None, data=data, mine=mine,
                   own=own, rows=data["rows"][(page - 1) * per_page:page * per_page], page=page,
-                  per_page=per_page, programs=PROGRAMS)
+                  per_page=per_page, programs=programs_in(month))

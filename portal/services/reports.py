@@ -32,6 +32,7 @@ from ..models import (Beneficiary, ChangeProposal, Event, MonthlyReport, Payment
                       PaymentPeriod, Review)
 from . import changes, months
 from .areas import REFORM_DAY, communes_below
+from .pension import programs_in
 from .progress import PROGRAMS, campaign_start, targets
 
 KEYS = ("paid", "own_account", "proxy_account", "paid_cashless", "amount_cashless", "paid_cash",
@@ -137,10 +138,11 @@ def _result(as_of):
 
 
 def figures(commune_ids, month, as_of=None):
-    """``{(commune id, program): {key: int}}`` for every commune and program (zeros where
-    no list was locked), with ``has_list``; keys ``KEYS + EXTRA_KEYS``."""
+    """``{(commune id, program): {key: int}}`` for every commune and every program paid in
+    ``month`` (``pension.programs_in``: HTXH from 07/2025), zeros where no list was locked,
+    with ``has_list``; keys ``KEYS + EXTRA_KEYS``."""
     out = {(c, p): dict.fromkeys(KEYS + EXTRA_KEYS, 0) | {"has_list": False}
-           for c in commune_ids for p in PROGRAMS}
+           for c in commune_ids for p in programs_in(month)}
     final = changes.final_periods(commune_ids, [month], as_of)
     for c, p in db.session.execute(select(PaymentPeriod.commune_id, PaymentPeriod.program)
                                    .where(PaymentPeriod.id.in_(final))):
@@ -233,16 +235,17 @@ def monthly_report(area, month, as_of=None):
     # The targets in force in the report's month: a later edit applies from a later month
     # only (never on or before a made report's), so a made report keeps its targets.
     goals = targets(area, month)
-    rows, totals = [], {p: dict.fromkeys(KEYS + EXTRA_KEYS, 0) for p in PROGRAMS}
+    programs = programs_in(month)  # no HTXH before 07/2025: an old month reproduces as it was
+    rows, totals = [], {p: dict.fromkeys(KEYS + EXTRA_KEYS, 0) for p in programs}
     for c in communes:
-        for p in PROGRAMS:
+        for p in programs:
             f = data[(c.id, p)]
             rows.append({"commune_id": c.id, "commune_code": c.code, "commune_name": c.full_name,
                          "program": p, **f, "rates": rates(f, goals, p)})
             for k in KEYS + EXTRA_KEYS:
                 totals[p][k] += f[k]
-    total = {k: sum(totals[p][k] for p in PROGRAMS) for k in KEYS + EXTRA_KEYS}
-    for p in PROGRAMS:
+    total = {k: sum(totals[p][k] for p in programs) for k in KEYS + EXTRA_KEYS}
+    for p in programs:
         totals[p]["rates"] = rates(totals[p], goals, p)
     parent = shown_parent(area, month)
     return {"period": month, "area": area.code, "area_name": area.full_name, "area_id": area.id,
@@ -256,8 +259,8 @@ def monthly_report(area, month, as_of=None):
 
 def as_json(report):
     """The report in the published shape: ``{"period", "area", "rows": [{"commune_code",
-    "program", KEYS…}], "totals": {"BTXH": {KEYS…}, "NCC": {KEYS…}}}`` (counts and đồng as
-    ``int``)."""
+    "program", KEYS…}], "totals": {"BTXH": {KEYS…}, "NCC": {KEYS…}}}`` (from 07/2025 also
+    ``"HTXH"``; counts and đồng as ``int``)."""
     return {"period": report["period"], "area": report["area"],
             "rows": [{"commune_code": r["commune_code"], "program": r["program"],
                       **{k: r[k] for k in KEYS}} for r in report["rows"]],
@@ -341,7 +344,8 @@ def left_to_target(listed, paid_cashless, target):
 # ------------------------------------------------------------------------------- workbook
 
 PROGRAM_TITLES = {"BTXH": "Trợ cấp xã hội hằng tháng (BTXH)",
-                  "NCC": "Trợ cấp ưu đãi người có công (NCC)"}
+                  "NCC": "Trợ cấp ưu đãi người có công (NCC)",
+                  "HTXH": "Trợ cấp hưu trí xã hội (HTXH)"}
 # (column, key or rate, number format) of the report table, after STT and the commune.
 _COLUMNS = (("paid", "#,##0"), ("own_account", "#,##0"), ("proxy_account", "#,##0"),
             ("paid_cashless", "#,##0"), ("amount_cashless", "#,##0"), ("paid_cash", "#,##0"),
