@@ -14,7 +14,8 @@ from werkzeug.routing import IntegerConverter
 
 from .extensions import db, htmx, login_manager
 from .models import User
-from .services import months
+from .services import clock, months
+from .services.areas import parent_in
 from .services.scope import MAX_ID
 from .vn.banks import by_bin, mask_account
 from .vn.dates import format_birth, format_date, format_moment
@@ -325,6 +326,8 @@ def init_app(app):
         "severity": lambda s: SEVERITY_LABELS.get(s, s),
         "source": lambda s: SOURCE_LABELS.get(s, s),
         "field": lambda s: FIELD_LABELS.get(s, s),
+        # The unit above an area as of the open month: never a district from 07/2025.
+        "above": lambda area: parent_in(area, clock.open_month()) if area is not None else None,
         "pct": lambda x: f"{x:.1f}".replace(".", ",") + " %",
     }
     app.jinja_env.filters.update(filters)

@@ -478,6 +478,17 @@ def subtree_ids(units):
     return select(Area.id).where(or_(*[Area.path.startswith(p) for p in paths]))
 
 
+def parent_in(area, month):
+    """The unit above ``area`` as a page or a report of ``month`` (``YYYY-MM``) names it:
+    its parent, except a district that had ended by then (from 07/2025 there is no
+    district: the province above it). ``None`` for a root."""
+    parent = area.parent
+    if (parent is not None and parent.level == "district" and parent.valid_to is not None
+            and parent.valid_to < _first_day(month)):
+        parent = parent.parent
+    return parent
+
+
 def communes_below(area, on=None):
     """The communes in ``area``'s subtree (itself if it is a commune), by code."""
     q = select(Area).where(Area.level == "commune", Area.path.startswith(area.path))

@@ -31,7 +31,7 @@ from ..vn.dates import vietnam_time
 from ..models import (Beneficiary, ChangeProposal, Event, MonthlyReport, PaymentLine,
                       PaymentPeriod, Review)
 from . import changes, months
-from .areas import REFORM_DAY, communes_below
+from .areas import REFORM_DAY, communes_below, parent_in
 from .pension import programs_in
 from .progress import PROGRAMS, campaign_start, targets
 
@@ -54,13 +54,9 @@ def province_of(area):
 
 
 def shown_parent(area, month):
-    """The unit above ``area`` as a report of ``month`` names it: its parent, except a
-    district that had ended by then (from 07/2025 there is none: the province)."""
-    parent = area.parent
-    if (parent is not None and parent.level == "district" and parent.valid_to is not None
-            and parent.valid_to < months.start(month)):
-        parent = parent.parent
-    return parent
+    """The unit above ``area`` as a report of ``month`` names it (``areas.parent_in``: never
+    a district from 07/2025, the province instead)."""
+    return parent_in(area, month)
 
 
 def configured_addressees(area, month, programs=PROGRAMS):
