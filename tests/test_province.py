@@ -196,9 +196,14 @@ def test_post_reform_pages_show_no_district(app, client):
     db.session.commit()
     login(client, "canbo")
     for url in ("/reports/ranking", f"/communes/{son.id}", "/reports/monthly", f"/reports/monthly?area={son.id}",
-                f"/beneficiaries/{b.id}"):
+                f"/beneficiaries/{b.id}", f"/villages/{b.village_id}", f"/villages/{b.village_id}/paper"):
         html = html_of(client, url)
         assert "Huyện" not in html and "huyện" not in html, url
+    # The sheet of a village of an old commune names the province above it, as of the month.
+    assert "Tỉnh Quảng Ngãi › Xã Bình Chánh › <b>Thôn An Thành</b>" in html
+    app.config["CAMPAIGN_MONTH"] = "2024-05"
+    assert "Huyện Bình Sơn › Xã Bình Chánh" in html_of(client, f"/villages/{b.village_id}/paper")
+    app.config["CAMPAIGN_MONTH"] = "2025-08"
     assert "Xã Bình Sơn · Tỉnh Quảng Ngãi" in html_of(client, "/reports/monthly")
     # An old commune's officer lands in the new commune's place in the ranking of then.
     client.post("/logout", data={"csrf_token": csrf_token(client, "/search")})
