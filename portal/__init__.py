@@ -58,9 +58,10 @@ def create_app(test_config=None):
     from .changes import bp as changes_bp
     from .reports import bp as reports_bp
     from .paper import bp as paper_bp
+    from .pension import bp as pension_bp
 
     for bp in (auth_bp, review_bp, progress_bp, imports_bp, registry_bp, admin_bp, quality_bp,
-               police_bp, payments_bp, changes_bp, reports_bp, paper_bp):
+               police_bp, payments_bp, changes_bp, reports_bp, paper_bp, pension_bp):
         app.register_blueprint(bp)
 
     from . import assets, cli, idempotent, web

@@ -101,7 +101,7 @@ def _cell_text(v):
 @click.command("import-list")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--commune", "commune_code", required=True, help="GSO code of the commune.")
-@click.option("--program", type=click.Choice(["BTXH", "NCC"]))
+@click.option("--program", type=click.Choice(["BTXH", "NCC", "HTXH"]))
 @click.option("--month", help="Month of the list, YYYY-MM (default: from the title).")
 @click.option("--dry-run", is_flag=True, help="Read and check, write nothing.")
 @click.option("--create-villages", is_flag=True,
@@ -428,9 +428,15 @@ def _communes_of(area, month, as_json):
     return communes
 
 
-def _programs(program):
-    from .services.progress import PROGRAMS
-    return [program] if program else list(PROGRAMS)
+def _programs(program, month, as_json=False):
+    """The programs asked (``--program``), else every program paid in ``month`` (HTXH from
+    07/2025); HTXH asked for an earlier month is bad input."""
+    from .services import months
+    from .services.pension import programs_in
+    if program and program not in programs_in(month):
+        _fail(f"Chưa có chương trình {program} trong tháng {months.label(month)}: trợ cấp hưu trí xã hội "
+              "chi trả từ tháng 07/2025.", as_json, "bad_program")
+    return [program] if program else list(programs_in(month))
 
 
 def _list_json(period):
@@ -484,7 +490,8 @@ def _month_area_options(command):
             click.option("--area", "area_code", required=True,
                          help="GSO code of a commune, district or province in force that month."),
             click.option("--user", "username", required=True, help=USER_HELP),
-            click.option("--program", type=click.Choice(["BTXH", "NCC"]), help="One program (default: both)."),
+            click.option("--program", type=click.Choice(["BTXH", "NCC", "HTXH"]),
+                         help="One program (default: every program of the month; HTXH from 2025-07)."),
             click.option("--json", "as_json", is_flag=True, help="Print one JSON object."))):
         command = option(command)
     return command
@@ -501,7 +508,7 @@ def payment_lists_build(month, area_code, username, program, as_json):
     month = _cycle_month(month, as_json)
     area = _cycle_area(area_code, month, user, as_json)
     communes = _communes_of(area, month, as_json)
-    programs = _programs(program)
+    programs = _programs(program, month, as_json)
     built, skipped = payments.build_area(area, month, programs, user)  # the web's "every commune"
     done = {p.id: " (mới lập)" for p in built}
     for p in skipped:
@@ -531,7 +538,7 @@ def payment_lists_lock(month, area_code, username, program, as_json):
     month = _cycle_month(month, as_json)
     area = _cycle_area(area_code, month, user, as_json)
     communes = _communes_of(area, month, as_json)
-    drafts = [p for p in _latest_lists(communes, month, _programs(program)) if p.status == "draft"]
+    drafts = [p for p in _latest_lists(communes, month, _programs(program, month, as_json)) if p.status == "draft"]
     if not drafts:
         _fail(f"Không có danh sách đang soạn nào tháng {months.label(month)} của {area.full_name} để khóa.",
               as_json, "nothing_to_lock")

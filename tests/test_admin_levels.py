@@ -93,7 +93,9 @@ def test_first_row_copies_the_defaults_and_everything_is_recorded(client):
     html = client.get(r.headers["Location"]).get_data(as_text=True)
     assert "Đã thêm mức BTXH từ ngày 01/03/2024." in html
     assert "Các mức mặc định trước đó đã được ghi vào bảng" in html
-    assert 'class="tag">mặc định' not in html  # the defaults no longer apply: the rows do
+    btxh = html.split("<h3>BTXH</h3>")[1].split("<h3>")[0]
+    assert 'class="tag">mặc định' not in btxh  # the defaults no longer apply: the rows do
+    assert 'class="tag">mặc định' in html.split("<h3>HTXH</h3>")[1]  # another program keeps its own
     # A second row adds only itself.
     add(client, amount="450000", valid_from="2024-05-01", source="QĐ 2")
     assert len(rows("BTXH")) == 4 and len(audit()) == 4
@@ -119,7 +121,9 @@ def test_first_row_on_a_default_date_replaces_that_default(client):
     ({"source": "  "}, "source", "Ghi căn cứ pháp lý"),
     ({"source": "x" * 121}, "source", "Không được dài quá 120 ký tự."),
     ({"category": "x" * 201}, "category", "Không được dài quá 200 ký tự."),
-    ({"program": "HTXH"}, "program", "Lựa chọn không hợp lệ."),
+    ({"program": "BHXH"}, "program", "Lựa chọn không hợp lệ."),
+    ({"program": "HTXH", "valid_from": "01/06/2025"}, "valid_from", "áp dụng từ ngày 01/07/2025"),
+    ({"area_id": "999999"}, "area_id", "Lựa chọn không hợp lệ."),
 ])
 def test_validation_keeps_the_input_and_writes_nothing(client, values, field, message):
     login(client, "admin")

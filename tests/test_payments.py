@@ -565,13 +565,17 @@ def test_hold_and_release_pages(client, registry):
 
 # ------------------------------------------------------------------------ the open form
 
-def test_open_both_programs_the_reason_error_and_the_payer(client, registry):
+def test_open_every_program_of_the_month_the_reason_error_and_the_payer(client, registry):
     login(client, "commune")
     page = client.get("/payments").get_data(as_text=True)
-    assert '<option value="both">Cả hai chương trình</option>' in page
+    assert '<option value="all">Tất cả chương trình của tháng</option>' in page
     token = csrf_token(client, "/payments")
     commune = find_commune("21052", "2024-05")
-    form = {"csrf_token": token, "commune_id": commune.id, "month": "2024-05", "program": "both", "reason": ""}
+    # No social pension before 07/2025: HTXH alone is refused, "all" opens BTXH and NCC.
+    r = client.post("/payments", data={"csrf_token": token, "commune_id": commune.id, "month": "2024-05",
+                                       "program": "HTXH", "reason": ""})
+    assert r.status_code == 422 and "Chưa có chương trình HTXH trong tháng 05/2024" in r.get_data(as_text=True)
+    form = {"csrf_token": token, "commune_id": commune.id, "month": "2024-05", "program": "all", "reason": ""}
     r = client.post("/payments", data=form)
     assert r.status_code == 303 and r.headers["Location"].endswith("/payments")
     assert {p.program for p in db.session.scalars(select(PaymentPeriod))} == {"BTXH", "NCC"}

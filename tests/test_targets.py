@@ -194,7 +194,7 @@ def test_the_admin_page_asks_the_month_and_shows_the_history(client):
     login(client, "admin")
     page = client.get("/admin/targets").get_data(as_text=True)
     assert 'name="valid_from"' in page and 'value="2024-05"' in page  # default: the campaign's month
-    assert page.count('class="tag">mặc định') == 6 and "Chưa có thay đổi nào." in page
+    assert page.count('class="tag">mặc định') == 9 and "Chưa có thay đổi nào." in page
     values = dict(re.findall(r'name="(\w+__\w+)"[^>]*value="(\d+)"', page))
     token = csrf_token(client, "/admin/targets")
     r = client.post("/admin/targets", data=values | {"NCC__cashless": "55", "valid_from": "2024-07",

@@ -77,11 +77,22 @@ class DayField(StringField):
         return format_date(self.data) if self.data else ""
 
 
+NATIONAL = 0  # the level form's "whole country" choice
+
+
 class LevelForm(Form):
-    """A standard level (category empty) or a category's fixed amount, from a date."""
+    """A standard level (category empty) or a category's fixed amount, from a date; a
+    standard level is national or a province's own (``area_id``). The view fills the
+    provinces in (``set_provinces``)."""
+
+    def set_provinces(self, provinces):
+        self.area_id.choices = [SelectChoice(NATIONAL, _l("Cả nước"))] + [
+            SelectChoice(a.id, a.full_name) for a in provinces]
 
     program = SelectField(_l("Chương trình"), choices=[SelectChoice(p, p) for p in PROGRAMS],
                           validators=[DataRequired(_l("Chọn chương trình."))])
+    # 0: the national level; else a province in force (its own resolution's higher level).
+    area_id = SelectField(_l("Áp dụng tại"), coerce=int, choices=[], default=NATIONAL)
     category = StringField(_l("Diện đối tượng (để trống nếu là mức chuẩn)"), validators=[Length(max=200)])
     amount = AmountField(_l("Số tiền (đồng/tháng)"), validators=[InputRequired(_l("Nhập số tiền."))])
     valid_from = DayField(_l("Áp dụng từ ngày"), validators=[InputRequired(_l("Nhập ngày áp dụng."))])

@@ -3,11 +3,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..extensions import db
-from ..models import StandardLevel
-from ..services import levels, months, progress
+from ..models import Area, StandardLevel
+from ..services import clock, levels, months, progress
 from ..web import render, roles_required, see_other
 from . import bp
-from .forms import LevelForm, target_form
+from .forms import NATIONAL, LevelForm, target_form
 
 
 @bp.route("/admin/targets", methods=["GET", "POST"])
@@ -48,10 +48,24 @@ def targets():
                   changes=levels.changes("target"), status=422 if form.errors else 200)
 
 
+def _level_form(row=None):
+    """The level form with the provinces in force in the open month to choose from (and an
+    edited row's own province, whatever its dates)."""
+    form = LevelForm(obj=row)
+    provinces = levels.provinces(clock.working_day())
+    if row is not None and row.area is not None and row.area not in provinces:
+        provinces.append(row.area)
+    form.set_provinces(provinces)
+    if form.area_id.data is None:  # a national row (no area), or a form without the field
+        form.area_id.data = NATIONAL
+    return form
+
+
 def _levels_page(form, status=200, editing=None):
     return render("admin/levels.html", form=form, editing=editing, status=status,
                   programs=levels.PROGRAMS,
                   standard={p: levels.standard_rows(p) for p in levels.PROGRAMS},
+                  provincial={p: levels.province_rows(p) for p in levels.PROVINCE_PROGRAMS},
                   defaults={p: levels.defaults(p) for p in levels.PROGRAMS},
                   categories=levels.category_rows(),
                   matching={p: levels.matching_records(p) for p in levels.PROGRAMS},
@@ -59,8 +73,9 @@ def _levels_page(form, status=200, editing=None):
 
 
 def _values(form):
+    area = db.session.get(Area, form.area_id.data) if form.area_id.data else None
     return dict(program=form.program.data, category=form.category.data, amount=form.amount.data,
-                valid_from=form.valid_from.data, source=form.source.data)
+                valid_from=form.valid_from.data, source=form.source.data, area=area)
 
 
 def _refused(form, error):
@@ -74,13 +89,17 @@ def _refused(form, error):
 def standard_levels():
     """The dated reference data of the payment list: standard levels per program and fixed
     amounts per category, each from a date; add a row."""
-    form = LevelForm()
+    form = _level_form()
     if form.validate_on_submit():
         try:
             row, copied = levels.add(current_user, **_values(form))
             db.session.commit()
-            flash(_("Đã thêm mức %(program)s từ ngày %(day)s.", program=row.program,
-                    day=row.valid_from.strftime("%d/%m/%Y")), "success")
+            if row.area_id:
+                flash(_("Đã thêm mức %(program)s của %(area)s từ ngày %(day)s.", program=row.program,
+                        area=row.area.full_name, day=row.valid_from.strftime("%d/%m/%Y")), "success")
+            else:
+                flash(_("Đã thêm mức %(program)s từ ngày %(day)s.", program=row.program,
+                        day=row.valid_from.strftime("%d/%m/%Y")), "success")
             if copied:
                 flash(_("Các mức mặc định trước đó đã được ghi vào bảng để các tháng trước giữ nguyên mức."),
                       "info")
@@ -97,7 +116,7 @@ def edit_level(level_id):
     row = db.session.get(StandardLevel, level_id)
     if row is None:
         abort(404)
-    form = LevelForm(obj=row)
+    form = _level_form(row)
     if form.validate_on_submit():
         try:
             changed = levels.update(row, current_user, **_values(form))

@@ -16,7 +16,8 @@ class UploadForm(Form):
     commune_id = SelectField(_l("Xã"), coerce=int, choices=[])
     program = SelectField(_l("Chương trình"), choices=[
         SelectChoice("", _l("Theo tiêu đề tệp")), SelectChoice("BTXH", _l("BTXH — bảo trợ xã hội")),
-        SelectChoice("NCC", _l("NCC — người có công"))])
+        SelectChoice("NCC", _l("NCC — người có công")),
+        SelectChoice("HTXH", _l("HTXH — hưu trí xã hội (từ 07/2025)"))])
     month = StringField(_l("Tháng của danh sách"), validators=[
         Optional(), Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", message=_l("Tháng dạng YYYY-MM, ví dụ 2024-05."))])
 

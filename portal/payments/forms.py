@@ -5,28 +5,33 @@ from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, Regexp
 
 from ..forms import Form
+from ..services.pension import programs_in
 
 
 ALL_COMMUNES = 0  # the open form's "every commune of the area" choice
-BOTH_PROGRAMS = "both"  # the open form's "both programs" choice
-PROGRAMS = ("BTXH", "NCC")
+ALL_PROGRAMS = "all"  # the open form's "every program of the month" choice
+PROGRAMS = ("BTXH", "NCC", "HTXH")
 
 
 class OpenForm(Form):
     """Open a month's payment list (or a new version of a locked one); a district user
     may choose ``ALL_COMMUNES`` to open the month for every commune at once, and anyone
-    ``BOTH_PROGRAMS`` to open BTXH and NCC together."""
+    ``ALL_PROGRAMS`` to open every program paid that month together (BTXH and NCC; HTXH
+    too from 07/2025, ``pension.programs_in``)."""
 
     commune_id = SelectField(_l("Xã"), coerce=int, choices=[])
     month = StringField(_l("Tháng"), validators=[
         DataRequired(_l("Nhập tháng.")),
         Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", message=_l("Tháng dạng YYYY-MM, ví dụ 2024-05."))])
-    program = SelectField(_l("Chương trình"), choices=[SelectChoice("BTXH", "BTXH"), SelectChoice("NCC", "NCC"),
-                                                       SelectChoice(BOTH_PROGRAMS, _l("Cả hai chương trình"))])
+    program = SelectField(_l("Chương trình"), choices=[
+        SelectChoice("BTXH", "BTXH"), SelectChoice("NCC", "NCC"), SelectChoice("HTXH", _l("HTXH (từ 07/2025)")),
+        SelectChoice(ALL_PROGRAMS, _l("Tất cả chương trình của tháng"))])
 
     def programs(self):
-        """The programs chosen: ``["BTXH"]``, ``["NCC"]`` or both."""
-        return list(PROGRAMS) if self.program.data == BOTH_PROGRAMS else [self.program.data]
+        """The programs chosen: one, or every program paid in the form's month."""
+        if self.program.data == ALL_PROGRAMS:
+            return list(programs_in(self.month.data))
+        return [self.program.data]
     reason = StringField(_l("Lý do (khi lập lại danh sách đã khóa)"), validators=[Length(max=300)])
 
 

@@ -68,7 +68,7 @@ def _open(form, communes):
     if commune is None:
         return None
     built, failed = [], False
-    for program in programs:  # both programs: both lists, or neither
+    for program in programs:  # every program asked: all the lists, or none
         try:
             built.append(payments.build(commune, form.month.data, program, current_user, form.reason.data))
         except payments.PeriodError as e:

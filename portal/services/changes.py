@@ -65,6 +65,10 @@ CLAUSES = {
     "3c": ("suspend", "Bị tạm giam từ 1 tháng trở lên"),
 }
 UNCOLLECTED_PERIODS = 3  # Circular 02/2021 Art. 2 cl. 3a
+# A stop that is no clause of Circular 02/2021 Art. 2: the elderly BTXH beneficiary moves to
+# the social pension (HTXH), which pays at least as much; one person is never paid both for
+# a month (Decree 176/2025/NĐ-CP; services/pension.py).
+TRANSFER_REASON = "Chuyển sang hưởng trợ cấp hưu trí xã hội (Nghị định 176/2025/NĐ-CP)"
 
 
 EFFECTIVE_WINDOW = 12  # months before and after the current month
@@ -188,10 +192,12 @@ def _not_allowed(kind, status):
 
 def propose(b, kind, user, effective_month, clause=None, reason=None, note=None,
             evidence=None, arrears_from=None, to_commune=None, source="officer", arrears=True,
-            window=True):
+            window=True, transfer=False):
     """Propose a change to ``b``'s allowance from ``effective_month`` (``YYYY-MM``).
 
-    A stop or suspension needs its ``clause`` of Circular 02/2021 Art. 2 (``1a`` … ``3c``);
+    A stop or suspension needs its ``clause`` of Circular 02/2021 Art. 2 (``1a`` … ``3c``),
+    except a stop with ``transfer=True``: the person moves to the social pension (no
+    clause, reason ``TRANSFER_REASON``, Decree 176/2025/NĐ-CP; ``pension.transfer``);
     a resumption may name ``arrears_from``, the first month owed (default: the month the
     suspension took effect, when that is before ``effective_month``; ``arrears=False``: no
     arrears at all; a month typed may not be before that suspension's month, nor, when
@@ -221,7 +227,9 @@ def propose(b, kind, user, effective_month, clause=None, reason=None, note=None,
         raise ChangeError(str(e), "arrears_from") from None
     if b.status == "merged":
         raise ChangeError("Hồ sơ đã gộp vào hồ sơ khác.")
-    if kind in ("stop", "suspend"):
+    if transfer and kind == "stop":
+        clause, reason = None, TRANSFER_REASON
+    elif kind in ("stop", "suspend"):
         if clause not in CLAUSES or CLAUSES[clause][0] != kind:
             raise ChangeError("Chọn lý do theo Thông tư 02/2021/TT-BLĐTBXH Điều 2 phù hợp với loại phát sinh.",
                               "clause")

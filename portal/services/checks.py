@@ -98,21 +98,59 @@ RULES = {r.code: r for r in [
 ]}
 WORDS = {"dung": "Đúng", "du": "Đủ", "sach": "Sạch", "song": "Sống"}
 
-# Standard levels in đồng when an admin has recorded none (Decree 20/2021 Art. 4;
-# Decree 76/2024 from 1/7/2024). Dated reference data: the table wins when it has rows.
-DEFAULT_STANDARD_LEVELS = {"BTXH": [(date(2021, 7, 1), 360_000), (date(2024, 7, 1), 500_000)]}
+# Standard levels in đồng when an admin has recorded none: every level in force up to
+# today. BTXH: Decree 20/2021/NĐ-CP Art. 4, Decree 76/2024/NĐ-CP from 1/7/2024. NCC (shown
+# and recorded; NCC lines take their category's amount or the record's own): Decree
+# 75/2021, 55/2023 from 1/7/2023, 77/2024 from 1/7/2024. HTXH (social pension): Social
+# Insurance Law 2024 Art. 21–22, Decree 176/2025/NĐ-CP Art. 3, from 1/7/2025. Dated
+# reference data: the table's national rows win when a program has any.
+DEFAULT_STANDARD_LEVELS = {
+    "BTXH": [(date(2021, 7, 1), 360_000), (date(2024, 7, 1), 500_000)],
+    "NCC": [(date(2021, 9, 1), 1_624_000), (date(2023, 7, 1), 2_055_000), (date(2024, 7, 1), 2_789_000)],
+    "HTXH": [(date(2025, 7, 1), 500_000)],
+}
+# The programs whose amount is coefficient × the standard level (Decree 20/2021 Art. 6).
+COEFFICIENT_PROGRAMS = ("BTXH",)
 
 
-def standard_level(program, on):
-    """The standard level (mức chuẩn, đồng) of ``program`` in force on ``on``, or ``None``."""
-    rows = db.session.execute(select(StandardLevel.valid_from, StandardLevel.amount)
-                              .where(StandardLevel.program == program,
-                                     StandardLevel.category.is_(None))).all()
-    levels = sorted(rows) if rows else DEFAULT_STANDARD_LEVELS.get(program, [])
+def province_of(area):
+    """The id of the province ``area`` (an ``Area``) lies in (itself if it is one), read
+    from its path, or ``None``."""
+    if area is None:
+        return None
+    if area.level == "province":
+        return area.id
+    ids = [int(x) for x in (area.path or "").strip("/").split("/") if x]
+    if not ids:
+        return None
+    return db.session.scalar(select(Area.id).where(Area.id.in_(ids), Area.level == "province"))
+
+
+def _at(levels, on):
     amount = None
-    for since, value in levels:
+    for since, value in sorted(levels):
         if since <= on:
             amount = value
+    return amount
+
+
+def standard_level(program, on, area=None):
+    """The standard level (mức chuẩn, đồng) of ``program`` in force on ``on`` (a ``date``),
+    or ``None``. With ``area`` (a commune or any unit, an ``Area``), a level its province
+    set from a date by its own resolution (a ``StandardLevel`` row with ``area_id``) counts
+    when it is in force on ``on`` and higher than the national one: a province may raise
+    the level, never lower it (Decree 20/2021/NĐ-CP Art. 4(2)). The national level is the
+    table's rows without an area, else ``DEFAULT_STANDARD_LEVELS``."""
+    rows = db.session.execute(select(StandardLevel.valid_from, StandardLevel.amount, StandardLevel.area_id)
+                              .where(StandardLevel.program == program,
+                                     StandardLevel.category.is_(None))).all()
+    national = [(since, value) for since, value, where in rows if where is None]
+    amount = _at(national or DEFAULT_STANDARD_LEVELS.get(program, []), on)
+    if area is not None and any(where is not None for *_, where in rows):
+        province = province_of(area)
+        own = _at([(since, value) for since, value, where in rows if where == province], on)
+        if own is not None and (amount is None or own > amount):
+            amount = own
     return amount
 
 
@@ -122,10 +160,12 @@ class Context:
 
     on: date  # the payment month's first day: amounts are checked against it
     campaign_start: datetime
-    id_holders: dict  # national_id → [(beneficiary id, commune name)]
+    id_holders: dict  # national_id → [(beneficiary id, commune name, transferred from id)]
     name_groups: dict  # (commune id, program, folded name, birth year) → [(id, national_id)]
     account_holders: dict  # account number → {household ids}
-    levels: dict  # program → standard level
+    levels: dict  # program → national standard level
+    province_levels: dict = None  # (program, province id) → the province's level, when higher
+    provinces: dict = None  # commune id → province id, when any province sets a level
     verified: dict = None  # beneficiary id → latest period (YYYY-MM) the police verified
     communes: dict = None  # commune id → (valid_from, valid_to, successor's name)
 
@@ -139,7 +179,10 @@ def _hits(b, a, ctx):
             out.append((code, None))
         if province_name(nid[:3]) is None:
             out.append(("id_unknown_province", f"Mã {nid[:3]}."))
-        others = [h for h in ctx.id_holders.get(nid, []) if h[0] != b.id]
+        # A record transferred to another program (BTXH → HTXH, Decree 176/2025/NĐ-CP) is
+        # the same person, not a duplicate: the payment lists keep them from being paid twice.
+        others = [h for h in ctx.id_holders.get(nid, [])
+                  if h[0] not in (b.id, b.transferred_from_id) and h[2] != b.id]
         if others:
             out.append(("duplicate_id", f"{mask_id(nid)} cũng có ở {others[0][1]}."))
     else:
@@ -153,10 +196,13 @@ def _hits(b, a, ctx):
     if b.monthly_amount is None:
         out.append(("missing_amount", None))
     elif b.program in ctx.levels and b.coefficient and ctx.levels[b.program]:
-        expected = round(b.coefficient * ctx.levels[b.program])
+        level = ctx.levels[b.program]
+        if ctx.province_levels:
+            level = ctx.province_levels.get((b.program, (ctx.provinces or {}).get(b.commune_id)), level)
+        expected = round(b.coefficient * level)
         if expected != b.monthly_amount:
             out.append(("amount_mismatch", f"{b.monthly_amount:,} ≠ {b.coefficient} × "
-                        f"{ctx.levels[b.program]:,} = {expected:,} đồng.".replace(",", ".")))
+                        f"{level:,} = {expected:,} đồng.".replace(",", ".")))
     if b.full_name != proper_case(b.full_name) or b.full_name != nfc(b.full_name):
         out.append(("name_not_clean", f"«{b.full_name}» → «{proper_case(b.full_name)}»."))
     same = ctx.name_groups.get((b.commune_id, b.program, b.name_folded, b.birth_year), [])
@@ -211,11 +257,11 @@ def _context(on, campaign_start, records=None):
             Beneficiary.name_folded.in_(sorted({r[2] for r in records}))).subquery()
         dup_numbers = sorted({r[3] for r in records if r[3]})
     id_holders = defaultdict(list)
-    for bid, nid, cname in db.session.execute(
-            select(Beneficiary.id, Beneficiary.national_id, Area.name)
+    for bid, nid, cname, came_from in db.session.execute(
+            select(Beneficiary.id, Beneficiary.national_id, Area.name, Beneficiary.transferred_from_id)
             .join(Area, Area.id == Beneficiary.commune_id)
             .where(Beneficiary.national_id.in_(dup_ids), Beneficiary.status != "merged")):
-        id_holders[nid].append((bid, cname))
+        id_holders[nid].append((bid, cname, came_from))
     name_groups = defaultdict(list)
     for cid, prog, name, year, bid, nid in db.session.execute(
             select(*key, Beneficiary.id, Beneficiary.national_id)
@@ -229,8 +275,35 @@ def _context(on, campaign_start, records=None):
             .where(Account.number.in_(dup_numbers), Beneficiary.account_status == "has_account",
                    Beneficiary.status != "merged")):
         account_holders[number].add(hid)
-    levels = {p: standard_level(p, on) for p in DEFAULT_STANDARD_LEVELS}
-    return Context(on, campaign_start, id_holders, name_groups, account_holders, levels)
+    levels = {p: standard_level(p, on) for p in COEFFICIENT_PROGRAMS}
+    province_levels, provinces = _province_levels(on, levels)
+    return Context(on, campaign_start, id_holders, name_groups, account_holders, levels,
+                   province_levels=province_levels, provinces=provinces)
+
+
+def _province_levels(on, levels):
+    """``({(program, province id): level}, {commune id: province id})`` for the provinces
+    whose own level is in force on ``on`` and higher than the national ``levels``; two
+    empty dicts (and no further query) when no province sets one."""
+    areas_with_rows = db.session.scalars(select(StandardLevel.area_id).where(
+        StandardLevel.area_id.is_not(None), StandardLevel.category.is_(None),
+        StandardLevel.program.in_(COEFFICIENT_PROGRAMS)).distinct()).all()
+    if not areas_with_rows:
+        return {}, {}
+    out = {}
+    for province_id in areas_with_rows:
+        province = db.session.get(Area, province_id)
+        for p in COEFFICIENT_PROGRAMS:
+            level = standard_level(p, on, province)
+            if level is not None and level != levels.get(p):
+                out[(p, province_id)] = level
+    provinces = {}
+    for province_id in {pid for _p, pid in out}:
+        path = db.session.get(Area, province_id).path
+        for cid in db.session.scalars(select(Area.id).where(Area.level == "commune",
+                                                            Area.path.startswith(path))):
+            provinces[cid] = province_id
+    return out, provinces
 
 
 def evaluate(ids_query, on, campaign_start):

@@ -255,7 +255,9 @@ def _issue(sheet, row, column, code, detail=None):
     return Issue(sheet, row, column, code, severity, f"{where}: {text}", text)
 
 
-PROGRAM_WORDS = {"NCC": ("nguoi co cong", "uu dai", "thuong binh", "liet si", "ncc"),
+# HTXH first: "trợ cấp hưu trí xã hội" also holds the words of BTXH's "trợ cấp xã hội".
+PROGRAM_WORDS = {"HTXH": ("huu tri xa hoi", "htxh"),
+                 "NCC": ("nguoi co cong", "uu dai", "thuong binh", "liet si", "ncc"),
                  "BTXH": ("bao tro xa hoi", "tro cap xa hoi", "btxh", "tro giup xa hoi")}
 # Categories (diện đối tượng) that only one program has: Decree 20/2021 Art. 5 for BTXH,
 # Ordinance 02/2020/UBTVQH14 for NCC.
@@ -266,7 +268,7 @@ CATEGORY_WORDS = {"NCC": ("thuong binh", "benh binh", "liet si", "co cong", "kha
 
 
 def guess_program(text):
-    """``NCC``/``BTXH`` from a list's title (or file name), or ``None``."""
+    """``HTXH``/``NCC``/``BTXH`` from a list's title (or file name), or ``None``."""
     t = fold(text).replace("_", " ").replace("-", " ")
     for program, words in PROGRAM_WORDS.items():
         if any(re.search(rf"\b{w}\b", t) for w in words):

@@ -4,8 +4,10 @@ exported in the administrative form and for the payment provider.
 Amounts are ``int`` đồng. A BTXH line is coefficient × the standard level in force that
 month (Decree 20/2021/NĐ-CP Art. 6; Decree 76/2024 from 1/7/2024); a line without a
 coefficient, and every NCC line, takes the record's monthly amount (the fixed NCC amounts
-are the record's, Decree 55/2023 and 77/2024). A line whose record has an open error
-finding is ``blocked``: the officer fixes the record or explicitly holds the line.
+are the record's, Decree 55/2023 and 77/2024). An HTXH line (social pension, from 07/2025)
+is the level in force (Decree 176/2025/NĐ-CP Art. 3). A line whose record has an open error
+finding is ``blocked``: the officer fixes the record or explicitly holds the line; so is a
+BTXH or HTXH line of a person already on the other program's list that month.
 """
 import csv
 import io
@@ -27,6 +29,7 @@ from ..vn.text import fold
 from . import changes, months
 from .areas import commune_in, communes_below, member_units, successors_of
 from .checks import standard_level
+from .pension import programs_in
 
 
 class PeriodError(ValueError):
@@ -44,13 +47,17 @@ BLOCKING_SOURCES = ("check", "police")
 
 class Amounts:
     """The monthly amount of a record in a month, from the dated reference data: BTXH is
-    coefficient × the standard level in force (Decree 20/2021/NĐ-CP Art. 6); an NCC record
-    takes its category's fixed amount in force (``StandardLevel`` rows with a category,
-    Decree 55/2023 and 77/2024 appendices), else the record's own ``monthly_amount``.
-    Levels are read once per month asked."""
+    coefficient × the standard level in force (Decree 20/2021/NĐ-CP Art. 6); HTXH is the
+    social pension level in force (Decree 176/2025/NĐ-CP Art. 3), else the record's own
+    amount; an NCC record takes its category's fixed amount in force (``StandardLevel``
+    rows with a category, Decree 55/2023 and 77/2024 appendices), else the record's own
+    ``monthly_amount``. A level a province set from a date counts in its communes where it
+    is higher (``checks.standard_level``): ``area`` is the list's commune, else each record's
+    commune in that month. Levels are read once per month (and province) asked."""
 
-    def __init__(self, program):
+    def __init__(self, program, area=None):
         self.program = program
+        self.area = area
         self._levels = {}
         rows = db.session.execute(select(StandardLevel.category_folded, StandardLevel.valid_from,
                                          StandardLevel.amount)
@@ -59,16 +66,30 @@ class Amounts:
         self._categories = defaultdict(list)
         for cat, since, amount in sorted(rows, key=lambda r: r[1]):
             self._categories[cat].append((since, amount))
+        # Only when a province has set a level does the record's place matter.
+        self._provincial = db.session.scalar(select(StandardLevel.id).where(
+            StandardLevel.program == program, StandardLevel.area_id.is_not(None),
+            StandardLevel.category.is_(None)).limit(1)) is not None
 
-    def level(self, month):
-        if month not in self._levels:
-            self._levels[month] = standard_level(self.program, months.start(month))
-        return self._levels[month]
+    def level(self, month, area=None):
+        """The standard level (đồng) of the program in ``month``, in ``area``'s province."""
+        area = (area or self.area) if self._provincial else None
+        key = (month, area.id if area is not None else None)
+        if key not in self._levels:
+            self._levels[key] = standard_level(self.program, months.start(month), area)
+        return self._levels[key]
+
+    def _where(self, b, month):
+        if not self._provincial:
+            return None
+        return self.area if self.area is not None else commune_in(b.commune, month)
 
     def of(self, b, month):
         """đồng (``int``) or ``None`` when nothing says how much."""
-        if b.program == "BTXH" and b.coefficient and self.level(month):
-            return round(b.coefficient * self.level(month))
+        if b.program == "BTXH" and b.coefficient and self.level(month, self._where(b, month)):
+            return round(b.coefficient * self.level(month, self._where(b, month)))
+        if b.program == "HTXH" and self.level(month, self._where(b, month)):
+            return self.level(month, self._where(b, month))
         if self._categories and b.category:
             on, amount = months.start(month), None
             for since, value in self._categories.get(fold(b.category), ()):
@@ -123,11 +144,15 @@ def build(commune, month, program, user, reason=None):
     :func:`_line_rows` makes them). Returns the period.
 
     Raises ``PeriodError`` when a draft already exists (``field`` ``"month"``), for a month
-    past next month (:func:`check_month`), or when a locked list is replaced without a
-    ``reason`` (``field`` ``"reason"``). The caller commits.
+    past next month (:func:`check_month`), for HTXH before 07/2025
+    (``pension.programs_in``), or when a locked list is replaced without a ``reason``
+    (``field`` ``"reason"``). The caller commits.
     """
     month = check_month(month)
     _check_in_force(commune, month)
+    if program not in programs_in(month):
+        raise PeriodError(f"Chưa có chương trình {program} trong tháng {months.label(month)}: trợ cấp hưu trí "
+                          "xã hội chi trả từ tháng 07/2025.", "month")
     last = last_version(commune.id, month, program)
     if last is not None and last.status == "draft":
         raise PeriodError("Danh sách tháng này đang soạn: mở danh sách đó, không lập danh sách mới.", "month")
@@ -243,6 +268,68 @@ def _paid_in_other_months(beneficiary_ids, program, month):
     return out
 
 
+#: Monthly programs that never pay one person for the same month: who qualifies for both
+#: the social assistance and the social pension is paid the higher one only (Decree
+#: 176/2025/NĐ-CP; ``pension.transfer`` moves them).
+EXCLUSIVE = {"BTXH": "HTXH", "HTXH": "BTXH"}
+
+
+def _current_versions(month, program):
+    """The select of the newest version (draft or locked) of each commune's ``program`` list
+    for ``month``."""
+    latest = (select(PaymentPeriod.commune_id, func.max(PaymentPeriod.version).label("v"))
+              .where(PaymentPeriod.month == month, PaymentPeriod.program == program)
+              .group_by(PaymentPeriod.commune_id).subquery())
+    return (select(PaymentPeriod.id).join(latest, (PaymentPeriod.commune_id == latest.c.commune_id)
+                                          & (PaymentPeriod.version == latest.c.v))
+            .where(PaymentPeriod.month == month, PaymentPeriod.program == program))
+
+
+def on_other_program(people, program, month):
+    """``{beneficiary id: note}`` for the records of ``people`` (``Beneficiary`` list) whose
+    person is already to be paid for ``month`` on a list of the program that excludes
+    ``program`` (:data:`EXCLUSIVE`: BTXH and HTXH): a listed line of the newest version of
+    any commune's list, of a record with the same ``national_id``, or the record an HTXH
+    record was transferred from (either way). Their line here is blocked, the note naming
+    the other list: one person is never paid twice for a month (Decree 176/2025/NĐ-CP)."""
+    other = EXCLUSIVE.get(program)
+    if other is None or other not in programs_in(month) or not people:
+        return {}
+    ids = [b.id for b in people]
+    nids = sorted({b.national_id for b in people if b.national_id})
+    sources = sorted({b.transferred_from_id for b in people if b.transferred_from_id})
+    found = []
+    versions = _current_versions(month, other)
+    line_of = (select(PaymentLine.beneficiary_id, Beneficiary.national_id, Beneficiary.transferred_from_id,
+                      Area.name, Area.kind)
+               .join(PaymentPeriod, PaymentPeriod.id == PaymentLine.period_id)
+               .join(Beneficiary, Beneficiary.id == PaymentLine.beneficiary_id)
+               .join(Area, Area.id == PaymentPeriod.commune_id)
+               .where(PaymentLine.period_id.in_(versions), PaymentLine.status == "listed"))
+    for column, values in ((Beneficiary.national_id, nids), (Beneficiary.id, sources),
+                           (Beneficiary.transferred_from_id, ids)):
+        for k in range(0, len(values), 5000):
+            found += db.session.execute(line_of.where(column.in_(values[k:k + 5000]))).all()
+    if not found:
+        return {}
+    by_nid, by_id, by_source = {}, {}, {}
+    for bid, nid, source, name, kind in found:
+        where = f"{kind} {name}" if kind else name
+        if nid:
+            by_nid[nid] = where
+        by_id[bid] = where
+        if source:
+            by_source[source] = where
+    out = {}
+    for b in people:
+        where = (by_nid.get(b.national_id) if b.national_id else None) or by_id.get(b.transferred_from_id) \
+            or by_source.get(b.id)
+        if where:
+            out[b.id] = (f"Đã có trong danh sách chi trả {other} tháng {months.label(month)} của {where}: "
+                         "một người không hưởng cả hai chế độ trong một tháng (Nghị định 176/2025/NĐ-CP).")
+    return out
+
+
 def _line_rows(commune, month, program, period_id, only=None):
     """The lines of ``commune``'s list for ``month`` and ``program`` as they would be built
     now: ``[dict]`` of ``PaymentLine`` columns for ``period_id``. ``only``: these
@@ -253,14 +340,16 @@ def _line_rows(commune, month, program, period_id, only=None):
     for the months from the change's ``arrears_from`` not yet on a final list, each at that
     month's amount. The account is copied onto the line. A line whose record has an open
     error is ``blocked`` with a note naming the error (:func:`blocking_notes`), as is a line
-    without an amount."""
+    without an amount, and a BTXH or HTXH line of a person already listed that month on a
+    list of the other program (:func:`on_other_program`)."""
     people, states = _paid_people(commune, month, program, only)
     owed = {b.id: states[b.id][1].arrears_from for b, _ in people
             if b.id in states and states[b.id][1].arrears_from}
     covered = changes.covered_months(list(owed), program) if owed else {}
     blocking = blocking_notes([b.id for b, _ in people], month)
     elsewhere = _paid_in_other_months([b.id for b, _ in people], program, month)
-    amounts = Amounts(program)
+    twice = on_other_program([b for b, _ in people], program, month)
+    amounts = Amounts(program, commune)
     rows = []
     for b, a in people:
         has_account = b.account_status == "has_account" and a is not None and bool(a.number)
@@ -272,6 +361,8 @@ def _line_rows(commune, month, program, period_id, only=None):
         status, note = "listed", None
         if b.id in blocking:
             status, note = "blocked", blocking[b.id]
+        elif b.id in twice:
+            status, note = "blocked", twice[b.id]
         elif month in elsewhere.get(b.id, ()):
             status, note = "blocked", (f"Tháng {months.label(month)} đã được trả (truy lĩnh) trong danh sách "
                                        f"tháng {months.label(elsewhere[b.id][month])}: tạm giữ dòng này.")
@@ -295,12 +386,14 @@ def _line_rows(commune, month, program, period_id, only=None):
 
 def build_area(area, month, programs, user):
     """Open ``month``'s lists for every commune in force below ``area`` (or ``area`` itself
-    when it is a commune) that has none yet. Returns ``(built periods, skipped periods)``.
+    when it is a commune) that has none yet, for those of ``programs`` paid that month
+    (``pension.programs_in``). Returns ``(built periods, skipped periods)``.
     Records first take the decisions that have come due (``changes.apply_due``). Raises
     ``PeriodError`` for a month past next month (:func:`check_month`)."""
     month = check_month(month)
     changes.apply_due(user=user)
     communes = [area] if area.level == "commune" else communes_below(area, on=months.start(month))
+    programs = [p for p in programs if p in programs_in(month)]  # no HTXH before 07/2025
     built, skipped = [], []
     for commune in communes:
         for program in programs:
