@@ -741,7 +741,8 @@ def _open_month(district, month, user):
     """Build and lock ``month``'s lists for every commune and both programs, as they were on
     the list day: an account recorded on a later visit was not on that month's list."""
     made = _at(months.start(month).replace(day=LIST_DAY), LIST_HOUR)
-    built, _ = payments.build_area(district, month, ("BTXH", "NCC"), user)
+    with _Dated(made):  # the statuses the month's decisions set (changes.apply_due) change then
+        built, _ = payments.build_area(district, month, ("BTXH", "NCC"), user)
     t = PaymentLine.__table__
     later = select(Beneficiary.id).where(Beneficiary.reviewed_at >= made)
     db.session.execute(t.update().where(t.c.period_id.in_([p.id for p in built]), t.c.has_account.is_(True),
