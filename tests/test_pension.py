@@ -326,6 +326,7 @@ def test_report_before_july_2025_has_no_htxh_and_after_has(today, elders):
 
 def test_the_transfer_page_and_its_form(client, today, elders):
     login(client, "canbo")
+    assert 'href="/pension/transfers"' in client.get("/changes").get_data(as_text=True)
     html = client.get("/pension/transfers?month=2025-08").get_data(as_text=True)
     assert "Chuyển sang hưu trí xã hội" in html and "Nguyễn Văn An" in html
     assert "Trần Thị Bích" not in html and "cấp quyết định là Chủ tịch UBND xã" in html
@@ -350,3 +351,29 @@ def test_the_transfer_page_and_its_form(client, today, elders):
     client.post("/logout", data={"csrf_token": token})
     login(client, "payer")
     assert client.get("/pension/transfers").status_code == 403
+
+
+# ------------------------------------------------------------------ imports
+
+HTXH_LIST = """UBND XÃ BÌNH SƠN
+DANH SÁCH CHI TRẢ TRỢ CẤP HƯU TRÍ XÃ HỘI THÁNG 8/2025
+STT,Họ và tên,Ngày sinh,Giới tính,Số định danh cá nhân,Thôn,Diện đối tượng,Mức trợ cấp
+1,Đặng Văn Hải,05/03/1948,Nam,051048000011,Thôn Phú Long,Người từ đủ 75 tuổi không có lương hưu,500.000
+2,Huỳnh Thị Lan,1950,Nữ,051150000012,Thôn Phú Long,Người từ đủ 75 tuổi không có lương hưu,500.000
+"""
+
+
+def test_a_communes_htxh_list_imports(today, runner, tmp_path):
+    path = tmp_path / "htxh-08-2025.csv"
+    path.write_text(HTXH_LIST, encoding="utf-8")
+    r = runner.invoke(args=["import-list", str(path), "--commune", "21040", "--program", "HTXH", "--json"])
+    assert r.exit_code == 0, r.output
+    added = db.session.scalars(select(Beneficiary).where(Beneficiary.program == "HTXH")).all()
+    assert sorted((b.full_name, b.monthly_amount) for b in added) == [
+        ("Huỳnh Thị Lan", 500_000), ("Đặng Văn Hải", 500_000)]
+    assert all(b.commune_id == today.id for b in added)
+    # The title alone says HTXH too.
+    parsed = imports.parse(HTXH_LIST.encode(), "ds.csv", None, None)
+    assert (parsed.program, parsed.month) == ("HTXH", "2025-08")
+    period = payments.build(today, "2025-08", "HTXH", history.system_user())
+    assert sorted(line.amount for line in period.lines) == [500_000, 500_000]
