@@ -5,7 +5,7 @@ from sqlalchemy import and_, case, func, select
 from ..extensions import db
 from ..models import Area, Beneficiary
 from ..services import months, progress
-from ..services.areas import communes_below
+from ..services.areas import communes_below, member_units
 from ..vn.text import fold
 from ..web import get_or_404, page_arg, render
 from . import bp
@@ -87,7 +87,7 @@ def commune(area_id):
     villages = db.session.execute(
         select(Area, func.count(Beneficiary.id), not_reviewed, without)
         .join(Beneficiary, and_(Beneficiary.village_id == Area.id, Beneficiary.status != "merged"))
-        .where(Area.parent_id == area.id, Area.level == "village")
+        .where(Area.parent_id.in_(member_units(area, progress.campaign_month())), Area.level == "village")
         .group_by(Area.id).order_by(not_reviewed.desc(), Area.name_folded)).all()
     return render("progress/commune.html", area=area, cp=cp,
                   goals=progress.targets(area, progress.campaign_month()),
