@@ -302,7 +302,8 @@ def test_admin_sets_targets(client):
     login(client, "admin")
     token = csrf_token(client, "/admin/targets")
     data = {"csrf_token": token, "BTXH__reviewed": 100, "NCC__reviewed": 100, "BTXH__cashless": 70,
-            "NCC__cashless": 55, "BTXH__paid_into_account": 100, "NCC__paid_into_account": 100}
+            "NCC__cashless": 55, "BTXH__paid_into_account": 100, "NCC__paid_into_account": 100,
+            "HTXH__reviewed": 100, "HTXH__cashless": 60, "HTXH__paid_into_account": 100}
     assert client.post("/admin/targets", data=data).status_code == 303
     assert 'value="70"' in client.get("/admin/targets").get_data(as_text=True)
     data["BTXH__cashless"] = 170
