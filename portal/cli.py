@@ -321,12 +321,12 @@ def setup(demo):
         from .services import demo_today
         counts = demo_data.build_demo()
         demo_data.plant_problems()
-        click.echo("Đang chạy chu kỳ chi trả từ 06/2024 đến 11/2026 (khoảng một phút)…")
-        demo_today.run_to_today()
+        click.echo("Đang chạy chu kỳ chi trả từ 06/2024 đến 11/2026 (khoảng hai phút)…")
+        cycle = demo_today.run_to_today()
         demo_data.create_demo_users()
         checks.recheck(select(Beneficiary.id))
         db.session.commit()
-        click.echo(f"Đã tạo dữ liệu mẫu: {counts}.")
+        click.echo(f"Đã tạo dữ liệu mẫu: {counts}; chu kỳ 06/2024–11/2026: {cycle}; đang mở tháng 12/2026.")
     click.echo(f"Cơ sở dữ liệu: {current_app.config['SQLALCHEMY_DATABASE_URI']}")
 
 

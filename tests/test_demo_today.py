@@ -46,8 +46,8 @@ def test_the_cycle_runs_to_november_2026_and_december_is_open(ctx):
     assert sorted(by_month)[0] == "2024-01" and sorted(by_month)[-1] == "2026-11"
     assert "2026-12" not in by_month
     assert by_month["2025-06"] == 44  # 22 old communes × BTXH, NCC
-    assert by_month["2025-07"] == 10  # 5 new communes
-    assert by_month["2026-11"] == 8  # Xã Bình Sơn's November is left for the user
+    assert by_month["2025-07"] == 15  # 5 new communes × BTXH, NCC, HTXH
+    assert by_month["2026-11"] == 12  # Xã Bình Sơn's November is left for the user
     assert not db.session.scalar(select(func.count()).select_from(PaymentPeriod).where(
         PaymentPeriod.status != "locked"))
 
@@ -87,6 +87,25 @@ def test_the_amount_follows_the_dated_level(ctx):
         .where(PaymentPeriod.month == month, PaymentPeriod.program == "BTXH", PaymentLine.arrears == 0,
                Beneficiary.coefficient == 1.5).limit(1)).one()
     assert line("2024-06") == (540_000, 1.5) and line("2024-07") == (750_000, 1.5)
+
+
+def test_the_social_pension_begins_in_july_2025(ctx):
+    assert ctx.counts["transfers"] > 0
+    htxh = db.session.execute(
+        select(PaymentPeriod.month, func.count(PaymentLine.id)).join(PaymentLine, PaymentLine.period_id == PaymentPeriod.id)
+        .where(PaymentPeriod.program == "HTXH").group_by(PaymentPeriod.month)).all()
+    assert min(m for m, _ in htxh) == "2025-07" and all(n > 0 for _, n in htxh)
+    # A transferred person leaves the BTXH list the month the HTXH list takes them.
+    moved = db.session.scalar(select(Beneficiary).where(Beneficiary.transferred_from_id.is_not(None))
+                              .order_by(Beneficiary.id))
+    on = lambda month, bid: db.session.scalars(  # noqa: E731
+        select(PaymentPeriod.program).join(PaymentLine, PaymentLine.period_id == PaymentPeriod.id)
+        .where(PaymentPeriod.month == month, PaymentLine.beneficiary_id == bid, PaymentLine.status == "listed")).all()
+    assert on("2025-06", moved.transferred_from_id) == ["BTXH"] and on("2025-07", moved.transferred_from_id) == []
+    assert on("2025-07", moved.id) == ["HTXH"]
+    amounts = set(db.session.scalars(select(PaymentLine.amount).join(PaymentPeriod).where(
+        PaymentPeriod.program == "HTXH", PaymentLine.arrears == 0)))
+    assert amounts == {500_000}
 
 
 def test_decisions_are_by_the_level_of_their_day(ctx):

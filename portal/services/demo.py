@@ -737,12 +737,13 @@ def _at(day, hour=9, minute=0):
     return datetime(day.year, day.month, day.day, hour, minute)
 
 
-def _open_month(district, month, user):
-    """Build and lock ``month``'s lists for every commune and both programs, as they were on
-    the list day: an account recorded on a later visit was not on that month's list."""
+def _open_month(area, month, user, programs=("BTXH", "NCC")):
+    """Build and lock ``month``'s lists for every commune of ``area`` (or ``area``, a
+    commune) and ``programs``, as they were on the list day: an account recorded on a later
+    visit was not on that month's list."""
     made = _at(months.start(month).replace(day=LIST_DAY), LIST_HOUR)
     with _Dated(made):  # the statuses the month's decisions set (changes.apply_due) change then
-        built, _ = payments.build_area(district, month, ("BTXH", "NCC"), user)
+        built, _ = payments.build_area(area, month, programs, user)
     t = PaymentLine.__table__
     later = select(Beneficiary.id).where(Beneficiary.reviewed_at >= made)
     db.session.execute(t.update().where(t.c.period_id.in_([p.id for p in built]), t.c.has_account.is_(True),

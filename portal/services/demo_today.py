@@ -26,10 +26,11 @@ from datetime import date, timedelta
 from sqlalchemy import bindparam, func, insert, select
 
 from ..extensions import db
-from ..models import Account, Beneficiary, Event, PaymentLine, PaymentPeriod, Review, User
-from . import areas, changes, clock, history, months, payments
+from ..models import Account, Area, Beneficiary, Event, Household, PaymentLine, PaymentPeriod, Review, User
+from . import areas, changes, clock, history, months, payments, pension
 from .demo import BANK_MIX, _Dated, _World, _at, _bank_names, _draw_results, _open_month, record_results
 from .history import system_user
+from ..vn.text import fold
 
 FIRST, LAST = "2024-06", "2026-11"  # the months this module pays (May 2024 and before: demo.pay_months)
 OPEN_MONTH = "2026-12"
@@ -139,7 +140,7 @@ def run_to_today(seed: int = 2024) -> dict:
                             f"Chủ tịch UBND {c.full_name}") for c in new_communes}
     system = system_user()
     payer = by_name["payer"]
-    counts = {"months": 0, "periods": 0, "lines": 0, "results": 0, "visits": 0, "changes": 0}
+    counts = {"months": 0, "periods": 0, "lines": 0, "results": 0, "visits": 0, "changes": 0, "transfers": 0}
     missed, taken = set(), set()
     _finish_may_2024(rng, payer)
 
@@ -149,8 +150,55 @@ def run_to_today(seed: int = 2024) -> dict:
             payments.refresh_for_decision(change, who)
         counts["changes"] += 1
 
+    def transfers(month, day, communes):
+        """The elderly BTXH beneficiaries who meet the social pension's conditions move to
+        it from ``month`` (Decree 176/2025/NĐ-CP: the higher of the two allowances), by a
+        decision of their commune's chairman on ``day``."""
+        for commune in communes:
+            for n, cand in enumerate(pension.transfer_candidates([commune.id], month)):
+                with _Dated(_at(day, 14), cand.beneficiary), clock.pinned(months.of(day)):
+                    stop, _, grant = pension.transfer(cand.beneficiary, chairmen[commune.id], month,
+                                                      f"{200 + n}/QĐ-UBND", day)
+                    payments.refresh_for_decision(stop, chairmen[commune.id])
+                    payments.refresh_for_decision(grant, chairmen[commune.id])
+                counts["transfers"] += 1
+
+    def new_pensioners(month, day, commune, n):
+        """``n`` people of ``commune`` aged 75 or more, with no pension, who asked for the
+        social pension: granted from ``month`` by the chairman on ``day``."""
+        villages = db.session.scalars(select(Area).where(
+            Area.parent_id.in_(areas.member_units(commune, month)), Area.level == "village").order_by(Area.id)).all()
+        for _ in range(n):
+            sex = rng.choice("MF")
+            born = w.date_between(date(1930, 1, 1), months.start(month).replace(year=months.start(month).year - 76))
+            name = w.name(sex, "old")
+            village = rng.choice(villages)
+            at = _at(day - timedelta(days=rng.randint(8, 20)), rng.randint(8, 11))
+            with _Dated(at), clock.pinned(months.of(at.date())):
+                b = Beneficiary(program="HTXH", commune_id=commune.id, village_id=village.id,
+                                household=Household(commune_id=commune.id, village_id=village.id, head_name=name),
+                                full_name=name, name_folded=fold(name), sex=sex, birth_date=born, birth_year=born.year,
+                                national_id=w.national_id(sex, born.year), category=pension.CATEGORY_75,
+                                monthly_amount=500_000, has_pension=False, status="active", created_at=at,
+                                updated_at=at)
+                db.session.add(b)
+                db.session.flush()
+                history.record_creation(b, officer, "decision")
+                c = changes.propose(b, "new", officer, month, reason="Đủ 75 tuổi, không hưởng lương hưu, trợ cấp BHXH",
+                                    evidence=f"Tờ khai đề nghị hưởng trợ cấp hưu trí xã hội ngày {at:%d/%m/%Y}")
+            decide(c, day, f"{rng.randint(300, 399)}/QĐ-UBND", chairmen[commune.id])
+
     def story(month):
         """The changes decided before ``month``'s lists, effective from ``month``."""
+        if month == "2025-07":  # the social pension begins: the elderly BTXH move to it
+            transfers(month, date(2025, 7, 3), new_communes)
+        if month == "2025-09":
+            for commune, n in zip(new_communes, (12, 6, 5, 4, 5), strict=True):
+                new_pensioners(month, date(2025, 8, 25), commune, n)
+        if month == "2026-01":  # those who have turned 75 since (Xã Bình Sơn's are left for the user)
+            transfers(month, date(2025, 12, 29), new_communes[1:])
+        if month == "2026-05":
+            new_pensioners(month, date(2026, 4, 24), son, 5)
         if month == "2024-11":  # a death in Bình Chánh, the district decides
             b = _story_person(rng, [chanh.id], lambda b: b.birth_year <= 1940, taken)
             if b is not None:
@@ -193,7 +241,8 @@ def run_to_today(seed: int = 2024) -> dict:
                 for commune in new_communes:
                     if month == LAST and commune.code == LEFT_FOR_THE_USER:
                         continue
-                    built += _open_month(commune, month, officer if commune is son else province_user)
+                    built += _open_month(commune, month, officer if commune is son else province_user,
+                                         pension.programs_in(month))
         results, missed = _draw_results(rng, month, built, None, missed, as_of=AS_OF)
         record_results(results, payer)
         counts["months"] += 1
