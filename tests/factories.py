@@ -2,7 +2,9 @@
 from datetime import date
 
 from portal.extensions import db
-from portal.models import Account, Beneficiary, Household
+from werkzeug.security import generate_password_hash
+
+from portal.models import Account, Area, Beneficiary, Household, User
 from portal.services.areas import find_commune, get_or_create_village
 from portal.vn.text import fold
 
@@ -48,3 +50,15 @@ def visit(b, day, officer="commune", **data):
     values.update(data)
     user = db.session.scalar(select(User).where(User.username == officer))
     save_review(b, user, values, b.version, visited_on=day)
+
+
+def make_user(username, role, area, month="2024-05", full_name=None):
+    """A user with the password ``demo`` (a cheap hash) working in ``area``: an ``Area``, or
+    the code of the commune in force in ``month``. Committed."""
+    if not isinstance(area, Area):
+        area = find_commune(area, month)
+    u = User(username=username, role=role, area=area, full_name=full_name or username,
+             password_hash=generate_password_hash("demo", method="pbkdf2:sha256:1000"))
+    db.session.add(u)
+    db.session.commit()
+    return u

@@ -10,17 +10,16 @@ from datetime import date
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
-from werkzeug.security import generate_password_hash
 from werkzeug.serving import make_server
 
 from portal.changes.forms import CLAUSE_LABELS
 from portal.extensions import db
-from portal.models import Beneficiary, ChangeProposal, Event, Finding, Household, User
+from portal.models import Beneficiary, ChangeProposal, Event, Finding, Household
 from portal.services import changes, history, imports, payments, police
 from portal.services.areas import find_commune, get_or_create_village
 from tests import filegen
 from tests.conftest import csrf_token, log_in_as, login, user
-from tests.factories import person, with_account
+from tests.factories import make_user, person, with_account
 
 HX = {"HX-Request": "true"}
 CHANH, THANH = "21052", "21046"  # Xã Bình Chánh, Xã Bình Thạnh (Bình Sơn district, 2024)
@@ -34,14 +33,6 @@ def people(app):
                    national_id="051060222333", coefficient=1.0)
     db.session.commit()
     return a, b, other
-
-
-def make_user(username, role, code, month="2024-05"):
-    u = User(username=username, role=role, area=find_commune(code, month), full_name=username,
-             password_hash=generate_password_hash("demo", method="pbkdf2:sha256:1000"))
-    db.session.add(u)
-    db.session.commit()
-    return u
 
 
 def approve(change, number="15/QĐ-UBND", day=date(2024, 5, 20)):

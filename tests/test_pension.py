@@ -7,26 +7,17 @@ from datetime import date
 
 import pytest
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
 
 from portal.extensions import db
-from portal.models import Area, Beneficiary, ChangeProposal, PaymentPeriod, User
+from portal.models import Beneficiary, ChangeProposal, User
 from portal.services import changes, checks, history, imports, levels, payments, pension, reports
 from portal.services.areas import find_area, find_commune
 from portal.services.checks import standard_level
 from tests.conftest import csrf_token, login, user
-from tests.factories import person, with_account
+from tests.factories import make_user, person, with_account
 
 ELDER = "Người cao tuổi từ đủ 80 tuổi trở lên"  # Decree 20/2021 Art. 5(5)(c), coefficient 1.0
 POOR_ELDER = "Người cao tuổi thuộc hộ nghèo không có người phụng dưỡng"  # Art. 5(5)(a), 1.5
-
-
-def make_user(username, role, code, month="2025-08"):
-    u = User(username=username, role=role, area=find_commune(code, month), full_name=username,
-             password_hash=generate_password_hash("demo", method="pbkdf2:sha256:1000"))
-    db.session.add(u)
-    db.session.commit()
-    return u
 
 
 @pytest.fixture
@@ -35,8 +26,8 @@ def today(app):
     chairman decides, its officer records."""
     app.config["CAMPAIGN_MONTH"] = "2025-08"
     app.config["DECIDING_ROLES"] = [("2000-01-01", "district"), ("2025-07-01", "chairman")]
-    make_user("chutich", "chairman", "21040")
-    make_user("canbo", "commune", "21040")
+    make_user("chutich", "chairman", "21040", "2025-08")
+    make_user("canbo", "commune", "21040", "2025-08")
     return find_commune("21040", "2025-08")
 
 

@@ -15,28 +15,19 @@ from importlib import resources
 import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
-from werkzeug.security import generate_password_hash
 
 from portal import create_app
 from portal.extensions import db
-from portal.models import Area, ChangeProposal, MonthlyReport, User
+from portal.models import Area, ChangeProposal, MonthlyReport
 from portal.services import areas, changes, payments, reports
 from portal.services.areas import find_area, find_commune
 from tests.conftest import PG_URL, _config, csrf_token, login, user
-from tests.factories import person, with_account
+from tests.factories import make_user, person, with_account
 
 BINH_SON = {"21040": "Xã Bình Sơn", "21061": "Xã Vạn Tường", "21085": "Xã Bình Minh",
             "21100": "Xã Bình Chương", "21109": "Xã Đông Sơn"}
 ENC = {"Accept-Encoding": "br, gzip"}
 PAGE_BUDGET = 14_600  # budgets.md: every HTML page, compressed
-
-
-def make_user(username, role, area, full_name=None):
-    u = User(username=username, role=role, area=area, full_name=full_name or username,
-             password_hash=generate_password_hash("demo", method="pbkdf2:sha256:1000"))
-    db.session.add(u)
-    db.session.flush()
-    return u
 
 
 def province51():
@@ -65,7 +56,7 @@ def post_app():
         text = (resources.files("portal") / "data" / areas.PACKAGED_PROVINCE).read_text("utf-8")
         areas.load_gso_rows(csv.reader(io.StringIO(text)))
         province = province51()
-        make_user("so", "province", province, "Sở Y tế tỉnh Quảng Ngãi")
+        make_user("so", "province", province, full_name="Sở Y tế tỉnh Quảng Ngãi")
         make_user("canbo", "commune", find_commune("21040", "2026-11"))
         db.session.commit()
         yield app
@@ -239,7 +230,7 @@ def test_the_approver_follows_the_change_effective_month(app, client):
     the commune chairman, whatever the open month; each records and shows its decider."""
     app.config["CAMPAIGN_MONTH"] = "2025-07"
     son = find_commune("21040", "2025-08")
-    chairman = make_user("chutich", "chairman", son, "Võ Văn Chủ")
+    chairman = make_user("chutich", "chairman", son, full_name="Võ Văn Chủ")
     officer = make_user("canbo", "commune", son)
     old = person("21052", name="Nguyễn Văn Cũ", national_id="051050000021", coefficient=1.0)
     new = person("21052", name="Trần Văn Mới", national_id="051050000022", coefficient=1.0)

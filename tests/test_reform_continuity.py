@@ -5,24 +5,15 @@ from datetime import date
 
 import pytest
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
 
 from portal.extensions import db
-from portal.models import Area, PaymentPeriod, User
+from portal.models import Area, PaymentPeriod
 from portal.services import areas, changes, clock, payments, progress, reports
 from portal.services.areas import find_area, find_commune
 from tests.conftest import user
-from tests.factories import person, with_account
+from tests.factories import make_user, person, with_account
 
 CHANH, SON, TUONG = "21052", "21040", "21061"  # Bình Chánh (old) → Xã Bình Sơn; Xã Vạn Tường
-
-
-def make_user(username, role, area):
-    u = User(username=username, role=role, area=area, full_name=username,
-             password_hash=generate_password_hash("demo", method="pbkdf2:sha256:1000"))
-    db.session.add(u)
-    db.session.flush()
-    return u
 
 
 @pytest.fixture

@@ -1,9 +1,7 @@
 """What a list states reaches the payment (issue 10 §1): a remark such as "Đã chết ngày
 12/4/2024" becomes a proposal that blocks the person's lines from its month until the
 deciding level approves it or an officer dismisses it with a reason; decoys never block."""
-import io
 import json
-import re
 from datetime import date
 
 import pytest

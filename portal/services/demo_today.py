@@ -188,6 +188,21 @@ def run_to_today(seed: int = 2024) -> dict:
                                     evidence=f"Tờ khai đề nghị hưởng trợ cấp hưu trí xã hội ngày {at:%d/%m/%Y}")
             decide(c, day, f"{rng.randint(300, 399)}/QĐ-UBND", chairmen[commune.id])
 
+    def death(month, units, born_by, died, noted, decided_on, number, who, evidence):
+        """A person of ``units`` born in ``born_by`` or before dies on ``died``; the officer
+        records it on ``noted`` and proposes the stop from ``month`` (Circular 02/2021 Art. 2
+        cl. 1a; the month after the death, Decree 20/2021 Art. 8(2)); ``who`` decides."""
+        b = _story_person(rng, units, lambda b: b.birth_year <= born_by, taken)
+        if b is None:
+            return
+        taken.add(b.id)
+        remark = f"Chết ngày {died:%d/%m/%Y}"
+        with _Dated(_at(noted, 9), b), clock.pinned(months.of(noted)):
+            history.set_fields(b, {"deceased": True, "note": remark}, officer, "review")
+            c = changes.propose(b, "stop", officer, month, clause="1a", reason=remark, source="review",
+                                evidence=evidence)
+        decide(c, decided_on, number, who)
+
     def story(month):
         """The changes decided before ``month``'s lists, effective from ``month``."""
         if month == "2025-07":  # the social pension begins: the elderly BTXH move to it
@@ -200,23 +215,11 @@ def run_to_today(seed: int = 2024) -> dict:
         if month == "2026-05":
             new_pensioners(month, date(2026, 4, 24), son, 5)
         if month == "2024-11":  # a death in Bình Chánh, the district decides
-            b = _story_person(rng, [chanh.id], lambda b: b.birth_year <= 1940, taken)
-            if b is not None:
-                taken.add(b.id)
-                with _Dated(_at(date(2024, 10, 21), 9), b), clock.pinned("2024-10"):
-                    history.set_fields(b, {"deceased": True, "note": "Chết ngày 12/10/2024"}, officer, "review")
-                    c = changes.propose(b, "stop", officer, "2024-11", clause="1a", reason="Chết ngày 12/10/2024",
-                                        source="review", evidence="Trích lục khai tử số 88/2024, UBND xã Bình Chánh")
-                decide(c, date(2024, 10, 28), "301/QĐ-UBND", district)
+            death(month, [chanh.id], 1940, date(2024, 10, 12), date(2024, 10, 21), date(2024, 10, 28),
+                  "301/QĐ-UBND", district, "Trích lục khai tử số 88/2024, UBND xã Bình Chánh")
         if month == "2025-10":  # after the reform: a death in Xã Bình Sơn, the chairman decides
-            b = _story_person(rng, areas.member_units(son, month), lambda b: b.birth_year <= 1942, taken)
-            if b is not None:
-                taken.add(b.id)
-                with _Dated(_at(date(2025, 9, 15), 10), b), clock.pinned("2025-09"):
-                    history.set_fields(b, {"deceased": True, "note": "Chết ngày 02/09/2025"}, officer, "review")
-                    c = changes.propose(b, "stop", officer, "2025-10", clause="1a", reason="Chết ngày 02/09/2025",
-                                        source="review", evidence="Trích lục khai tử số 41/2025, UBND xã Bình Sơn")
-                decide(c, date(2025, 9, 22), "57/QĐ-UBND", chairmen[son.id])
+            death(month, areas.member_units(son, month), 1942, date(2025, 9, 2), date(2025, 9, 15),
+                  date(2025, 9, 22), "57/QĐ-UBND", chairmen[son.id], "Trích lục khai tử số 41/2025, UBND xã Bình Sơn")
         if month == "2026-06":  # a suspension (cl. 3c) in Xã Vạn Tường, its chairman decides
             tuong = new_communes[1]
             b = _story_person(rng, areas.member_units(tuong, month), lambda b: True, taken)
