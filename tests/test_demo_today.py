@@ -1,5 +1,7 @@
 """The demo carried on to today: the cycle run from June 2024 to November 2026 across the
 2025 reform, December 2026 open, the users in today's units."""
+import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -7,14 +9,15 @@ from portal import create_app
 from portal.extensions import db
 from portal.models import Area, Beneficiary, ChangeProposal, PaymentLine, PaymentPeriod, User
 from portal.services import areas, clock, demo, demo_today, months, reports
-from tests.conftest import _config, login
+from tests.conftest import PG_URL, _config, _pg_database, login
+from tests.test_budgets import budget_failures, walk
 
 SIZE = 600
 
 
 @pytest.fixture(scope="module")
 def today_app():
-    app = create_app(_config("sqlite://"))
+    app = create_app(_config(_pg_database("today") if PG_URL else "sqlite://"))
     app.config["CAMPAIGN_MONTH"] = None  # the data set's own month, as `make run` has it
     with app.app_context():
         db.create_all()
@@ -25,8 +28,7 @@ def today_app():
         demo.create_demo_users(fast=True)
         db.session.commit()
         app.counts = counts
-        yield app
-        db.session.remove()
+    yield app  # no app context held open: each request gets its own, as when served
 
 
 @pytest.fixture
@@ -142,3 +144,29 @@ def test_the_province_and_the_new_commune_log_in(today_app):
         login(client, "commune")
         html = client.get("/payments").get_data(as_text=True)
         assert "Xã Bình Sơn" in html
+
+
+@pytest.mark.parametrize("role", ["province", "commune", "chairman", "police", "payer"])
+def test_todays_pages_within_budget_and_without_a_district(today_app, role):
+    """Every page a post-reform user reaches from their landing page: within the byte budget,
+    answering 200, and never naming a district (the old world only by a past month asked)."""
+    client = today_app.test_client()
+    login(client, role)
+    result = walk(client, "/", limit=60)
+    assert not budget_failures(role, result), "\n".join(budget_failures(role, result))
+    assert len({p["kind"] for p in result["pages"]}) >= 4
+    for page in result["pages"]:
+        if "month=2024" in page["url"] or "month=2025-0" in page["url"]:
+            continue
+        # Who decided a change of 2024 is history: the district's officer, by name.
+        html = re.sub(r"Người quyết định: [^<]*", "", client.get(page["url"]).get_data(as_text=True))
+        assert "huyện" not in html.lower(), page["url"]
+
+
+def test_the_province_overview_ranks_all_its_communes(today_app):
+    client = today_app.test_client()
+    login(client, "province")
+    html = client.get("/overview").get_data(as_text=True)
+    assert "96 xã trong tháng 12/2026" in html
+    old = client.get("/overview?month=2024-05").get_data(as_text=True)
+    assert "Huyện Bình Sơn" in old and "Xã Bình Chánh" in old
