@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from portal import create_app
 from portal.extensions import db
 from portal.models import Area, Beneficiary, ChangeProposal, PaymentLine, PaymentPeriod, User
-from portal.services import areas, clock, demo, demo_today, months, reports
+from portal.services import areas, clock, demo, demo_today, months, payments, reports
 from tests.conftest import PG_URL, _config, _pg_database, login
 from tests.test_budgets import budget_failures, walk
 
@@ -170,3 +170,20 @@ def test_the_province_overview_ranks_all_its_communes(today_app):
     assert "96 xã trong tháng 12/2026" in html
     old = client.get("/overview?month=2024-05").get_data(as_text=True)
     assert "Huyện Bình Sơn" in old and "Xã Bình Chánh" in old
+
+
+def test_the_months_before_november_are_reported_and_novembers_list_can_be_locked(ctx):
+    from portal.models import MonthlyReport
+    made = set(db.session.execute(select(MonthlyReport.month, Area.code).join(Area, Area.id == MonthlyReport.area_id)))
+    assert ("2024-01", "524") in made and ("2025-06", "524") in made
+    assert {("2026-10", code) for code in demo_today.NEW_COMMUNES + ("51",)} <= made
+    assert not {m for m, _ in made if m >= "2026-11"}  # November's report is the user's to make
+    # The amounts the registry states follow the 2024 levels (Decree 76/2024), so Xã Bình
+    # Sơn's November list is blocked only by the faults planted on purpose.
+    son = areas.find_commune("21040", "2026-11")
+    officer = db.session.scalar(select(User).where(User.username == "commune"))
+    for program in ("BTXH", "NCC", "HTXH"):
+        period = payments.build(son, "2026-11", program, officer)
+        blocked = [line.note for line in period.lines if line.status == "blocked"]
+        assert len(blocked) <= 3 and not any("hệ số" in note for note in blocked), blocked
+    db.session.rollback()

@@ -26,8 +26,10 @@ from datetime import date, timedelta
 from sqlalchemy import bindparam, func, insert, select
 
 from ..extensions import db
-from ..models import Account, Area, Beneficiary, Event, Household, PaymentLine, PaymentPeriod, Review, User
-from . import areas, changes, clock, history, months, payments, pension
+from ..models import (Account, Area, Beneficiary, Event, Household, MonthlyReport, PaymentLine, PaymentPeriod,
+                      Review, User)
+from . import areas, changes, clock, history, months, payments, pension, reports
+from . import demo
 from .demo import BANK_MIX, _Dated, _World, _at, _bank_names, _draw_results, _open_month, record_results
 from .history import system_user
 from ..vn.text import fold
@@ -140,9 +142,12 @@ def run_to_today(seed: int = 2024) -> dict:
                             f"Chủ tịch UBND {c.full_name}") for c in new_communes}
     system = system_user()
     payer = by_name["payer"]
-    counts = {"months": 0, "periods": 0, "lines": 0, "results": 0, "visits": 0, "changes": 0, "transfers": 0}
+    counts = {"months": 0, "periods": 0, "lines": 0, "results": 0, "visits": 0, "changes": 0, "transfers": 0,
+              "reports": 0}
     missed, taken = set(), set()
     _finish_may_2024(rng, payer)
+    for month in demo.PAID_MONTHS:
+        counts["reports"] += _make_reports(month, [(district_area, district)])
 
     def decide(change, day, number, who):
         with _Dated(_at(day, 15), change.beneficiary), clock.pinned(months.of(day)):
@@ -205,6 +210,8 @@ def run_to_today(seed: int = 2024) -> dict:
 
     def story(month):
         """The changes decided before ``month``'s lists, effective from ``month``."""
+        if month == "2024-07":  # Decrees 76/2024 and 77/2024: the communes restate the amounts
+            _restate_amounts(date(2024, 7, 1), system)
         if month == "2025-07":  # the social pension begins: the elderly BTXH move to it
             transfers(month, date(2025, 7, 3), new_communes)
         if month == "2025-09":
@@ -252,9 +259,57 @@ def run_to_today(seed: int = 2024) -> dict:
         counts["periods"] += len(built)
         counts["lines"] += sum(len(p.lines) for p in built)
         counts["results"] += len(results)
+        if month < LAST:  # the district's report before 07/2025; then each commune's and the province's
+            counts["reports"] += _make_reports(month, [(district_area, district)] if month < "2025-07" else [
+                (c, officer if c is son else chairmen[c.id]) for c in new_communes] + [(province, province_user)])
     clock.set_open_month(OPEN_MONTH)
     db.session.flush()
     return counts
+
+
+def _restate_amounts(day, user):
+    """The amounts the registry states, brought to the levels from ``day`` (1/7/2024): a BTXH
+    record with a coefficient takes coefficient × 500,000 đồng (Decree 76/2024/NĐ-CP); an NCC
+    record's amount is raised in the ratio of the new standard (2,789,000 / 2,055,000, Decree
+    77/2024/NĐ-CP), to the thousand. One ``Event`` per record, dated ``day``."""
+    at = _at(day, 8)
+    rows = db.session.execute(select(Beneficiary.id, Beneficiary.program, Beneficiary.coefficient,
+                                     Beneficiary.monthly_amount, Beneficiary.version).where(
+        Beneficiary.status == "active", Beneficiary.program.in_(("BTXH", "NCC")),
+        Beneficiary.monthly_amount.is_not(None))).all()
+    updates, events = [], []
+    for bid, program, coefficient, amount, version in rows:
+        if program == "BTXH":
+            if not coefficient:
+                continue
+            new = round(coefficient * 500_000)
+        else:
+            new = round(amount * 2_789_000 / 2_055_000, -3)
+        if new == amount:
+            continue
+        updates.append({"_id": bid, "monthly_amount": new, "updated_at": at, "version": version + 1})
+        events.append({"beneficiary_id": bid, "user_id": user.id, "at": at, "source": "admin", "action": "update",
+                       "field": "monthly_amount", "old_value": str(amount), "new_value": str(new)})
+    if updates:
+        t = Beneficiary.__table__
+        db.session.execute(t.update().where(t.c.id == bindparam("_id")).values(
+            monthly_amount=bindparam("monthly_amount"), updated_at=bindparam("updated_at"),
+            version=bindparam("version")), updates)
+        db.session.execute(insert(Event.__table__), events)
+    db.session.expire_all()
+
+
+def _make_reports(month, makers):
+    """Make (chốt) ``month``'s monthly reports of ``makers`` (``[(area, user)]``) on the 10th
+    of the month after, as they were made then (counted as of that moment,
+    ``reports.monthly_report``). Returns how many."""
+    at = _at(months.start(months.add(month, 1)).replace(day=10), 16)
+    for area, user in makers:
+        record = MonthlyReport(area_id=area.id, month=month, made_by_id=user.id, made_at=at, figures={})
+        db.session.add(record)
+        record.figures = reports.as_json(reports.monthly_report(area, month, as_of=at))
+    db.session.flush()
+    return len(makers)
 
 
 def _finish_may_2024(rng, payer):
