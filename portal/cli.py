@@ -146,6 +146,7 @@ def import_list(path, commune_code, program, month, dry_run, create_villages, ne
         _fail("Tiêu đề tệp không ghi tháng: cho biết tháng của danh sách bằng --month YYYY-MM.",
               as_json, "no_month")
     try:
+        imports.check_month(parsed.month, program or parsed.program)
         plan = imports.plan_for_code(parsed, commune_code, program)
         if plan is None:
             _fail(f"Không có xã mã {commune_code}: chạy «flask --app app load-areas» trước.",

@@ -194,7 +194,8 @@ def cli(runner, data, tmp_path, commune, *extra, ok=True):
     return json.loads(r.output)
 
 
-def test_cli_old_list_with_the_new_code_and_back(runner, tmp_path):
+def test_cli_old_list_with_the_new_code_and_back(app, runner, tmp_path):
+    app.config["CAMPAIGN_MONTH"] = "2026-12"  # a list of 08/2025 is not taken in May 2024
     # --commune 21040 for a 2024 list is Châu Ổ by its month, and Xã Bình Sơn by its lineage:
     # Bình Chánh's list, named in its title, is registered in Bình Chánh.
     out = cli(runner, workbook("UBND XÃ BÌNH CHÁNH"), tmp_path, "21040")
@@ -306,6 +307,7 @@ def test_a_2024_list_naming_no_commune_asks_for_the_old_commune(app, client):
 
 
 def test_an_old_commune_chosen_for_a_new_communes_list_on_the_web(app, client):
+    app.config["CAMPAIGN_MONTH"] = "2026-12"
     binh_son, binh_chanh = unit("21040", "2025-08"), unit("21052", "2024-05")
     add_user("tinh", "district", db.session.scalar(select(Area).where(Area.level == "province",
                                                                       Area.code == "51")))
@@ -324,8 +326,188 @@ def test_an_old_commune_chosen_for_a_new_communes_list_on_the_web(app, client):
 
 def test_a_list_outside_the_users_area_is_refused(app, client):
     # Bình Chánh's former officer (the demo's commune user) and Xã Bình Sơn's list of 08/2025.
+    app.config["CAMPAIGN_MONTH"] = "2026-12"
     login(client, "commune")
     r = upload(client, workbook("UBND XÃ BÌNH SƠN", "THÁNG 8 NĂM 2025"), unit("21052", "2024-05").id)
     html = r.get_data(as_text=True)
     assert r.status_code == 422 and "ngoài địa bàn của tài khoản này" in html
     assert "Xã Bình Sơn (từ 01/07/2025)" in html and nothing_written()
+
+
+# ------------------------------------------------------------------ villages across the reform
+# Issue 11 trial (M2): Xã Bình Sơn's list of 11/2026 naming «Thôn Tân Hy», a village of the
+# old Bình Chánh, created a second Thôn Tân Hy under Xã Bình Sơn without asking.
+
+def list_of_binh_son(people, month="THÁNG 11 NĂM 2026", **kw):
+    return workbook("UBND XÃ BÌNH SƠN", month, people, **kw)
+
+
+def villages_named(name):
+    from portal.vn.text import fold
+    return db.session.scalars(select(Area).where(Area.level == "village",
+                                                 Area.name_folded == fold(name))).all()
+
+
+def test_a_village_of_an_old_commune_is_the_new_communes_village(app, runner, tmp_path):
+    from tests.factories import person
+    app.config["CAMPAIGN_MONTH"] = "2026-12"
+    known = person("21052", "Thôn Tân Hy", "Võ Văn Ba", national_id="051050111222")
+    tan_hy = known.village
+    db.session.commit()
+    data = list_of_binh_son([("Võ Văn Ba", 1950, "Nam", "051050111222", "Thôn Tân Hy"),
+                             ("Đỗ Thị Năm", 1946, "Nữ", "051146555666", "thôn tân hy"),
+                             ("Lý Văn Sáu", 1947, "Nam", "", "Tân Hy")])
+    # The preview lists no new village, and asks for no confirmation.
+    p = imports.plan(parsed(data), unit("21040", "2026-11"))
+    assert p.commune.name == "Bình Sơn" and p.new_villages == [] and p.villages_to_confirm == []
+    assert (len(p.added), len(p.unchanged)) == (2, 1)
+    # Imported without --create-villages: the newcomers live in Bình Chánh's Thôn Tân Hy.
+    out = cli(runner, data, tmp_path, "21040")
+    assert (out["added"], out["new_villages"]) == (2, [])
+    assert villages_named("Tân Hy") == [tan_hy]
+    added = db.session.scalars(select(Beneficiary).where(Beneficiary.id != known.id)).all()
+    assert {b.village_id for b in added} == {tan_hy.id}
+    assert {b.commune.name for b in added} == {"Bình Sơn"}  # registered in the new commune
+    # A name no unit bears is still new, and still needs the officer's word.
+    newer = list_of_binh_son([("Phan Văn Bảy", 1944, "Nam", "051044777888", "Thôn Mới Lập")])
+    out = cli(runner, newer, tmp_path, "21040", ok=False)
+    assert out["error"] == "villages_not_confirmed" and "Thôn Mới Lập" in out["message"]
+    cli(runner, newer, tmp_path, "21040", "--create-villages")
+    assert [v.parent.name for v in villages_named("Mới Lập")] == ["Bình Sơn"]
+
+
+def test_a_2024_list_does_not_see_the_other_old_communes_villages(app):
+    # Before the reform each commune had its own villages: Bình Chánh's list of 05/2024
+    # naming Thôn Thuận Hòa (a village of Bình Long) makes a Thôn Thuận Hòa of Bình Chánh.
+    from tests.factories import person
+    person("21088", "Thôn Thuận Hòa", "Võ Văn Ba", national_id="051050111222")
+    person("21052", "Thôn An Thành", "Hồ Văn Tám", national_id="051050999000")
+    p = imports.plan(parsed(workbook("UBND XÃ BÌNH CHÁNH", people=[NEWCOMER[:4] + ("Thôn Thuận Hòa",)])),
+                     unit("21052", "2024-05"))
+    assert p.new_villages == ["Thôn Thuận Hòa"] and p.villages_to_confirm == ["Thôn Thuận Hòa"]
+
+
+def test_a_village_name_in_two_old_communes_is_not_guessed(app, runner, tmp_path):
+    from portal.models import Finding
+    from tests.factories import person
+    app.config["CAMPAIGN_MONTH"] = "2026-12"
+    in_trung = person("21082", "Thôn Thuận Hòa", "Võ Văn Ba", national_id="051050111222")
+    in_long_elsewhere = person("21088", "Thôn An Phú", "Hồ Văn Tám", national_id="051050999000")
+    thuan_hoa_trung = in_trung.village
+    thuan_hoa_long = person("21088", "Thôn Thuận Hòa", "Mai Văn Chín", national_id="051050444555").village
+    db.session.commit()
+    rows = [("Võ Văn Ba", 1950, "Nam", "051050111222", "Thôn Thuận Hòa"),       # there already
+            ("Hồ Văn Tám", 1950, "Nam", "051050999000", "Thôn Thuận Hòa"),      # moved? which one
+            ("Đỗ Thị Năm", 1946, "Nữ", "051146555666", "Thôn Thuận Hòa"),       # new: which one
+            ("Lý Văn Sáu", 1947, "Nam", "", "Thôn Thuận Hòa"),                  # new, no ID
+            ("Trần Thị Mười", 1945, "Nữ", "051145121212", "Thôn Thuận Hòa, xã Bình Long")]
+    data = list_of_binh_son(rows)
+    p = imports.plan(parsed(data), unit("21040", "2026-11"))
+    assert p.new_villages == [] and p.villages_to_confirm == []
+    assert [r for r, b in p.unchanged if b is in_trung] and [r for r, b in p.unchanged if b is in_long_elsewhere]
+    warned = {i.row: i.message for i in p.parsed.issues if i.code == "village_ambiguous"}
+    assert sorted(warned) == [6, 7, 8]  # Hồ Văn Tám, Đỗ Thị Năm, Lý Văn Sáu (title, blank, header: rows 1–4)
+    for message in warned.values():
+        assert "Xã Bình Long (đến 30/06/2025)" in message and "Xã Bình Trung (đến 30/06/2025)" in message
+        assert "«Thôn Thuận Hòa, xã" in message  # how to say which
+    assert "hồ sơ giữ thôn đang ghi (Thôn An Phú)" in warned[6]
+    assert "người này được thêm chưa có thôn" in warned[7]
+    snapshot = {row["name"]: row["village"] for row in p.snapshot()["added_rows"]}
+    assert snapshot == {"Đỗ Thị Năm": None, "Lý Văn Sáu": None, "Trần Thị Mười": "Thôn Thuận Hòa"}
+
+    out = cli(runner, data, tmp_path, "21040")
+    assert (out["added"], out["changed"] + out["unchanged"]) == (3, 2)
+    by_name = {b.full_name: b for b in db.session.scalars(select(Beneficiary))}
+    assert by_name["Võ Văn Ba"].village_id == thuan_hoa_trung.id
+    assert by_name["Hồ Văn Tám"].village.name == "An Phú"  # kept
+    assert by_name["Đỗ Thị Năm"].village_id is None and by_name["Lý Văn Sáu"].village_id is None
+    assert by_name["Trần Thị Mười"].village_id == thuan_hoa_long.id  # the row named Bình Long
+    assert villages_named("Thuận Hòa") == [thuan_hoa_trung, thuan_hoa_long]
+    codes = {code for code, in db.session.execute(select(Finding.code).where(
+        Finding.beneficiary_id == by_name["Đỗ Thị Năm"].id, Finding.resolved_at.is_(None)))}
+    assert {"village_ambiguous", "missing_village"} <= codes
+    # The same list again adds nobody: the person without an ID is found without a village.
+    out = cli(runner, data, tmp_path, "21040")
+    assert out["added"] == 0
+    # A Xã column settles it: Đỗ Thị Năm is Bình Trung's.
+    fixed = list_of_binh_son(rows[2:3], commune_column="Bình Trung")
+    out = cli(runner, fixed, tmp_path, "21040")
+    assert out["changed"] == 1 and "village_ambiguous" not in {i["code"] for i in out["issues"]}
+    db.session.expire_all()
+    assert db.session.get(Beneficiary, by_name["Đỗ Thị Năm"].id).village_id == thuan_hoa_trung.id
+
+
+# ------------------------------------------------------------------ the list's month and program
+# Issue 11 trial (M7): an HTXH list of 05/2024 and 06/2025, and a list of 2099-01, were taken.
+
+def htxh_list(month_words):
+    return (f"UBND XÃ BÌNH SƠN\nDANH SÁCH CHI TRẢ TRỢ CẤP HƯU TRÍ XÃ HỘI {month_words}\n"
+            "STT,Họ và tên,Năm sinh,Giới tính,Số định danh cá nhân,Thôn,Mức trợ cấp\n"
+            "1,Đặng Văn Hải,1948,Nam,051048000011,Thôn Phú Long,500.000\n").encode()
+
+
+def test_check_month(app):
+    app.config["CAMPAIGN_MONTH"] = "2026-12"
+    for month, program in (("2024-05", "BTXH"), ("2027-01", "NCC"), ("2025-07", "HTXH"), ("2019-01", "NCC")):
+        imports.check_month(month, program)  # any past month, and the next one, are taken
+    for month, program, code, field in (("2027-02", "BTXH", "month_in_future", "month"),
+                                        ("2099-01", "HTXH", "month_in_future", "month"),
+                                        ("2024-05", "HTXH", "program_not_paid", "program"),
+                                        ("2025-06", "HTXH", "program_not_paid", "program")):
+        with pytest.raises(imports.ImportRefused) as e:
+            imports.check_month(month, program)
+        assert (e.value.code, e.value.field) == (code, field)
+    with pytest.raises(imports.ImportRefused) as e:
+        imports.check_month("2099-01", "BTXH")
+    assert "Danh sách tháng 01/2099" in e.value.message and "đến tháng 01/2027" in e.value.message
+    with pytest.raises(imports.ImportRefused) as e:
+        imports.check_month("2025-06", "HTXH")
+    assert "từ tháng 07/2025" in e.value.message and "tháng 06/2025" in e.value.message
+    # The plan refuses a program not paid in the list's month whoever calls it.
+    with pytest.raises(imports.ImportRefused) as e:
+        imports.plan(imports.parse(htxh_list("THÁNG 5/2024"), "ds.csv"), unit("21052", "2024-05"))
+    assert e.value.code == "program_not_paid"
+
+
+@pytest.mark.parametrize("month_words, extra, code", [
+    ("THÁNG 5/2024", (), "program_not_paid"),             # HTXH from the title
+    ("THÁNG 6/2025", ("--program", "HTXH"), "program_not_paid"),
+    ("THÁNG 1/2099", (), "month_in_future"),
+])
+def test_cli_refuses_a_month_or_program_it_cannot_take(app, runner, tmp_path, month_words, extra, code):
+    app.config["CAMPAIGN_MONTH"] = "2026-12"
+    path = tmp_path / "ds.csv"
+    path.write_bytes(htxh_list(month_words))
+    r = runner.invoke(args=["import-list", str(path), "--commune", "21040", "--json", *extra])
+    assert r.exit_code == 2, r.output
+    out = json.loads(r.output)
+    assert out["error"] == code and out["message"] and nothing_written()
+
+
+def test_the_upload_page_refuses_a_month_or_program_it_cannot_take(app, client):
+    app.config["CAMPAIGN_MONTH"] = "2026-12"
+    add_user("binhson", "commune", unit("21040", "2025-08"))
+    login(client, "binhson")
+    binh_son = unit("21040", "2025-08")
+
+    def post(data, program="", month=""):
+        token = csrf_token(client, "/imports/new")
+        return client.post("/imports/new", data={
+            "csrf_token": token, "commune_id": str(binh_son.id), "program": program, "month": month,
+            "file": (io.BytesIO(data), "ds.csv")}, content_type="multipart/form-data")
+
+    r = post(htxh_list("THÁNG 5/2024"))
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422 and "error-summary" in html
+    field = re.search(r'id="program-error">(.*?)</span>', html, re.S).group(1)
+    assert "từ tháng 07/2025" in field
+    r = post(workbook("UBND XÃ BÌNH SƠN", None), program="HTXH", month="2025-06")
+    assert r.status_code == 422 and 'id="program-error"' in r.get_data(as_text=True)
+    r = post(workbook("UBND XÃ BÌNH SƠN", None), month="2099-01")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 422
+    field = re.search(r'id="month-error">(.*?)</span>', html, re.S).group(1)
+    assert "01/2099" in field and "12/2026" in field
+    assert nothing_written()
+    # The month after the open month is taken.
+    assert post(workbook("UBND XÃ BÌNH SƠN", None), month="2027-01").status_code == 303

@@ -92,6 +92,7 @@ def upload():
                 form.month.errors = list(form.month.errors) + [
                     _("Tiêu đề tệp không ghi tháng: nhập tháng của danh sách (ví dụ 2024-05).")]
                 raise ValueError(_("Chưa rõ danh sách của tháng nào."))
+            imports.check_month(parsed.month, form.program.data or parsed.program)
             plan = imports.plan(parsed, commune, form.program.data or None)
             imports.check_reach(plan, current_user)
         except imports.FileProblem as e:
@@ -101,6 +102,8 @@ def upload():
                 form.commune_id.errors = list(form.commune_id.errors) + [e.message]
                 # among the units in force in the list's month, listed first
                 form.commune_id.choices = _commune_choices(communes, parsed.month)
+            elif e.field in ("month", "program"):  # the list's month, or a program not paid then
+                form[e.field].errors = list(form[e.field].errors) + [e.message]
             else:
                 problem = e.message
         except ValueError as e:

@@ -138,6 +138,10 @@ def deciding_role(on=None):
 
 # How a refusal names the level that decides (the roles of ``DECIDING_ROLES``).
 DECIDER_NAMES = {"district": "Phòng LĐ-TB&XH huyện (Chủ tịch UBND huyện)", "chairman": "Chủ tịch UBND xã"}
+# Who decides a grant in a month (``deciding_role``), as the decision's note names it
+# (the imports' and the social pension's recorded decisions).
+DECIDING_LEVELS = {"district": "Phòng Lao động - Thương binh và Xã hội huyện",
+                   "chairman": "Chủ tịch UBND xã"}
 
 
 def decider_of(change):

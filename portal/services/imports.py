@@ -35,12 +35,16 @@ from ..vn.ids import parse_national_id
 from ..vn.money import parse_amount
 from ..vn.remarks import read_remark
 from ..vn.text import fold, nfc, proper_case
-from . import areas, history, months
+from . import areas, clock, history, months
 from . import changes as ledger
+from .pension import FIRST_MONTH as HTXH_FIRST_MONTH
+from .pension import PROGRAM as HTXH
+from .pension import SOURCE as HTXH_SOURCE
+from .pension import programs_in
 
 __all__ = ["FileProblem", "ImportRefused", "Issue", "ParsedRow", "Parsed", "Plan", "NewGrant",
            "parse", "plan", "plan_for_code", "commit", "resolve_commune", "commune_facts", "check_reach",
-           "ISSUE_CODES"]
+           "check_month", "ISSUE_CODES"]
 
 # code → (severity, what it means). Listed in the README.
 ISSUE_CODES = {
@@ -78,6 +82,7 @@ ISSUE_CODES = {
     "bad_start_month": ("warning", "Tháng bắt đầu hưởng không đọc được: người này được thêm như "
                         "đang hưởng (số dư đầu kỳ)."),
     "legacy_encoding": ("info", "Tệp dùng bảng mã cũ, đã chuyển sang Unicode."),
+    "village_ambiguous": ("warning", "Tên thôn có ở nhiều xã cũ đã sáp nhập vào xã: không đoán là thôn nào."),
     "uncalculated_formula": ("error", "Ô có công thức nhưng tệp không lưu giá trị đã tính (tệp do "
                              "phần mềm không tính công thức tạo ra): ô được đọc là trống. Hãy mở "
                              "tệp bằng Excel, lưu lại rồi tải lên lần nữa."),
@@ -125,6 +130,14 @@ class ParsedRow:
     start_month: str | None = None  # "Hưởng từ tháng" of the file, YYYY-MM
     stated: object = None  # a change its remark, status or end month states (vn.remarks.StatedChange)
     stated_settled: str | None = None  # why no proposal is made for it (already read, decided…)
+    # What ``plan`` found the village name to be among the villages of the units whose
+    # records belong to the commune that month (``areas.member_units``): the one village
+    # (an ``Area``), or the several it could be (``village_choices``: issue
+    # ``village_ambiguous``); neither: a new name. ``village_pinned``: the old commune the
+    # row names (a "Xã" column, an address's tail) chose among several.
+    village_area: object = None
+    village_choices: list = field(default_factory=list)
+    village_pinned: bool = False
 
     @property
     def name_key(self):
@@ -217,7 +230,7 @@ class Plan:
         out["added_rows"] = [
             {"row": r.row, "sheet": r.sheet, "name": r.values["full_name"],
              "birth": text(r.values.get("birth_date")) or r.values.get("birth_year"),
-             "village": r.village, "amount": r.values.get("monthly_amount")}
+             "village": None if r.village_choices else r.village, "amount": r.values.get("monthly_amount")}
             for r in self.added[:limit]]
         out["changed_rows"] = [
             {"row": r.row, "sheet": r.sheet, "name": b.full_name,
@@ -637,9 +650,48 @@ def _uncalculated_by_row(sheet, header):
     return out
 
 
-def _village_lookup(commune):
-    return {v.name_folded: v for v in db.session.scalars(
-        select(Area).where(Area.parent_id == commune.id, Area.level == "village"))}
+def _village_index(unit_ids):
+    """``{folded name: [village Area, …]}`` of the villages under the units ``unit_ids``
+    (folded as ``areas.get_or_create_village`` stores them: ``Thôn Phước Hòa`` and ``thôn
+    phước hoà`` are one name)."""
+    out = {}
+    for v in db.session.scalars(select(Area).where(Area.parent_id.in_(unit_ids), Area.level == "village")
+                                .order_by(Area.id)):
+        out.setdefault(v.name_folded, []).append(v)
+    return out
+
+
+def _place_village(r, index):
+    """Which existing village row ``r``'s village name is (``index``: ``_village_index``):
+    sets ``r.village_area`` when one bears it, ``r.village_choices`` when several do (two
+    old communes merged into one each had a Thôn Thuận Hòa). Among several, the old commune
+    the row names (a "Xã" column, an address ``Thôn Thuận Hòa, xã Bình Long``) chooses
+    (``r.village_pinned``); nothing else does: the portal does not guess."""
+    r.village_area, r.village_choices, r.village_pinned = None, [], False
+    found = index.get(_village_key(r.village), []) if r.village else []
+    if len(found) > 1 and r.commune:
+        said = {fold(r.commune), fold(areas.split_kind(r.commune)[1])}
+        named = [v for v in found
+                 if said & {fold(v.parent.name), fold(f"{v.parent.kind or ''} {v.parent.name}")}]
+        if len(named) == 1:
+            found, r.village_pinned = named, True
+    if len(found) == 1:
+        r.village_area = found[0]
+    elif found:
+        r.village_choices = found
+
+
+def _village_issue(parsed, r, outcome):
+    """The ``village_ambiguous`` warning of row ``r``: the units whose villages bear its
+    name, what became of the record (``outcome``) and how to say which one."""
+    units = ", ".join(f"«{v.full_name}» của {_period_name(v.parent)}" for v in r.village_choices)
+    first = r.village_choices[0].parent
+    issue = _issue(r.sheet, r.row, None, "village_ambiguous", (
+        f"«{r.village}»: {units}. Danh sách không ghi xã cũ nên {outcome}. Ghi rõ xã cũ trong "
+        f"cột thôn (ví dụ «{r.village}, {(first.kind or 'xã').lower()} {first.name}») hoặc cột Xã "
+        f"rồi tải lên lại."))
+    r.issues.append(issue)
+    parsed.issues.append(issue)
 
 
 @lru_cache(maxsize=4096)
@@ -656,11 +708,45 @@ class ImportRefused(ValueError):
     be told: choose the old commune, or split the file; ``field`` ``commune_id``),
     ``commune_out_of_reach`` (the list is of a commune outside the user's area),
     ``villages_not_confirmed`` (new village names not confirmed), ``bad_new_grant`` (the
-    "new from month" option is incomplete or out of range)."""
+    "new from month" option is incomplete or out of range), ``month_in_future`` and
+    ``program_not_paid`` (``check_month``; ``field`` ``month``, ``program``)."""
 
     def __init__(self, code, message, field=None):
         super().__init__(message)
         self.code, self.message, self.field = code, message, field
+
+
+def check_program(month, program):
+    """``ImportRefused`` (``program_not_paid``, field ``program``) when ``program`` was not
+    paid in ``month`` (``YYYY-MM``; ``pension.programs_in``): the social pension HTXH only
+    from 07/2025 (Social Insurance Law 2024 Art. 21–22, Decree 176/2025/NĐ-CP). Nothing to
+    check without a month."""
+    if not month or not program or program in programs_in(month):
+        return
+    since = (f" Chương trình {HTXH} (trợ cấp hưu trí xã hội) chi trả từ tháng "
+             f"{months.label(HTXH_FIRST_MONTH)} ({HTXH_SOURCE})." if program == HTXH else "")
+    raise ImportRefused("program_not_paid", (
+        f"Tháng {months.label(month)} không có chi trả {program}: không nhận danh sách {program} "
+        f"tháng {months.label(month)}.{since} Kiểm tra lại chương trình và tháng của danh sách "
+        f"(tiêu đề tệp hoặc ô đã chọn). Không có gì được ghi."), "program")
+
+
+def check_month(month, program):
+    """Refuse (``ImportRefused``) a list the portal cannot take for its month (``YYYY-MM``,
+    the list's): ``month_in_future`` (field ``month``) for a month after the one that
+    follows the open month (``clock.open_month``: a list may be made a month ahead, never
+    more; every past month is taken, old lists are uploaded today), then
+    ``program_not_paid`` (``check_program``). The upload page and ``import-list`` ask it
+    before ``plan``, which checks the program itself."""
+    if month:
+        last = months.add(clock.open_month(), 1)
+        if month > last:
+            raise ImportRefused("month_in_future", (
+                f"Danh sách tháng {months.label(month)} ở sau tháng đang làm việc "
+                f"({months.label(clock.open_month())}): chỉ nhận danh sách đến tháng "
+                f"{months.label(last)}. Kiểm tra lại tháng của danh sách (tiêu đề tệp hoặc ô "
+                f"«Tháng của danh sách»). Không có gì được ghi."), "month")
+    check_program(month, program)
 
 
 def _lineage(commune):
@@ -932,13 +1018,23 @@ def plan(parsed, commune, program=None):
     that unit's whole lineage (``Plan.units``): a list of Xã Bình Sơn for 08/2025 finds the
     people registered in Bình Chánh in 2024, who keep the unit they were registered in.
 
+    A row's village is one of the commune's villages in the list's month when one bears its
+    name (folded), under the commune or under an old commune merged into it
+    (``areas.member_units``: Thôn Tân Hy of Bình Chánh in Xã Bình Sơn's list of 11/2026);
+    only a name none bears is new (``new_villages``, to be confirmed when the commune has
+    villages). A name borne in two old communes is not guessed (``village_ambiguous``):
+    the old commune the row names chooses; else a record found keeps its village and a
+    person added has none (``missing_village``).
+
     Also reports IDs already held by records elsewhere (``duplicate_id_registry``).
     Raises ``ValueError`` when the program is unknown, ``ImportRefused``
-    (``commune_mismatch``, ``commune_ambiguous``) as ``resolve_commune`` says.
+    (``program_not_paid``: ``check_program``; ``commune_mismatch``, ``commune_ambiguous``)
+    as ``resolve_commune`` says.
     """
     program = program or parsed.program
     if program not in ("BTXH", "NCC", "HTXH"):
         raise ValueError("Chưa rõ danh sách thuộc chương trình nào: chọn BTXH, NCC hoặc HTXH.")
+    check_program(parsed.month, program)
     area, source, named_as = resolve_commune(parsed, commune)
     units = sorted(_lineage(area))
     result = Plan(parsed, area, program, chosen=commune, commune_source=source,
@@ -948,8 +1044,13 @@ def plan(parsed, commune, program=None):
         select(Beneficiary).where(Beneficiary.commune_id.in_(units),
                                   Beneficiary.program == program)
         .options(selectinload(Beneficiary.account))).all()
-    own = {v.name_folded for v in _village_lookup(commune).values()}
-    villages_here = bool(own)
+    # A village name is one of the commune's villages that month: those of the units whose
+    # records belong to it then (itself and, from 07/2025, the old communes merged into it:
+    # Thôn Tân Hy of Bình Chánh is Xã Bình Sơn's). Only a name none of them bears is new.
+    index = _village_index(areas.member_units(commune, parsed.month or clock.open_month()))
+    villages_here = bool(index)
+    for r in parsed.people:
+        _place_village(r, index)
     # The villages of every unit of the lineage, to compare a record's village with the
     # row's; new villages are created under the plan's commune only.
     villages = {v.id: v.name_folded for v in db.session.scalars(
@@ -985,10 +1086,13 @@ def plan(parsed, commune, program=None):
                 match = b
         if match is None:
             vkey = _village_key(r.village)
+            # A record left without a village by an ambiguous name (``village_ambiguous``)
+            # is found again by the same name.
             match = next((b for b in by_name.get((r.name_key, v["birth_year"]), [])
                           if b.id not in taken and (not nid or not b.national_id)
-                          and vkey in {villages.get(b.village_id, "")}
-                          | {villages.get(old, "") for old in officer.old_villages.get(b.id, ())}), None)
+                          and (vkey in {villages.get(b.village_id, "")}
+                               | {villages.get(old, "") for old in officer.old_villages.get(b.id, ())}
+                               or (r.village_choices and b.village_id is None))), None)
         if nid:
             for other in holders.get(nid, []):
                 if other is match or (other.commune_id in units and any(
@@ -1004,9 +1108,15 @@ def plan(parsed, commune, program=None):
                 break
         if match is None:
             result.added.append(r)
+            if r.village_choices:
+                _village_issue(parsed, r, "người này được thêm chưa có thôn")
             continue
         taken.add(match.id)
         changes = _changes(match, r, villages)
+        if "village" in changes and r.village_choices:
+            del changes["village"]  # which of the villages is not for the file to guess
+            _village_issue(parsed, r, f"hồ sơ giữ thôn đang ghi ({match.village.full_name})"
+                           if match.village else "hồ sơ vẫn chưa có thôn")
         kept = {f: c for f, c in changes.items() if f.split(".")[-1].replace("village", "village_id")
                 in officer.fields.get(match.id, ())}
         if kept:
@@ -1027,8 +1137,8 @@ def plan(parsed, commune, program=None):
     creating = {id(r) for r in result.added} | {id(r) for r, _, ch in result.changed if "village" in ch}
     for r in people:
         key = _village_key(r.village)
-        if key and key not in own and id(r) in creating:
-            own.add(key)
+        if key and key not in index and id(r) in creating:
+            index[key] = []
             result.new_villages.append(r.village)
     if villages_here:
         result.villages_to_confirm = list(result.new_villages)
@@ -1135,7 +1245,9 @@ def _changes(b, r, villages):
         if old != new:
             out[f] = (old, new)
     vkey = _village_key(r.village)
-    if vkey and villages.get(b.village_id, "") != vkey:
+    # Another name; or the same name in the other old commune, which the row names.
+    if vkey and (villages.get(b.village_id, "") != vkey
+                 or (r.village_pinned and r.village_area.id != b.village_id)):
         out["village"] = (b.village.full_name if b.village else None, r.village)
     if r.account:
         a = b.account
@@ -1148,8 +1260,7 @@ def _changes(b, r, villages):
 
 
 # Who decides a grant in a month (``changes.deciding_role``), as the decision names it.
-DECIDING_LEVELS = {"district": "Phòng Lao động - Thương binh và Xã hội huyện",
-                   "chairman": "Chủ tịch UBND xã"}
+DECIDING_LEVELS = ledger.DECIDING_LEVELS
 
 
 @dataclass
@@ -1217,20 +1328,24 @@ def commit(p, user, batch=None, create_villages=False, new_grant=None):
     if new_grant is not None:
         new_grant.check()
     commune = p.commune
-    villages = _village_lookup(commune)
+    created = {}
 
-    def village_for(name):
-        key = _village_key(name)
+    def village_for(r):
+        """The row's village as the plan found it (``_place_village``): an existing one,
+        none when the name is ambiguous, else a new one under the plan's commune."""
+        if r.village_area is not None or r.village_choices:
+            return r.village_area
+        key = _village_key(r.village)
         if not key:
             return None
-        if key not in villages:
-            villages[key] = areas.get_or_create_village(commune, name)
-        return villages[key]
+        if key not in created:
+            created[key] = areas.get_or_create_village(commune, r.village)
+        return created[key]
 
     households = {}
     added = []
     for r in p.added:
-        v = village_for(r.village)
+        v = village_for(r)
         hkey = (v.id if v else None, r.household_key) if r.household_key else None
         h = households.get(hkey) if hkey else None
         if h is None:
@@ -1259,7 +1374,7 @@ def commit(p, user, batch=None, create_villages=False, new_grant=None):
         simple = {f: new for f, (old, new) in changes.items() if "." not in f and f != "village"}
         history.set_fields(b, simple, user, "import", batch)
         if "village" in changes:
-            v = village_for(r.village)
+            v = village_for(r)
             history.set_fields(b, {"village_id": v.id}, user, "import", batch)
         acc = {f.split(".", 1)[1]: new for f, (old, new) in changes.items() if f.startswith("account.")}
         if acc:

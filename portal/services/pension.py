@@ -345,11 +345,10 @@ def transfer(b, user, month, decision_number, decision_date):
     found = _check_candidate(b, month)
     if not isinstance(found, Candidate):
         raise PensionError(found)
-    from .imports import DECIDING_LEVELS
     level = changes.deciding_role(months.start(month))
     decider = user if user.role in (level, "system") else history.system_user()
     evidence = f"Quyết định số {decision_number} ngày {decision_date:%d/%m/%Y}"
-    note = (f"{evidence} của {DECIDING_LEVELS.get(level, level)}; "
+    note = (f"{evidence} của {changes.DECIDING_LEVELS.get(level, level)}; "
             f"{user.full_name or user.username} ghi khi chuyển sang hưu trí xã hội.")
     stop = changes.propose(b, "stop", user, month, transfer=True, evidence=evidence,
                            note=f"Mức BTXH {found.btxh:,} đồng, mức HTXH {found.htxh:,} đồng.".replace(",", "."))
