@@ -166,9 +166,13 @@ def test_a_unit_the_reform_closed(app):
     assert "area_not_in_force" not in hits(b)
     db.session.add(Verification(beneficiary_id=b.id, period="2025-08", result="verified",
                                 user_id=system_user().id))
-    result = checks.evaluate(checks.select(checks.Beneficiary.id).where(checks.Beneficiary.id == b.id),
-                             date(2025, 8, 1), CAMPAIGN)
-    assert dict(result[b.id])["area_not_in_force"] == "Nay thuộc Bình Sơn."
+    one = checks.select(checks.Beneficiary.id).where(checks.Beneficiary.id == b.id)
+    # Its records belong to Xã Bình Sơn from 07/2025 (areas.commune_in): nothing to flag.
+    assert "area_not_in_force" not in dict(checks.evaluate(one, date(2025, 8, 1), CAMPAIGN).get(b.id, []))
+    # A unit that ended with no successor leaves its records without a home.
+    b.commune.successor_id = None
+    db.session.flush()
+    assert "area_not_in_force" in dict(checks.evaluate(one, date(2025, 8, 1), CAMPAIGN)[b.id])
 
 
 def test_run_keeps_findings_in_step(app):
@@ -198,3 +202,19 @@ def test_check_data_cli(runner, app):
                        "beneficiary_id": finding["beneficiary_id"]}
     out = json.loads(runner.invoke(args=["check-data", "--json"]).output)
     assert out["records"] == 2 and {f["rule"] for f in out["findings"]} == {"id_sex_century_mismatch", "missing_id"}
+
+
+@pytest.mark.parametrize("status", ["stopped", "moved", "merged"])
+def test_a_record_no_list_pays_is_no_duplicate(app, lookup, status):
+    """One ID on a BTXH and an HTXH record: both active, a double-payment risk on both; once
+    one is stopped, moved or merged, neither is flagged and a run closes the findings."""
+    pensioner = clean_person(program="HTXH")
+    wrong = clean_person(village="Thôn Phú Long")
+    ids = checks.select(checks.Beneficiary.id)
+    checks.run_checks(ids, MAY_2024, CAMPAIGN)
+    assert "duplicate_id" in hits(pensioner) and "duplicate_id" in hits(wrong)
+    wrong.status = status
+    assert checks.run_checks(ids, MAY_2024, CAMPAIGN)["resolved"] >= 1
+    assert "duplicate_id" not in hits(pensioner)
+    assert db.session.scalar(select(func.count(Finding.id)).where(
+        Finding.code == "duplicate_id", Finding.resolved_at.is_(None))) == 0

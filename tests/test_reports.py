@@ -187,10 +187,13 @@ def test_bad_month_and_renderings(client, world):
     html = r.get_data(as_text=True)
     assert r.status_code == 400 and "error-summary" in html and "YYYY-MM" in html
     assert html.count("<table") == 0
-    # After the 2025 reform the district has no commune: said, not an empty table.
+    # After the 2025 reform the district has no commune: said, not an empty table (a page
+    # shows up to the month after the open month: 08/2025 open here).
+    client.application.config["CAMPAIGN_MONTH"] = "2025-08"
     for url in ("/reports/monthly?month=2025-08", "/reports/ranking?month=2025-08"):
         html = client.get(url).get_data(as_text=True)
         assert "Huyện Bình Sơn không có xã nào trong tháng này" in html and "<table" not in html
+    client.application.config["CAMPAIGN_MONTH"] = "2024-05"
     # A plain htmx request (the month picker) gets the report section only …
     r = client.get("/reports/monthly?month=2024-04", headers={"HX-Request": "true"})
     html = r.get_data(as_text=True)
@@ -513,3 +516,34 @@ def test_pages_within_the_byte_budget(client, app):
         assert len(r.data) <= 14_600, (url, len(r.data))
     html = client.get("/reports/monthly").get_data(as_text=True)
     assert "Chưa có danh sách chi trả đã khóa" not in html and html.count("<progress") >= 44
+
+
+def test_a_transferred_htxh_record_counts_the_visits_of_its_btxh_record(app):
+    """The HTXH record opened by the BTXH transfer (Decree 176/2025/NĐ-CP) has no visit of
+    its own: the officer visited the BTXH record. The report counts that visit, as the
+    progress counts do (``reviewed_at`` is copied at the transfer)."""
+    from portal.services import pension, progress
+    from tests.factories import make_user
+    app.config["CAMPAIGN_MONTH"] = "2025-08"
+    chairman = make_user("chutich", "chairman", "21040", "2025-08")
+    make_user("canbo", "commune", "21040", "2025-08")
+    son = find_commune("21040", "2025-08")
+    elder = "Người cao tuổi từ đủ 80 tuổi trở lên"
+    visited = with_account(person(name="Nguyễn Văn An", birth=date(1940, 3, 4), national_id="051040000001",
+                                  category=elder, coefficient=1.0, monthly_amount=500_000))
+    unvisited = person(name="Lê Văn Cường", birth=date(1941, 1, 1), national_id="051041000003",
+                       category=elder, coefficient=1.0, monthly_amount=500_000)
+    visit(visited, date(2025, 7, 10), officer="canbo")
+    db.session.commit()
+    moved = [pension.transfer(b, chairman, "2025-08", "12/QĐ-UBND", date(2025, 7, 25))[1]
+             for b in (visited, unvisited)]
+    from portal.models import Review
+    assert db.session.scalar(select(func.count()).select_from(Review).where(
+        Review.beneficiary_id.in_([new.id for new in moved]))) == 0  # no visit of their own
+    p = payments.build(son, "2025-08", "HTXH", chairman)
+    payments.lock(p, chairman)
+    db.session.commit()
+    row = reports.figures([son.id], "2025-08")[(son.id, "HTXH")]
+    assert (row["listed"], row["reviewed"]) == (2, 1)
+    counts = progress.count_rows(commune_ids=[son.id, visited.commune_id])
+    assert sum(c.reviewed for (_cid, program), c in counts.items() if program == "HTXH") == row["reviewed"]

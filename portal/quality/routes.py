@@ -7,7 +7,7 @@ from ..extensions import db
 from ..models import Area, Beneficiary
 from ..services import checks, progress, registry
 from ..services import merge as merging
-from ..services.areas import communes_below
+from ..services.areas import commune_in, communes_below, member_units, owners
 from ..vn.ids import parse_national_id
 from ..vn.money import parse_amount
 from ..vn.text import proper_case
@@ -28,14 +28,17 @@ FIX_FIELD = {
 @bp.route("/quality")
 @login_required
 def overview():
-    """Every commune's share of records without an error, laggards first."""
+    """Every commune in force in the open month with its share of records without an error,
+    laggards first. A commune counts the records that belong to it then: from 07/2025 a new
+    commune's include those of the old communes merged into it (``areas.owners``)."""
     area = current_user.area
     if area is None:
         abort(404)
     if area.level == "commune":
         return redirect(url_for("quality.commune", area_id=area.id))
     communes = communes_below(area, on=progress.campaign_day())
-    stats = checks.commune_summaries([c.id for c in communes])
+    stats = checks.commune_summaries([c.id for c in communes],
+                                     owners(communes, progress.campaign_month()))
     rows = sorted(communes, key=lambda c: (stats[c.id]["clean_rate"], c.code))
     total = {k: sum(stats[c.id][k] for c in communes) for k in ("records", "clean", "errors", "warnings")}
     by_rule = {code: sum(stats[c.id]["by_rule"].get(code, 0) for c in communes) for code in checks.RULES}
@@ -46,19 +49,24 @@ def overview():
 @bp.route("/quality/communes/<int:area_id>")
 @login_required
 def commune(area_id):
-    """A commune's findings by rule, and the worklist: what to fix, worst first."""
+    """A commune's findings by rule, and the worklist: what to fix, worst first. The records
+    are those that belong to the commune in the open month (``areas.member_units``): a new
+    commune's own and those of the old communes merged into it, each row naming its old
+    commune; an old commune's page lists the records registered in it."""
     area = get_or_404(Area, area_id)
     if area.level != "commune":
         abort(404)
     rule = request.args.get("rule") if request.args.get("rule") in checks.RULES else None
     per_page = 30
     page = page_arg(per_page=per_page)
-    rows, total = checks.worklist(area.id, rule, page, per_page)
-    stats = checks.commune_summaries([area.id])[area.id]
+    month = progress.campaign_month()
+    rows, total = checks.worklist(member_units(area, month), rule, page, per_page)
+    stats = checks.commune_summaries([area.id], owners([area], month))[area.id]
     mergeable = {b.id for b, found in rows
                  if any(f.code in ("duplicate_id", "likely_duplicate") for f in found) and merging.partners(b)}
-    return render("quality/commune.html", area=area, stats=stats, rows=rows, total=total, mergeable=mergeable,
-                  page=page, per_page=per_page, rule=rule, rules=checks.RULES, words=checks.WORDS,
+    return render("quality/commune.html", area=area, home=area, stats=stats, rows=rows, total=total,
+                  mergeable=mergeable, page=page, per_page=per_page, rule=rule, rules=checks.RULES,
+                  words=checks.WORDS,
                   forms={b.id: _fix_forms(b, found) for b, found in rows}, fix_field=FIX_FIELD)
 
 
@@ -132,7 +140,8 @@ def fix(bid):
             status, message = 409, _("Người khác vừa sửa hồ sơ này: xem lại giá trị mới rồi sửa lại.")
     else:
         status, message = 422, "; ".join(str(m) for errs in form.errors.values() for m in errs)
-    back = request.form.get("next") or url_for("quality.commune", area_id=b.commune_id)
+    home = commune_in(b.commune, progress.campaign_month())
+    back = request.form.get("next") or url_for("quality.commune", area_id=home.id)
     if not wants_fragment() and status == 200:
         return redirect(back, code=303)
     b = db.session.get(Beneficiary, bid)
@@ -141,7 +150,7 @@ def fix(bid):
     if status == 422 and field in forms:  # the message goes next to the field, with what was typed
         forms[field].value.data = form.value.data
         error_field = field
-    context = dict(b=b, found=found, forms=forms, fix_field=FIX_FIELD, error_field=error_field,
+    context = dict(b=b, home=home, found=found, forms=forms, fix_field=FIX_FIELD, error_field=error_field,
                    message=message, fixed=status == 200, rules=checks.RULES, next=back)
     if wants_fragment():
         return render("quality/_row.html", status=status, **context)
@@ -151,7 +160,9 @@ def fix(bid):
 @bp.route("/quality/communes/<int:area_id>/recheck", methods=["POST"])
 @roles_required("commune", "district", "province")
 def recheck(area_id):
-    """Run every check again on the commune's records now (also run on every upload and edit)."""
+    """Run every check again now on the records that belong to the commune in the open month
+    (``checks.ids_in_area``: a new commune's include the old communes merged into it); they
+    are also checked on every upload and edit."""
     area = get_or_404(Area, area_id)
     result = checks.recheck(checks.ids_in_area(area))
     db.session.commit()

@@ -21,6 +21,7 @@ from ..vn.banks import by_bin, check_account_number
 from ..vn.ids import id_consistency, mask_id, province_name
 from ..vn.text import nfc, proper_case
 from . import clock
+from .areas import member_units, subtree_ids
 from .police import last_verified
 
 
@@ -74,7 +75,7 @@ RULES = {r.code: r for r in [
     Rule("likely_duplicate", "sach", "warning", "full_name",
          "Có hồ sơ khác cùng họ tên và năm sinh trong xã, thiếu số định danh để phân biệt.", "Đề án 06"),
     Rule("area_not_in_force", "sach", "warning", "commune_id",
-         "Đơn vị hành chính của hồ sơ không còn hiệu lực trong kỳ chi trả.",
+         "Đơn vị hành chính của hồ sơ không còn hiệu lực trong kỳ chi trả và không có đơn vị kế thừa.",
          "Nghị quyết 1677/NQ-UBTVQH15 (sắp xếp đơn vị hành chính 2025)"),
     Rule("shared_account", "sach", "warning", "account",
          "Cùng số tài khoản với đối tượng của hộ khác.", "Chỉ thị 21/CT-TTg"),
@@ -160,7 +161,7 @@ class Context:
 
     on: date  # the payment month's first day: amounts are checked against it
     campaign_start: datetime
-    id_holders: dict  # national_id → [(beneficiary id, commune name, transferred from id)]
+    id_holders: dict  # national_id → [(beneficiary id, commune name, transferred from id)] of payable records
     name_groups: dict  # (commune id, program, folded name, birth year) → [(id, national_id)]
     account_holders: dict  # account number → {household ids}
     levels: dict  # program → national standard level
@@ -181,9 +182,11 @@ def _hits(b, a, ctx):
             out.append(("id_unknown_province", f"Mã {nid[:3]}."))
         # A record transferred to another program (BTXH → HTXH, Decree 176/2025/NĐ-CP) is
         # the same person, not a duplicate: the payment lists keep them from being paid twice.
+        # Only records that can still be paid are at risk of a double payment: a stopped,
+        # moved or merged one (``UNPAYABLE``) is neither flagged nor counted as the other.
         others = [h for h in ctx.id_holders.get(nid, [])
                   if h[0] not in (b.id, b.transferred_from_id) and h[2] != b.id]
-        if others:
+        if others and b.status not in UNPAYABLE:
             out.append(("duplicate_id", f"{mask_id(nid)} cũng có ở {others[0][1]}."))
     else:
         out.append(("missing_id", None))
@@ -220,8 +223,10 @@ def _hits(b, a, ctx):
         if (a.recipient_type or "self") != "self" and not (a.holder_name and a.holder_national_id):
             out.append(("holder_incomplete", None))
     valid_from, valid_to, successor = (ctx.communes or {}).get(b.commune_id, (None, None, None))
-    if (valid_from and valid_from > ctx.on) or (valid_to and valid_to < ctx.on):
-        out.append(("area_not_in_force", f"Nay thuộc {successor}." if successor else None))
+    # An old commune's records belong to its successor from the reform (areas.commune_in):
+    # only a unit that ended with none, or one not yet in force, leaves them without a home.
+    if (valid_from and valid_from > ctx.on) or (valid_to and valid_to < ctx.on and not successor):
+        out.append(("area_not_in_force", None))
     if b.reviewed_at is None or b.reviewed_at < ctx.campaign_start:
         out.append(("not_reviewed", None))
     if (ctx.verified or {}).get(b.id, "") < f"{ctx.on:%Y-%m}":
@@ -232,6 +237,9 @@ def _hits(b, a, ctx):
 
 
 SMALL = 500  # up to this many records, look their values up directly (an edit, a save)
+# The statuses of records that no list pays any more: a national ID they hold is no
+# double-payment risk (``duplicate_id``).
+UNPAYABLE = ("stopped", "moved", "merged")
 
 
 def _repeated(*cols):
@@ -246,7 +254,8 @@ def _context(on, campaign_start, records=None):
     through the indexes; otherwise grouped queries find every repeated value."""
     key = (Beneficiary.commune_id, Beneficiary.program, Beneficiary.name_folded, Beneficiary.birth_year)
     if records is None:
-        dup_ids = _repeated(Beneficiary.national_id).where(Beneficiary.national_id.is_not(None))
+        dup_ids = (_repeated(Beneficiary.national_id).where(Beneficiary.national_id.is_not(None),
+                                                             Beneficiary.status.not_in(UNPAYABLE)))
         dup_names = _repeated(*key).subquery()
         dup_numbers = (select(Account.number).join(Beneficiary, Beneficiary.id == Account.beneficiary_id)
                        .where(Account.number.is_not(None), Beneficiary.status != "merged")
@@ -260,7 +269,7 @@ def _context(on, campaign_start, records=None):
     for bid, nid, cname, came_from in db.session.execute(
             select(Beneficiary.id, Beneficiary.national_id, Area.name, Beneficiary.transferred_from_id)
             .join(Area, Area.id == Beneficiary.commune_id)
-            .where(Beneficiary.national_id.in_(dup_ids), Beneficiary.status != "merged")):
+            .where(Beneficiary.national_id.in_(dup_ids), Beneficiary.status.not_in(UNPAYABLE))):
         id_holders[nid].append((bid, cname, came_from))
     name_groups = defaultdict(list)
     for cid, prog, name, year, bid, nid in db.session.execute(
@@ -385,10 +394,16 @@ def run_checks(ids_query, on, campaign_start):
     return {"records": len(hits), "clean": clean, "added": added, "resolved": resolved}
 
 
-def ids_in_area(area):
-    """A select of the ids of every beneficiary registered under ``area``."""
-    return select(Beneficiary.id).where(Beneficiary.status != "merged", Beneficiary.commune_id.in_(
-        select(Area.id).where(Area.path.startswith(area.path))))
+def ids_in_area(area, month=None):
+    """A select of the ids of the beneficiaries (not merged) that belong to ``area`` in
+    ``month`` (``YYYY-MM``, default the open month): a commune's own and those of the old
+    communes the 2025 reform merged into it by then (``areas.member_units``); a larger
+    unit's, registered under it or under a unit merged into it (``areas.subtree_ids``)."""
+    if area.level == "commune":
+        units = member_units(area, month or clock.open_month())
+    else:
+        units = subtree_ids([area])
+    return select(Beneficiary.id).where(Beneficiary.status != "merged", Beneficiary.commune_id.in_(units))
 
 
 def ids_touching(beneficiary):
@@ -434,42 +449,54 @@ def _open_check():
     return and_(Finding.source.in_(("check", "police")), Finding.resolved_at.is_(None))
 
 
-def commune_summaries(commune_ids):
-    """``{commune id: {"records", "with_error", "clean_rate", "errors", "warnings",
-    "by_rule": {code: n}}}``: exact counts of the open check findings per commune."""
+def commune_summaries(commune_ids, owner=None):
+    """``{commune id: {"records", "with_error", "clean", "clean_rate", "errors", "warnings",
+    "by_rule": {code: n}}}``: exact counts of the open check findings per commune.
+
+    ``owner`` (``{unit id: commune id}``, ``areas.owners`` of the communes in a month) adds
+    the records of each unit up under the commune it belongs to then: from 07/2025 a new
+    commune counts those of the old communes merged into it. Without it each commune
+    counts the records registered in it."""
+    wanted = set(commune_ids)
+    owner = {u: cid for u, cid in (owner or {cid: cid for cid in wanted}).items() if cid in wanted}
+    units = sorted(owner)
     out = {cid: {"records": 0, "with_error": 0, "errors": 0, "warnings": 0, "by_rule": {}}
            for cid in commune_ids}
-    for cid, n in db.session.execute(
-            select(Beneficiary.commune_id, func.count()).where(Beneficiary.commune_id.in_(commune_ids),
+    for unit, n in db.session.execute(
+            select(Beneficiary.commune_id, func.count()).where(Beneficiary.commune_id.in_(units),
                                                                Beneficiary.status != "merged")
             .group_by(Beneficiary.commune_id)):
-        out[cid]["records"] = n
-    for cid, code, severity, n in db.session.execute(
+        out[owner[unit]]["records"] += n
+    for unit, code, severity, n in db.session.execute(
             select(Beneficiary.commune_id, Finding.code, Finding.severity, func.count())
             .join(Beneficiary, Beneficiary.id == Finding.beneficiary_id)
-            .where(Beneficiary.commune_id.in_(commune_ids), _open_check())
+            .where(Beneficiary.commune_id.in_(units), _open_check())
             .group_by(Beneficiary.commune_id, Finding.code, Finding.severity)):
-        out[cid]["by_rule"][code] = n
-        out[cid]["errors" if severity == "error" else "warnings"] += n
-    for cid, n in db.session.execute(
+        s = out[owner[unit]]
+        s["by_rule"][code] = s["by_rule"].get(code, 0) + n
+        s["errors" if severity == "error" else "warnings"] += n
+    for unit, n in db.session.execute(
             select(Beneficiary.commune_id, func.count(func.distinct(Finding.beneficiary_id)))
             .join(Beneficiary, Beneficiary.id == Finding.beneficiary_id)
-            .where(Beneficiary.commune_id.in_(commune_ids), _open_check(), Finding.severity == "error")
+            .where(Beneficiary.commune_id.in_(units), _open_check(), Finding.severity == "error")
             .group_by(Beneficiary.commune_id)):
-        out[cid]["with_error"] = n
+        out[owner[unit]]["with_error"] += n  # a record lies in one unit: the sum is exact
     for s in out.values():
         s["clean"] = s["records"] - s["with_error"]
         s["clean_rate"] = round(100 * s["clean"] / s["records"], 1) if s["records"] else 100.0
     return out
 
 
-def worklist(commune_id, rule=None, page=1, per_page=30):
-    """Records of a commune with open check findings, worst first (an error, then by name),
-    optionally only those hitting ``rule``. Returns ``(rows, total)``; each row is
-    ``(beneficiary, [findings])``."""
+def worklist(units, rule=None, page=1, per_page=30):
+    """Records with open check findings registered in ``units`` (a commune id, or the list
+    of ``areas.member_units``: a new commune and the old communes merged into it), worst
+    first (an error, then by name), optionally only those hitting ``rule``. Returns
+    ``(rows, total)``; each row is ``(beneficiary, [findings])``, the beneficiary's village
+    and commune loaded."""
+    units = [units] if isinstance(units, int) else list(units)
     worst = func.max(case((Finding.severity == "error", 1), else_=0))
     q = (select(Beneficiary.id).join(Finding, Finding.beneficiary_id == Beneficiary.id)
-         .where(Beneficiary.commune_id == commune_id, _open_check()))
+         .where(Beneficiary.commune_id.in_(units), _open_check()))
     if rule:
         q = q.where(Beneficiary.id.in_(select(Finding.beneficiary_id).where(
             Finding.code == rule, _open_check())))
@@ -478,7 +505,8 @@ def worklist(commune_id, rule=None, page=1, per_page=30):
     ids = db.session.scalars(q.order_by(worst.desc(), Beneficiary.name_folded)
                              .limit(per_page).offset((page - 1) * per_page)).all()
     people = {b.id: b for b in db.session.scalars(select(Beneficiary).where(Beneficiary.id.in_(ids))
-                                                  .options(selectinload(Beneficiary.village)))}
+                                                  .options(selectinload(Beneficiary.village),
+                                                           selectinload(Beneficiary.commune)))}
     found = defaultdict(list)
     for f in db.session.scalars(select(Finding).where(Finding.beneficiary_id.in_(ids), _open_check())
                                 .order_by(Finding.severity, Finding.code)):

@@ -36,6 +36,7 @@ from ..vn.money import parse_amount
 from ..vn.remarks import read_remark
 from ..vn.text import fold, nfc, proper_case
 from . import areas, clock, history, months
+from .checks import UNPAYABLE
 from . import changes as ledger
 from .pension import FIRST_MONTH as HTXH_FIRST_MONTH
 from .pension import PROGRAM as HTXH
@@ -1026,7 +1027,9 @@ def plan(parsed, commune, program=None):
     the old commune the row names chooses; else a record found keeps its village and a
     person added has none (``missing_village``).
 
-    Also reports IDs already held by records elsewhere (``duplicate_id_registry``).
+    Also reports IDs already held by records elsewhere (``duplicate_id_registry``), except
+    by records no list pays any more (``checks.UNPAYABLE``: stopped, moved, merged) and by
+    the matched record's transfer to or from another program (``transferred_from_id``).
     Raises ``ValueError`` when the program is unknown, ``ImportRefused``
     (``program_not_paid``: ``check_program``; ``commune_mismatch``, ``commune_ambiguous``)
     as ``resolve_commune`` says.
@@ -1098,6 +1101,9 @@ def plan(parsed, commune, program=None):
                 if other is match or (other.commune_id in units and any(
                         i.code == "duplicate_id" for i in r.issues)):
                     continue
+                if other.status in UNPAYABLE or (match is not None and (
+                        other.transferred_from_id == match.id or match.transferred_from_id == other.id)):
+                    continue  # no longer paid, or the same person moved to another program
                 where = ("cùng xã" if other.commune_id == commune.id
                          else f"{other.commune.full_name} (cùng xã qua sắp xếp năm 2025)"
                          if other.commune_id in units else f"xã khác ({other.commune.full_name})")

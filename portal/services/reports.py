@@ -16,14 +16,15 @@ Keys of a row (counts of beneficiaries, amounts in ``int`` đồng):
 - ``paid_cashless`` + ``amount_cashless``; ``paid_cash`` + ``amount_cash``;
 - ``with_account``: listed people who hold an account (any holder), and
   ``paid_into_account_of_those_with_account`` (Directive 21/CT-TTg: 100 %);
-- ``reviewed``: listed people reviewed since the campaign started, by the month's end;
+- ``reviewed``: listed people reviewed since the campaign started, by the month's end (a
+  record opened by the BTXH → HTXH transfer counts the visits of the record it came from);
 - ``increases`` / ``decreases``: approved changes effective in the month.
 """
 
 from datetime import date
 
 from flask import current_app
-from sqlalchemy import and_, case, exists, func, literal, select
+from sqlalchemy import case, exists, func, literal, or_, select
 
 from ..extensions import db
 from ..sheets.writer import FormSheet, issuer_lines
@@ -33,7 +34,7 @@ from ..models import (Beneficiary, ChangeProposal, Event, MonthlyReport, Payment
 from . import changes, months
 from .areas import REFORM_DAY, communes_below, parent_in
 from .pension import programs_in
-from .progress import PROGRAMS, campaign_start, targets
+from .progress import PROGRAMS, CommuneProgress, Counts, campaign_start, targets
 
 KEYS = ("paid", "own_account", "proxy_account", "paid_cashless", "amount_cashless", "paid_cash",
         "amount_cash", "with_account", "paid_into_account_of_those_with_account", "reviewed",
@@ -175,16 +176,20 @@ def figures(commune_ids, month, as_of=None):
             row["paid"] += n
             row["paid_cash"] += n
             row["amount_cash"] += amount
-    review_cond = [Review.beneficiary_id == PaymentLine.beneficiary_id,
-                   Review.visited_on >= campaign_start().date(), Review.visited_on <= months.end(month)]
+    # A listed person counts as reviewed when a visit of the line's record, or of the record
+    # it was transferred from (an HTXH record opened by the BTXH transfer, Decree
+    # 176/2025/NĐ-CP: the visits are on the BTXH record), was recorded by the month's end.
+    review_when = [Review.visited_on >= campaign_start().date(), Review.visited_on <= months.end(month)]
     if as_of is not None:
-        review_cond.append(Review.created_at <= as_of)
+        review_when.append(Review.created_at <= as_of)
+    reviewed = or_(exists().where(Review.beneficiary_id == PaymentLine.beneficiary_id, *review_when),
+                   exists().where(Review.beneficiary_id == Beneficiary.transferred_from_id, *review_when))
     for c, p, n in db.session.execute(
             select(PaymentPeriod.commune_id, PaymentPeriod.program,
                    func.count(func.distinct(PaymentLine.beneficiary_id)))
             .join(PaymentPeriod, PaymentPeriod.id == PaymentLine.period_id)
-            .where(PaymentLine.period_id.in_(final), PaymentLine.status == "listed",
-                   exists().where(and_(*review_cond)))
+            .join(Beneficiary, Beneficiary.id == PaymentLine.beneficiary_id)
+            .where(PaymentLine.period_id.in_(final), PaymentLine.status == "listed", reviewed)
             .group_by(PaymentPeriod.commune_id, PaymentPeriod.program)):
         if (c, p) in out:
             out[(c, p)]["reviewed"] = n
@@ -199,6 +204,25 @@ def figures(commune_ids, month, as_of=None):
             .where(*cond).group_by(ChangeProposal.commune_id, Beneficiary.program, direction)):
         if (c, p) in out:
             out[(c, p)][d] += n
+    return out
+
+
+def progress_in(communes, month, as_of=None):
+    """``[progress.CommuneProgress]`` of ``communes`` (``Area`` list) in ``month``
+    (``YYYY-MM``) as its lists and results recorded it (:func:`figures`), for an overview of a
+    past month: ``total`` the people listed, ``reviewed`` those reviewed by the month's end,
+    ``with_account`` those listed with an account, ``own`` / ``guardian`` those paid into their
+    own / a guardian's or authorised person's account, ``cashless`` those paid into an
+    account. Today's registry does not enter it, so a past month shows as it was."""
+    data = figures([c.id for c in communes], month, as_of)
+    out = []
+    for c in communes:
+        cp = CommuneProgress(c)
+        for p in programs_in(month):
+            f = data[(c.id, p)]
+            cp.programs[p] = Counts(total=f["listed"], reviewed=f["reviewed"], with_account=f["with_account"],
+                                    own=f["own_account"], guardian=f["proxy_account"], cashless=f["paid_cashless"])
+        out.append(cp)
     return out
 
 
