@@ -93,6 +93,41 @@ def int_arg(name, default=None, minimum=1, maximum=MAX_INT):
         raise BadNumber(name, text) from None
 
 
+# The first month a page may show: the portal holds no list, report or target before it
+# (and a month before year 1 would not even be a date: the ranking's "month before").
+FIRST_MONTH = "2000-01"
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # ASCII digits only
+OPEN = "open"  # month_arg's default: the open month
+
+
+def month_arg(name="month", default=OPEN):
+    """The month the query parameter ``name`` asks, checked the same way on every page
+    that takes one (the overview, the ranking, the monthly report and its workbook, the
+    changes of a month, the payment lists): ``(month, error)``.
+
+    ``month`` is the ``YYYY-MM`` asked, else ``default`` when the parameter is absent or
+    empty (:data:`OPEN`: the open month, ``clock.open_month()``; ``None``: no month, e.g.
+    every month of the payment lists) and ``error`` is ``None``. When the text is not a
+    month (``2026-13``, ``abc``), is before :data:`FIRST_MONTH` or after the month after
+    the open month (nothing can have happened then yet), ``month`` is the text as typed
+    (for the form to show it again) and ``error`` a Vietnamese message: the page answers
+    400 with it."""
+    text = request.args.get(name, "").strip()
+    if text == "":
+        return (clock.open_month() if default == OPEN else default), None
+    if not _MONTH.fullmatch(text):
+        return text, _("Tháng «%(text)s» không đúng dạng YYYY-MM (ví dụ 2024-05).", text=text[:20])
+    if text < FIRST_MONTH:
+        return text, _("Tháng «%(text)s» quá xa: cổng chỉ có số liệu từ tháng %(first)s.",
+                       text=text, first=months.label(FIRST_MONTH))
+    open_ = clock.open_month()
+    last = months.add(open_, 1)
+    if text > last:
+        return text, _("Tháng «%(text)s» chưa tới: cổng đang mở tháng %(open)s, xem được đến tháng "
+                       "%(last)s.", text=text, open=months.label(open_), last=months.label(last))
+    return text, None
+
+
 def page_arg(name="page", per_page=1):
     """The page number ``?name=`` asks (1 when absent): :func:`int_arg` bounded so that the
     rows skipped, ``(page - 1) × per_page``, still fit a 64-bit integer."""

@@ -165,11 +165,16 @@ def test_the_month_selector_reaches_the_old_world(app, client):
     names = overview_names(old)
     assert len(names) == 22 and "Xã Bình Chánh" in names and "Thị trấn Châu Ổ" in names
     assert "Huyện Bình Sơn" in old  # the communes of then, under their district
+    assert html_of(client, "/overview?month=2025-08", 400)  # after the month after the open month
+    app.config["CAMPAIGN_MONTH"] = "2025-07"  # a page shows up to the month after it
     new = html_of(client, "/overview?month=2025-08")
     assert len(overview_names(new)) == 25 and "96 xã trong tháng 08/2025" in new
     assert "Huyện" not in new and "huyện" not in new and "Xã Bình Chánh" not in new
-    # The default is the portal's open month (2024-05 in the tests' configuration).
+    # The default is the portal's open month.
+    assert "96 xã trong tháng 07/2025" in html_of(client, "/overview")
+    app.config["CAMPAIGN_MONTH"] = "2024-05"
     assert overview_names(html_of(client, "/overview")) == names
+    app.config["CAMPAIGN_MONTH"] = "2025-07"
     # The ranking has the same selector.
     ranking = html_of(client, "/reports/ranking?month=2024-05")
     assert "Xã Bình Chánh" in ranking

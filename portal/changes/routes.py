@@ -11,7 +11,7 @@ from ..extensions import db
 from ..models import Area, Beneficiary, ChangeProposal
 from ..services import changes, checks, clock, months, payments, scope
 from ..services.areas import communes_below
-from ..web import download, get_or_404, int_arg, page_arg, render, roles_required, see_other, wants_fragment
+from ..web import download, get_or_404, int_arg, month_arg, page_arg, render, roles_required, see_other, wants_fragment
 from . import bp
 from .forms import (CLAUSE_LABELS, KIND_LABELS, STATUS_LABELS, CandidateForm, DecideForm, DismissForm,
                     ProposeForm, WithdrawForm)
@@ -49,12 +49,10 @@ def _decide_form(c):
 
 def _asked_month(name="month"):
     """``(month, error)``: the month asked in the query string (default the campaign
-    month), or ``(None, message)`` when it is not ``YYYY-MM``."""
-    text = request.args.get(name) or campaign_month()
-    try:
-        return months.parse(text), None
-    except ValueError:
-        return None, _("Tháng «%(text)s» không đúng dạng YYYY-MM (ví dụ 2024-05).", text=text)
+    month), or ``(None, message)`` when :func:`portal.web.month_arg` refuses it (not
+    ``YYYY-MM``, before 01/2000, after the month after the open month)."""
+    month, error = month_arg(name)
+    return (None, error) if error else (month, None)
 
 
 def _index(month, error=None, failed=None, status=200):

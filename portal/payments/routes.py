@@ -12,7 +12,8 @@ from ..services import clock, payments, progress, results, scope
 from ..services.areas import communes_below
 from ..services.imports import claim
 from ..sheets.reader import FileProblem
-from ..web import download, get_or_404, page_arg, render, roles_required, see_other, wants_fragment
+from ..web import (download, get_or_404, month_arg, page_arg, render, roles_required, see_other,
+                   wants_fragment)
 from . import bp
 from .forms import (ALL_COMMUNES, RESULT_LABELS, ConfirmForm, HoldForm, OpenForm, ResultForm,
                     ResultsConfirmForm, ResultsUploadForm)
@@ -29,8 +30,11 @@ def _communes():
 @bp.route("/payments", methods=["GET", "POST"])
 @roles_required(*PREPARERS, "payer")
 def index():
-    """The payment lists of the user's communes by month, newest first, and the form to open
-    a month's lists (the payment provider sees the locked lists, to record results)."""
+    """Every payment list of the user's scope (``scope.area_ids``: the communes below their
+    area, in force or ended, and the old communes merged into it), newest month first, 50
+    lists a page; ``?month=YYYY-MM`` keeps that month's (a bad month: 400 with the message,
+    :func:`portal.web.month_arg`). Also the form to open a month's lists (the payment
+    provider sees the locked lists, to record results)."""
     communes = _communes()
     payer = current_user.role == "payer"
     if payer and request.method == "POST":
@@ -45,12 +49,15 @@ def index():
             done = _open(form, communes)
             if done is not None:
                 return done
+    month, month_error = month_arg(default=None)
     page = page_arg(per_page=GROUPS_PER_PAGE)
-    groups, total = payments.list_page([c.id for c in communes], page, GROUPS_PER_PAGE, locked_only=payer)
-    by_month = [(month, list(items)) for month, items in groupby(groups, key=lambda g: g.month)]
+    groups, total = ([], 0) if month_error else payments.list_page(
+        scope.area_ids(current_user), page, GROUPS_PER_PAGE, locked_only=payer, month=month)
+    by_month = [(m, list(items)) for m, items in groupby(groups, key=lambda g: g.month)]
+    status = 422 if form is not None and form.errors else 400 if month_error else 200
     return render("payments/index.html", form=form, by_month=by_month, total=total, page=page,
                   per_page=GROUPS_PER_PAGE, upload=ResultsUploadForm() if payer else None,
-                  status=422 if form is not None and form.errors else 200)
+                  month=month, month_error=month_error, status=status)
 
 
 def _open(form, communes):
@@ -59,7 +66,12 @@ def _open(form, communes):
     programs = form.programs()
     if form.commune_id.data == ALL_COMMUNES:
         # Every commune of the area that has no list for the month yet.
-        built, skipped = payments.build_area(current_user.area, form.month.data, programs, current_user)
+        try:
+            built, skipped = payments.build_area(current_user.area, form.month.data, programs, current_user)
+        except payments.PeriodError as e:
+            db.session.rollback()
+            form.month.errors = list(form.month.errors) + [str(e)]
+            return None
         db.session.commit()
         flash(_("Đã lập %(built)s danh sách tháng %(month)s; %(skipped)s danh sách đã có, giữ nguyên.",
                 built=len(built), month=form.month.data, skipped=len(skipped)), "success")

@@ -7,22 +7,12 @@ from ..models import Area, Beneficiary
 from ..services import months, progress
 from ..services.areas import communes_below, member_units
 from ..vn.text import fold
-from ..web import get_or_404, page_arg, render
+from ..web import get_or_404, month_arg, page_arg, render
 from . import bp
 
 # Communes per page of the overview: a district's 22 on one page, a province's ~100 on four
 # (each page well under the 14.6 kB budget).
 OVERVIEW_PER_PAGE = 25
-
-
-def asked_month():
-    """``(month, error)``: ``?month=YYYY-MM`` (default the portal's open month,
-    ``progress.campaign_month()``), or ``(the text, message)`` when it is not a month."""
-    text = request.args.get("month") or progress.campaign_month()
-    try:
-        return months.parse(text), None
-    except ValueError as e:
-        return text, str(e)
 
 
 def overview_rows(user, area, month, program=None, name=None):
@@ -55,7 +45,7 @@ def overview():
     area = current_user.area
     if area is None:
         abort(404)
-    month, error = asked_month()
+    month, error = month_arg()
     program = request.args.get("program") if request.args.get("program") in progress.PROGRAMS else None
     name = (request.args.get("q") or "").strip()[:60]
     context = {"area": area, "month": month, "error": error, "program": program, "q": name,

@@ -4,10 +4,10 @@ from flask_login import current_user
 
 from ..extensions import db
 from ..models import Area
-from ..services import clock, months, reports
+from ..services import months, reports
 from ..services.areas import commune_in
 from ..services.pension import programs_in
-from ..web import download, get_or_404, int_arg, page_arg, render, roles_required, see_other
+from ..web import download, get_or_404, int_arg, month_arg, page_arg, render, roles_required, see_other
 from . import bp
 from .forms import MakeForm
 
@@ -30,15 +30,6 @@ def _area():
     return area
 
 
-def _month():
-    """``(month, error)``: the month asked (``?month=YYYY-MM``, default the campaign's)."""
-    text = request.args.get("month") or clock.open_month()
-    try:
-        return months.parse(text), None
-    except ValueError as e:
-        return text, str(e)
-
-
 def _page(n_items, per_page):
     pages = max(1, -(-n_items // per_page))
     return min(page_arg(per_page=per_page), pages)
@@ -50,7 +41,7 @@ def monthly():
     """The monthly report of an area: as made (chốt) when it was, else today's numbers;
     one table per program, the totals with their bars, the download and the make button."""
     area = _area()
-    month, error = _month()
+    month, error = month_arg()
     if error:
         return render("reports/monthly.html", "reports/_monthly.html", area=area, month=month,
                       error=error, status=400)
@@ -74,11 +65,12 @@ def monthly():
 @bp.route("/reports/monthly.xlsx")
 @roles_required(*VIEWERS)
 def workbook():
-    """The report shown on the page, as ``.xlsx`` in the administrative form."""
+    """The report shown on the page, as ``.xlsx`` in the administrative form; a bad month
+    answers the report's page with its message (400), never another month's workbook."""
     area = _area()
-    month, error = _month()
+    month, error = month_arg()
     if error:
-        abort(400, description=error)
+        return render("reports/monthly.html", area=area, month=month, error=error, status=400)
     report, record = reports.report_for(area, month, live=request.args.get("live") == "1",
                                         version=int_arg("made"))
     suffix = "-chot" if record else ""
@@ -127,7 +119,7 @@ def ranking():
     own = current_user.area
     if own is None:
         abort(404)
-    month, error = _month()
+    month, error = month_arg()
     if error:
         area = (own.parent or own) if own.level == "commune" else own
         return render("reports/ranking.html", area=area, month=month, error=error, own=None, status=400)

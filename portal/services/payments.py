@@ -19,6 +19,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import selectinload
+from sqlalchemy.sql import ClauseElement
 
 from ..extensions import db
 from ..models import (Account, Area, Beneficiary, ChangeProposal, Event, Finding, PaymentLine,
@@ -389,10 +390,14 @@ def build_area(area, month, programs, user):
     when it is a commune) that has none yet, for those of ``programs`` paid that month
     (``pension.programs_in``). Returns ``(built periods, skipped periods)``.
     Records first take the decisions that have come due (``changes.apply_due``). Raises
-    ``PeriodError`` for a month past next month (:func:`check_month`)."""
+    ``PeriodError`` (field ``month``) for a month past next month (:func:`check_month`)
+    and when no commune of ``area`` is in force in ``month`` (:func:`_no_commune`: a
+    district's communes ended on 30/06/2025, the new communes make that month's lists)."""
     month = check_month(month)
-    changes.apply_due(user=user)
     communes = [area] if area.level == "commune" else communes_below(area, on=months.start(month))
+    if not communes:
+        raise _no_commune(area, month)
+    changes.apply_due(user=user)
     programs = [p for p in programs if p in programs_in(month)]  # no HTXH before 07/2025
     built, skipped = [], []
     for commune in communes:
@@ -403,6 +408,34 @@ def build_area(area, month, programs, user):
             else:
                 built.append(build(commune, month, program, user))
     return built, skipped
+
+
+NAMED_SUCCESSORS = 6  # a refusal names the new communes up to this many, else counts them
+
+
+def _no_commune(area, month):
+    """The ``PeriodError`` (field ``month``) for building ``month``'s lists in ``area`` (a
+    district or province) that has no commune in force then: when its communes had ended
+    (Huyện Bình Sơn's, on 30/06/2025: Resolution 1677/NQ-UBTVQH15), the date and the
+    communes that make that month's lists instead (``areas.commune_in``), by name when
+    few; else that it has no commune that month."""
+    label = months.label(month)
+    ever = communes_below(area)
+    ended = [c for c in ever if c.valid_to is not None and c.valid_to < months.start(month)]
+    if not ever or len(ended) < len(ever):
+        return PeriodError(f"{area.full_name} không có xã nào trong tháng {label}: chưa lập được "
+                           "danh sách.", "month")
+    last = max(c.valid_to for c in ended)
+    now = sorted({s.id: s for s in (commune_in(c, month) for c in ended)
+                  if s.valid_to is None or s.valid_to >= months.start(month)}.values(),
+                 key=lambda s: s.code or "")
+    if not now:
+        who = "."
+    elif len(now) <= NAMED_SUCCESSORS:
+        who = f": danh sách tháng {label} do {', '.join(s.full_name for s in now)} lập."
+    else:
+        who = f": danh sách tháng {label} do {len(now)} xã mới lập."
+    return PeriodError(f"Các xã của {area.full_name} chỉ có đến ngày {last:%d/%m/%Y}{who}", "month")
 
 
 def refresh(period, user):
@@ -582,12 +615,20 @@ class Group:
         self.superseded = newest if newest > self.latest.version else None
 
 
-def list_page(commune_ids, page, per_page, locked_only=False):
+def list_page(commune_ids, page, per_page, locked_only=False, month=None):
     """One page of the payment lists of ``commune_ids`` for the index: ``(groups, total)``,
     ``groups`` a list of :class:`Group` (one per commune, month and program) by month,
-    newest first, then commune name and program; ``total`` the number of groups. With
-    ``locked_only`` (the payment provider) only locked versions count. Two queries."""
-    where = [PaymentPeriod.commune_id.in_(list(commune_ids))]
+    newest first, then commune name and program; ``total`` the number of groups.
+    ``commune_ids``: ids, a select of ids (``scope.area_ids``: the units below a user's
+    area and those merged into it, whether in force or ended) or ``None`` (every list).
+    ``month`` (``YYYY-MM``) keeps that month's lists only. With ``locked_only`` (the
+    payment provider) only locked versions count. Two queries."""
+    where = []
+    if commune_ids is not None:
+        where.append(PaymentPeriod.commune_id.in_(
+            commune_ids if isinstance(commune_ids, ClauseElement) else list(commune_ids)))
+    if month is not None:
+        where.append(PaymentPeriod.month == month)
     if locked_only:
         where.append(PaymentPeriod.status == "locked")
     keys = (select(PaymentPeriod.month, PaymentPeriod.commune_id, PaymentPeriod.program)
