@@ -187,3 +187,16 @@ def test_the_months_before_november_are_reported_and_novembers_list_can_be_locke
         blocked = [line.note for line in period.lines if line.status == "blocked"]
         assert len(blocked) <= 3 and not any("hệ số" in note for note in blocked), blocked
     db.session.rollback()
+
+
+def test_a_past_month_on_the_overview_is_as_it_was(today_app):
+    """The overview of 05/2024 counts that month's lists and results, not today's registry."""
+    with today_app.app_context():
+        district = areas.find_area("524", "district")
+        row = next(r for r in reports.monthly_report(district, "2024-05")["rows"]
+                   if r["commune_code"] == "21052" and r["program"] == "BTXH")
+    client = today_app.test_client()
+    login(client, "province")
+    html = client.get("/overview?month=2024-05&q=binh chanh&program=BTXH").get_data(as_text=True)
+    assert "Tháng đã qua" in html
+    assert f"{row['reviewed']}/{row['listed']}" in html and f"{row['paid_cashless']}/{row['listed']}" in html

@@ -4,7 +4,7 @@ from sqlalchemy import and_, case, func, select
 
 from ..extensions import db
 from ..models import Area, Beneficiary
-from ..services import months, progress
+from ..services import clock, months, progress, reports
 from ..services.areas import communes_below, member_units
 from ..vn.text import fold
 from ..web import get_or_404, month_arg, page_arg, render
@@ -26,7 +26,9 @@ def overview_rows(user, area, month, program=None, name=None):
     if name:
         key = fold(name)
         communes = [c for c in communes if key in (c.name_folded or "") or key in (c.code or "")]
-    rows = progress.commune_progress(user, communes, month)
+    # A past month as its lists and results recorded it; the open month from the registry.
+    rows = (reports.progress_in(communes, month) if month < clock.open_month()
+            else progress.commune_progress(user, communes, month))
     if program:
         for cp in rows:
             cp.programs = {program: cp.counts(program)}
@@ -58,7 +60,7 @@ def overview():
     first_day = months.start(month)
     ended = area.valid_to is not None and area.valid_to < first_day
     in_force = not ended and (area.valid_from is None or area.valid_from <= first_day)
-    return render("progress/overview.html", **context, goals=goals, totals=progress.totals(rows),
+    return render("progress/overview.html", **context, goals=goals, totals=progress.totals(rows), past=month < clock.open_month(),
                   rows=rows[(page - 1) * OVERVIEW_PER_PAGE:page * OVERVIEW_PER_PAGE], total=len(rows),
                   page=page, in_force=in_force, ended=ended,
                   shown_programs=[program] if program else progress.PROGRAMS)
