@@ -160,7 +160,8 @@ def test_a_stopped_record_no_longer_blocks_the_pensioner(runner, tmp_path, today
     db.session.commit()
     assert "duplicate_id" not in _open_codes(htxh) and "duplicate_id" not in _open_codes(btxh)
     period = payments.last_version(today.id, "2026-12", "HTXH")
-    payments.refresh(period, chairman)
+    # The decision's own refresh reaches the other program's draft (BTXH stop → HTXH list).
+    assert period in payments.refresh_for_decision(stop, chairman)
     assert _line(period, htxh).status == "listed"
     assert _import(runner, tmp_path, HTXH_LIST, "HTXH") == []  # the stopped BTXH record is not reported
 

@@ -227,8 +227,9 @@ def decide(change_id):
         try:
             changes.decide(c, current_user, choice == "approve", form.decision_number.data,
                            form.decision_date.data, form.note.data)
-            payments.refresh_for_decision(c, current_user)  # the drafts it touches follow
+            # The findings first (a stopped record is no duplicate any more), then the drafts.
             checks.recheck(checks.ids_touching(c.beneficiary))
+            payments.refresh_for_decision(c, current_user)  # the drafts it touches follow
             db.session.commit()
         except changes.ChangeError as e:
             db.session.rollback()
@@ -289,8 +290,9 @@ def dismiss(change_id):
     else:
         try:
             changes.dismiss(c, current_user, form.reason.data)
-            payments.refresh_for_decision(c, current_user)  # its lines are payable again
+            # The findings first (a stopped record is no duplicate any more), then the drafts.
             checks.recheck(checks.ids_touching(c.beneficiary))
+            payments.refresh_for_decision(c, current_user)  # its lines are payable again
             db.session.commit()
         except changes.ChangeError as e:
             db.session.rollback()

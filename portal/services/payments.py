@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, true
 from sqlalchemy.orm import selectinload
 from sqlalchemy.sql import ClauseElement
 
@@ -464,7 +464,7 @@ def refresh(period, user):
 
 
 def refresh_drafts(commune_ids, program, from_month, user):
-    """Rebuild (:func:`refresh`) the draft lists of ``program`` in ``commune_ids`` (``None``
+    """Rebuild (:func:`refresh`) the draft lists of ``program`` (``None``: every program) in ``commune_ids`` (``None``
     entries ignored) for ``from_month`` (``YYYY-MM``) and after, so that a decision taken
     while they were being prepared shows in them (:func:`refresh_for_decision`). Returns the
     periods refreshed. The caller commits."""
@@ -472,7 +472,7 @@ def refresh_drafts(commune_ids, program, from_month, user):
     if not ids:
         return []
     drafts = db.session.scalars(select(PaymentPeriod).where(
-        PaymentPeriod.commune_id.in_(ids), PaymentPeriod.program == program,
+        PaymentPeriod.commune_id.in_(ids), PaymentPeriod.program == program if program else true(),
         PaymentPeriod.status == "draft", PaymentPeriod.month >= months.parse(from_month))
         .order_by(PaymentPeriod.month, PaymentPeriod.commune_id)).all()
     for period in drafts:
@@ -482,9 +482,9 @@ def refresh_drafts(commune_ids, program, from_month, user):
 
 def refresh_for_decision(change, user):
     """The draft lists a decision touches, rebuilt (:func:`refresh_drafts`): after
-    ``changes.decide`` approves ``change`` (a ``ChangeProposal``), the drafts of its
-    program from its effective month on, in its commune and, for a move, in the commune the
-    person moves to; a change read from a list and dismissed (``changes.dismiss``), the
+    ``changes.decide`` approves ``change`` (a ``ChangeProposal``), the drafts of every
+    program (a person's BTXH record may block their HTXH line) from its effective month on,
+    in its commune and, for a move, in the commune the person moves to; a change read from a list and dismissed (``changes.dismiss``), the
     drafts it blocked. Another change not approved (rejected, still proposed) touches
     nothing.
     Whoever records a decision (the changes view, the demo, the CLI, a job) calls this
@@ -493,8 +493,9 @@ def refresh_for_decision(change, user):
     dismissed = change.status == "rejected" and change.source == "import"  # lines payable again
     if change.status != "approved" and not dismissed:
         return []
-    return refresh_drafts([change.commune_id, change.to_commune_id], change.beneficiary.program,
-                          change.effective_month, user)
+    # Every program's drafts: the person's line on another program's list (BTXH and HTXH,
+    # never both in one month) may have been blocked by this record.
+    return refresh_drafts([change.commune_id, change.to_commune_id], None, change.effective_month, user)
 
 
 def hold(line, note):
