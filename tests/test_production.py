@@ -148,10 +148,10 @@ class Server:
     def __init__(self, port):
         self.port = port
 
-    def request(self, method, path, form=None, cookie=None):
+    def request(self, method, path, form=None, cookie=None, headers=None):
         """Return ``(status, headers, body)``."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        headers = {"Connection": "close"}
+        headers = {"Connection": "close", **(headers or {})}
         if cookie:
             headers["Cookie"] = cookie
         body = None
@@ -197,48 +197,88 @@ def _run(args, env, **kw):
     return r.stdout
 
 
-# Once per CI run, not twice: the test makes its own PostgreSQL database and sets every
-# variable itself, so the PostgreSQL run (TEST_DATABASE_URL set) adds nothing to it. It runs
-# with `make test`, the README's command, where PostgreSQL and Redis may be absent (a skip
-# with a message; in CI, a failure).
-@pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")),
-                    reason="runs once, in the run without TEST_DATABASE_URL (`make test`)")
-def test_readme_production_setup_shares_the_login_limit_between_workers(
-        pg_database, redis_store, tmp_path):
+def _production(pg_database, redis_store):
+    """The README's production environment on this run's database and Redis prefix."""
     redis_uri, prefix = redis_store
     env = {k: v for k, v in os.environ.items()
-           if k not in ("TEST_DATABASE_URL", "LOGIN_RATE_LIMIT", "LOGIN_IP_RATE_LIMIT")}
+           if k not in ("TEST_DATABASE_URL", "LOGIN_RATE_LIMIT", "LOGIN_IP_RATE_LIMIT",
+                        "CAMPAIGN_MONTH")}
     env.update(DATABASE_URL=pg_database, SECRET_KEY=secrets.token_hex(32),
                PORTAL_ENV="production", RATELIMIT_STORAGE_URI=redis_uri,
                RATELIMIT_KEY_PREFIX=prefix)
-    password = "mật-khẩu-" + secrets.token_hex(4)
+    return env
 
+
+def _set_up(env, password):
+    """The README's ``setup --no-demo`` and ``create-user tester`` (commune 21052)."""
     _run(["flask", "--app", "app", "setup", "--no-demo"], env)
     # The password prompt reads standard input: no terminal in a new session.
     out = _run(["flask", "--app", "app", "create-user", "tester", "--role", "commune",
                 "--area", "21052"], env, input=f"{password}\n{password}\n")
     assert "tester" in out
 
-    port = _free_port()
-    log = tmp_path / "gunicorn.log"
+
+def _gunicorn(env, port, log, workers=2):
+    """Start the README's gunicorn on ``port``; an access log naming the worker (%(p)s) of
+    each request goes to ``log``. ``_wait_until_up`` waits for it."""
     with log.open("w") as log_file:
-        # The README's command, plus an access log naming the worker (%(p)s) of each request.
         proc = subprocess.Popen(
-            [str(BIN / "gunicorn"), "-w", "2", "--timeout", "60", "-b", f"127.0.0.1:{port}",
+            [str(BIN / "gunicorn"), "-w", str(workers), "--timeout", "60", "-b", f"127.0.0.1:{port}",
              "--access-logfile", "-", "--access-logformat", "%(p)s %(m)s %(U)s %(s)s", "app:app"],
             cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    return proc
+
+
+def _wait_until_up(proc, port, log):
+    """The ``Server`` on ``port`` once it answers; fails after 20 s or if gunicorn stops."""
+    server = Server(port)
+    deadline = time.monotonic() + 20
+    while True:
+        assert proc.poll() is None, f"gunicorn stopped:\n{log.read_text()}"
+        assert time.monotonic() < deadline, f"gunicorn did not answer in 20 s:\n{log.read_text()}"
+        try:
+            if server.request("GET", "/login")[0] == 200:
+                return server
+        except OSError:
+            pass
+        time.sleep(0.2)
+
+
+def _stop(proc):
+    """TERM the server's process group (master and workers), KILL it if it lingers."""
+    if proc.poll() is not None:
+        return
     try:
-        server = Server(port)
-        deadline = time.monotonic() + 20
-        while True:
-            assert proc.poll() is None, f"gunicorn stopped:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"gunicorn did not answer in 20 s:\n{log.read_text()}"
-            try:
-                if server.request("GET", "/login")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
+# Once per CI run, not twice: the test makes its own PostgreSQL database and sets every
+# variable itself, so the PostgreSQL run (TEST_DATABASE_URL set) adds nothing to it. It runs
+# with `make test`, the README's command, where PostgreSQL and Redis may be absent (a skip
+# with a message; in CI, a failure).
+once = pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")),
+                          reason="runs once, in the run without TEST_DATABASE_URL (`make test`)")
+
+
+@once
+def test_readme_production_setup_shares_the_login_limit_between_workers(
+        pg_database, redis_store, tmp_path):
+    env = _production(pg_database, redis_store)
+    prefix = redis_store[1]
+    password = "mật-khẩu-" + secrets.token_hex(4)
+    _set_up(env, password)
+
+    port = _free_port()
+    log = tmp_path / "gunicorn.log"
+    proc = _gunicorn(env, port, log)
+    try:
+        server = _wait_until_up(proc, port, log)
 
         # Log in: straight to the commune officer's start page, which then answers.
         cookie, token = server.login_form()
@@ -258,12 +298,7 @@ def test_readme_production_setup_shares_the_login_limit_between_workers(
             for _ in range(LOGIN_LIMIT + 2)]
         assert statuses == [422] * LOGIN_LIMIT + [429, 429]
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        _stop(proc)
 
     posts = [line.split() for line in log.read_text().splitlines()
              if re.fullmatch(r"<\d+> POST /login \d+", line)]
@@ -278,3 +313,142 @@ def test_readme_production_setup_shares_the_login_limit_between_workers(
     finally:
         client.close()
     assert counts and max(counts) >= LOGIN_LIMIT, counts
+
+
+# -- two app servers on one PostgreSQL and one Redis -----------------------------------------
+
+SEED = """
+from portal import create_app
+from portal.extensions import db
+from tests.factories import person
+app = create_app()
+with app.app_context():
+    a = person(name="Nguyễn Văn An")
+    b = person(name="Trần Thị Bích", sex="F", national_id="051155000111", household=a.household)
+    db.session.commit()
+    print(a.id, a.household_id)
+"""
+HX = {"HX-Request": "true"}
+
+
+class Browser:
+    """One officer's browser: the session cookie, kept across servers (``on``)."""
+
+    def __init__(self):
+        self.cookie = None
+
+    def on(self, server, method, path, form=None, headers=None):
+        status, resp_headers, body = server.request(method, path, form=form, cookie=self.cookie,
+                                                    headers=headers)
+        if any(k.lower() == "set-cookie" and v.startswith("session=") for k, v in resp_headers.items()):
+            self.cookie = Server.cookie(resp_headers)
+        return status, resp_headers, body
+
+
+def _card(browser, server, household_id, bid):
+    """The fields of a person's review form as ``server`` renders the household page, with
+    a visit filled in (an account at Agribank, BIN 970405)."""
+    status, _, html = browser.on(server, "GET", f"/households/{household_id}")
+    assert status == 200, html[:500]
+    form = re.search(rf'<form[^>]*action="/beneficiaries/{bid}/review".*?</form>', html, re.S).group(0)
+    data = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', form))
+    data.update({f"b{bid}-account_status": "has_account", f"b{bid}-payment_method": "account",
+                 f"b{bid}-bank_bin": "970405", f"b{bid}-number": "300717151681",
+                 f"b{bid}-recipient_type": "self"})
+    return data
+
+
+def _applied(pg_url, bid):
+    """(reviews, review events, version) of a beneficiary, read in PostgreSQL itself."""
+    import psycopg
+    with psycopg.connect(pg_url, connect_timeout=3) as conn:
+        return conn.execute(
+            "SELECT (SELECT count(*) FROM review WHERE beneficiary_id = %(b)s),"
+            " (SELECT count(*) FROM event WHERE beneficiary_id = %(b)s AND source = 'review'),"
+            " (SELECT version FROM beneficiary WHERE id = %(b)s)", {"b": bid}).fetchone()
+
+
+@once
+def test_two_app_servers_share_sessions_saves_keys_conflicts_and_the_login_limit(
+        pg_database, redis_store, tmp_path):
+    """Two gunicorn servers, as the README starts a second one: same DATABASE_URL,
+    SECRET_KEY, RATELIMIT_STORAGE_URI and RATELIMIT_KEY_PREFIX, other ports. Nothing is
+    lost or doubled between them. (Background jobs are not built yet: when they are, a job
+    started on one server is to be seen, with its progress, on the other.)"""
+    env = _production(pg_database, redis_store)
+    password = "mật-khẩu-" + secrets.token_hex(4)
+    _set_up(env, password)
+    a, household = map(int, _run(["python", "-c", SEED], env).split())
+
+    procs, logs = [], []
+    try:
+        for name in "AB":
+            logs.append(tmp_path / f"gunicorn-{name}.log")
+            port = _free_port()
+            procs.append((_gunicorn(env, port, logs[-1]), port))
+        A, B = (_wait_until_up(proc, port, log) for (proc, port), log in zip(procs, logs))
+        assert A.port != B.port
+
+        # (a) A login on A gives a cookie that B accepts: sessions are signed cookies, and
+        # both servers sign with the one SECRET_KEY (and so check each other's CSRF tokens).
+        officer = Browser()
+        status, _, html = officer.on(A, "GET", "/login")
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+        status, headers, _ = officer.on(A, "POST", "/login", form={
+            "csrf_token": token, "username": "tester", "password": password})
+        assert status == 303 and urlsplit(headers["Location"]).path == "/reports/ranking"
+        assert B.request("GET", f"/households/{household}")[0] == 302  # B wants a login...
+        seen_on_b = _card(officer, B, household, a)                    # ...and has this one
+        assert seen_on_b[f"b{a}-version"] == "1"
+
+        # (b) A save on A (the card as A renders it) is what B shows next.
+        save = _card(officer, A, household, a)
+        status, headers, first = officer.on(A, "POST", f"/beneficiaries/{a}/review", form=save,
+                                            headers=HX)
+        assert status == 200 and "Idempotent-Replayed" not in headers, first[:500]
+        assert "Đã lưu" in first
+        after_save = _applied(pg_database, a)
+        assert after_save == (1, 6, 2)  # one visit: status, method, bank, number, holder, date
+        status, _, html = officer.on(B, "GET", f"/households/{household}")
+        card_on_b = re.search(rf'<article class="person" id="b{a}">.*?</article>', html, re.S).group(0)
+        assert "Đã rà soát" in card_on_b and "Có tài khoản" in card_on_b, card_on_b[:800]
+        assert _card(officer, B, household, a)[f"b{a}-version"] == "2"
+
+        # (c) The same request (same idempotency key) arriving again on B gets A's stored
+        # answer, and nothing is applied twice.
+        status, headers, again = officer.on(B, "POST", f"/beneficiaries/{a}/review", form=save,
+                                            headers=HX)
+        assert status == 200 and headers["Idempotent-Replayed"] == "true"
+        strip = lambda h: re.sub(r'(name="(?:idempotency_key|csrf_token)" value=")[^"]+', r"\1", h)
+        assert strip(again) == strip(first)
+        assert _applied(pg_database, a) == after_save
+
+        # (d) A save on B from the card as it was before A's save (version 1), with a key of
+        # its own, is a conflict: A's visit is not overwritten.
+        stale = {**seen_on_b, f"b{a}-number": "300717151682"}
+        assert stale[f"b{a}-version"] == "1" and stale["idempotency_key"] != save["idempotency_key"]
+        status, _, body = officer.on(B, "POST", f"/beneficiaries/{a}/review", form=stale, headers=HX)
+        assert status == 409 and "Người khác vừa lưu" in body, body[:500]
+        assert _applied(pg_database, a) == after_save
+
+        # (e) Failed logins for one name, split between the servers, count together in Redis:
+        # after LOGIN_LIMIT of them the next is refused on either server.
+        stranger = Browser()
+        status, _, html = stranger.on(A, "GET", "/login")
+        token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+        statuses = [stranger.on(server, "POST", "/login", form={
+            "csrf_token": token, "username": "tester", "password": "wrong"})[0]
+            for server in [A, B] * (LOGIN_LIMIT // 2)]
+        assert statuses == [422] * LOGIN_LIMIT
+        assert [stranger.on(server, "POST", "/login", form={
+            "csrf_token": token, "username": "tester", "password": password})[0]
+            for server in (A, B)] == [429, 429]  # even with the right password
+    finally:
+        for proc, _ in procs:
+            _stop(proc)
+
+    # Each server answered its own share: the access logs name the requests.
+    for log in logs:
+        lines = log.read_text().splitlines()
+        assert sum(bool(re.fullmatch(r"<\d+> POST /login 422", x)) for x in lines) == LOGIN_LIMIT // 2
+        assert sum(bool(re.fullmatch(r"<\d+> POST /login 429", x)) for x in lines) == 1
