@@ -100,13 +100,24 @@ _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")  # ASCII digits only
 OPEN = "open"  # month_arg's default: the open month
 
 
+def _default_month():
+    """The open month, or for a user whose unit ended before it (the district of 2024,
+    ended 30/06/2025) their unit's last month: their pages open on a month they worked in."""
+    month = clock.open_month()
+    area = getattr(current_user, "area", None)
+    if area is not None and area.valid_to is not None and area.valid_to < months.start(month):
+        return months.of(area.valid_to)
+    return month
+
+
 def month_arg(name="month", default=OPEN):
     """The month the query parameter ``name`` asks, checked the same way on every page
     that takes one (the overview, the ranking, the monthly report and its workbook, the
     changes of a month, the payment lists): ``(month, error)``.
 
     ``month`` is the ``YYYY-MM`` asked, else ``default`` when the parameter is absent or
-    empty (:data:`OPEN`: the open month, ``clock.open_month()``; ``None``: no month, e.g.
+    empty (:data:`OPEN`: the open month, ``clock.open_month()``, or the last month of a
+    user's unit that ended before it; ``None``: no month, e.g.
     every month of the payment lists) and ``error`` is ``None``. When the text is not a
     month (``2026-13``, ``abc``), is before :data:`FIRST_MONTH` or after the month after
     the open month (nothing can have happened then yet), ``month`` is the text as typed
@@ -114,7 +125,7 @@ def month_arg(name="month", default=OPEN):
     400 with it."""
     text = request.args.get(name, "").strip()
     if text == "":
-        return (clock.open_month() if default == OPEN else default), None
+        return (_default_month() if default == OPEN else default), None
     if not _MONTH.fullmatch(text):
         return text, _("Tháng «%(text)s» không đúng dạng YYYY-MM (ví dụ 2024-05).", text=text[:20])
     if text < FIRST_MONTH:

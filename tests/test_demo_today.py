@@ -1,8 +1,10 @@
 """The demo carried on to today: the cycle run from June 2024 to November 2026 across the
 2025 reform, December 2026 open, the users in today's units."""
+import io
 import re
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from portal import create_app
@@ -200,3 +202,28 @@ def test_a_past_month_on_the_overview_is_as_it_was(today_app):
     html = client.get("/overview?month=2024-05&q=binh chanh&program=BTXH").get_data(as_text=True)
     assert "Tháng đã qua" in html
     assert f"{row['reviewed']}/{row['listed']}" in html and f"{row['paid_cashless']}/{row['listed']}" in html
+
+
+def test_the_former_district_opens_on_its_last_month(today_app):
+    client = today_app.test_client()
+    login(client, "district")
+    html = client.get("/overview").get_data(as_text=True)
+    assert "22 xã trong tháng 06/2025" in html
+    assert "06/2025" in client.get("/reports/monthly").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("month", ["0001-01", "9999-12", "2026-13", "2099-01"])
+def test_the_transfers_page_checks_its_month_like_every_page(today_app, month):
+    client = today_app.test_client()
+    login(client, "chairman")
+    assert client.get(f"/pension/transfers?month={month}").status_code == 400
+    assert client.get("/pension/transfers").status_code == 200
+
+
+def test_a_report_after_the_reform_names_its_units_as_they_are(ctx):
+    son = areas.find_commune("21040", "2026-10")
+    sheet = load_workbook(io.BytesIO(reports.workbook(reports.monthly_report(son, "2026-10")))).active
+    assert "Xã, phường, đặc khu" in [c.value for c in sheet[9]]
+    chanh = areas.find_area("21052", "commune")
+    old = load_workbook(io.BytesIO(reports.workbook(reports.monthly_report(chanh, "2024-05")))).active
+    assert "Xã, thị trấn" in [c.value for c in old[9]]

@@ -1,6 +1,6 @@
 """Chuyển sang hưu trí xã hội: the commune's elderly BTXH beneficiaries who can move to the
 social pension in a month, and the form that records each move (Decree 176/2025/NĐ-CP)."""
-from flask import flash, request
+from flask import flash
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -8,21 +8,12 @@ from ..extensions import db
 from ..models import Beneficiary
 from ..services import changes, clock, months, payments, pension
 from ..services.areas import communes_below
-from ..web import get_or_404, page_arg, render, roles_required, see_other
+from ..web import get_or_404, month_arg, page_arg, render, roles_required, see_other
 from . import bp
 from .forms import TransferForm
 
 RECORDERS = ("commune", "chairman")  # the officer records the decision; the chairman decides
 PER_PAGE = 20
-
-
-def _month():
-    """``(month, error)``: ``?month=YYYY-MM``, default the open month."""
-    text = request.values.get("month") or clock.open_month()
-    try:
-        return months.parse(text), None
-    except ValueError:
-        return None, _("Tháng «%(text)s» không đúng dạng YYYY-MM (ví dụ 2025-07).", text=text)
 
 
 def _communes(month):
@@ -60,8 +51,8 @@ def transfers():
     pension in ``?month=YYYY-MM`` (default the open month; a bad month answers 400): those
     who meet its conditions and whose BTXH amount is not higher than its level, with a
     form each to record the decision."""
-    month, error = _month()
-    return _page(month, error, status=400 if error else 200)
+    month, error = month_arg()  # the same check as every page that takes a month
+    return _page(None if error else month, error, status=400 if error else 200)
 
 
 @bp.route("/pension/transfers/<int:bid>", methods=["POST"])

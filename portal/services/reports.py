@@ -436,7 +436,7 @@ def workbook(report):
         merged(8, 1, ncols, f"Kính gửi: {addressee_text(report['addressees'])}.")
 
     # Two header rows: groups on row 9, their columns on row 10.
-    groups = [(1, 1, "STT"), (2, 2, "Xã, thị trấn"), (3, 3, "Số người được chi trả"),
+    groups = [(1, 1, "STT"), (2, 2, "Xã, phường, đặc khu" if reformed else "Xã, thị trấn"), (3, 3, "Số người được chi trả"),
               (4, 5, "Trong đó chi vào tài khoản"), (6, 7, "Chi trả không dùng tiền mặt"),
               (8, 9, "Chi trả tiền mặt"), (10, 11, "Tỷ lệ không dùng tiền mặt"),
               (12, 14, "Người có tài khoản"), (15, 15, "Tỷ lệ đã rà soát"), (16, 17, "Phát sinh")]
