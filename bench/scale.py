@@ -37,7 +37,6 @@ import json
 import statistics
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 from sqlalchemy import event, func, select, text
@@ -52,7 +51,7 @@ import loadgen  # noqa: E402
 
 from portal import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
-from portal.models import Area, Beneficiary, PaymentLine, PaymentPeriod  # noqa: E402
+from portal.models import Beneficiary, PaymentLine, PaymentPeriod  # noqa: E402
 from portal.services import areas, checks, clock, demo  # noqa: E402
 
 GOAL_MS = 50.0
