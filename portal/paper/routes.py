@@ -32,8 +32,8 @@ def sheet(village_id):
     household (``?format=xlsx``: the same sheet as a workbook)."""
     v = _village(village_id)
     if request.args.get("format") == "xlsx":
-        return download(paper.workbook(v, date.today()), f"phieu-ra-soat-{v.id}-{date.today():%Y%m%d}.xlsx")
-    s = paper.sheet(v, page_arg(per_page=paper.PER_PAGE))
+        return download(paper.workbook(v, date.today(), current_user), f"phieu-ra-soat-{v.id}-{date.today():%Y%m%d}.xlsx")
+    s = paper.sheet(v, page_arg(per_page=paper.PER_PAGE), user=current_user)
     return render("paper/sheet.html", village=v, sheet=s, today=date.today(), short_id=paper.short_id,
                   can_enter=current_user.role in EDITORS + ("admin",))
 
@@ -69,8 +69,9 @@ def _entry_page(v, lookup, on, b=None, line=None, refused=None, conflict=None, s
                errors=_errors(lookup, line), on=on)
     if wants_fragment():
         return render("paper/_entry.html", status=status, **ctx)
-    pending = paper.pending(v, on or progress.campaign_start().date())
-    ctx.update(pending=pending[:paper.PENDING_SHOWN], left=len(pending), entered=paper.entered(v, on))
+    pending = paper.pending(v, on or progress.campaign_start().date(), current_user)
+    ctx.update(pending=pending[:paper.PENDING_SHOWN], left=len(pending),
+               entered=paper.entered(v, on, user=current_user))
     return render("paper/entry.html", status=status, **ctx)
 
 
@@ -147,6 +148,6 @@ def _saved(v, b, on):
         return see_other("paper.entry", village_id=v.id, on=on.isoformat())
     lookup = CodeForm(formdata=None)
     body, status = render("paper/_saved.html", village=v, lookup=lookup, errors=[], on=on,
-                          message=message, row=paper.entered(v, on, limit=1)[0],
-                          left=len(paper.pending(v, on)))
+                          message=message, row=paper.entered(v, on, limit=1, user=current_user)[0],
+                          left=len(paper.pending(v, on, current_user)))
     return body, status, {"HX-Push-Url": url_for("paper.entry", village_id=v.id, on=on.isoformat())}

@@ -59,7 +59,7 @@ def edit(bid):
     form = CorrectionForm(obj=b)
     if request.method == "GET":
         form.version.data = b.version
-        form.village.data = b.village.full_name if b.village else ""
+        form.village.data = registry.village_text(b)
     stale = None
     if form.validate_on_submit():
         data = {f: getattr(form, f).data for f in registry.CORRECTABLE}
@@ -83,7 +83,8 @@ def edit(bid):
             flash(_("Đã lưu thông tin đã sửa."), "success")
             return see_other("registry.beneficiary", bid=b.id)
     status = 409 if stale else (422 if form.errors else 200)
-    return render("registry/edit.html", b=b, form=form, stale=stale, status=status)
+    return render("registry/edit.html", b=b, form=form, stale=stale, status=status,
+                  villages=registry.village_suggestions(b))
 
 
 @bp.route("/beneficiaries/<int:bid>/merge/<int:other_id>", methods=["GET", "POST"])

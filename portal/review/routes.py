@@ -48,14 +48,17 @@ def village(village_id):
     if v.level != "village":
         abort(404)
     page = page_arg(per_page=current_app.config["PAGE_SIZE"])
-    rows, total = households_of_village(v.id, page, current_app.config["PAGE_SIZE"])
+    rows, total = households_of_village(v.id, page, current_app.config["PAGE_SIZE"], current_user)
     return render("review/village.html", village=v, rows=rows, total=total, page=page,
                   per_page=current_app.config["PAGE_SIZE"])
 
 
 def _household_context(h):
+    # Only the members the user may see: a household of an old commune may hold a record
+    # of the commune it became part of, outside a former district's area.
     members = db.session.scalars(
-        select(Beneficiary).where(Beneficiary.household_id == h.id, Beneficiary.status != "merged")
+        select(Beneficiary).where(Beneficiary.household_id == h.id, Beneficiary.status != "merged",
+                                  scope.visible(current_user))
         .options(selectinload(Beneficiary.account)).order_by(*worst_first())).all()
     forms = {b.id: review_form(b) for b in members} if can_edit() else {}
     group = None

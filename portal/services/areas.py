@@ -16,6 +16,7 @@ copied from the ``vietnamadminunits`` 1.0.4 data set (MIT, © 2025 Tran Ngoc Min
 """
 import csv
 import io
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -401,6 +402,77 @@ def get_or_create_village(commune, name):
         db.session.add(village)
         _set_path(village)
     return village
+
+
+@lru_cache(maxsize=4096)
+def village_key(name):
+    """The key a village name is matched by: its bare name folded, as
+    :func:`get_or_create_village` stores it (``Thôn Phước Hòa``, ``thôn phước hoà`` and
+    ``Phước Hòa`` → ``phuoc hoa``); ``""`` for an empty name."""
+    if not name:
+        return ""
+    return fold(split_kind(name)[1] or name)
+
+
+def lineage_villages(commune, month):
+    """``{village_key: [village Area, …]}`` (each list by id) of the villages under the
+    units whose records belong to ``commune`` in ``month`` (``YYYY-MM``;
+    :func:`member_units`): its own and, from 07/2025, those of the old communes merged into
+    it (Thôn Lệ Thủy of Xã Bình Chánh is Xã Bình Sơn's). The index :func:`find_village`
+    looks names up in; one query."""
+    out = {}
+    for v in db.session.scalars(select(Area).where(
+            Area.parent_id.in_(member_units(commune, month)), Area.level == "village").order_by(Area.id)):
+        out.setdefault(v.name_folded, []).append(v)
+    return out
+
+
+def find_village(index, name, commune_named=None):
+    """Which existing villages the village name ``name`` may be, among ``index``
+    (:func:`lineage_villages`), matched folded (:func:`village_key`). Returns ``(villages,
+    pinned)``: ``[]`` for a name none bears (a new village); one village; or, when several
+    bear it (two old communes merged into one each had a Thôn Thuận Hòa), all of them —
+    the portal does not guess — unless ``commune_named`` (a "Xã" column, an address's
+    tail ``xã Bình Long``, the old commune of a label ``Thôn Thuận Hòa (Xã Bình Long cũ)``)
+    names the commune of exactly one: then that one, and ``pinned`` is ``True``. The import
+    (``imports.plan``) and the correction form (``registry.correct``) both place names so."""
+    found = index.get(village_key(name), []) if name else []
+    if len(found) > 1 and commune_named:
+        named = [v for v in found if names_commune(commune_named, v.parent)]
+        if len(named) == 1:
+            return named, True
+    return list(found), False
+
+
+def names_commune(text, area):
+    """Whether ``text`` (``xã Bình Long``, ``Bình Long``, any case and tone placement)
+    names the unit ``area``."""
+    said = {fold(text), fold(split_kind(text)[1])}
+    return bool(said & {fold(area.name), fold(f"{area.kind or ''} {area.name}")})
+
+
+OLD_MARK = "cũ"  # a village label's mark of an old commune: ``(Xã Bình Chánh cũ)``
+
+
+def village_label(village, commune):
+    """How a form names ``village`` among the villages of ``commune`` (the commune in
+    force): ``Thôn Lệ Thủy`` when it lies under ``commune``, ``Thôn Lệ Thủy (Xã Bình Chánh
+    cũ)`` when under an old commune merged into it. :func:`parse_village_label` reads it
+    back."""
+    if commune is None or village.parent_id == commune.id or village.parent is None:
+        return village.full_name
+    return f"{village.full_name} ({village.parent.full_name} {OLD_MARK})"
+
+
+_LABEL = re.compile(r"^(.*\S)\s*\(([^()]*\S)\s+c[uũ]\s*\)\s*$", re.IGNORECASE)
+
+
+def parse_village_label(text):
+    """``"Thôn Thuận Hòa (Xã Bình Long cũ)"`` → ``("Thôn Thuận Hòa", "Xã Bình Long")``; a
+    name without an old commune's mark → ``(name, None)`` (:func:`village_label`)."""
+    text = (nfc(text) or "").strip()
+    m = _LABEL.match(text)
+    return (m.group(1), m.group(2).strip()) if m else (text, None)
 
 
 def _first_day(month):

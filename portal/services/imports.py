@@ -18,7 +18,6 @@ wipes a known value.
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import lru_cache
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import OperationalError
@@ -651,31 +650,15 @@ def _uncalculated_by_row(sheet, header):
     return out
 
 
-def _village_index(unit_ids):
-    """``{folded name: [village Area, …]}`` of the villages under the units ``unit_ids``
-    (folded as ``areas.get_or_create_village`` stores them: ``Thôn Phước Hòa`` and ``thôn
-    phước hoà`` are one name)."""
-    out = {}
-    for v in db.session.scalars(select(Area).where(Area.parent_id.in_(unit_ids), Area.level == "village")
-                                .order_by(Area.id)):
-        out.setdefault(v.name_folded, []).append(v)
-    return out
-
-
 def _place_village(r, index):
-    """Which existing village row ``r``'s village name is (``index``: ``_village_index``):
-    sets ``r.village_area`` when one bears it, ``r.village_choices`` when several do (two
-    old communes merged into one each had a Thôn Thuận Hòa). Among several, the old commune
-    the row names (a "Xã" column, an address ``Thôn Thuận Hòa, xã Bình Long``) chooses
-    (``r.village_pinned``); nothing else does: the portal does not guess."""
-    r.village_area, r.village_choices, r.village_pinned = None, [], False
-    found = index.get(_village_key(r.village), []) if r.village else []
-    if len(found) > 1 and r.commune:
-        said = {fold(r.commune), fold(areas.split_kind(r.commune)[1])}
-        named = [v for v in found
-                 if said & {fold(v.parent.name), fold(f"{v.parent.kind or ''} {v.parent.name}")}]
-        if len(named) == 1:
-            found, r.village_pinned = named, True
+    """Which existing village row ``r``'s village name is (``index``:
+    ``areas.lineage_villages``, the rule ``areas.find_village``): sets ``r.village_area``
+    when one bears it, ``r.village_choices`` when several do (two old communes merged into
+    one each had a Thôn Thuận Hòa). Among several, the old commune the row names (a "Xã"
+    column, an address ``Thôn Thuận Hòa, xã Bình Long``) chooses (``r.village_pinned``);
+    nothing else does: the portal does not guess."""
+    r.village_area, r.village_choices = None, []
+    found, r.village_pinned = areas.find_village(index, r.village, r.commune)
     if len(found) == 1:
         r.village_area = found[0]
     elif found:
@@ -693,13 +676,6 @@ def _village_issue(parsed, r, outcome):
         f"rồi tải lên lại."))
     r.issues.append(issue)
     parsed.issues.append(issue)
-
-
-@lru_cache(maxsize=4096)
-def _village_key(name):
-    if not name:
-        return ""
-    return fold(areas.split_kind(name)[1] or name)
 
 
 class ImportRefused(ValueError):
@@ -1050,7 +1026,7 @@ def plan(parsed, commune, program=None):
     # A village name is one of the commune's villages that month: those of the units whose
     # records belong to it then (itself and, from 07/2025, the old communes merged into it:
     # Thôn Tân Hy of Bình Chánh is Xã Bình Sơn's). Only a name none of them bears is new.
-    index = _village_index(areas.member_units(commune, parsed.month or clock.open_month()))
+    index = areas.lineage_villages(commune, parsed.month or clock.open_month())
     villages_here = bool(index)
     for r in parsed.people:
         _place_village(r, index)
@@ -1088,7 +1064,7 @@ def plan(parsed, commune, program=None):
             if b.id not in taken and b.name_folded == r.name_key and b.birth_year == v["birth_year"]:
                 match = b
         if match is None:
-            vkey = _village_key(r.village)
+            vkey = areas.village_key(r.village)
             # A record left without a village by an ambiguous name (``village_ambiguous``)
             # is found again by the same name.
             match = next((b for b in by_name.get((r.name_key, v["birth_year"]), [])
@@ -1142,7 +1118,7 @@ def plan(parsed, commune, program=None):
     # records whose village changes, not yet under the plan's commune.
     creating = {id(r) for r in result.added} | {id(r) for r, _, ch in result.changed if "village" in ch}
     for r in people:
-        key = _village_key(r.village)
+        key = areas.village_key(r.village)
         if key and key not in index and id(r) in creating:
             index[key] = []
             result.new_villages.append(r.village)
@@ -1250,7 +1226,7 @@ def _changes(b, r, villages):
         old = getattr(b, f)
         if old != new:
             out[f] = (old, new)
-    vkey = _village_key(r.village)
+    vkey = areas.village_key(r.village)
     # Another name; or the same name in the other old commune, which the row names.
     if vkey and (villages.get(b.village_id, "") != vkey
                  or (r.village_pinned and r.village_area.id != b.village_id)):
@@ -1341,7 +1317,7 @@ def commit(p, user, batch=None, create_villages=False, new_grant=None):
         none when the name is ambiguous, else a new one under the plan's commune."""
         if r.village_area is not None or r.village_choices:
             return r.village_area
-        key = _village_key(r.village)
+        key = areas.village_key(r.village)
         if not key:
             return None
         if key not in created:

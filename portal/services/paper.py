@@ -123,24 +123,25 @@ class Sheet:
     codes: dict = field(default_factory=dict)  # beneficiary id → code
 
 
-def village_people(village):
-    """The active, living beneficiaries of ``village`` in print order: households by their
-    head's name, members in the order they were added. Returns a list of ``Beneficiary``
-    (``household`` and ``account`` loaded)."""
+def village_people(village, user=None):
+    """The active, living beneficiaries of ``village`` that ``user`` may see
+    (``scope.visible``; all when ``None``) in print order: households by their head's name,
+    members in the order they were added. Returns a list of ``Beneficiary`` (``household``
+    and ``account`` loaded)."""
     q = (select(Beneficiary)
          .where(Beneficiary.village_id == village.id, Beneficiary.status == "active",
-                Beneficiary.deceased.is_(False))
+                Beneficiary.deceased.is_(False), scope.visible(user))
          .options(selectinload(Beneficiary.household), selectinload(Beneficiary.account)))
     # Sorted here on the folded name: a database sorts "Đ" after "Z".
     return sorted(db.session.scalars(q), key=lambda b: (fold(b.household.head_name), b.household_id, b.id))
 
 
-def sheet(village, page=1, per_page=PER_PAGE):
-    """The sheet of ``village`` cut into pages of at most ``per_page`` people (a household
-    larger than that gets a page of its own). ``page`` counts from 1; past the last page
-    gives the last."""
+def sheet(village, page=1, per_page=PER_PAGE, user=None):
+    """The sheet of ``village`` (the people ``user`` may see, ``village_people``) cut into
+    pages of at most ``per_page`` people (a household larger than that gets a page of its
+    own). ``page`` counts from 1; past the last page gives the last."""
     groups = []
-    for b in village_people(village):
+    for b in village_people(village, user):
         if groups and groups[-1][0].id == b.household_id:
             groups[-1][1].append(b)
         else:
@@ -161,10 +162,11 @@ def sheet(village, page=1, per_page=PER_PAGE):
                  codes={b.id: code_for(b.id) for _, m in chosen for b in m})
 
 
-def pending(village, since):
-    """The lines of ``village`` not yet reviewed on or after ``since`` (a ``date``, the
-    sheet's date or the campaign's start): ``[(code, beneficiary), …]`` by name."""
-    return [(code_for(b.id), b) for b in sorted(village_people(village), key=lambda b: b.name_folded)
+def pending(village, since, user=None):
+    """The lines of ``village`` (those ``user`` may see) not yet reviewed on or after
+    ``since`` (a ``date``, the sheet's date or the campaign's start): ``[(code,
+    beneficiary), …]`` by name."""
+    return [(code_for(b.id), b) for b in sorted(village_people(village, user), key=lambda b: b.name_folded)
             if b.reviewed_at is None or b.reviewed_at.date() < since]
 
 
@@ -172,8 +174,8 @@ STATUS_TEXT = {"unknown": "Chưa rà soát", "has_account": "Có TK", "opening":
                "no_account": "Chưa có TK", "refuses": "Từ chối"}
 
 
-def workbook(village, printed_on):
-    """The whole sheet of ``village`` as ``.xlsx`` bytes, for a commune office that prints
+def workbook(village, printed_on, user=None):
+    """The whole sheet of ``village`` (the people ``user`` may see) as ``.xlsx`` bytes, for a commune office that prints
     from a spreadsheet: the same lines and blanks as the HTML sheet, households as merged
     rows, A4 portrait fitted to the page width with the header row repeated on each page."""
     from openpyxl.styles import Alignment
@@ -192,7 +194,7 @@ def workbook(village, printed_on):
     top = Alignment(vertical="top", wrap_text=True)
     blanks = ["□ Có TK   □ Đang mở\n□ Chưa có   □ Từ chối", "", "", "",
               "□ chính chủ\n□ giám hộ\n□ ủy quyền", "□ TK\n□ TM", ""]
-    for household, members in sheet(village, per_page=10**9).households:
+    for household, members in sheet(village, per_page=10**9, user=user).households:
         if len(members) > 1:
             r += 1
             book.merged(r, 1, book.ncols, f"Hộ {household.head_name}", align=None, bold=True, size=10, box=True)
@@ -287,11 +289,12 @@ def save_line(b, user, data, expected_version, sheet_date, remarks=None, earlies
     return changed
 
 
-def entered(village, sheet_date=None, limit=50):
-    """The lines of ``village`` entered from paper (dated ``sheet_date`` if given), latest
-    first: ``[(review, beneficiary, code), …]``."""
+def entered(village, sheet_date=None, limit=50, user=None):
+    """The lines of ``village`` entered from paper (dated ``sheet_date`` if given; those
+    ``user`` may see), latest first: ``[(review, beneficiary, code), …]``."""
     q = (select(Review, Beneficiary).join(Beneficiary, Review.beneficiary_id == Beneficiary.id)
-         .where(Beneficiary.village_id == village.id, Review.note.startswith(PAPER_MARK))
+         .where(Beneficiary.village_id == village.id, Review.note.startswith(PAPER_MARK),
+                scope.visible(user))
          .order_by(Review.id.desc()).limit(limit))
     if sheet_date is not None:
         q = q.where(Review.visited_on == sheet_date)

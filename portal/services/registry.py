@@ -15,7 +15,7 @@ from ..models import Area, Beneficiary, utcnow
 from ..sheets.writer import cell
 from ..vn.ids import id_consistency
 from ..vn.text import fold, nfc, proper_case
-from . import areas, history, review
+from . import areas, clock, history, review
 from .scope import scoped
 
 COLUMNS = [  # key, Vietnamese header, width
@@ -113,8 +113,55 @@ def check_correction(b, data):
             if other is not None:
                 errors["national_id"] = _l("Số định danh này đã có ở một hồ sơ khác (%(commune)s).",
                                            commune=other.commune.full_name)
+    if data.get("village"):
+        _, message = village_named(b, data["village"])
+        if message:
+            errors["village"] = message
     if errors:
         raise CorrectionError(errors)
+
+
+def village_named(b, text, month=None):
+    """The village a correction's ``text`` names for ``b``, by the import's rule
+    (``areas.find_village`` among ``areas.lineage_villages``): the villages of the commune
+    ``b`` belongs to in ``month`` (``YYYY-MM``, default the open month; ``areas.commune_in``)
+    and of the old communes merged into it, matched folded (``thôn lệ thủy`` is Xã Bình
+    Chánh's Thôn Lệ Thủy for a record of Xã Bình Sơn from 07/2025).
+
+    Returns ``(village, message)``: ``(Area, None)`` for an existing village (the record's
+    own when ``text`` bears its name, even one borne elsewhere too); ``(None, None)`` for
+    an empty or new name (``correct`` creates it under the commune in force); ``(None,
+    message)`` when several old communes have a village of that name and ``text`` does not
+    say which (``Thôn Thuận Hòa (Xã Bình Long cũ)``, as ``areas.village_label`` writes it,
+    does), or names an old commune without such a village."""
+    name, said = areas.parse_village_label(text)
+    if not name:
+        return None, None
+    month = month or clock.open_month()
+    commune = areas.commune_in(b.commune, month)
+    if b.village is not None and said is None and areas.village_key(name) == b.village.name_folded:
+        return b.village, None
+    found, _ = areas.find_village(areas.lineage_villages(commune, month), name, said)
+    if said is not None:
+        found = [v for v in found if areas.names_commune(said, v.parent)]
+        if not found:
+            return None, _l("%(commune)s không có thôn «%(village)s». Chọn một thôn trong danh sách "
+                            "gợi ý; thôn mới thì chỉ ghi tên thôn.", commune=said, village=name)
+    if len(found) > 1:
+        labels = ", ".join(areas.village_label(v, commune) for v in found)
+        return None, _l("Có %(n)s thôn tên này: %(villages)s. Chọn một thôn trong danh sách gợi ý "
+                        "(ghi đúng tên kèm xã cũ như trên).", n=len(found), villages=labels)
+    return (found[0] if found else None), None
+
+
+def village_suggestions(b, month=None):
+    """The labels (``areas.village_label``, by name) of the villages a correction of ``b``
+    may choose in ``month`` (default the open month): those of its commune in force and of
+    the old communes merged into it."""
+    month = month or clock.open_month()
+    commune = areas.commune_in(b.commune, month)
+    villages = [v for vs in areas.lineage_villages(commune, month).values() for v in vs]
+    return sorted((areas.village_label(v, commune) for v in villages), key=fold)
 
 
 class StaleRecord(Exception):
@@ -128,14 +175,25 @@ class StaleRecord(Exception):
 def current_facts(b):
     """The correctable facts of ``b`` as a correction form holds them (village by name)."""
     data = {f: getattr(b, f) for f in CORRECTABLE}
-    data["village"] = b.village.full_name if b.village else ""
+    data["village"] = village_text(b)
     return data
+
+
+def village_text(b, month=None):
+    """``b``'s village as the correction form shows it (``areas.village_label``: with the
+    old commune when it lies under one merged into the commune in force); ``""`` for none."""
+    if b.village is None:
+        return ""
+    return areas.village_label(b.village, areas.commune_in(b.commune, month or clock.open_month()))
 
 
 def correct(b, user, data, expected_version):
     """Apply a correction to ``b``'s facts, one ``Event`` per changed field (source
-    ``correction``); ``data['village']`` is a village name (created when new). An empty
-    value clears a field only when the officer empties it on purpose here.
+    ``correction``); ``data['village']`` is a village name or label, placed by
+    ``village_named`` (an existing village of the commune's lineage; a name several old
+    communes bear is refused with ``CorrectionError``), else created under the commune ``b``
+    belongs to in the open month (``areas.commune_in``). An empty value clears a field only
+    when the officer empties it on purpose here.
 
     Raises ``StaleRecord`` when ``expected_version`` is not the record's version. Returns
     the changed fields; the caller commits.
@@ -149,7 +207,12 @@ def correct(b, user, data, expected_version):
     changed = history.set_fields(b, values, user, "correction")
     if "full_name" in changed:
         b.name_folded = fold(b.full_name)
-    village = areas.get_or_create_village(b.commune, data.get("village")) if data.get("village") else None
+    village = None
+    if data.get("village"):
+        village, _ = village_named(b, data["village"])
+        if village is None:
+            village = areas.get_or_create_village(areas.commune_in(b.commune, clock.open_month()),
+                                                  data["village"])
     if village is not None and village.id != b.village_id:
         changed += history.set_fields(b, {"village_id": village.id}, user, "correction")
         # The household moves with a person living alone; otherwise the person leaves it.

@@ -14,6 +14,7 @@ from ..vn.banks import by_bin, check_account_number, normalise_account
 from ..vn.ids import parse_national_id
 from ..vn.text import fold, nfc
 from .history import set_fields
+from .scope import visible
 
 REVIEW_FIELDS = ("account_status", "no_account_reason", "payment_method")
 EARLIEST_VISIT = date(2020, 1, 1)
@@ -172,14 +173,16 @@ def search_clause(q):
     return Beneficiary.name_folded.contains(key, autoescape=True)
 
 
-def households_of_village(village_id, page=1, per_page=50):
-    """Households of a village, worst first (members not yet reviewed, then without account).
+def households_of_village(village_id, page=1, per_page=50, user=None):
+    """Households of a village, worst first (members not yet reviewed, then without account),
+    counting only the members ``user`` may see (``scope.visible``; all when ``None``): a
+    household none of whose members they see is not listed.
 
     Returns ``(rows, total)``; each row is ``(household, members, not_reviewed, without_account)``.
     """
     not_reviewed = func.sum(case((Beneficiary.reviewed_at.is_(None), 1), else_=0))
     without = func.sum(case((Beneficiary.account_status != "has_account", 1), else_=0))
-    live = and_(Beneficiary.household_id == Household.id, Beneficiary.status != "merged")
+    live = and_(Beneficiary.household_id == Household.id, Beneficiary.status != "merged", visible(user))
     q = (select(Household, func.count(Beneficiary.id), not_reviewed, without)
          .join(Beneficiary, live)
          .where(Household.village_id == village_id)

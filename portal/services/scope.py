@@ -3,7 +3,7 @@
 Every service that lists or fetches records goes through these helpers, so a commune
 user asking for another commune's beneficiary, household, list or export gets nothing.
 """
-from sqlalchemy import select
+from sqlalchemy import select, true
 
 from ..extensions import db
 from ..models import Area, Beneficiary, Household, ImportBatch, PaymentPeriod
@@ -31,6 +31,16 @@ def scoped(query, user, column):
     """Add ``column IN (the user's areas)`` to a select."""
     ids = area_ids(user)
     return query if ids is None else query.where(column.in_(ids))
+
+
+def visible(user):
+    """A WHERE clause on ``Beneficiary``: the records ``user`` may see (registered in a
+    commune of their area, ``area_ids``); ``true()`` for all. A household, a village or a
+    sheet in the user's area may hold records of a commune outside it (a household of Xã
+    Bình Chánh, ended 30/06/2025, with an HTXH record of Xã Bình Sơn registered since
+    07/2025, seen by the former district): every list of members goes through this."""
+    ids = area_ids(user)
+    return true() if ids is None else Beneficiary.commune_id.in_(ids)
 
 
 def beneficiaries(user):
