@@ -101,11 +101,13 @@ OPEN = "open"  # month_arg's default: the open month
 
 
 def _default_month():
-    """The open month, or for a user whose unit ended before it (the district of 2024,
-    ended 30/06/2025) their unit's last month: their pages open on a month they worked in."""
+    """The open month, or for a user whose unit ended before it with no successor (the
+    district of 2024, ended 30/06/2025) their unit's last month: their pages open on a month
+    they worked in. An old commune's officer goes on in its successor, in the open month."""
     month = clock.open_month()
     area = getattr(current_user, "area", None)
-    if area is not None and area.valid_to is not None and area.valid_to < months.start(month):
+    if (area is not None and area.valid_to is not None and area.successor_id is None
+            and area.valid_to < months.start(month)):
         return months.of(area.valid_to)
     return month
 
