@@ -48,10 +48,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 import loadgen  # noqa: E402
+from run import focus_ids  # noqa: E402
 
 from portal import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
-from portal.models import Beneficiary, PaymentLine, PaymentPeriod  # noqa: E402
+from portal.models import Area, Beneficiary, PaymentLine, PaymentPeriod  # noqa: E402
 from portal.services import areas, checks, clock, demo  # noqa: E402
 
 GOAL_MS = 50.0
@@ -191,25 +192,17 @@ def analyze(url):
 # --------------------------------------------------------------------------- pages
 
 def focus(app):
-    """Ids the pages need: Bình Chánh, its biggest village and household, its May BTXH list."""
+    """Ids the pages need: Bình Chánh, its biggest village and household (``run.focus_ids``),
+    its May BTXH list and its length, and the registry's size."""
+    out = focus_ids(app)
     with app.app_context():
-        bc = areas.find_area(demo.FOCUS_COMMUNE, "commune", on=demo.DEMO_DAY)
-        n = func.count()
-        village = db.session.execute(
-            select(Beneficiary.village_id, n).where(Beneficiary.commune_id == bc.id,
-                                                    Beneficiary.village_id.is_not(None))
-            .group_by(Beneficiary.village_id).order_by(n.desc(), Beneficiary.village_id)).first()
-        household = db.session.execute(
-            select(Beneficiary.household_id, n).where(Beneficiary.commune_id == bc.id)
-            .group_by(Beneficiary.household_id).order_by(n.desc(), Beneficiary.household_id)).first()
+        bc = db.session.get(Area, out["commune"])
         period = db.session.scalar(select(PaymentPeriod.id).where(
             PaymentPeriod.commune_id == bc.id, PaymentPeriod.month == "2024-05",
             PaymentPeriod.program == "BTXH").order_by(PaymentPeriod.version.desc()))
-        lines = db.session.scalar(select(func.count()).select_from(PaymentLine).where(PaymentLine.period_id == period))
-        out = {"commune": bc.id, "village": village[0], "village_people": village[1],
-               "household": household[0], "household_people": household[1], "period": period,
-               "period_lines": lines,
-               "beneficiaries": db.session.scalar(select(func.count()).select_from(Beneficiary))}
+        out.update(period=period, period_lines=db.session.scalar(
+            select(func.count()).select_from(PaymentLine).where(PaymentLine.period_id == period)),
+            beneficiaries=db.session.scalar(select(func.count()).select_from(Beneficiary)))
         db.session.remove()
     return out
 
