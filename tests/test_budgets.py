@@ -179,7 +179,7 @@ def main_pages(role):
                      "/search?q=nguyen", "/export", f"/quality/communes/{chanh.id}"]
     return {
         "commune": commune_pages + ["/imports/new", "/payments"],
-        "police": commune_pages + ["/police"],
+        "police": [p for p in commune_pages if p != "/export"] + ["/police"],
         "district": ["/overview", f"/communes/{chanh.id}", "/search?q=tran", "/imports/new", "/quality"],
         "admin": ["/overview", "/admin/targets", "/quality"],
         "payer": ["/overview", "/payments"],

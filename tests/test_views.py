@@ -207,6 +207,16 @@ def test_search_fragment_and_boosted(client, people):
     assert "<html" in restore.get_data(as_text=True)
 
 
+@pytest.mark.parametrize("role", ["police", "payer"])
+def test_only_the_registry_keepers_export_it(client, people, role):
+    """The registry's workbook holds full ID and account numbers: the police and the post
+    office have their own files and get 403, with no link to it."""
+    login(client, role)
+    assert client.get("/export?format=xlsx").status_code == 403
+    assert client.get("/export").status_code == 403
+    assert 'href="/export"' not in client.get("/search?q=an").get_data(as_text=True)
+
+
 def test_ids_masked_in_lists(client, people):
     login(client, "commune")
     html = client.get("/search?q=an").get_data(as_text=True)

@@ -34,10 +34,17 @@ def beneficiary(bid):
                   merges=merging.merges_of(b))
 
 
+# Who may download the registry with its full ID and account numbers: the officers who keep
+# it and the levels above them (and the admin). The police have their own verification
+# workbook, the post office its payment files; neither needs the whole registry.
+EXPORTERS = ("commune", "chairman", "district", "province")
+
+
 @bp.route("/export")
-@login_required
+@roles_required(*EXPORTERS)
 def export():
-    """The registry of the user's area (or a commune below it) as ``.xlsx``."""
+    """The registry of the user's area (or a commune below it) as ``.xlsx``; the roles of
+    :data:`EXPORTERS` and the admin (403 otherwise)."""
     area = current_user.area
     area_id = int_arg("area")
     if area_id is not None:
