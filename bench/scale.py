@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
 import loadgen  # noqa: E402
-from run import focus_ids  # noqa: E402
+from run import focus_ids, login  # noqa: E402
 
 from portal import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
@@ -225,14 +225,6 @@ def pages(ids):
         ("commune", "monthly report (commune)", "/reports/monthly?month=2024-05"),
         ("commune", "payment list page (commune)", f"/payments/{ids['period']}"),
     ]
-
-
-def login(app, username):
-    client = app.test_client()
-    resp = client.post("/login", data={"username": username, "password": "demo"})
-    if resp.status_code != 303:
-        raise RuntimeError(f"login as {username}: {resp.status_code}")
-    return client
 
 
 def one(client, path):

@@ -54,12 +54,6 @@ def province_of(area):
     return area
 
 
-def shown_parent(area, month):
-    """The unit above ``area`` as a report of ``month`` names it (``areas.parent_in``: never
-    a district from 07/2025, the province instead)."""
-    return parent_in(area, month)
-
-
 def configured_addressees(area, month, programs=PROGRAMS):
     """``[(name, [program…])]``: the bodies that receive the communes' figures of ``area``'s
     province in ``month`` (``YYYY-MM``), by the configuration ``REPORT_ADDRESSEES`` (a list
@@ -242,7 +236,7 @@ def rates(row, goals, program):
 def monthly_report(area, month, as_of=None):
     """The report of ``area`` (a province, a district or a commune) for ``month``
     (``YYYY-MM``): ``{"period", "area" (its code), "area_name", "area_id", "area_level",
-    "area_place" (the name without its kind), "parent_name" (``shown_parent``: never a
+    "area_place" (the name without its kind), "parent_name" (``areas.parent_in``: never a
     district from 07/2025), "as_of", "reformed" (the month is from 07/2025), "addressees"
     (``addressees``), "copies" (a province's roll-up from 07/2025: the bodies of
     ``REPORT_ADDRESSEES``), "rows": [row…], "totals": {program: row}, "total": row}``;
@@ -267,7 +261,7 @@ def monthly_report(area, month, as_of=None):
     total = {k: sum(totals[p][k] for p in programs) for k in KEYS + EXTRA_KEYS}
     for p in programs:
         totals[p]["rates"] = rates(totals[p], goals, p)
-    parent = shown_parent(area, month)
+    parent = parent_in(area, month)
     return {"period": month, "area": area.code, "area_name": area.full_name, "area_id": area.id,
             "area_level": area.level, "area_place": area.name,
             "parent_name": parent.full_name if parent else None, "as_of": as_of,
