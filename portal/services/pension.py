@@ -28,6 +28,7 @@ from ..extensions import db
 from ..models import Account, Area, Beneficiary, ChangeProposal
 from ..vn.text import fold
 from . import changes, history, months
+from .areas import commune_in, member_units
 from .checks import standard_level
 
 PROGRAM = "HTXH"
@@ -155,7 +156,7 @@ class _Levels:
 
     def home(self, b):
         if b.commune_id not in self._homes:
-            self._homes[b.commune_id] = home_commune(b, self.month)
+            self._homes[b.commune_id] = commune_in(b.commune, self.month)
         return self._homes[b.commune_id]
 
     def __call__(self, program, b):
@@ -182,16 +183,6 @@ def eligible(b, month, levels=None):
     return eligibility(birth, levels.on, has_pension, None, _poor(b), level=levels(PROGRAM, b))
 
 
-def home_commune(b, month):
-    """The commune (``Area``) ``b`` belongs to in ``month``: ``areas.commune_in`` (from
-    07/2025 an old commune's successor), or the commune it is registered in."""
-    try:
-        from .areas import commune_in
-    except ImportError:  # pragma: no cover - before the areas module knows successors
-        return b.commune
-    return commune_in(b.commune, month)
-
-
 @dataclass
 class Candidate:
     """An elderly BTXH beneficiary who can move to the social pension from ``month``:
@@ -202,14 +193,6 @@ class Candidate:
     btxh: int
     htxh: int
     reason: str
-
-
-def _member_units(commune, month):
-    try:
-        from .areas import member_units
-    except ImportError:  # pragma: no cover
-        return [commune.id]
-    return member_units(commune, month)
 
 
 def btxh_amount(b, month, levels=None):
@@ -264,7 +247,7 @@ def transfer_candidates(commune_ids, month):
         return []
     units = set()
     for commune in db.session.scalars(select(Area).where(Area.id.in_(list(commune_ids)))):
-        units.update(_member_units(commune, month))
+        units.update(member_units(commune, month))
     waiting = select(ChangeProposal.beneficiary_id).where(ChangeProposal.status == "proposed")
     done = select(Beneficiary.transferred_from_id).where(Beneficiary.transferred_from_id.is_not(None))
     records = db.session.scalars(select(Beneficiary).where(
@@ -288,7 +271,7 @@ def _htxh_record(b, month, user):
     """The HTXH record of the person ``b`` (a BTXH record): same person, household, village
     and account, in the commune they belong to in ``month``, at the HTXH level."""
     on = months.start(month)
-    commune = home_commune(b, month)
+    commune = commune_in(b.commune, month)  # from 07/2025 an old commune's successor
     age = age_on(b.birth_date, b.birth_year, on)
     new = Beneficiary(
         program=PROGRAM, commune_id=commune.id, village_id=b.village_id, household_id=b.household_id,
