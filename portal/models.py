@@ -527,3 +527,47 @@ class Setting(db.Model):
     __tablename__ = "setting"
     key: Mapped[str] = mapped_column(String(40), primary_key=True)
     value: Mapped[str] = mapped_column(String(200))
+
+
+JOB_STATUSES = ("queued", "running", "done", "failed")
+
+
+class Job(db.Model):
+    """One piece of long work (an import, a province's lists, an export, a check) run by the
+    worker (``flask worker``, portal/queue.py) instead of inside a request.
+
+    ``kind`` names the handler (``portal/services/jobs.py``), ``params`` its arguments;
+    ``area_id`` is the unit the work is for, and decides who may see the job (scope).
+    ``status``: ``queued`` → ``running`` → ``done`` or ``failed`` (a failed job can be
+    queued again: ``attempts`` counts the runs). ``result`` is what the handler returned:
+    a page to go to (``endpoint``/``args``), a file (in ``job_file``), counts. ``error`` is
+    the message shown to the user. The progress while it runs lives in the queue's store,
+    not here (a SQLite import holds the write lock for its whole transaction)."""
+
+    __tablename__ = "job"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    title: Mapped[str] = mapped_column(String(200))
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"), index=True)
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"), index=True)
+    params: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[str] = mapped_column(String(10), default="queued", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    user = relationship("User")
+    area = relationship("Area")
+
+
+class JobFile(db.Model):
+    """A job's file (an export's workbook), in chunks of at most 1 MiB: every app server
+    can send it (no shared disk), and neither writing nor sending it holds it whole."""
+
+    __tablename__ = "job_file"
+    job_id: Mapped[int] = mapped_column(ForeignKey("job.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
