@@ -59,12 +59,14 @@ def create_app(test_config=None):
     from .reports import bp as reports_bp
     from .paper import bp as paper_bp
     from .pension import bp as pension_bp
+    from .jobs import bp as jobs_bp
 
     for bp in (auth_bp, review_bp, progress_bp, imports_bp, registry_bp, admin_bp, quality_bp,
-               police_bp, payments_bp, changes_bp, reports_bp, paper_bp, pension_bp):
+               police_bp, payments_bp, changes_bp, reports_bp, paper_bp, pension_bp, jobs_bp):
         app.register_blueprint(bp)
 
-    from . import assets, cli, idempotent, web
+    from . import assets, cli, idempotent, queue, web
+    queue.init_app(app)
     assets.init_app(app)
     web.init_app(app)
     idempotent.init_app(app)

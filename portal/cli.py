@@ -658,7 +658,28 @@ def _print_results(report, confirm):
         click.echo(report["message"], err=True)
 
 
+@click.command("worker")
+@click.option("--workers", "-w", type=click.IntRange(1, 32), default=None,
+              help="Worker threads (default JOB_WORKERS, else 1 on SQLite and 2 otherwise).")
+def worker(workers):
+    """Run the background jobs (imports, a province's lists, exports, checks) from the
+    queue of JOB_QUEUE_URL until stopped: Ctrl-C (SIGINT) lets the running jobs finish
+    first; SIGTERM stops at once, and the jobs it cut are queued again (``jobs.recover``)."""
+    from .queue import queue
+    huey = queue()
+    if huey.immediate:
+        _fail("JOB_QUEUE_URL=memory:// runs each job inside its request: there is no queue to work.")
+    sqlite = db.engine.dialect.name == "sqlite"
+    n = workers or current_app.config["JOB_WORKERS"] or (1 if sqlite else 2)
+    click.echo(f"Worker: {n} thread(s), queue {current_app.config['JOB_QUEUE_URL']}", err=True)
+    import logging
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # A SQLite queue is polled: at most 2 s between two looks when idle (Redis blocks instead).
+    huey.create_consumer(workers=n, worker_type="thread", periodic=True, check_worker_health=True,
+                         initial_delay=0.1, max_delay=2.0).run()
+
+
 def init_app(app):
     for command in (load_areas, import_list, export_registry, check_data, create_user, seed_demo,
-                    setup, monthly_report, payment_lists):
+                    setup, monthly_report, payment_lists, worker):
         app.cli.add_command(command)

@@ -66,6 +66,25 @@ def ratelimit_storage_uri():
     return "memory://"
 
 
+def job_queue_url(instance_path):
+    """Return where the job queue lives (``portal/queue.py``): ``JOB_QUEUE_URL``, else a
+    SQLite file ``instance/jobs.db``.
+
+    Raises ``RuntimeError`` in production (``PORTAL_ENV=production``) when it is not set:
+    the file is seen only by the app servers and workers of one machine, and a second
+    server elsewhere would queue jobs that no worker takes; an operator with one machine
+    writes ``sqlite:///…`` explicitly."""
+    url = os.environ.get("JOB_QUEUE_URL", "").strip()
+    if url:
+        return url
+    if is_production():
+        raise RuntimeError(
+            "JOB_QUEUE_URL is not set (required when PORTAL_ENV=production): set it to a queue "
+            "every app server and worker shares, e.g. redis://127.0.0.1:6379/1, or to "
+            "sqlite:////path/jobs.db when the servers and the worker run on one machine")
+    return f"sqlite:///{Path(instance_path) / 'jobs.db'}"
+
+
 class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     MAX_CONTENT_LENGTH = 20 * 1024 * 1024  # a commune list is well under this
@@ -120,8 +139,20 @@ class Config:
                         "NCC": "Sở Nội vụ {province}"}),
     ]
 
+    # Background jobs (portal/queue.py). The queue's key prefix (two portals on one Redis
+    # take a name each); the worker threads of ``flask worker`` (SQLite takes one writer at
+    # a time: more threads would only wait); a list or export longer than this many rows is
+    # made by a job, not inside the request ("a few thousand rows", issue 12).
+    JOB_QUEUE_NAME = os.environ.get("JOB_QUEUE_NAME", "portal")
+    JOB_WORKERS = int(os.environ.get("JOB_WORKERS") or 0)  # 0: 1 on SQLite, 2 otherwise
+    JOB_ROWS = int(os.environ.get("JOB_ROWS") or 3000)
+    # An upload bigger than this (bytes) is read by a job: about 2,000–4,000 rows of .xlsx,
+    # 1,500 of .csv. Its rows are not known before it is read.
+    JOB_IMPORT_BYTES = int(os.environ.get("JOB_IMPORT_BYTES") or 200_000)
+
     def __init__(self, instance_path):
         self.SQLALCHEMY_DATABASE_URI = _database_url(instance_path)
+        self.JOB_QUEUE_URL = job_queue_url(instance_path)
         self.SECRET_KEY = secret_key(instance_path)
         self.RATELIMIT_STORAGE_URI = ratelimit_storage_uri()
         self.SESSION_COOKIE_SECURE = is_production()
@@ -138,3 +169,4 @@ class TestConfig(Config):
         self.SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL") or "sqlite://"
         self.SECRET_KEY = "test"
         self.SESSION_COOKIE_SECURE = False
+        self.JOB_QUEUE_URL = "memory://"  # a job runs inside the request that submits it

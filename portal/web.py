@@ -216,6 +216,8 @@ PAYMENT_RESULT_LABELS = {"pending": _l("Chưa chi"), "paid_account": _l("Đã ch
 SEVERITY_LABELS = {"error": _l("Lỗi"), "warning": _l("Cảnh báo"), "info": _l("Ghi chú")}
 STATUS_LABELS = {"active": _l("Đang hưởng"), "suspended": _l("Tạm dừng"), "stopped": _l("Thôi hưởng"),
                  "merged": _l("Đã gộp"), "moved": _l("Đã chuyển đi")}
+JOB_STATUS_LABELS = {"queued": _l("Đang chờ"), "running": _l("Đang chạy"), "done": _l("Xong"),
+                     "failed": _l("Lỗi")}
 SOURCE_LABELS = {"merge": _l("Gộp hồ sơ"), "police": _l("Công an xác minh"), "import": _l("Tải danh sách"), "review": _l("Rà soát"), "correction": _l("Sửa"),
                  "household": _l("Hộ gia đình"), "change": _l("Đề nghị tăng/giảm"),
                  "decision": _l("Quyết định"), "payment": _l("Kết quả chi trả")}
@@ -373,6 +375,7 @@ def init_app(app):
         "sex": lambda s: SEX_LABELS.get(s, ""),
         "severity": lambda s: SEVERITY_LABELS.get(s, s),
         "source": lambda s: SOURCE_LABELS.get(s, s),
+        "job_status": lambda s: JOB_STATUS_LABELS.get(s, s),
         "field": lambda s: FIELD_LABELS.get(s, s),
         # The unit above an area as of the open month: never a district from 07/2025.
         "above": lambda area: parent_in(area, clock.open_month()) if area is not None else None,

@@ -39,7 +39,7 @@ from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.security import generate_password_hash
 
 from portal.extensions import db
-from portal.models import Beneficiary, ImportBatch, PaymentPeriod, StandardLevel, User
+from portal.models import Beneficiary, ImportBatch, Job, JobFile, PaymentPeriod, StandardLevel, User
 from tests.conftest import login
 from tests.test_budgets import ROLES, walk
 
@@ -296,9 +296,15 @@ def sweep_data(demo_app):
         chairman = User(username="chairman", role="chairman", area_id=commune.area_id, full_name="Chủ tịch UBND xã",
                         active=True, password_hash=generate_password_hash("demo", method="pbkdf2:sha256:1000"))
         level = StandardLevel(program="BTXH", amount=500_000, valid_from=date(2099, 1, 1), source="sweep")
-        db.session.add_all([chairman, level])
+        admin = db.session.scalar(select(User).where(User.username == "admin"))
+        job = Job(kind="import_read", title="Xuất danh sách", user_id=admin.id, params={}, status="done",
+                  attempts=1, result={"file": {"filename": "x.xlsx", "mimetype": "application/octet-stream",
+                                               "size": 1}})
+        db.session.add_all([chairman, level, job])
+        db.session.flush()
+        db.session.add(JobFile(job_id=job.id, seq=0, data=b"x"))
         db.session.commit()
-        ids = {"level_id": [level.id], "user_ids": [chairman.id]}
+        ids = {"level_id": [level.id], "user_ids": [chairman.id], "job_id": [job.id]}
         area_id = commune.area_id
         periods = db.session.scalars(select(PaymentPeriod.id).where(
             PaymentPeriod.commune_id == area_id, PaymentPeriod.status == "locked")
@@ -320,9 +326,11 @@ def sweep_data(demo_app):
         client.get(f"/payments/{p}/provider.csv").get_data(as_text=True).lstrip("\ufeff")), delimiter=";"))))
     answer = "Noi dung;Ket qua;Ly do\r\n" + "".join(f"{r['Noi dung']};Thành công;\r\n" for r in rows[:5])
     batches.append(_upload(client, f"/payments/{period_id}", "/payments/results", answer.encode(), "ket-qua.csv"))
-    yield {"batch_id": batches, "level_id": ids["level_id"]}
+    yield {"batch_id": batches, "level_id": ids["level_id"], "job_id": ids["job_id"]}
     with demo_app.app_context():
-        for model, keys in ((ImportBatch, batches), (StandardLevel, ids["level_id"]), (User, ids["user_ids"])):
+        db.session.query(JobFile).filter(JobFile.job_id.in_(ids["job_id"])).delete()
+        for model, keys in ((ImportBatch, batches), (StandardLevel, ids["level_id"]), (Job, ids["job_id"]),
+                            (User, ids["user_ids"])):
             for key in keys:
                 db.session.delete(db.session.get(model, key))
         db.session.commit()

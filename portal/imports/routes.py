@@ -5,12 +5,12 @@ from dataclasses import replace
 from flask_babel import gettext as _
 from flask import abort, current_app, flash, redirect, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import select, update
 from wtforms.fields import SelectChoice
 
 from ..extensions import db
 from ..models import Area, ImportBatch, utcnow
-from ..services import checks, clock, imports, months, payments, scope
+from ..services import checks, clock, imports, jobs, months, payments, scope
 from ..services.areas import subtree_ids
 from ..vn.dates import format_date
 from ..web import get_or_404, render, roles_required, see_other
@@ -83,6 +83,8 @@ def upload():
     if form.validate_on_submit():
         commune = next((c for c in communes if c.id == form.commune_id.data), None)
         data = form.file.data.read()
+        if commune is not None and len(data) > current_app.config["JOB_IMPORT_BYTES"]:
+            return _read_later(commune, form, data)
         try:
             parsed = imports.parse(data, form.file.data.filename, form.program.data or None,
                                    form.month.data or None)
@@ -125,6 +127,60 @@ def upload():
                   status=422 if form.errors else 200)
 
 
+def _read_later(commune, form, data):
+    """A big file: keep it (batch ``reading``) and read it in a job; the user follows the
+    job's page, which goes on to the preview."""
+    batch = ImportBatch(commune_id=commune.id, program=form.program.data or None,
+                        month=(form.month.data or "").strip() or None,
+                        filename=form.file.data.filename[:255], sha256=hashlib.sha256(data).hexdigest(),
+                        data=data, user_id=current_user.id, status="reading", summary={})
+    db.session.add(batch)
+    db.session.commit()
+    job = jobs.submit("import_read", current_user, commune, {"batch_id": batch.id, "back": url_for("imports.upload")},
+                      _("Đọc danh sách %(file)s", file=batch.filename))
+    _note_job(batch, job, "reading")
+    return see_other("jobs.show", job_id=job.id)
+
+
+def _note_job(batch, job, status):
+    """Write ``job``'s id into ``batch``'s summary if the batch is still in ``status`` (the
+    job has not run yet: a worker that ran it wrote its own summary, kept)."""
+    db.session.execute(update(ImportBatch).where(ImportBatch.id == batch.id, ImportBatch.status == status)
+                       .values(summary=dict(batch.summary or {}) | {"job_id": job.id}))
+    db.session.commit()
+
+
+@jobs.handler("import_read")
+def _read_job(job, progress):
+    """Read, check and match a kept file (``params``: ``batch_id``), as the upload does for a
+    small one; the batch becomes a preview, or is dropped with the reason."""
+    batch = db.session.get(ImportBatch, job.params["batch_id"])
+    if batch.status not in ("reading", "failed"):  # read already (the job ran before its end was recorded)
+        return {"endpoint": "imports.preview", "args": {"batch_id": batch.id}}
+    progress(0, 3, _("Đọc tệp"))
+    try:
+        parsed = imports.parse(batch.data, batch.filename, batch.program, batch.month)
+        if parsed.month is None:
+            raise imports.ImportRefused(
+                "no_month", _("Tiêu đề tệp không ghi tháng: tải lại tệp và nhập tháng của danh sách "
+                              "(ví dụ 2024-05)."), field="month")
+        imports.check_month(parsed.month, batch.program or parsed.program)
+        progress(1, 3, _("Đối chiếu với sổ"))
+        plan = imports.plan(parsed, batch.commune, batch.program)
+        imports.check_reach(plan, job.user)
+    except (imports.FileProblem, imports.ImportRefused) as e:
+        batch.status = "failed"  # kept: «Thử lại» reads it again (a reader's ceiling, say)
+        batch.summary = {"job_id": job.id, "error": e.message}
+        db.session.commit()
+        raise jobs.JobError(e.message)
+    batch.commune_id, batch.month = plan.commune.id, parsed.month
+    batch.program = batch.program or parsed.program
+    batch.summary = plan.snapshot() | {"job_id": job.id}
+    batch.status = "preview"
+    db.session.commit()
+    return {"endpoint": "imports.preview", "args": {"batch_id": batch.id}}
+
+
 def _preview(batch, form, status=200):
     report = batch.summary or {}
     issues = report.get("issues") or []
@@ -140,7 +196,23 @@ def _preview(batch, form, status=200):
 @roles_required(*UPLOADERS)
 def preview(batch_id):
     """What the file would add, change and leave alone, and every problem by sheet, row, column."""
-    return _preview(_list_batch(batch_id), ConfirmForm())
+    batch = _list_batch(batch_id)
+    job = _running_job(batch)
+    if job is None and batch.status in ("reading", "failed"):  # no preview: its job says why
+        job_id = (batch.summary or {}).get("job_id")
+        job = jobs.get_visible(job_id, current_user) if job_id else None
+        if job is None:
+            abort(404)
+    if job is not None:
+        return see_other("jobs.show", job_id=job.id)
+    return _preview(batch, ConfirmForm())
+
+
+def _running_job(batch):
+    """The job reading or writing ``batch`` while it is queued or running, else ``None``."""
+    job_id = (batch.summary or {}).get("job_id")
+    job = jobs.get_visible(job_id, current_user) if job_id else None
+    return job if job is not None and job.status in ("queued", "running") else None
 
 
 def _refuse(batch, form, e):
@@ -177,41 +249,97 @@ def confirm(batch_id):
             imports.check_villages(plan, form.create_villages.data)
         except imports.ImportRefused as e:
             return _refuse(batch, form, e)
-    if not valid or not imports.claim(batch, "committing"):
+    if not valid or _running_job(batch) is not None:
         flash(_("Danh sách này đã được xử lý."), "info")
         return see_other("imports.preview", batch_id=batch.id)
+    if (batch.summary or {}).get("rows", 0) > current_app.config["JOB_ROWS"]:
+        job = jobs.submit("import_commit", current_user, batch.commune, {
+            "batch_id": batch.id, "create_villages": bool(form.create_villages.data),
+            "new_grant": grant.as_dict() if grant else None, "back": url_for("imports.upload")},
+            _("Ghi danh sách %(file)s", file=batch.filename))
+        _note_job(batch, job, "preview")
+        return see_other("jobs.show", job_id=job.id)
     try:
-        plan = _plan(batch)
-        batch.commune_id = plan.commune.id  # the same unit as the preview's (resolve_commune)
-        counts = imports.commit(plan, current_user, batch, create_villages=form.create_villages.data,
-                                new_grant=grant)
-        if counts["refresh_from"]:  # the drafts follow the grants and the changes the list states
-            payments.refresh_drafts(plan.units, plan.program, counts["refresh_from"], current_user)
-        checks.recheck(plan.record_ids())
-        batch.status, batch.committed_at = "committed", utcnow()
-        # The preview's commune facts: the unit chosen then, and how the file named this one.
-        chose = {k: v for k, v in (batch.summary or {}).items()
-                 if k in ("commune_chosen", "commune_source", "commune_named")}
-        batch.summary = plan.snapshot() | chose | {"increases": counts["increases"],
-                                           "new_grant": grant.as_dict() if grant else None,
-                                           "proposed": counts["proposed"],
-                                           "not_proposed": counts["not_proposed"]}
-        db.session.commit()
+        counts = _write(batch, current_user, form.create_villages.data, grant)
     except imports.ImportRefused as e:  # the registry moved since the preview (a village)
         db.session.rollback()  # the claim too: the batch can be confirmed again
         return _refuse(batch, form, e)
+    except _AlreadyDone:
+        flash(_("Danh sách này đã được xử lý."), "info")
+        return see_other("imports.preview", batch_id=batch.id)
     except Exception:
         db.session.rollback()  # the claim is rolled back too: the batch can be confirmed again
         current_app.logger.exception("import %s failed", batch_id)
         flash(_("Không ghi được danh sách: chưa có gì thay đổi. Vui lòng thử lại."), "error")
         return see_other("imports.preview", batch_id=batch_id)
-    flash(_("Đã nhập: thêm %(added)s, cập nhật %(changed)s, giữ nguyên %(unchanged)s.", **counts),
-          "success")
-    if counts["proposed"]:
-        flash(_("%(n)s thay đổi danh sách ghi (chết, chuyển đi, thôi hưởng, tạm dừng) đã thành đề nghị chờ "
-                "quyết định; chi trả của những người này bị chặn từ tháng hiệu lực.", n=counts["proposed"]),
-              "info")
+    for message, category in _written(counts):
+        flash(message, category)
     return redirect(url_for("progress.commune", area_id=batch.commune_id), code=303)
+
+
+class _AlreadyDone(Exception):
+    """The batch left ``preview`` before this write could claim it."""
+
+
+def _write(batch, user, create_villages, grant, progress=None, job_id=None):
+    """Claim ``batch`` and write it in one transaction (all or nothing), then commit.
+    Returns the counts of ``imports.commit``. Raises ``_AlreadyDone`` when the batch is no
+    longer a preview, ``imports.ImportRefused`` when the registry moved since the preview."""
+    if not imports.claim(batch, "committing"):
+        raise _AlreadyDone()
+    if progress:
+        progress(0, 3, _("Đọc lại tệp"))
+    plan = _plan(batch)
+    batch.commune_id = plan.commune.id  # the same unit as the preview's (resolve_commune)
+    if progress:
+        progress(1, 3, _("Ghi vào sổ"))
+    counts = imports.commit(plan, user, batch, create_villages=create_villages, new_grant=grant)
+    if counts["refresh_from"]:  # the drafts follow the grants and the changes the list states
+        payments.refresh_drafts(plan.units, plan.program, counts["refresh_from"], user)
+    if progress:
+        progress(2, 3, _("Kiểm tra dữ liệu"))
+    checks.recheck(plan.record_ids())
+    batch.status, batch.committed_at = "committed", utcnow()
+    # The preview's commune facts: the unit chosen then, and how the file named this one.
+    chose = {k: v for k, v in (batch.summary or {}).items()
+             if k in ("commune_chosen", "commune_source", "commune_named")}
+    if job_id:
+        chose["job_id"] = job_id
+    batch.summary = plan.snapshot() | chose | {"increases": counts["increases"],
+                                       "new_grant": grant.as_dict() if grant else None,
+                                       "proposed": counts["proposed"],
+                                       "not_proposed": counts["not_proposed"]}
+    db.session.commit()
+    return counts
+
+
+def _written(counts):
+    """The messages (text, category) that say what a write did."""
+    out = [(_("Đã nhập: thêm %(added)s, cập nhật %(changed)s, giữ nguyên %(unchanged)s.", **counts), "success")]
+    if counts["proposed"]:
+        out.append((_("%(n)s thay đổi danh sách ghi (chết, chuyển đi, thôi hưởng, tạm dừng) đã thành đề nghị "
+                      "chờ quyết định; chi trả của những người này bị chặn từ tháng hiệu lực.",
+                      n=counts["proposed"]), "info"))
+    return out
+
+
+@jobs.handler("import_commit")
+def _write_job(job, progress):
+    """Write a previewed batch (``params``: ``batch_id``, ``create_villages``, ``new_grant``
+    as ``NewGrant.as_dict``) as the confirm does for a small one."""
+    batch = db.session.get(ImportBatch, job.params["batch_id"])
+    if batch.status == "committed":  # written already (this job ran before its end was recorded)
+        return {"endpoint": "progress.commune", "args": {"area_id": batch.commune_id}}
+    g = job.params.get("new_grant")
+    grant = imports.NewGrant.from_dict(g) if g else None
+    try:
+        counts = _write(batch, job.user, job.params.get("create_villages"), grant, progress, job.id)
+    except _AlreadyDone:
+        raise jobs.JobError(_("Danh sách này đã được xử lý (đã ghi hoặc đã hủy)."))
+    except imports.ImportRefused as e:
+        raise jobs.JobError(e.message + " " + _("Mở lại trang xem trước để chọn lại."))
+    return {"endpoint": "progress.commune", "args": {"area_id": batch.commune_id},
+            "message": " ".join(m for m, _c in _written(counts))}
 
 
 @bp.route("/imports/<int:batch_id>/discard", methods=["POST"])

@@ -1274,6 +1274,11 @@ class NewGrant:
     def as_dict(self):
         return {"month": self.month, "number": self.number, "date": self.day.isoformat()}
 
+    @classmethod
+    def from_dict(cls, d):
+        """The inverse of :meth:`as_dict` (a job's parameters)."""
+        return cls(d["month"], d["number"], date.fromisoformat(d["date"]))
+
 
 def check_villages(p, create_villages):
     """``ImportRefused`` (``villages_not_confirmed``) when plan ``p`` would create villages

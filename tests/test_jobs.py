@@ -1,0 +1,185 @@
+"""Background jobs (issue 12 §1): a big upload read and written by jobs, the job's page
+(progress fragment ≤ 300 B, a no-JS refresh, the error, retry), recovery of a job whose
+worker died, and a job's file sent in pieces. The queue runs each job inside the request
+here (``JOB_QUEUE_URL=memory://``); tests/test_production.py runs a real worker."""
+import re
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from portal import queue
+from portal.extensions import db
+from portal.models import Beneficiary, ImportBatch, Job, JobFile, User, utcnow
+from portal.services import jobs
+from tests import filegen
+from tests.conftest import csrf_token, login
+from tests.test_imports import upload
+
+
+@pytest.fixture
+def small_limits(app):
+    """Every upload and every write goes through a job."""
+    app.config.update(JOB_IMPORT_BYTES=1, JOB_ROWS=1)
+
+
+def _job_id(location):
+    return int(re.search(r"/jobs/(\d+)$", location).group(1))
+
+
+def test_a_big_upload_is_read_then_written_by_jobs(client, small_limits):
+    people = filegen.make_people(30, seed=3)
+    login(client, "commune")
+    r = upload(client, filegen.write_list(people, "xlsx_two_row"))
+    assert r.status_code == 303 and "/jobs/" in r.headers["Location"]
+    job = db.session.get(Job, _job_id(r.headers["Location"]))
+    assert job.kind == "import_read" and job.status == "done" and job.attempts == 1
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Xem kết quả" in page and "/imports/" in page
+    batch = db.session.scalars(select(ImportBatch)).one()
+    assert batch.status == "preview" and batch.summary["added"] == 30
+    preview = f"/imports/{batch.id}"
+    assert "Thêm mới</dt><dd>30" in client.get(preview).get_data(as_text=True)
+    assert db.session.scalar(select(func.count(Beneficiary.id))) == 0  # nothing written yet
+
+    r = client.post(preview + "/commit", data={"csrf_token": csrf_token(client, preview)})
+    assert r.status_code == 303 and "/jobs/" in r.headers["Location"]
+    job = db.session.get(Job, _job_id(r.headers["Location"]))
+    assert job.kind == "import_commit" and job.status == "done", job.error
+    assert db.session.scalar(select(func.count(Beneficiary.id))) == 30
+    assert db.session.get(ImportBatch, batch.id).status == "committed"
+    page = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Đã nhập: thêm 30" in page
+    # Confirming again writes nothing more (the batch is no longer a preview).
+    client.post(preview + "/commit", data={"csrf_token": csrf_token(client, preview)})
+    assert db.session.scalar(select(func.count(Beneficiary.id))) == 30
+
+
+def test_a_file_without_a_month_fails_with_the_reason_and_can_be_retried(client, small_limits):
+    people = filegen.make_people(5, seed=4)
+    data = filegen.write_list(people, "csv_comma")  # no title line: no month
+    login(client, "commune")
+    r = upload(client, data, "ds.csv", program="BTXH")
+    job_url = r.headers["Location"]
+    job = db.session.get(Job, _job_id(job_url))
+    assert job.status == "failed" and "không ghi tháng" in job.error
+    page = client.get(job_url).get_data(as_text=True)
+    assert "không ghi tháng" in page and "Thử lại" in page
+    assert db.session.scalar(select(ImportBatch.status)) == "failed"
+    batch_id = db.session.scalar(select(ImportBatch.id))
+    assert client.get(f"/imports/{batch_id}").headers["Location"].endswith(job_url)
+    r = client.post(job_url + "/retry", data={"csrf_token": csrf_token(client, job_url)})
+    assert r.status_code == 303
+    db.session.expire_all()
+    job = db.session.get(Job, job.id)
+    assert job.status == "failed" and job.attempts == 2  # ran again, same reason
+    # Only a failed job is queued again.
+    job.status = "done"
+    db.session.commit()
+    assert not jobs.retry(job)
+
+
+def _running(app, user, started_ago=0):
+    job = Job(kind="import_read", title="Đọc danh sách ds.xlsx", user_id=user.id, params={"batch_id": 0},
+              status="running", attempts=1, created_at=utcnow(), started_at=utcnow() - timedelta(seconds=started_ago))
+    db.session.add(job)
+    db.session.commit()
+    return job
+
+
+def test_the_poll_fragment_is_small_and_the_page_refreshes_without_js(app, client):
+    login(client, "commune")
+    user = db.session.scalars(select(User).where(User.username == "commune")).one()
+    job = _running(app, user)
+    app.extensions["huey"].put(queue.key(job.id), {"done": 1234, "total": 5000, "stage": "Ghi vào sổ",
+                                                   "owner": "t", "at": time.time()})
+    page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in page
+    assert 'value="24"' in page and "1.234/5.000" in page
+    r = client.get(f"/jobs/{job.id}", headers={"HX-Request": "true"})
+    body = r.get_data()
+    assert r.status_code == 200 and len(body) <= 300, len(body)
+    assert b'hx-trigger="every 2s"' in body and b"1.234/5.000 (24 %)" in body
+    # Over: the poll is told to reload (an error) or to go to the result.
+    job.status, job.error = "failed", "Tệp hỏng."
+    db.session.commit()
+    r = client.get(f"/jobs/{job.id}", headers={"HX-Request": "true"})
+    assert r.status_code == 204 and r.headers["HX-Refresh"] == "true"
+    job.status, job.result = "done", {"endpoint": "jobs.index", "args": {}}
+    db.session.commit()
+    r = client.get(f"/jobs/{job.id}", headers={"HX-Request": "true"})
+    assert r.status_code == 204 and r.headers["HX-Location"] == "/jobs"
+
+
+def test_jobs_are_seen_only_by_who_started_them(app, client):
+    user = db.session.scalars(select(User).where(User.username == "commune")).one()
+    job = _running(app, user)
+    login(client, "district")
+    assert client.get(f"/jobs/{job.id}").status_code == 404
+    assert client.get(f"/jobs/{job.id}/file").status_code == 404
+    login(client, "admin")
+    assert client.get(f"/jobs/{job.id}").status_code == 200
+
+
+def test_a_job_whose_worker_died_is_run_again_then_given_up(app, client, small_limits):
+    people = filegen.make_people(6, seed=5)
+    login(client, "commune")
+    r = upload(client, filegen.write_list(people, "xlsx_two_row"))
+    batch = db.session.scalars(select(ImportBatch)).one()
+    # As if the worker had died while reading: the batch still «reading», the job running,
+    # its last heartbeat long ago.
+    batch.status = "reading"
+    job = db.session.get(Job, _job_id(r.headers["Location"]))
+    job.status, job.started_at = "running", utcnow() - timedelta(minutes=5)
+    db.session.commit()
+    assert jobs.recover() == [job.id]  # queued again, and (here) run at once
+    db.session.expire_all()
+    job = db.session.get(Job, job.id)
+    assert job.status == "done" and job.attempts == 2
+    assert db.session.get(ImportBatch, batch.id).status == "preview"
+    # A fresh heartbeat: left alone.
+    job.status = "running"
+    db.session.commit()
+    app.extensions["huey"].put(queue.key(job.id), {"done": 0, "total": None, "stage": None, "owner": "w",
+                                                   "at": time.time()})
+    assert jobs.recover() == []
+    # Dead again after the last allowed run: failed, with a reason, and retry is offered.
+    job.attempts, job.started_at = jobs.MAX_ATTEMPTS, utcnow() - timedelta(minutes=5)
+    db.session.commit()
+    app.extensions["huey"].delete(queue.key(job.id))
+    assert jobs.recover() == []
+    db.session.expire_all()
+    job = db.session.get(Job, job.id)
+    assert job.status == "failed" and "dừng giữa chừng" in job.error
+
+
+def test_a_jobs_file_is_stored_and_sent_in_pieces(app, client, tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs, "CHUNK_BYTES", 1000)
+    payload = bytes(range(256)) * 10  # 2,560 bytes: 3 pieces
+    src = tmp_path / "f.bin"
+    src.write_bytes(payload)
+
+    @jobs.handler("test_file")
+    def make_file(job, progress):
+        progress(1, 1, "x")
+        return {"file": jobs.save_file(job, src, "f.bin", "application/octet-stream")}
+
+    try:
+        login(client, "commune")
+        user = db.session.scalars(select(User).where(User.username == "commune")).one()
+        job = jobs.submit("test_file", user, None, {}, "Tệp thử")
+        assert job.status == "done"
+        assert db.session.scalar(select(func.count()).select_from(JobFile)) == 3
+        r = client.get(f"/jobs/{job.id}/file")
+        assert r.status_code == 200 and r.data == payload
+        assert r.headers["Content-Length"] == str(len(payload))
+        assert "no-store" in r.headers["Cache-Control"]
+        # A week later the file is gone; the page says so.
+        job.finished_at = utcnow() - timedelta(days=jobs.KEEP_FILES_DAYS + 1)
+        db.session.commit()
+        jobs.recover()
+        assert client.get(f"/jobs/{job.id}/file").status_code == 404
+        assert "Tệp đã bị xóa" in client.get(f"/jobs/{job.id}").get_data(as_text=True)
+    finally:
+        jobs.HANDLERS.pop("test_file")
