@@ -11,6 +11,7 @@ BTXH or HTXH line of a person already on the other program's list that month.
 """
 import csv
 import io
+import os
 from collections import defaultdict
 from datetime import date, timedelta
 
@@ -24,7 +25,7 @@ from sqlalchemy.sql import ClauseElement
 from ..extensions import db
 from ..models import (Account, Area, Beneficiary, ChangeProposal, Event, Finding, PaymentLine,
                       PaymentPeriod, StandardLevel, utcnow)
-from ..sheets.writer import FormSheet, cell, issuer_lines
+from ..sheets.writer import FormSheet, cell, discard, issuer_lines
 from ..vn.money import amount_in_words
 from ..vn.text import fold
 from . import changes, months
@@ -835,37 +836,81 @@ def _csv_safe(value):
     return text
 
 
+def _account_payments(period, batch=2000):
+    """Yield ``(bank_bin, account_number, holder_name, amount + arrears, reference)`` of
+    each account payment of ``period`` (listed lines paid into an account), by line id, as
+    plain tuples read ``batch`` at a time (keyset on the line id): no ORM object, no list
+    of every line held."""
+    last = 0
+    while True:
+        rows = db.session.execute(
+            select(PaymentLine.id, PaymentLine.bank_bin, PaymentLine.account_number, PaymentLine.holder_name,
+                   PaymentLine.amount + PaymentLine.arrears, PaymentLine.reference)
+            .where(PaymentLine.period_id == period.id, PaymentLine.status == "listed",
+                   PaymentLine.method == "account", PaymentLine.id > last)
+            .order_by(PaymentLine.id).limit(batch)).all()
+        for row in rows:
+            yield tuple(row[1:])
+        if len(rows) < batch:
+            return
+        last = rows[-1][0]
+
+
 def provider_csv(period):
+    """:func:`write_provider_csv` as bytes."""
+    buf = io.BytesIO()
+    write_provider_csv(period, buf)
+    return buf.getvalue()
+
+
+def write_provider_csv(period, target):
     """One line per account payment for the payment provider: BIN, account number, holder,
-    amount (whole đồng), reference. UTF-8 with BOM, ``;``-separated (Vietnamese Excel)."""
-    out = io.StringIO()
-    w = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    w.writerow(["BIN", "So tai khoan", "Chu tai khoan", "So tien", "Noi dung"])
-    for line in period.lines:
-        if line.status == "listed" and line.method == "account":
-            w.writerow([_csv_safe(x) for x in (line.bank_bin, line.account_number, line.holder_name,
-                                                line.amount + line.arrears, line.reference)])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+    amount (whole đồng), reference. UTF-8 with BOM, ``;``-separated (Vietnamese Excel).
+    Written to ``target`` (a path or a binary file object open for writing; returns
+    nothing), the lines read a batch at a time (:func:`_account_payments`)."""
+    own = isinstance(target, (str, os.PathLike))
+    f = open(target, "wb") if own else target
+    try:
+        out = io.TextIOWrapper(f, encoding="utf-8", newline="", write_through=True)
+        out.write("\ufeff")
+        w = csv.writer(out, delimiter=";", lineterminator="\r\n")
+        w.writerow(["BIN", "So tai khoan", "Chu tai khoan", "So tien", "Noi dung"])
+        for row in _account_payments(period):
+            w.writerow([_csv_safe(x) for x in row])
+        out.flush()
+        out.detach()  # the caller's file stays open
+    finally:
+        if own:
+            f.close()
 
 
 PROVIDER_HEADERS = ["BIN", "So tai khoan", "Chu tai khoan", "So tien", "Noi dung"]
 
 
 def provider_workbook(period):
-    """The same account payments as :func:`provider_csv`, as ``.xlsx`` bytes: one sheet,
-    the header on row 1, one row per account payment. BIN, account number, holder and
+    """:func:`write_provider_workbook` as bytes."""
+    buf = io.BytesIO()
+    write_provider_workbook(period, buf)
+    return buf.getvalue()
+
+
+def write_provider_workbook(period, target):
+    """The same account payments as :func:`provider_csv`, as ``.xlsx`` written to ``target``
+    (a path or a binary file object open for writing; returns nothing): one sheet, the
+    header on row 1, one row per account payment. BIN, account number, holder and
     reference are text cells (``@``: no lost leading zero, no ``…E+…``, never a formula);
-    the amount (amount + arrears) is an ``int`` of đồng."""
+    the amount (amount + arrears) is an ``int`` of đồng. Write-only, the lines read a batch
+    at a time (:func:`_account_payments`)."""
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(f"T{period.month[5:]}-{period.month[:4]}")
     for i, width in enumerate((10, 20, 28, 14, 28), 1):
         ws.column_dimensions[get_column_letter(i)].width = width
-    ws.append([cell(ws, h, font=Font(bold=True)) for h in PROVIDER_HEADERS])
-    for line in period.lines:
-        if line.status == "listed" and line.method == "account":
-            ws.append([cell(ws, line.bank_bin or "", "@"), cell(ws, line.account_number or "", "@"),
-                       cell(ws, line.holder_name or "", "@"), cell(ws, line.amount + line.arrears, "#,##0"),
-                       cell(ws, line.reference, "@")])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    try:
+        ws.append([cell(ws, h, font=Font(bold=True)) for h in PROVIDER_HEADERS])
+        for bank_bin, number, holder, amount, reference in _account_payments(period):
+            ws.append([cell(ws, bank_bin or "", "@"), cell(ws, number or "", "@"),
+                       cell(ws, holder or "", "@"), cell(ws, amount, "#,##0"), cell(ws, reference, "@")])
+        wb.save(target)
+    except BaseException:
+        discard(wb)  # a failed export leaves no temporary file behind
+        raise

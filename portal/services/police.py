@@ -16,11 +16,12 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Beneficiary, ChangeProposal, Finding, Verification, utcnow
 from ..sheets.reader import FileProblem, read_workbook
-from ..sheets.writer import cell
+from ..sheets.writer import cell, discard
 from ..vn.dates import parse_birth
 from ..vn.ids import parse_national_id
 from ..vn.text import fold, nfc
@@ -46,17 +47,40 @@ class VerificationError(ValueError):
         self.errors = errors
 
 
-def to_verify(user, period, page=1, per_page=30):
-    """Active records in ``user``'s area not yet verified in ``period`` (``YYYY-MM``), by
-    commune, village and name. Returns ``(beneficiaries, total)``."""
+def _to_verify_query(user, period):
+    """The select of :func:`to_verify`'s records, in its order (commune, village, name, id)."""
     done = select(Verification.beneficiary_id).where(Verification.period == period)
     q = scoped(select(Beneficiary).where(Beneficiary.status == "active", Beneficiary.id.not_in(done)),
                user, Beneficiary.commune_id)
+    return q, (Beneficiary.commune_id, Beneficiary.village_id, Beneficiary.name_folded, Beneficiary.id)
+
+
+def to_verify(user, period, page=1, per_page=30):
+    """Active records in ``user``'s area not yet verified in ``period`` (``YYYY-MM``), by
+    commune, village and name. Returns ``(beneficiaries, total)``."""
+    q, order = _to_verify_query(user, period)
     total = db.session.scalar(select(func.count()).select_from(q.subquery()))
-    rows = db.session.scalars(q.order_by(Beneficiary.commune_id, Beneficiary.village_id,
-                                         Beneficiary.name_folded)
-                              .limit(per_page).offset((page - 1) * per_page)).all()
+    rows = db.session.scalars(q.order_by(*order).limit(per_page).offset((page - 1) * per_page)).all()
     return rows, total
+
+
+def to_verify_all(user, period, batch=1000):
+    """Yield every record :func:`to_verify` would list, all pages, in the same order, with
+    its village loaded (for :func:`write_workbook`). First the ids, in order (one column:
+    about 36 B a record); then the records ``batch`` at a time by id (one query per batch,
+    its villages in one more). Only the current batch's records are held, whatever the
+    size of the area; a record gone since the ids were read is left out. Works across a
+    commit between batches (no open cursor)."""
+    q, order = _to_verify_query(user, period)
+    ids = db.session.scalars(q.with_only_columns(Beneficiary.id).order_by(*order)).all()
+    for k in range(0, len(ids), batch):
+        chunk = ids[k:k + batch]
+        found = {b.id: b for b in db.session.scalars(
+            select(Beneficiary).where(Beneficiary.id.in_(chunk)).options(selectinload(Beneficiary.village)))}
+        for bid in chunk:
+            if bid in found:  # gone since the ids were read: left out
+                yield found[bid]
+        del found
 
 
 def done_in(user, period):
@@ -156,23 +180,37 @@ HELP = ("Cột Kết quả ghi một trong: " + ", ".join(RESULT_LABELS.values()
 
 
 def workbook(beneficiaries, title):
-    """The records to check as ``.xlsx`` bytes, with blank answer columns; IDs as text."""
+    """The records to check as ``.xlsx`` bytes (:func:`write_workbook` into memory)."""
+    buf = io.BytesIO()
+    write_workbook(beneficiaries, title, buf)
+    return buf.getvalue()
+
+
+def write_workbook(beneficiaries, title, target):
+    """Write the records to check as ``.xlsx`` to ``target`` (a path or a binary file object
+    open for writing; returns nothing), with blank answer columns; IDs as text.
+
+    ``beneficiaries`` (an iterable of ``Beneficiary``, e.g. :func:`to_verify_all`) are
+    consumed one at a time and written at once (openpyxl's write-only mode): memory does
+    not grow with their number."""
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Xác minh")
     for i, (_, _, width) in enumerate(COLUMNS, start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
-    ws.append([cell(ws, title, font=Font(bold=True, size=13))])
-    ws.append([cell(ws, HELP)])
-    ws.append([cell(ws, h, font=Font(bold=True)) for _, h, _ in COLUMNS])
-    for b in beneficiaries:
-        ws.append([cell(ws, b.id), cell(ws, b.full_name),
-                   cell(ws, b.birth_date, "DD/MM/YYYY") if b.birth_date else cell(ws, b.birth_year),
-                   cell(ws, {"M": "Nam", "F": "Nữ"}.get(b.sex, "")),
-                   cell(ws, b.national_id or "", "@"), cell(ws, b.village.full_name if b.village else ""),
-                   None, None, None, None, None])
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    try:
+        ws.append([cell(ws, title, font=Font(bold=True, size=13))])
+        ws.append([cell(ws, HELP)])
+        ws.append([cell(ws, h, font=Font(bold=True)) for _, h, _ in COLUMNS])
+        for b in beneficiaries:
+            ws.append([cell(ws, b.id), cell(ws, b.full_name),
+                       cell(ws, b.birth_date, "DD/MM/YYYY") if b.birth_date else cell(ws, b.birth_year),
+                       cell(ws, {"M": "Nam", "F": "Nữ"}.get(b.sex, "")),
+                       cell(ws, b.national_id or "", "@"), cell(ws, b.village.full_name if b.village else ""),
+                       None, None, None, None, None])
+        wb.save(target)
+    except BaseException:
+        discard(wb)  # a failed export leaves no temporary file behind
+        raise
 
 
 @dataclass

@@ -12,7 +12,7 @@ from sqlalchemy.orm import aliased, selectinload
 
 from ..extensions import db
 from ..models import Area, Beneficiary, utcnow
-from ..sheets.writer import cell
+from ..sheets.writer import cell, discard
 from ..vn.ids import id_consistency
 from ..vn.text import fold, nfc, proper_case
 from . import areas, clock, history, review
@@ -51,7 +51,9 @@ def records_in(user=None, units=None):
     q = scoped(q.where(Beneficiary.status != "merged"), user, Beneficiary.commune_id)
     if units is not None:
         q = q.where(Beneficiary.commune_id.in_(areas.subtree_ids(units)))
-    for b, ccode, cname, vkind, vname in db.session.execute(q).yield_per(1000):
+    # yield_per as an execution option (not ``Result.yield_per``): PostgreSQL then streams
+    # through a server-side cursor instead of libpq holding the whole result (1 GB at 1M).
+    for b, ccode, cname, vkind, vname in db.session.execute(q.execution_options(yield_per=1000)):
         a = b.account if b.account_status == "has_account" else None
         yield {
             "id": b.id, "name": b.full_name, "sex": b.sex, "birth_date": b.birth_date,
@@ -237,33 +239,48 @@ def to_json_rows(rows):
 
 
 def workbook(rows, title):
-    """The registry as ``.xlsx`` bytes: Vietnamese headers, IDs and account numbers as
-    text, dates as dates (dd/mm/yyyy), money as whole đồng; no cell is ever a formula."""
+    """The registry as ``.xlsx`` bytes (:func:`write_workbook` into memory): for a download
+    of a commune or a district; a province's export is a job that writes to a file."""
+    buf = io.BytesIO()
+    write_workbook(rows, title, buf)
+    return buf.getvalue()
+
+
+def write_workbook(rows, title, target):
+    """Write the registry as ``.xlsx`` to ``target`` (a path or a binary file object open
+    for writing; returns nothing): Vietnamese headers, IDs and account numbers as text,
+    dates as dates (dd/mm/yyyy), money as whole đồng; no cell is ever a formula.
+
+    ``rows`` (dicts as :func:`records_in` yields them) are consumed one at a time and
+    written at once (openpyxl's write-only mode keeps the sheet in a temporary file), so
+    memory does not grow with the number of rows."""
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Danh sách")
     for i, (_, _, width) in enumerate(COLUMNS, start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
     bold = Font(bold=True)
-    ws.append([cell(ws, title, font=Font(bold=True, size=13))])
-    ws.append([cell(ws, h, font=bold) for _, h, _ in COLUMNS])
-    for r in rows:
-        out = []
-        for key, _, _ in COLUMNS:
-            v = r.get(key)
-            if v is None:
-                out.append(None)
-            elif key in TEXT_KEYS:
-                out.append(cell(ws, str(v), "@"))
-            elif key in DATE_KEYS:
-                out.append(cell(ws, v, "DD/MM/YYYY"))
-            elif key == "monthly_amount":
-                out.append(cell(ws, int(v), "#,##0"))
-            else:
-                out.append(cell(ws, LABELS.get(key, {}).get(v, v)))
-        ws.append(out)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    try:
+        ws.append([cell(ws, title, font=Font(bold=True, size=13))])
+        ws.append([cell(ws, h, font=bold) for _, h, _ in COLUMNS])
+        for r in rows:
+            out = []
+            for key, _, _ in COLUMNS:
+                v = r.get(key)
+                if v is None:
+                    out.append(None)
+                elif key in TEXT_KEYS:
+                    out.append(cell(ws, str(v), "@"))
+                elif key in DATE_KEYS:
+                    out.append(cell(ws, v, "DD/MM/YYYY"))
+                elif key == "monthly_amount":
+                    out.append(cell(ws, int(v), "#,##0"))
+                else:
+                    out.append(cell(ws, LABELS.get(key, {}).get(v, v)))
+            ws.append(out)
+        wb.save(target)
+    except BaseException:
+        discard(wb)  # a failed export leaves no temporary file behind
+        raise
 
 
 TEXT_KEYS = ("national_id", "account_number", "bank_bin", "commune_code")

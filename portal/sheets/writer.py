@@ -24,6 +24,24 @@ def cell(ws, value, number_format=None, font=None):
     return c
 
 
+def discard(wb):
+    """Drop a write-only workbook that will not be saved (an export that failed half-way):
+    each sheet's temporary file (as big as the rows written so far) is closed and removed
+    now rather than when the process exits, as openpyxl would leave it in a long-lived
+    worker. Never raises."""
+    for ws in getattr(wb, "_sheets", ()):
+        writer = getattr(ws, "_writer", None)
+        if writer is None:
+            continue
+        try:
+            if getattr(ws, "_rows", None) is not None:
+                ws._rows.close()  # ends the rows while the file is still open
+            writer.close()
+            writer.cleanup()
+        except Exception:  # noqa: BLE001 - best effort: the file goes at exit anyway
+            pass
+
+
 class FormSheet:
     """A worksheet in the administrative form (Decree 30/2020/NĐ-CP, Appendix I): Times New
     Roman throughout, the issuing body top left and the national motto top right, a title,
