@@ -171,6 +171,13 @@ def download(data, filename, mimetype=XLSX):
         "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
 
 
+def is_long(rows):
+    """True when work over ``rows`` rows is long enough for a background job (config
+    ``JOB_ROWS``) rather than the request."""
+    from flask import current_app
+    return rows > current_app.config["JOB_ROWS"]
+
+
 def see_other(endpoint, **values):
     """Redirect after a successful POST (303 See Other)."""
     return redirect(url_for(endpoint, **values), code=303)

@@ -2,16 +2,18 @@
 (progress fragment ≤ 300 B, a no-JS refresh, the error, retry), recovery of a job whose
 worker died, and a job's file sent in pieces. The queue runs each job inside the request
 here (``JOB_QUEUE_URL=memory://``); tests/test_production.py runs a real worker."""
+import io
 import re
 import time
 from datetime import timedelta
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import func, select
 
 from portal import queue
 from portal.extensions import db
-from portal.models import Beneficiary, ImportBatch, Job, JobFile, User, utcnow
+from portal.models import Beneficiary, ImportBatch, Job, JobFile, PaymentPeriod, User, utcnow
 from portal.services import jobs
 from tests import filegen
 from tests.conftest import csrf_token, login
@@ -183,3 +185,68 @@ def test_a_jobs_file_is_stored_and_sent_in_pieces(app, client, tmp_path, monkeyp
         assert "Tệp đã bị xóa" in client.get(f"/jobs/{job.id}").get_data(as_text=True)
     finally:
         jobs.HANDLERS.pop("test_file")
+
+
+# ----------------------------------------------------------- the other kinds of long work
+
+@pytest.fixture
+def registry(app):
+    from tests.test_payments import registry as make  # the same four people
+    return make.__wrapped__(app)
+
+
+def _follow(client, r):
+    """The job a POST answered with (303 to its page), and that page."""
+    assert r.status_code == 303 and "/jobs/" in r.headers["Location"], (r.status_code, r.headers.get("Location"))
+    job = db.session.get(Job, _job_id(r.headers["Location"]))
+    return job, client.get(r.headers["Location"]).get_data(as_text=True)
+
+
+def test_a_big_registry_export_is_a_job_with_the_same_workbook(client, registry, small_limits):
+    login(client, "district")
+    page = client.get("/export").get_data(as_text=True)
+    assert "Tạo tệp .xlsx" in page and "format=xlsx" not in page  # a POST form, not the link
+    r = client.get("/export?format=xlsx")  # the old link: back to the page, nothing made
+    assert r.status_code == 303 and "/export?area=" in r.headers["Location"]
+    job, page = _follow(client, client.post("/export", data={"csrf_token": csrf_token(client, "/export")}))
+    assert job.status == "done" and job.kind == "export_registry", job.error
+    assert "Tải tệp" in page and f"/jobs/{job.id}/file" in page
+    data = client.get(f"/jobs/{job.id}/file").data
+    ws = load_workbook(io.BytesIO(data)).active
+    names = {row[0] for row in ws.iter_rows(min_row=3, values_only=True)}
+    assert names == {"Nguyễn Văn An", "Trần Thị Bích", "=HYPERLINK(1)", "Lê Văn Cường"}
+    assert ws["A1"].value.startswith("DANH SÁCH ĐỐI TƯỢNG — Huyện Bình Sơn")
+    # The page that started it lists it.
+    assert f'href="/jobs/{job.id}"' in client.get("/export").get_data(as_text=True)
+    # A POST without the CSRF token is refused.
+    assert client.post("/export", data={}).status_code == 400
+
+
+def test_a_big_police_workbook_is_a_job(client, registry, small_limits):
+    login(client, "police")
+    assert "Tạo bảng xác minh" in client.get("/police").get_data(as_text=True)
+    assert client.get("/police/export").status_code == 303
+    job, page = _follow(client, client.post("/police/export", data={"csrf_token": csrf_token(client, "/police")}))
+    assert job.status == "done", job.error
+    ws = load_workbook(io.BytesIO(client.get(f"/jobs/{job.id}/file").data)).active
+    assert ws.max_row == 3 + 3  # title, help, header, Bình Chánh's three people
+
+
+def test_building_every_communes_lists_is_a_job(client, registry, small_limits):
+    login(client, "district")
+    token = csrf_token(client, "/payments")
+    r = client.post("/payments", data={"csrf_token": token, "commune_id": 0, "month": "2099-05",
+                                       "program": "BTXH", "reason": ""})
+    assert r.status_code == 422 and db.session.scalar(select(func.count(Job.id))) == 0  # checked first
+    job, page = _follow(client, client.post("/payments", data={
+        "csrf_token": token, "commune_id": 0, "month": "2024-05", "program": "BTXH", "reason": ""}))
+    assert job.status == "done" and job.result["built"] == 22, job.error
+    assert db.session.scalar(select(func.count(PaymentPeriod.id))) == 22
+    assert "Đã lập 22 danh sách tháng 05/2024" in page and "/payments?month=2024-05" in page
+
+
+def test_checking_an_area_is_a_job(client, registry, small_limits):
+    login(client, "district")
+    assert "Kiểm tra lại toàn bộ" in client.get("/quality").get_data(as_text=True)
+    job, page = _follow(client, client.post("/quality/recheck", data={"csrf_token": csrf_token(client, "/quality")}))
+    assert job.status == "done" and "Đã kiểm tra lại 4 hồ sơ" in page, job.error

@@ -1,18 +1,19 @@
 import hashlib
 from itertools import groupby
 
-from flask import abort, flash, request
+from flask import abort, flash, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import func, select
 from wtforms.fields import SelectChoice
 
 from ..extensions import db
-from ..models import ImportBatch, PaymentLine, PaymentPeriod, utcnow
-from ..services import clock, payments, progress, results, scope
-from ..services.areas import communes_below
+from ..models import Beneficiary, ImportBatch, PaymentLine, PaymentPeriod, utcnow
+from ..services import clock, jobs, months, payments, progress, results, scope
+from ..services.areas import communes_below, subtree_ids
 from ..services.imports import claim
 from ..sheets.reader import FileProblem
-from ..web import (download, get_or_404, month_arg, page_arg, render, roles_required, see_other,
+from ..web import (download, get_or_404, is_long, month_arg, page_arg, render, roles_required, see_other,
                    wants_fragment)
 from . import bp
 from .forms import (ALL_COMMUNES, RESULT_LABELS, ConfirmForm, HoldForm, OpenForm, ResultForm,
@@ -57,6 +58,7 @@ def index():
     status = 422 if form is not None and form.errors else 400 if month_error else 200
     return render("payments/index.html", form=form, by_month=by_month, total=total, page=page,
                   per_page=GROUPS_PER_PAGE, upload=ResultsUploadForm() if payer else None,
+                  recent_jobs=[] if payer else jobs.recent(current_user, "build_lists"),
                   month=month, month_error=month_error, status=status)
 
 
@@ -65,7 +67,21 @@ def _open(form, communes):
     the form's fields (nothing is kept then)."""
     programs = form.programs()
     if form.commune_id.data == ALL_COMMUNES:
-        # Every commune of the area that has no list for the month yet.
+        # Every commune of the area that has no list for the month yet: a province's (or a
+        # big district's) in a background job, its page then leads to the month's lists.
+        area = current_user.area
+        if is_long(db.session.scalar(select(func.count(Beneficiary.id)).where(
+                Beneficiary.status == "active", Beneficiary.commune_id.in_(subtree_ids([area]))))):
+            try:
+                payments.check_month(form.month.data)
+            except payments.PeriodError as e:
+                form.month.errors = list(form.month.errors) + [str(e)]
+                return None
+            job = jobs.submit("build_lists", current_user, area, {
+                "month": form.month.data, "programs": programs, "back": url_for("payments.index")},
+                _("Lập danh sách chi trả tháng %(month)s — %(area)s", month=months.label(form.month.data),
+                  area=area.full_name))
+            return see_other("jobs.show", job_id=job.id)
         try:
             built, skipped = payments.build_area(current_user.area, form.month.data, programs, current_user)
         except payments.PeriodError as e:
@@ -97,6 +113,23 @@ def _open(form, communes):
     flash(_("Đã lập %(n)s danh sách tháng %(month)s của %(commune)s.", n=len(built), month=form.month.data,
             commune=commune.full_name), "success")
     return see_other("payments.index")
+
+
+@jobs.handler("build_lists")
+def _build_job(job, report):
+    """Open ``params["month"]``'s lists of ``params["programs"]`` for every commune of
+    ``job.area`` that has none yet (``payments.build_area``), in one transaction."""
+    month = job.params["month"]
+    report(0, None, _("Lập danh sách"))
+    try:
+        built, skipped = payments.build_area(job.area, month, job.params["programs"], job.user)
+    except payments.PeriodError as e:
+        raise jobs.JobError(str(e))
+    db.session.commit()
+    message = _("Đã lập %(built)s danh sách tháng %(month)s; %(skipped)s danh sách đã có, giữ nguyên.",
+                built=len(built), month=months.label(month), skipped=len(skipped))
+    return {"endpoint": "payments.index", "args": {"month": month}, "message": message,
+            "built": len(built), "skipped": len(skipped)}
 
 
 def _page_of(p, line):

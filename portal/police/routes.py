@@ -1,16 +1,18 @@
 import hashlib
 
-from flask import abort, flash
+from flask import abort, flash, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Beneficiary, ImportBatch, utcnow
-from ..services import checks, clock, police
+from ..services import checks, clock, jobs, police
 from ..services.imports import claim
 from ..sheets.reader import FileProblem
-from ..web import download, get_or_404, int_arg, page_arg, render, roles_required, see_other, wants_fragment
+from ..vn.money import format_int
+from ..web import (XLSX, download, get_or_404, int_arg, is_long, page_arg, render, roles_required, see_other,
+                   wants_fragment)
 from . import bp
 from .forms import UploadForm, VerifyForm
 
@@ -28,6 +30,7 @@ def worklist():
     rows, total = police.to_verify(current_user, period(), page)
     done, everyone = police.done_in(current_user, period())
     return render("police/worklist.html", rows=rows, total=total, page=page, per_page=30,
+                  export_in_job=is_long(total), recent_jobs=jobs.recent(current_user, "police_workbook"),
                   done=done, everyone=everyone, period=period(), upload=UploadForm(),
                   forms={b.id: VerifyForm(prefix=f"v{b.id}") for b in rows})
 
@@ -60,14 +63,39 @@ def verify(bid):
                   status=status)
 
 
-@bp.route("/police/export")
+def _export_title(p):
+    return f"BẢNG XÁC MINH VỚI CSDL QUỐC GIA VỀ DÂN CƯ — kỳ {p[5:]}/{p[:4]}"
+
+
+@bp.route("/police/export", methods=["GET", "POST"])
 @roles_required("police")
 def export():
-    """The records still to verify as ``.xlsx``, to check against the population database."""
-    rows, _total = police.to_verify(current_user, period(), 1, per_page=100_000)
-    title = f"BẢNG XÁC MINH VỚI CSDL QUỐC GIA VỀ DÂN CƯ — kỳ {period()[5:]}/{period()[:4]}"
-    data = police.workbook(rows, title)
+    """The records still to verify as ``.xlsx``, to check against the population database.
+    Up to ``JOB_ROWS`` records the file is made in the request; above, a POST makes it in
+    a background job (a GET then leads back to the worklist, which has the button)."""
+    _rows, total = police.to_verify(current_user, period(), 1, per_page=1)
+    if request.method == "POST":
+        job = jobs.submit("police_workbook", current_user, current_user.area,
+                          {"period": period(), "back": url_for("police.worklist")},
+                          _("Bảng xác minh kỳ %(period)s", period=period()[5:] + "/" + period()[:4]))
+        return see_other("jobs.show", job_id=job.id)
+    if is_long(total):
+        flash(_("Còn %(n)s hồ sơ: bấm «Tạo bảng xác minh» để tạo tệp trong nền.", n=format_int(total)), "info")
+        return see_other("police.worklist")
+    data = police.workbook(police.to_verify_all(current_user, period()), _export_title(period()))
     return download(data, f"xac-minh-{period()}.xlsx")
+
+
+@jobs.handler("police_workbook")
+def _workbook_job(job, progress):
+    """The records of ``job.user``'s area still to verify in ``params["period"]``, as the
+    verification workbook, streamed to a file."""
+    p = job.params["period"]
+    _rows, total = police.to_verify(job.user, p, 1, per_page=1)
+    records = jobs.counted(police.to_verify_all(job.user, p), progress, total, _("Ghi tệp"))
+    file = jobs.save_written(job, lambda path: police.write_workbook(records, _export_title(p), path),
+                             f"xac-minh-{p}.xlsx", XLSX)
+    return {"file": file, "message": _("%(n)s hồ sơ cần xác minh.", n=format_int(total))}
 
 
 @bp.route("/police/upload", methods=["POST"])

@@ -1,17 +1,18 @@
 from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from ..extensions import db
 from ..models import Area, Beneficiary
-from ..services import checks, progress, registry
+from ..services import checks, jobs, progress, registry
 from ..services import merge as merging
 from ..services.areas import commune_in, communes_below, member_units, owners
 from ..vn.ids import parse_national_id
 from ..vn.money import parse_amount
 from ..vn.text import proper_case
-from ..web import get_or_404, page_arg, render, roles_required, see_other, wants_fragment
+from ..web import get_or_404, is_long, page_arg, render, roles_required, see_other, wants_fragment
 from . import bp
 from .forms import FIXABLE, FixForm
 
@@ -43,7 +44,8 @@ def overview():
     total = {k: sum(stats[c.id][k] for c in communes) for k in ("records", "clean", "errors", "warnings")}
     by_rule = {code: sum(stats[c.id]["by_rule"].get(code, 0) for c in communes) for code in checks.RULES}
     return render("quality/overview.html", area=area, rows=rows, stats=stats, total=total,
-                  by_rule=by_rule, rules=checks.RULES, words=checks.WORDS)
+                  by_rule=by_rule, rules=checks.RULES, words=checks.WORDS,
+                  recent_jobs=jobs.recent(current_user, "check_data"))
 
 
 @bp.route("/quality/communes/<int:area_id>")
@@ -162,10 +164,42 @@ def fix(bid):
 def recheck(area_id):
     """Run every check again now on the records that belong to the commune in the open month
     (``checks.ids_in_area``: a new commune's include the old communes merged into it); they
-    are also checked on every upload and edit."""
+    are also checked on every upload and edit. More than ``JOB_ROWS`` records: a job."""
     area = get_or_404(Area, area_id)
-    result = checks.recheck(checks.ids_in_area(area))
+    ids = checks.ids_in_area(area)
+    if is_long(db.session.scalar(select(func.count()).select_from(ids.subquery()))):
+        return _check_later(area)
+    result = checks.recheck(ids)
     db.session.commit()
-    flash(_("Đã kiểm tra lại %(records)s hồ sơ: %(added)s vấn đề mới, %(resolved)s vấn đề đã hết.",
-            **result), "success")
+    flash(_checked(result), "success")
     return see_other("quality.commune", area_id=area.id)
+
+
+@bp.route("/quality/recheck", methods=["POST"])
+@roles_required("commune", "district", "province")
+def recheck_all():
+    """Run every check again on every record of the user's area, in a background job."""
+    if current_user.area is None:
+        abort(404)
+    return _check_later(current_user.area)
+
+
+def _check_later(area):
+    job = jobs.submit("check_data", current_user, area, {"back": url_for("quality.overview")},
+                      _("Kiểm tra dữ liệu — %(area)s", area=area.full_name))
+    return see_other("jobs.show", job_id=job.id)
+
+
+def _checked(result):
+    return _("Đã kiểm tra lại %(records)s hồ sơ: %(added)s vấn đề mới, %(resolved)s vấn đề đã hết.", **result)
+
+
+@jobs.handler("check_data")
+def _check_job(job, report):
+    """The "đúng, đủ, sạch, sống" checks again on the records of ``job.area``
+    (``checks.ids_in_area``: a commune's as its page counts them, a larger unit's every
+    record registered below it)."""
+    report(0, None, _("Kiểm tra"))
+    result = checks.recheck(checks.ids_in_area(job.area))
+    db.session.commit()
+    return {"endpoint": "quality.overview", "args": {}, "message": _checked(result)}

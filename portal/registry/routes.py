@@ -1,6 +1,6 @@
 from datetime import date
 
-from flask import abort, flash, request
+from flask import abort, flash, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -9,9 +9,11 @@ from sqlalchemy.orm.exc import StaleDataError
 from ..extensions import db
 from ..idempotent import idempotent
 from ..models import Area, Beneficiary, Household
-from ..services import checks, history, police, registry
+from ..services import checks, history, jobs, police, registry
 from ..services import merge as merging
-from ..web import FIELD_LABELS, download, get_or_404, int_arg, render, roles_required, see_other, value_label
+from ..vn.money import format_int
+from ..web import (FIELD_LABELS, XLSX, download, get_or_404, int_arg, is_long, parse_int, render,
+                   roles_required, see_other, value_label)
 from . import bp
 from .forms import CorrectionForm
 
@@ -40,21 +42,55 @@ def beneficiary(bid):
 EXPORTERS = ("commune", "chairman", "district", "province")
 
 
-@bp.route("/export")
+def _export_area():
+    """The area an export is for: the user's, or ``area`` (a form field or query parameter)
+    within it (404 else)."""
+    area_id = int_arg("area") if request.method == "GET" else parse_int(request.form.get("area") or "0", minimum=0)
+    return get_or_404(Area, area_id) if area_id else current_user.area
+
+
+def _export_title(area, day):
+    return f"DANH SÁCH ĐỐI TƯỢNG — {area.full_name if area else 'toàn bộ'} — xuất ngày {day:%d/%m/%Y}"
+
+
+def _export_name(area, day):
+    return f"danh-sach-{area.code or area.id if area else 'all'}-{day:%Y%m%d}.xlsx"
+
+
+@bp.route("/export", methods=["GET", "POST"])
 @roles_required(*EXPORTERS)
 def export():
     """The registry of the user's area (or a commune below it) as ``.xlsx``; the roles of
-    :data:`EXPORTERS` and the admin (403 otherwise)."""
-    area = current_user.area
-    area_id = int_arg("area")
-    if area_id is not None:
-        area = get_or_404(Area, area_id)
-    if request.args.get("format") != "xlsx":
-        return render("registry/export.html", area=area)
-    title = f"DANH SÁCH ĐỐI TƯỢNG — {area.full_name if area else 'toàn bộ'} — xuất ngày {date.today():%d/%m/%Y}"
-    data = registry.workbook(registry.records(current_user, area), title)
-    name = f"danh-sach-{area.code or area.id if area else 'all'}-{date.today():%Y%m%d}.xlsx"
-    return download(data, name)
+    :data:`EXPORTERS` and the admin (403 otherwise). Up to ``JOB_ROWS`` records the file
+    is made in the request (``?format=xlsx``); above, a POST makes it in a background job
+    whose page has the file (a GET of the file then leads back to this page)."""
+    area = _export_area()
+    rows = registry.count_in(current_user, [area] if area is not None else None)
+    if request.method == "POST":  # (CSRF checked by CSRFProtect, as every POST)
+        job = jobs.submit("export_registry", current_user, area, {"back": url_for("registry.export", area=area.id if area else None)},
+                          _("Xuất danh sách đối tượng — %(area)s", area=area.full_name if area else _("hệ thống")))
+        return see_other("jobs.show", job_id=job.id)
+    if request.args.get("format") == "xlsx":
+        if is_long(rows):
+            flash(_("Danh sách có %(n)s hồ sơ: bấm «Tạo tệp» để tạo tệp trong nền.", n=format_int(rows)), "info")
+            return see_other("registry.export", area=area.id if area else None)
+        day = date.today()
+        return download(registry.workbook(registry.records(current_user, area), _export_title(area, day)),
+                        _export_name(area, day))
+    return render("registry/export.html", area=area, rows=rows, in_job=is_long(rows),
+                  recent_jobs=jobs.recent(current_user, "export_registry"))
+
+
+@jobs.handler("export_registry")
+def _export_job(job, progress):
+    """The registry of ``job.area`` (all of it for none) as ``.xlsx``, streamed to a file."""
+    area, day = job.area, date.today()
+    units = [area] if area is not None else None
+    total = registry.count_in(job.user, units)
+    rows = jobs.counted(registry.records_in(job.user, units), progress, total, _("Ghi tệp"))
+    file = jobs.save_written(job, lambda path: registry.write_workbook(rows, _export_title(area, day), path),
+                             _export_name(area, day), XLSX)
+    return {"file": file, "message": _("%(n)s hồ sơ.", n=format_int(total))}
 
 
 @bp.route("/beneficiaries/<int:bid>/edit", methods=["GET", "POST"])

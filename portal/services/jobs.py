@@ -20,6 +20,7 @@ transaction, and they check whether it was already done).
 import logging
 import os
 import socket
+import tempfile
 import threading
 import time
 from datetime import timedelta
@@ -94,6 +95,11 @@ def visible(user):
     and account numbers that user was allowed to export), and every job for the admin."""
     q = select(Job)
     return q if user.role == "admin" else q.where(Job.user_id == user.id)
+
+
+def recent(user, kind, n=3):
+    """``user``'s last ``n`` jobs of ``kind``, newest first (the page that starts them lists them)."""
+    return db.session.scalars(visible(user).where(Job.kind == kind).order_by(Job.id.desc()).limit(n)).all()
 
 
 def get_visible(job_id, user):
@@ -254,6 +260,27 @@ def save_file(job, path, filename, mimetype):
             db.session.execute(insert(JobFile).values(job_id=job.id, seq=seq, data=data))
             size += len(data)
     return {"filename": filename, "mimetype": mimetype, "size": size}
+
+
+def save_written(job, write, filename, mimetype):
+    """Call ``write(path)`` to make the job's file in a temporary directory, store it
+    (:func:`save_file`) and remove it. Returns the ``file`` entry of the result."""
+    with tempfile.TemporaryDirectory(prefix="portal-job-") as d:
+        path = os.path.join(d, "out")
+        write(path)
+        return save_file(job, path, filename, mimetype)
+
+
+def counted(items, progress, total, stage, every=500):
+    """Yield ``items`` unchanged, reporting ``progress(n, total, stage)`` every ``every``
+    of them (an export's rows as the writer takes them)."""
+    n = 0
+    progress(0, total, stage)
+    for n, item in enumerate(items, start=1):
+        if n % every == 0:
+            progress(n, total)
+        yield item
+    progress(n, total)
 
 
 def has_file(job):

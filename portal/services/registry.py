@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import aliased, selectinload
 
 from ..extensions import db
@@ -35,6 +35,18 @@ def records(user=None, area=None):
     return records_in(user, [area] if area is not None else None)
 
 
+def _in_scope(q, user, units):
+    q = scoped(q.where(Beneficiary.status != "merged"), user, Beneficiary.commune_id)
+    if units is not None:
+        q = q.where(Beneficiary.commune_id.in_(areas.subtree_ids(units)))
+    return q
+
+
+def count_in(user=None, units=None):
+    """How many records :func:`records_in` yields (an int), in one count."""
+    return db.session.scalar(_in_scope(select(func.count(Beneficiary.id)), user, units))
+
+
 def records_in(user=None, units=None):
     """Yield one dict per beneficiary in ``user``'s scope (and under ``units`` if given, or
     registered in a commune merged into one of them):
@@ -48,9 +60,7 @@ def records_in(user=None, units=None):
          .outerjoin(village, village.id == Beneficiary.village_id)
          .options(selectinload(Beneficiary.account))
          .order_by(commune.code, village.name_folded, Beneficiary.name_folded, Beneficiary.id))
-    q = scoped(q.where(Beneficiary.status != "merged"), user, Beneficiary.commune_id)
-    if units is not None:
-        q = q.where(Beneficiary.commune_id.in_(areas.subtree_ids(units)))
+    q = _in_scope(q, user, units)
     # yield_per as an execution option (not ``Result.yield_per``): PostgreSQL then streams
     # through a server-side cursor instead of libpq holding the whole result (1 GB at 1M).
     for b, ccode, cname, vkind, vname in db.session.execute(q.execution_options(yield_per=1000)):
