@@ -36,6 +36,8 @@ run: setup
 	@echo "  Tài khoản mẫu (mật khẩu: demo): admin, province, commune, chairman, police, payer, district"
 	@echo "  Dữ liệu mẫu: tháng 12/2026 (sau sắp xếp đơn vị hành chính 2025); chọn tháng cũ để xem 2024"
 	@echo ""
+	@# The background jobs' worker beside the portal (the queue: instance/jobs.db), stopped with it.
+	$(BIN)/flask --app app worker & worker=$$!; trap 'kill -INT $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	$(BIN)/flask --app app run --host $(HOST) --port $(PORT)
 
 chromium:

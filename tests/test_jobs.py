@@ -3,9 +3,14 @@
 worker died, and a job's file sent in pieces. The queue runs each job inside the request
 here (``JOB_QUEUE_URL=memory://``); tests/test_production.py runs a real worker."""
 import io
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -250,3 +255,55 @@ def test_checking_an_area_is_a_job(client, registry, small_limits):
     assert "Kiểm tra lại toàn bộ" in client.get("/quality").get_data(as_text=True)
     job, page = _follow(client, client.post("/quality/recheck", data={"csrf_token": csrf_token(client, "/quality")}))
     assert job.status == "done" and "Đã kiểm tra lại 4 hồ sơ" in page, job.error
+
+
+# ------------------------------------------------------------- the default set-up, for real
+
+@pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")), reason="once, on SQLite files of its own")
+def test_the_default_worker_takes_jobs_from_the_sqlite_queue(tmp_path):
+    """As ``make run`` runs it: the portal on a SQLite file, the queue in another
+    (``JOB_QUEUE_URL`` unset means ``instance/jobs.db``; here a file of the test's own), and
+    ``flask worker`` in a process of its own. A job waits in the queue until the worker
+    starts, then is done, and its file is sent."""
+    from portal import create_app
+    from portal.services import areas
+    from tests.conftest import fast_users
+    from tests.factories import person
+    db_url, queue_url = f"sqlite:///{tmp_path / 'portal.db'}", f"sqlite:///{tmp_path / 'jobs.db'}"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": db_url, "JOB_QUEUE_URL": queue_url, "JOB_ROWS": 1,
+                      "WTF_CSRF_ENABLED": True})
+    with app.app_context():
+        db.create_all()
+        areas.load_packaged_areas()
+        fast_users()
+        person(name="Nguyễn Văn An")
+        person(name="Trần Thị Bích", sex="F", national_id="051155000111")
+        db.session.commit()
+        client = app.test_client()
+        login(client, "district")
+        r = client.post("/export", data={"csrf_token": csrf_token(client, "/export")})
+        job_url = r.headers["Location"]
+        job_id = _job_id(job_url)
+        assert "Đang chờ" in client.get(job_url, headers={"HX-Request": "true"}).get_data(as_text=True)
+        env = {k: v for k, v in os.environ.items() if k != "TEST_DATABASE_URL"} | {
+            "DATABASE_URL": db_url, "JOB_QUEUE_URL": queue_url, "SECRET_KEY": "test", "CAMPAIGN_MONTH": "2024-05"}
+        log = tmp_path / "worker.log"
+        with log.open("w") as out:
+            worker = subprocess.Popen([str(Path(sys.executable).parent / "flask"), "--app", "app", "worker"],
+                                      cwd=Path(__file__).resolve().parents[1], env=env, stdout=out,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 60
+            while db.session.scalar(select(Job.status).where(Job.id == job_id)) in ("queued", "running"):
+                assert worker.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.3)
+                db.session.rollback()
+            job = db.session.get(Job, job_id)
+            assert job.status == "done", (job.error, log.read_text())
+            ws = load_workbook(io.BytesIO(client.get(f"{job_url}/file").data)).active
+            assert {row[0] for row in ws.iter_rows(min_row=3, values_only=True)} == {"Nguyễn Văn An", "Trần Thị Bích"}
+        finally:
+            worker.send_signal(signal.SIGINT)  # Ctrl-C: stops once the running jobs are done
+            assert worker.wait(timeout=20) == 0, log.read_text()
+        db.session.remove()

@@ -38,6 +38,7 @@ def production_env(monkeypatch, tmp_path):
     monkeypatch.setenv("SECRET_KEY", "test-secret")
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'prod.db'}")
     monkeypatch.delenv("RATELIMIT_STORAGE_URI", raising=False)
+    monkeypatch.setenv("JOB_QUEUE_URL", f"sqlite:///{tmp_path / 'jobs.db'}")
     yield monkeypatch
     # The limiter is one object for every app: bind it to a test app's in-memory store
     # again, so that no later test counts its logins in this test's store.
@@ -46,6 +47,13 @@ def production_env(monkeypatch, tmp_path):
 
 def test_production_refuses_to_start_without_a_shared_limiter_store(production_env):
     with pytest.raises(RuntimeError, match=r"RATELIMIT_STORAGE_URI is not set.*redis://.*memory://"):
+        create_app()
+
+
+def test_production_refuses_to_start_without_a_job_queue(production_env):
+    production_env.setenv("RATELIMIT_STORAGE_URI", "memory://")
+    production_env.delenv("JOB_QUEUE_URL")
+    with pytest.raises(RuntimeError, match=r"JOB_QUEUE_URL is not set.*redis://.*sqlite:///"):
         create_app()
 
 
@@ -161,7 +169,7 @@ class Server:
         try:
             conn.request(method, path, body, headers)
             r = conn.getresponse()
-            return r.status, r.headers, r.read().decode()
+            return r.status, r.headers, r.read().decode(errors="replace")  # a file: its bytes do not matter here
         finally:
             conn.close()
 
@@ -205,7 +213,7 @@ def _production(pg_database, redis_store):
                         "CAMPAIGN_MONTH")}
     env.update(DATABASE_URL=pg_database, SECRET_KEY=secrets.token_hex(32),
                PORTAL_ENV="production", RATELIMIT_STORAGE_URI=redis_uri,
-               RATELIMIT_KEY_PREFIX=prefix)
+               RATELIMIT_KEY_PREFIX=prefix, JOB_QUEUE_URL=redis_uri, JOB_QUEUE_NAME=prefix)
     return env
 
 
@@ -373,9 +381,9 @@ def test_two_app_servers_share_sessions_saves_keys_conflicts_and_the_login_limit
         pg_database, redis_store, tmp_path):
     """Two gunicorn servers, as the README starts a second one: same DATABASE_URL,
     SECRET_KEY, RATELIMIT_STORAGE_URI and RATELIMIT_KEY_PREFIX, other ports. Nothing is
-    lost or doubled between them. (Background jobs are not built yet: when they are, a job
-    started on one server is to be seen, with its progress, on the other.)"""
-    env = _production(pg_database, redis_store)
+    lost or doubled between them, and a background job started on one is seen on the
+    other and done by the worker (``flask worker``) on the same Redis queue."""
+    env = _production(pg_database, redis_store) | {"JOB_ROWS": "1"}
     password = "mật-khẩu-" + secrets.token_hex(4)
     _set_up(env, password)
     a, household = map(int, _run(["python", "-c", SEED], env).split())
@@ -430,6 +438,41 @@ def test_two_app_servers_share_sessions_saves_keys_conflicts_and_the_login_limit
         status, _, body = officer.on(B, "POST", f"/beneficiaries/{a}/review", form=stale, headers=HX)
         assert status == 409 and "Người khác vừa lưu" in body, body[:500]
         assert _applied(pg_database, a) == after_save
+
+        # (f) A job (the registry's workbook, made in the background above JOB_ROWS=1) started
+        # on A is seen on B, outlives A's restart while no worker runs, and is done by the
+        # worker once it starts; its file is sent by either server.
+        status, _, html = officer.on(A, "GET", "/export")
+        assert status == 200 and "Tạo tệp .xlsx" in html, html[:500]
+        token = re.search(r'name="csrf_token" value="([^"]+)"', html).group(1)
+        status, headers, _ = officer.on(A, "POST", "/export", form={"csrf_token": token})
+        assert status == 303 and re.fullmatch(r"/jobs/\d+", urlsplit(headers["Location"]).path)
+        job = urlsplit(headers["Location"]).path
+        status, _, fragment = officer.on(B, "GET", job, headers=HX)
+        assert status == 200 and "Đang chờ" in fragment and len(fragment.encode()) <= 300, fragment
+        (proc_a, _), log_a = procs[0], logs[0]
+        _stop(proc_a)
+        port = _free_port()
+        procs[0] = (_gunicorn(env, port, log_a), port)
+        A = _wait_until_up(procs[0][0], port, log_a)
+        status, _, html = officer.on(A, "GET", job)
+        assert status == 200 and "Đang chờ" in html
+        worker_log = tmp_path / "worker.log"
+        with worker_log.open("w") as out:
+            worker = subprocess.Popen([str(BIN / "flask"), "--app", "app", "worker"], cwd=ROOT, env=env,
+                                      stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        procs.append((worker, None))
+        deadline = time.monotonic() + 60
+        while (answer := officer.on(B, "GET", job, headers=HX))[0] == 200:
+            assert worker.poll() is None, worker_log.read_text()
+            assert time.monotonic() < deadline, worker_log.read_text()
+            time.sleep(0.3)
+        assert answer[0] == 204 and answer[1]["HX-Refresh"] == "true"  # over: the page reloads
+        status, _, html = officer.on(B, "GET", job)
+        assert "Đã xong" in html and "2 hồ sơ" in html, html[:2000]
+        status, headers, _ = officer.on(A, "GET", job + "/file")
+        assert status == 200 and headers["Content-Type"].startswith(
+            "application/vnd.openxmlformats") and int(headers["Content-Length"]) > 1000
 
         # (e) Failed logins for one name, split between the servers, count together in Redis:
         # after LOGIN_LIMIT of them the next is refused on either server.
