@@ -88,6 +88,10 @@ def run_migrations_online():
     conf_args = current_app.extensions['migrate'].configure_args
     if conf_args.get("process_revision_directives") is None:
         conf_args["process_revision_directives"] = process_revision_directives
+    # PostgreSQL-only indexes (the search's trigram index) are not in the models: an
+    # autogenerate on PostgreSQL must not drop them.
+    from portal.models import include_name
+    conf_args.setdefault("include_name", include_name)
 
     connectable = get_engine()
 

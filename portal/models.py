@@ -5,12 +5,22 @@ Money is an ``int`` of đồng; months are ``"YYYY-MM"`` strings; dates are ``da
 from datetime import date, datetime, timezone
 
 from flask_login import UserMixin
-from sqlalchemy import (JSON, Date, DateTime, ForeignKey, Index, Integer, LargeBinary,
-                        Numeric, String, Text, UniqueConstraint)
+from sqlalchemy import (JSON, BigInteger, Date, DateTime, ForeignKey, Index, Integer, LargeBinary,
+                        Numeric, String, Text, UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from .extensions import db
+
+
+# Indexes only PostgreSQL has (migration 0012: the search's trigram index); the models do
+# not describe them, so Alembic's comparison leaves them out (migrations/env.py).
+POSTGRESQL_ONLY_INDEXES = ("ix_beneficiary_name_trgm",)
+
+
+def include_name(name, type_, parent_names):
+    """Alembic's ``include_name``: every name but :data:`POSTGRESQL_ONLY_INDEXES`."""
+    return not (type_ == "index" and name in POSTGRESQL_ONLY_INDEXES)
 
 
 def utcnow():
@@ -157,7 +167,7 @@ class Beneficiary(db.Model):
     poor_household: Mapped[str | None] = mapped_column(String(10))
     # The BTXH record an HTXH record was transferred from (Decree 176/2025/NĐ-CP): the same
     # person, so the shared ID is no duplicate, and the two are never paid for one month.
-    transferred_from_id: Mapped[int | None] = mapped_column(ForeignKey("beneficiary.id"))
+    transferred_from_id: Mapped[int | None] = mapped_column(ForeignKey("beneficiary.id"), index=True)
 
     commune = relationship("Area", foreign_keys=[commune_id])
     village = relationship("Area", foreign_keys=[village_id])
@@ -167,7 +177,10 @@ class Beneficiary(db.Model):
                             order_by="Finding.id", viewonly=True)
 
     __mapper_args__ = {"version_id_col": version}
-    __table_args__ = (Index("ix_beneficiary_commune_program", "commune_id", "program"),)
+    # Every column the progress count reads (progress.count_rows), so PostgreSQL answers a
+    # commune's count from the index alone (bench/README.md, "At province and country size").
+    __table_args__ = (Index("ix_beneficiary_progress", "commune_id", "program", "status", "deceased",
+                            "account_status", "payment_method", "reviewed_at", "id"),)
 
 
 class Account(db.Model):
@@ -251,6 +264,15 @@ class Event(db.Model):
     user = relationship("User")
 
 
+def _finding_commune(context):
+    """The commune of the finding's record, for an INSERT that does not give it."""
+    bid = context.get_current_parameters().get("beneficiary_id")
+    if bid is None:
+        return None
+    return context.connection.execute(text("SELECT commune_id FROM beneficiary WHERE id = :id"),
+                                      {"id": bid}).scalar()
+
+
 class Finding(db.Model):
     """A problem found on a record (severity ``error`` blocks payment, ``warning`` needs a
     look, ``info`` is a note), with where it was seen when it came from a file."""
@@ -258,6 +280,9 @@ class Finding(db.Model):
     __tablename__ = "finding"
     id: Mapped[int] = mapped_column(primary_key=True)
     beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"), index=True)
+    # The record's commune (a record never changes commune), so the quality pages count a
+    # commune's findings without joining the registry; set from the record when not given.
+    commune_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"), default=_finding_commune)
     code: Mapped[str] = mapped_column(String(40))
     severity: Mapped[str] = mapped_column(String(8))
     field: Mapped[str | None] = mapped_column(String(40))
@@ -270,6 +295,8 @@ class Finding(db.Model):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     beneficiary = relationship("Beneficiary", back_populates="findings")
+    __table_args__ = (Index("ix_finding_commune_open", "commune_id", "resolved_at", "source", "severity",
+                            "code", "beneficiary_id"),)
 
 
 class Target(db.Model):
@@ -431,6 +458,10 @@ class PaymentPeriod(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     locked_at: Mapped[datetime | None] = mapped_column(DateTime)
     locked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
+    # When the counts (PaymentCount) were made: the latest time among what they count (the
+    # lock, the results, the reviews); ``None`` while a locked list has none (they are
+    # then counted from the lines, ``flask recount-lists`` makes them).
+    counted_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     commune = relationship("Area")
     lines = relationship("PaymentLine", back_populates="period", order_by="PaymentLine.id")
@@ -473,6 +504,17 @@ class PaymentLine(db.Model):
     period = relationship("PaymentPeriod", back_populates="lines")
     beneficiary = relationship("Beneficiary")
 
+
+
+class PaymentCount(db.Model):
+    """One figure of a locked list, counted from its lines and kept by every write that
+    changes it (``payments.recount``; ``key`` one of ``payments.COUNT_KEYS``: people or
+    đồng), so a report of many lists reads a few rows instead of every line."""
+
+    __tablename__ = "payment_count"
+    period_id: Mapped[int] = mapped_column(ForeignKey("payment_period.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(48), primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class MonthlyReport(db.Model):

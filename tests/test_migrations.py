@@ -17,6 +17,29 @@ def test_migrations_match_the_models(tmp_path):
         downgrade(revision="base")
 
 
+def test_migrations_match_the_models_on_postgresql():
+    """The same on PostgreSQL (``TEST_DATABASE_URL``), its own indexes apart (0012: the
+    search's trigram index, ``models.POSTGRESQL_ONLY_INDEXES``), which the migration makes."""
+    import pytest
+    from sqlalchemy import text
+
+    from portal.models import include_name
+    from tests.conftest import PG_URL, _pg_database
+    if not PG_URL:
+        pytest.skip("TEST_DATABASE_URL not set")
+    app = create_app({"SQLALCHEMY_DATABASE_URI": _pg_database("models")})
+    with app.app_context():
+        upgrade()
+        with db.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"include_name": include_name}),
+                                    db.metadata)
+            assert conn.execute(text("SELECT indexdef FROM pg_indexes WHERE indexname = "
+                                     "'ix_beneficiary_name_trgm'")).scalar().endswith(
+                "USING gin (name_folded gin_trgm_ops)")
+        assert diff == []
+        downgrade(revision="base")
+
+
 def test_a_sqlite_file_runs_in_wal_mode(tmp_path):
     """Readers do not wait for a writer, and commits do not sync the disk each time: the
     status update stays within its budget at 50 saves/s (bench/run.py --only server)."""

@@ -5,6 +5,7 @@ from flask import abort, flash, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 from wtforms.fields import SelectChoice
 
 from ..extensions import db
@@ -134,16 +135,31 @@ def _build_job(job, report):
 
 def _page_of(p, line):
     """The page of the period page where ``line`` is listed (blocked lines are listed apart)."""
-    shown = [x.id for x in p.lines if x.status != "blocked"]
-    return shown.index(line.id) // LINES_PER_PAGE + 1 if line.id in shown else 1
+    if line.period_id != p.id or line.status == "blocked":
+        return 1
+    before = db.session.scalar(select(func.count()).select_from(PaymentLine).where(
+        PaymentLine.period_id == p.id, PaymentLine.status != "blocked", PaymentLine.id < line.id))
+    return before // LINES_PER_PAGE + 1
+
+
+def _lines(p, *where, page=None):
+    """``p``'s lines matching ``where`` by id, their people loaded (one query each, not one
+    per line); one page of ``LINES_PER_PAGE`` when ``page`` is given."""
+    q = (select(PaymentLine).where(PaymentLine.period_id == p.id, *where)
+         .options(selectinload(PaymentLine.beneficiary)).order_by(PaymentLine.id))
+    if page is not None:
+        q = q.limit(LINES_PER_PAGE).offset((page - 1) * LINES_PER_PAGE)
+    return db.session.scalars(q).all()
 
 
 def _period_page(p, page=1, result_form=None, hold_form=None, line_id=None, error=None, status=200):
     """The period page; after a refused plain POST, ``line_id``'s card carries the form as
-    typed (``result_form`` or ``hold_form``) and ``error``."""
+    typed (``result_form`` or ``hold_form``) and ``error``. Only the page's lines are read (a
+    commune's list is 4,000 lines at a province's size, 40,000 at ten times it)."""
     newer = payments.superseded_by(p)
-    shown = [line for line in p.lines if line.status != "blocked"]
-    lines = shown[(page - 1) * LINES_PER_PAGE:page * LINES_PER_PAGE]  # a page fits a slow link
+    totals = payments.totals(p)
+    shown = totals["listed"] + totals["held"]
+    lines = _lines(p, PaymentLine.status != "blocked", page=page)  # a page fits a slow link
     takes_results = current_user.role == "payer" and p.status == "locked" and not newer
     forms = ({line.id: ResultForm(prefix=f"r{line.id}", data={"result": line.result,
                                                              "reason": line.result_reason})
@@ -151,18 +167,22 @@ def _period_page(p, page=1, result_form=None, hold_form=None, line_id=None, erro
     if result_form is not None and line_id in forms:
         forms[line_id] = result_form
     preparing = p.status == "draft" and current_user.role != "payer"
-    blocked = [line for line in p.lines if line.status == "blocked"]
-    held = [line for line in p.lines if line.status == "held"]
+    blocked = _lines(p, PaymentLine.status == "blocked") if totals["blocked"] else []
+    held = _lines(p, PaymentLine.status == "held") if totals["held"] else []
     holds = {line.id: HoldForm(prefix=f"h{line.id}") for line in blocked} if preparing else {}
     if hold_form is not None and line_id in holds:
         holds[line_id] = hold_form
-    owed = [line for line in p.lines if line.status == "listed" and line.arrears]
+    owed_count, owed_amount = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(PaymentLine.arrears), 0))
+        .where(PaymentLine.period_id == p.id, PaymentLine.status == "listed", PaymentLine.arrears != 0)).one()
     changed = payments.changed_after_lock(p) if not newer else {}
-    return render("payments/period.html", p=p, changed=changed, totals=payments.totals(p), newer=newer, preparing=preparing,
+    changed_lines = _lines(p, PaymentLine.beneficiary_id.in_(list(changed))) if changed else []
+    return render("payments/period.html", p=p, changed=changed, changed_lines=changed_lines, totals=totals,
+                  newer=newer, preparing=preparing,
                   blocked=blocked, held=held, holds=holds, confirm=ConfirmForm(),
                   rec=payments.reconciliation(p), forms=forms, lines=lines, page=page,
-                  shown=len(shown), per_page=LINES_PER_PAGE, error_line=line_id, error=error,
-                  arrears={"count": len(owed), "amount": sum(line.arrears for line in owed)},
+                  shown=shown, per_page=LINES_PER_PAGE, error_line=line_id, error=error,
+                  arrears={"count": owed_count, "amount": int(owed_amount)},
                   upload=ResultsUploadForm() if takes_results else None, status=status)
 
 

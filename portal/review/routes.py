@@ -180,6 +180,7 @@ def search():
     results, clause = [], search_clause(form.q.data)
     if clause is not None:
         q = (scope.beneficiaries(current_user).where(clause, Beneficiary.status != "merged")
+             .options(selectinload(Beneficiary.commune), selectinload(Beneficiary.village))
              .order_by(Beneficiary.name_folded))
         results = db.session.scalars(q.limit(50)).all()
     return render("review/search.html", "review/_results.html", form=form, results=results,

@@ -31,6 +31,7 @@ from flask import current_app
 from openpyxl.styles import Alignment
 from sqlalchemy import and_, case, false, func, or_, select, true, update
 from sqlalchemy.orm import contains_eager
+from sqlalchemy.sql import Select
 
 from ..extensions import db
 from ..sheets.writer import FormSheet, issuer_lines
@@ -482,14 +483,18 @@ def cannot_take(b, kind, month):
 def stated_pending(beneficiary_ids, month):
     """``{beneficiary id: note}``: the records whose list stated a change effective by
     ``month`` (``YYYY-MM``) that waits for its decision; their lines of that month are
-    blocked. The note quotes the remark."""
+    blocked. The note quotes the remark. ``beneficiary_ids``: ids, or a select of them."""
     out = {}
-    ids = sorted(set(beneficiary_ids))
-    for k in range(0, len(ids), 5000):
+    if isinstance(beneficiary_ids, Select):
+        chunks = [beneficiary_ids]
+    else:
+        ids = sorted(set(beneficiary_ids))
+        chunks = [ids[k:k + 5000] for k in range(0, len(ids), 5000)]
+    for chunk in chunks:
         for bid, kind, effective, reason in db.session.execute(
                 select(ChangeProposal.beneficiary_id, ChangeProposal.kind, ChangeProposal.effective_month,
                        ChangeProposal.reason)
-                .where(ChangeProposal.beneficiary_id.in_(ids[k:k + 5000]), ChangeProposal.source == "import",
+                .where(ChangeProposal.beneficiary_id.in_(chunk), ChangeProposal.source == "import",
                        ChangeProposal.status == "proposed", ChangeProposal.effective_month <= month)):
             out[bid] = (f"{reason}: chờ quyết định {KIND_LABELS[kind].lower()} từ "
                         f"{months.label(effective)}.")

@@ -388,6 +388,13 @@ def run_checks(ids_query, on, campaign_start):
                 finding.resolved_at = now
                 resolved += 1
     if new:
+        commune = {}
+        bids = sorted({row["beneficiary_id"] for row in new})
+        for i in range(0, len(bids), 5000):
+            commune.update(db.session.execute(select(Beneficiary.id, Beneficiary.commune_id)
+                                              .where(Beneficiary.id.in_(bids[i:i + 5000]))).all())
+        for row in new:
+            row["commune_id"] = commune[row["beneficiary_id"]]
         db.session.execute(Finding.__table__.insert(), new)
         added = len(new)
     clean = sum(1 for found in hits.values() if not any(RULES[c].severity == "error" for c, _ in found))
@@ -467,19 +474,18 @@ def commune_summaries(commune_ids, owner=None):
                                                                Beneficiary.status != "merged")
             .group_by(Beneficiary.commune_id)):
         out[owner[unit]]["records"] += n
+    # Finding.commune_id is the record's commune: no join to the registry (ix_finding_commune_open).
     for unit, code, severity, n in db.session.execute(
-            select(Beneficiary.commune_id, Finding.code, Finding.severity, func.count())
-            .join(Beneficiary, Beneficiary.id == Finding.beneficiary_id)
-            .where(Beneficiary.commune_id.in_(units), _open_check())
-            .group_by(Beneficiary.commune_id, Finding.code, Finding.severity)):
+            select(Finding.commune_id, Finding.code, Finding.severity, func.count())
+            .where(Finding.commune_id.in_(units), _open_check())
+            .group_by(Finding.commune_id, Finding.code, Finding.severity)):
         s = out[owner[unit]]
         s["by_rule"][code] = s["by_rule"].get(code, 0) + n
         s["errors" if severity == "error" else "warnings"] += n
     for unit, n in db.session.execute(
-            select(Beneficiary.commune_id, func.count(func.distinct(Finding.beneficiary_id)))
-            .join(Beneficiary, Beneficiary.id == Finding.beneficiary_id)
-            .where(Beneficiary.commune_id.in_(units), _open_check(), Finding.severity == "error")
-            .group_by(Beneficiary.commune_id)):
+            select(Finding.commune_id, func.count(func.distinct(Finding.beneficiary_id)))
+            .where(Finding.commune_id.in_(units), _open_check(), Finding.severity == "error")
+            .group_by(Finding.commune_id)):
         out[owner[unit]]["with_error"] += n  # a record lies in one unit: the sum is exact
     for s in out.values():
         s["clean"] = s["records"] - s["with_error"]
@@ -495,13 +501,13 @@ def worklist(units, rule=None, page=1, per_page=30):
     and commune loaded."""
     units = [units] if isinstance(units, int) else list(units)
     worst = func.max(case((Finding.severity == "error", 1), else_=0))
-    q = (select(Beneficiary.id).join(Finding, Finding.beneficiary_id == Beneficiary.id)
-         .where(Beneficiary.commune_id.in_(units), _open_check()))
+    mine = [Finding.commune_id.in_(units), _open_check()]
     if rule:
-        q = q.where(Beneficiary.id.in_(select(Finding.beneficiary_id).where(
-            Finding.code == rule, _open_check())))
-    q = q.group_by(Beneficiary.id, Beneficiary.name_folded)
-    total = db.session.scalar(select(func.count()).select_from(q.subquery()))
+        mine.append(Finding.beneficiary_id.in_(select(Finding.beneficiary_id).where(
+            Finding.code == rule, Finding.commune_id.in_(units), _open_check())))
+    total = db.session.scalar(select(func.count(func.distinct(Finding.beneficiary_id))).where(*mine))
+    q = (select(Beneficiary.id).join(Finding, Finding.beneficiary_id == Beneficiary.id).where(*mine)
+         .group_by(Beneficiary.id, Beneficiary.name_folded))
     ids = db.session.scalars(q.order_by(worst.desc(), Beneficiary.name_folded)
                              .limit(per_page).offset((page - 1) * per_page)).all()
     people = {b.id: b for b in db.session.scalars(select(Beneficiary).where(Beneficiary.id.in_(ids))

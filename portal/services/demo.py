@@ -29,7 +29,7 @@ from ..extensions import db
 from ..models import (Account, Area, Beneficiary, ChangeProposal, Event, Finding, Household,
                       PaymentLine, PaymentPeriod, Review, User, utcnow)
 from ..vn.text import fold, nfc
-from . import areas, changes, clock, history, months, payments
+from . import areas, changes, clock, counts, history, months, payments
 from .history import system_user
 
 # (username, role, area code): the area is the pre-reform unit (the demo is May 2024).
@@ -627,7 +627,7 @@ def record_results(results, user):
         for row in db.session.execute(
                 select(PaymentLine.id, PaymentLine.beneficiary_id, PaymentLine.status, PaymentLine.method,
                        PaymentLine.account_number, PaymentLine.result, PaymentLine.result_reason,
-                       PaymentPeriod.status, PaymentPeriod.month)
+                       PaymentPeriod.status, PaymentPeriod.month, PaymentLine.period_id)
                 .join(PaymentPeriod, PaymentPeriod.id == PaymentLine.period_id)
                 .where(PaymentLine.id.in_(ids[i:i + 5000]))):
             by_id[row[0]] = row
@@ -644,7 +644,7 @@ def record_results(results, user):
         line = by_id.get(r["line_id"])
         if line is None:
             raise PeriodError(f"Không có dòng {r['line_id']}.")
-        line_id, bid, status, method, number, _, _, period_status, month = line
+        line_id, bid, status, method, number, _, _, period_status, month, _ = line
         result, reason, at = r["result"], (r.get("reason") or "").strip() or None, r.get("at") or utcnow()
         if period_status != "locked":
             raise PeriodError("Chỉ ghi kết quả cho danh sách đã khóa.")
@@ -699,6 +699,7 @@ def record_results(results, user):
                                .values({column: bindparam("_value")}),
                                [{"_id": k, "_value": v} for k, v in changed.items()])
     db.session.flush()
+    counts.recount({by_id[i][9] for i in lines})  # the lists' figures, as record_result keeps them
     db.session.expire_all()  # lines and findings loaded in the session now hold old values
     return len(events)
 

@@ -28,7 +28,7 @@ from ..models import (Account, Area, Beneficiary, ChangeProposal, Event, Finding
 from ..sheets.writer import FormSheet, cell, discard, issuer_lines
 from ..vn.money import amount_in_words
 from ..vn.text import fold
-from . import changes, months
+from . import changes, counts, months
 from .areas import commune_in, communes_below, member_units, successors_of
 from .checks import standard_level
 from .pension import programs_in
@@ -570,6 +570,7 @@ def lock(period, user):
                           "sách») hoặc tạm giữ dòng đó.")
     period.status, period.locked_at, period.locked_by_id = "locked", utcnow(), user.id
     _carry_results(period, user)
+    counts.recount([period.id])
 
 
 def changed_after_lock(period):
@@ -580,16 +581,18 @@ def changed_after_lock(period):
     says so, to the commune and the payer."""
     if period.status != "locked":
         return {}
-    ids = [line.beneficiary_id for line in period.lines if line.status == "listed"]
+    # The people as a subquery, not a list of ids: a list of 40,000 lines sends no 40,000
+    # parameters (bench/README.md, fix 4).
+    ids = select(PaymentLine.beneficiary_id).where(PaymentLine.period_id == period.id,
+                                                    PaymentLine.status == "listed")
     out = changes.stated_pending(ids, period.month)
-    for k in range(0, len(ids), 5000):
-        for bid, kind, effective in db.session.execute(
-                select(ChangeProposal.beneficiary_id, ChangeProposal.kind, ChangeProposal.effective_month)
-                .where(ChangeProposal.beneficiary_id.in_(ids[k:k + 5000]), ChangeProposal.status == "approved",
-                       ChangeProposal.kind.in_(changes.DECREASES), ChangeProposal.effective_month <= period.month,
-                       ChangeProposal.decided_at > period.locked_at)):
-            out[bid] = (f"Đã quyết định {changes.KIND_LABELS[kind].lower()} từ {months.label(effective)} "
-                        "sau khi khóa danh sách.")
+    for bid, kind, effective in db.session.execute(
+            select(ChangeProposal.beneficiary_id, ChangeProposal.kind, ChangeProposal.effective_month)
+            .where(ChangeProposal.beneficiary_id.in_(ids), ChangeProposal.status == "approved",
+                   ChangeProposal.kind.in_(changes.DECREASES), ChangeProposal.effective_month <= period.month,
+                   ChangeProposal.decided_at > period.locked_at)):
+        out[bid] = (f"Đã quyết định {changes.KIND_LABELS[kind].lower()} từ {months.label(effective)} "
+                    "sau khi khóa danh sách.")
     return out
 
 
@@ -726,11 +729,14 @@ def record_result(line, user, result, reason=None):
         raise PeriodError("Dòng này chi tiền mặt, không qua tài khoản.")
     if (result, reason) == (line.result, line.result_reason):
         return
-    db.session.add(Event(beneficiary_id=line.beneficiary_id, user_id=user.id, source="payment",
-                         action="update", field="result", old_value=line.result, new_value=result,
-                         payment_line_id=line.id))
+    event = Event(beneficiary_id=line.beneficiary_id, user_id=user.id, source="payment",
+                  action="update", field="result", old_value=line.result, new_value=result,
+                  payment_line_id=line.id, at=utcnow())
+    db.session.add(event)
+    old_result = line.result
     line.result, line.result_reason = result, reason
-    line.result_at, line.result_by_id = utcnow(), user.id
+    line.result_at, line.result_by_id = event.at, user.id
+    counts.result_changed(line, old_result, event.at)
     open_failure = db.session.scalar(select(Finding).where(
         Finding.beneficiary_id == line.beneficiary_id, Finding.code == "payment_failed",
         Finding.resolved_at.is_(None)))

@@ -24,17 +24,16 @@ Keys of a row (counts of beneficiaries, amounts in ``int`` đồng):
 from datetime import date
 
 from flask import current_app
-from sqlalchemy import case, exists, func, literal, or_, select
+from sqlalchemy import case, func, select
 
 from ..extensions import db
 from ..sheets.writer import FormSheet, issuer_lines
 from ..vn.dates import vietnam_time
-from ..models import (Beneficiary, ChangeProposal, Event, MonthlyReport, PaymentLine,
-                      PaymentPeriod, Review)
-from . import changes, months
+from ..models import Beneficiary, ChangeProposal, MonthlyReport, PaymentPeriod
+from . import changes, counts, months
 from .areas import REFORM_DAY, communes_below, parent_in
 from .pension import programs_in
-from .progress import PROGRAMS, CommuneProgress, Counts, campaign_start, targets
+from .progress import PROGRAMS, CommuneProgress, Counts, targets
 
 KEYS = ("paid", "own_account", "proxy_account", "paid_cashless", "amount_cashless", "paid_cash",
         "amount_cash", "with_account", "paid_into_account_of_those_with_account", "reviewed",
@@ -118,75 +117,24 @@ def communes_of(area, month):
     return [area] if area.level == "commune" else communes_below(area, on=months.start(month))
 
 
-def _result(as_of):
-    """The line's payment result, as recorded by ``as_of`` (its latest result event)."""
-    if as_of is None:
-        return PaymentLine.result
-    last = (select(Event.new_value).where(Event.payment_line_id == PaymentLine.id,
-                                          Event.field == "result", Event.at <= as_of)
-            .order_by(Event.id.desc()).limit(1).correlate(PaymentLine).scalar_subquery())
-    return func.coalesce(last, literal("pending"))
-
-
 def figures(commune_ids, month, as_of=None):
     """``{(commune id, program): {key: int}}`` for every commune and every program paid in
     ``month`` (``pension.programs_in``: HTXH from 07/2025), zeros where no list was locked,
-    with ``has_list``; keys ``KEYS + EXTRA_KEYS``."""
+    with ``has_list``; keys ``KEYS + EXTRA_KEYS``. The final lists' figures are their stored
+    counts where they hold for ``as_of`` (``counts.figures_of``), else counted from the lines."""
     out = {(c, p): dict.fromkeys(KEYS + EXTRA_KEYS, 0) | {"has_list": False}
            for c in commune_ids for p in programs_in(month)}
     final = changes.final_periods(commune_ids, [month], as_of)
-    for c, p in db.session.execute(select(PaymentPeriod.commune_id, PaymentPeriod.program)
-                                   .where(PaymentPeriod.id.in_(final))):
-        if (c, p) in out:
-            out[(c, p)]["has_list"] = True
-    result = _result(as_of).label("result")
-    lines = (select(PaymentPeriod.commune_id, PaymentPeriod.program, PaymentLine.has_account,
-                    func.coalesce(PaymentLine.recipient_type, "self").label("recipient"),
-                    result, func.count().label("n"),
-                    func.sum(PaymentLine.amount + PaymentLine.arrears).label("amount"))
-             .join(PaymentPeriod, PaymentPeriod.id == PaymentLine.period_id)
-             .where(PaymentLine.period_id.in_(final), PaymentLine.status == "listed")
-             .group_by(PaymentPeriod.commune_id, PaymentPeriod.program, PaymentLine.has_account,
-                       "recipient", result))
-    for c, p, has_account, recipient, res, n, amount in db.session.execute(lines):
+    lists = db.session.execute(select(PaymentPeriod.id, PaymentPeriod.commune_id, PaymentPeriod.program)
+                               .where(PaymentPeriod.id.in_(final))).all()
+    per_list = counts.figures_of([pid for pid, _, _ in lists], as_of)
+    for pid, c, p in lists:
         row = out.get((c, p))
         if row is None:
             continue
-        amount = int(amount or 0)
-        row["listed"] += n
-        row["amount_listed"] += amount
-        if has_account:
-            row["with_account"] += n
-        if res in ("failed", "returned", "pending"):
-            row[res] += n
-        elif res == "paid_account":
-            row["paid"] += n
-            row["paid_cashless"] += n
-            row["amount_cashless"] += amount
-            row["own_account" if recipient == "self" else "proxy_account"] += n
-            if has_account:
-                row["paid_into_account_of_those_with_account"] += n
-        elif res == "paid_cash":
-            row["paid"] += n
-            row["paid_cash"] += n
-            row["amount_cash"] += amount
-    # A listed person counts as reviewed when a visit of the line's record, or of the record
-    # it was transferred from (an HTXH record opened by the BTXH transfer, Decree
-    # 176/2025/NĐ-CP: the visits are on the BTXH record), was recorded by the month's end.
-    review_when = [Review.visited_on >= campaign_start().date(), Review.visited_on <= months.end(month)]
-    if as_of is not None:
-        review_when.append(Review.created_at <= as_of)
-    reviewed = or_(exists().where(Review.beneficiary_id == PaymentLine.beneficiary_id, *review_when),
-                   exists().where(Review.beneficiary_id == Beneficiary.transferred_from_id, *review_when))
-    for c, p, n in db.session.execute(
-            select(PaymentPeriod.commune_id, PaymentPeriod.program,
-                   func.count(func.distinct(PaymentLine.beneficiary_id)))
-            .join(PaymentPeriod, PaymentPeriod.id == PaymentLine.period_id)
-            .join(Beneficiary, Beneficiary.id == PaymentLine.beneficiary_id)
-            .where(PaymentLine.period_id.in_(final), PaymentLine.status == "listed", reviewed)
-            .group_by(PaymentPeriod.commune_id, PaymentPeriod.program)):
-        if (c, p) in out:
-            out[(c, p)]["reviewed"] = n
+        row["has_list"] = True
+        for k, v in per_list[pid].items():
+            row[k] += v
     cond = [ChangeProposal.status == "approved", ChangeProposal.effective_month == month,
             ChangeProposal.commune_id.in_(commune_ids)]
     if as_of is not None:

@@ -13,6 +13,7 @@ from ..models import Account, Beneficiary, Household, Review, utcnow
 from ..vn.banks import by_bin, check_account_number, normalise_account
 from ..vn.ids import parse_national_id
 from ..vn.text import fold, nfc
+from . import counts
 from .history import set_fields
 from .scope import visible
 
@@ -147,9 +148,12 @@ def _apply_review(b, user, clean, visited_on, note):
     set_fields(b, {"reviewed_at": reviewed_at}, user, "review")
     b.reviewed_by_id = user.id
     b.updated_at = utcnow()  # every save moves the version, even one that only touched the account
-    db.session.add(Review(beneficiary_id=b.id, user_id=user.id, visited_on=visited_on or date.today(),
-                          account_status=b.account_status, note=nfc(note) or None))
+    listed = counts.before_review(b.id)
+    review = Review(beneficiary_id=b.id, user_id=user.id, visited_on=visited_on or date.today(),
+                    account_status=b.account_status, note=nfc(note) or None, created_at=utcnow())
+    db.session.add(review)
     db.session.flush()
+    counts.after_review(listed, review.created_at)
     return changed
 
 
@@ -183,15 +187,19 @@ def households_of_village(village_id, page=1, per_page=50, user=None):
     not_reviewed = func.sum(case((Beneficiary.reviewed_at.is_(None), 1), else_=0))
     without = func.sum(case((Beneficiary.account_status != "has_account", 1), else_=0))
     live = and_(Beneficiary.household_id == Household.id, Beneficiary.status != "merged", visible(user))
-    q = (select(Household, func.count(Beneficiary.id), not_reviewed, without)
+    # The total rides on the page's rows (a window over the groups): the village's members
+    # are grouped once, not twice (bench/README.md, fix 6).
+    q = (select(Household, func.count(Beneficiary.id), not_reviewed, without, func.count().over())
          .join(Beneficiary, live)
          .where(Household.village_id == village_id)
          .group_by(Household.id)
-         .order_by(not_reviewed.desc(), without.desc(), func.min(Beneficiary.name_folded)))
+         .order_by(not_reviewed.desc(), without.desc(), func.min(Beneficiary.name_folded), Household.id))
+    rows = db.session.execute(q.limit(per_page).offset((page - 1) * per_page)).all()
+    if rows:
+        return [tuple(r[:4]) for r in rows], rows[0][4]
     total = db.session.scalar(select(func.count()).select_from(
         select(Household.id).join(Beneficiary, live)
         .where(Household.village_id == village_id).group_by(Household.id).subquery()))
-    rows = db.session.execute(q.limit(per_page).offset((page - 1) * per_page)).all()
     return rows, total
 
 
