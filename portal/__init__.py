@@ -66,7 +66,8 @@ def create_app(test_config=None):
         app.register_blueprint(bp)
 
     from . import assets, cli, idempotent, queue, web
-    queue.init_app(app)
+    from .services import jobs
+    queue.init_app(app, jobs.run, jobs.recover)
     assets.init_app(app)
     web.init_app(app)
     idempotent.init_app(app)

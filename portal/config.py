@@ -47,6 +47,18 @@ def secret_key(instance_path):
     return key
 
 
+def _shared(name, default, why):
+    """The setting ``name`` from the environment, else ``default`` outside production; in
+    production (``PORTAL_ENV=production``) a missing one raises ``RuntimeError`` saying
+    ``why``: a store that several processes must share is never left to a default."""
+    value = os.environ.get(name, "").strip()
+    if value:
+        return value
+    if is_production():
+        raise RuntimeError(f"{name} is not set (required when PORTAL_ENV=production): {why}")
+    return default
+
+
 def ratelimit_storage_uri():
     """Return the login limiter's store: ``RATELIMIT_STORAGE_URI``, else ``memory://``.
 
@@ -55,15 +67,9 @@ def ratelimit_storage_uri():
     the failed logins it should; an operator who accepts that (one worker, say) writes
     ``memory://`` explicitly, and the default is never taken for a choice.
     """
-    uri = os.environ.get("RATELIMIT_STORAGE_URI", "").strip()
-    if uri:
-        return uri
-    if is_production():
-        raise RuntimeError(
-            "RATELIMIT_STORAGE_URI is not set (required when PORTAL_ENV=production): set it to "
-            "a store the gunicorn workers share, e.g. redis://127.0.0.1:6379, so that they count "
-            "failed logins together; or to memory:// to accept that each worker counts alone")
-    return "memory://"
+    return _shared("RATELIMIT_STORAGE_URI", "memory://",
+                   "set it to a store the gunicorn workers share, e.g. redis://127.0.0.1:6379, so that "
+                   "they count failed logins together; or to memory:// to accept that each worker counts alone")
 
 
 def job_queue_url(instance_path):
@@ -74,15 +80,9 @@ def job_queue_url(instance_path):
     the file is seen only by the app servers and workers of one machine, and a second
     server elsewhere would queue jobs that no worker takes; an operator with one machine
     writes ``sqlite:///…`` explicitly."""
-    url = os.environ.get("JOB_QUEUE_URL", "").strip()
-    if url:
-        return url
-    if is_production():
-        raise RuntimeError(
-            "JOB_QUEUE_URL is not set (required when PORTAL_ENV=production): set it to a queue "
-            "every app server and worker shares, e.g. redis://127.0.0.1:6379/1, or to "
-            "sqlite:////path/jobs.db when the servers and the worker run on one machine")
-    return f"sqlite:///{Path(instance_path) / 'jobs.db'}"
+    return _shared("JOB_QUEUE_URL", f"sqlite:///{Path(instance_path) / 'jobs.db'}",
+                   "set it to a queue every app server and worker shares, e.g. redis://127.0.0.1:6379/1, "
+                   "or to sqlite:////path/jobs.db when the servers and the worker run on one machine")
 
 
 class Config:

@@ -44,26 +44,25 @@ def make_huey(url, name="portal"):
     raise ValueError(f"JOB_QUEUE_URL: unknown queue {url!r} (sqlite:///…, redis://…, memory://)")
 
 
-def init_app(app):
-    """Create the app's queue and register the task that runs a job and the periodic
-    recovery (``jobs.recover``) on it."""
+def init_app(app, run_job, recover_jobs):
+    """Create the app's queue; register on it the task that runs a job (``run_job(job_id)``)
+    and the recovery of jobs whose worker died (``recover_jobs()``: each minute, and as
+    each worker starts). Both are called in an app context."""
     huey = make_huey(app.config["JOB_QUEUE_URL"], app.config["JOB_QUEUE_NAME"])
     app.extensions["huey"] = huey
 
     def run(job_id):
-        from .services import jobs
         if has_app_context() and current_app._get_current_object() is app:
-            jobs.run(job_id)  # immediate mode: inside the submitting request's context
+            run_job(job_id)  # immediate mode: inside the submitting request's context
         else:
             with app.app_context():
-                jobs.run(job_id)
+                run_job(job_id)
 
     app.extensions["job_task"] = huey.task(name=RUN_TASK)(run)
 
     def recover():
-        from .services import jobs
         with app.app_context():
-            jobs.recover()
+            recover_jobs()
 
     huey.periodic_task(crontab(minute="*"), name="portal.recover_jobs")(recover)  # each minute
     huey.on_startup("portal.recover_jobs")(recover)  # and as each worker starts
