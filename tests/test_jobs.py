@@ -303,6 +303,20 @@ def test_the_default_worker_takes_jobs_from_the_sqlite_queue(tmp_path):
             assert job.status == "done", (job.error, log.read_text())
             ws = load_workbook(io.BytesIO(client.get(f"{job_url}/file").data)).active
             assert {row[0] for row in ws.iter_rows(min_row=3, values_only=True)} == {"Nguyễn Văn An", "Trần Thị Bích"}
+            # An upload read by the worker: the file is read in a child process forked from a
+            # worker thread (portal/sheets/guard.py).
+            app.config["JOB_IMPORT_BYTES"] = 1
+            login(client, "commune")
+            r = upload(client, filegen.write_list(filegen.make_people(40, seed=9), "xlsx_two_row"))
+            job_id = _job_id(r.headers["Location"])
+            while db.session.scalar(select(Job.status).where(Job.id == job_id)) in ("queued", "running"):
+                assert worker.poll() is None, log.read_text()
+                assert time.monotonic() < deadline + 60, log.read_text()
+                time.sleep(0.3)
+                db.session.rollback()
+            job = db.session.get(Job, job_id)
+            assert job.status == "done", (job.error, log.read_text())
+            assert db.session.get(ImportBatch, job.params["batch_id"]).summary["added"] == 40
         finally:
             worker.send_signal(signal.SIGINT)  # Ctrl-C: stops once the running jobs are done
             assert worker.wait(timeout=20) == 0, log.read_text()

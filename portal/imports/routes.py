@@ -153,7 +153,8 @@ def _note_job(batch, job, status):
 @jobs.handler("import_read")
 def _read_job(job, progress):
     """Read, check and match a kept file (``params``: ``batch_id``), as the upload does for a
-    small one; the batch becomes a preview, or is dropped with the reason."""
+    small one; the batch becomes a preview, or ``failed`` with the reason (its job can be
+    retried: a reader that hit its ceiling on a busy machine may pass the next time)."""
     batch = db.session.get(ImportBatch, job.params["batch_id"])
     if batch.status not in ("reading", "failed"):  # read already (the job ran before its end was recorded)
         return {"endpoint": "imports.preview", "args": {"batch_id": batch.id}}
