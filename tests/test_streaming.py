@@ -260,3 +260,61 @@ def test_records_of_another_area_stay_out(people):
     user = _police()
     other = db.session.scalar(select(Area).where(Area.code == "21046"))
     assert all(b.commune_id != other.id for b in police.to_verify_all(user, "2024-06"))
+
+
+def full_cells(source):
+    """Every cell of the first sheet with its whole style, the merged ranges and the widths."""
+    ws = load_workbook(io.BytesIO(source) if isinstance(source, bytes) else source).active
+    out = []
+    for row in ws.iter_rows(min_row=1, max_row=ws.max_row, max_col=ws.max_column):
+        for c in row:
+            b = c.border
+            out.append((c.coordinate, c.value, c.data_type, c.number_format, c.font.name, c.font.sz,
+                        bool(c.font.b), bool(c.font.i), c.alignment.horizontal, bool(c.alignment.wrap_text),
+                        tuple(getattr(b, side).style for side in ("left", "right", "top", "bottom"))))
+    widths = {k: d.width for k, d in ws.column_dimensions.items()}
+    return ws.title, out, sorted(str(r) for r in ws.merged_cells.ranges), widths
+
+
+def test_administrative_workbook_streamed_is_the_in_memory_form(period, tmp_path):
+    """The streamed list (``StreamSheet``) is the workbook ``FormSheet`` makes of the same
+    layout: every cell, value, type, font, alignment, border, merged range and width."""
+    from portal.sheets.writer import FormSheet
+
+    form = FormSheet(f"T{period.month[5:]}-{period.month[:4]}", payments.ADMINISTRATIVE_WIDTHS)
+    payments._fill_administrative(period, form)
+    path = tmp_path / "list.xlsx"
+    assert payments.write_administrative_workbook(period, path) is None
+    streamed = full_cells(str(path))
+    assert streamed == full_cells(form.bytes()) == full_cells(payments.administrative_workbook(period))
+    title, found, merged, widths = streamed
+    listed = [line for line in period.lines if line.status == "listed"]
+    assert len(listed) == 5  # the BTXH records but the merged one
+    assert "A1:D1" in merged and "F1:L1" in merged and "A5:L5" in merged
+    at = {c[0]: c[1:] for c in found}
+    assert at["A8"][0] == 1 and at["B8"][0] == listed[0].beneficiary.full_name
+    assert at["F8"][2] == "#,##0" and at["D8"][2] == "@" and at["D8"][3] == "Times New Roman"
+    total_row = 8 + len(listed)
+    assert at[f"A{total_row}"][0] == "Tổng cộng"
+    assert at[f"H{total_row}"][0] == sum(line.amount + line.arrears for line in listed)
+    assert at[f"J{total_row}"][-1] == ("thin", "thin", "thin", "thin")  # an empty cell of the row boxed
+
+
+def test_stream_sheet_refuses_a_row_already_written(tmp_path):
+    from portal.sheets.writer import StreamSheet
+
+    sheet = StreamSheet("T", [10, 10])
+    sheet.put(1, 1, "a")
+    sheet.put(20, 1, "b")  # row 1 is written now
+    with pytest.raises(ValueError, match="already written"):
+        sheet.put(1, 2, "c")
+    sheet.save(tmp_path / "t.xlsx")
+    ws = load_workbook(tmp_path / "t.xlsx").active
+    assert ws["A1"].value == "a" and ws["A20"].value == "b" and ws.max_row == 20
+
+
+def test_listed_lines_are_read_a_batch_at_a_time(period):
+    listed = [line.id for line in period.lines if line.status == "listed"]
+    with Statements() as s:
+        got = list(payments._listed_lines(period, batch=4))
+    assert [r.id for r in got] == listed and s.n == math.ceil((len(listed) + 1) / 4)

@@ -19,13 +19,13 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 from sqlalchemy import delete, func, or_, select, true
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.sql import ClauseElement
 
 from ..extensions import db
 from ..models import (Account, Area, Beneficiary, ChangeProposal, Event, Finding, PaymentLine,
                       PaymentPeriod, StandardLevel, utcnow)
-from ..sheets.writer import FormSheet, cell, discard, issuer_lines
+from ..sheets.writer import StreamSheet, cell, discard, issuer_lines
 from ..vn.money import amount_in_words
 from ..vn.text import fold
 from . import changes, counts, months
@@ -787,45 +787,84 @@ def holder_label(line):
 
 
 def administrative_workbook(period):
-    """The list as ``.xlsx`` in the administrative form (Decree 30/2020/NĐ-CP): the issuing
-    body and the national motto at the top, the title with the month, Times New Roman, a
-    totals row in figures and in words, signature blocks (preparer, officer, chairman).
-    Columns: STT, name, birth year, ID, village, amount, arrears, total (whole đồng),
-    method, account number, account holder (:func:`holder_label`), signature (filled for
-    cash lines only)."""
+    """:func:`write_administrative_workbook` as bytes."""
+    buf = io.BytesIO()
+    write_administrative_workbook(period, buf)
+    return buf.getvalue()
+
+
+ADMINISTRATIVE_WIDTHS = [6, 26, 9, 16, 16, 13, 12, 13, 12, 18, 24, 14]
+
+
+def write_administrative_workbook(period, target):
+    """The list as ``.xlsx`` in the administrative form (Decree 30/2020/NĐ-CP), written to
+    ``target`` (a path or a binary file object open for writing; returns nothing): the
+    issuing body and the national motto at the top, the title with the month, Times New
+    Roman, a totals row in figures and in words, signature blocks (preparer, officer,
+    chairman). Columns: STT, name, birth year, ID, village, amount, arrears, total (whole
+    đồng), method, account number, account holder (:func:`holder_label`), signature (filled
+    for cash lines only). Written row by row (``sheets.writer.StreamSheet``) from the lines
+    read a batch at a time (:func:`_listed_lines`): memory does not grow with the list."""
+    sheet = StreamSheet(f"T{period.month[5:]}-{period.month[:4]}", ADMINISTRATIVE_WIDTHS)
+    try:
+        _fill_administrative(period, sheet)
+    except BaseException:
+        sheet.discard()
+        raise
+    sheet.save(target)
+
+
+def _listed_lines(period, batch=2000):
+    """Yield the listed lines of ``period`` by id as rows (``full_name``, ``birth_year``,
+    ``national_id``, ``village``, ``amount``, ``arrears``, ``method``, ``account_number``,
+    ``holder_name``, ``recipient_type``), read ``batch`` at a time (keyset on the line id)."""
+    village = aliased(Area)
+    last = 0
+    while True:
+        rows = db.session.execute(
+            select(PaymentLine.id, Beneficiary.full_name, Beneficiary.birth_year, Beneficiary.national_id,
+                   village.name.label("village"), PaymentLine.amount, PaymentLine.arrears, PaymentLine.method,
+                   PaymentLine.account_number, PaymentLine.holder_name, PaymentLine.recipient_type)
+            .join(Beneficiary, Beneficiary.id == PaymentLine.beneficiary_id)
+            .outerjoin(village, village.id == Beneficiary.village_id)
+            .where(PaymentLine.period_id == period.id, PaymentLine.status == "listed", PaymentLine.id > last)
+            .order_by(PaymentLine.id).limit(batch)).all()
+        yield from rows
+        if len(rows) < batch:
+            return
+        last = rows[-1].id
+
+
+def _fill_administrative(period, sheet):
+    """Lay the list out on ``sheet`` (a ``FormSheet`` or a ``StreamSheet``), in row order."""
     program = {"BTXH": "TRỢ CẤP XÃ HỘI HẰNG THÁNG", "NCC": "TRỢ CẤP ƯU ĐÃI NGƯỜI CÓ CÔNG"}.get(
         period.program, period.program)
-    sheet = FormSheet(f"T{period.month[5:]}-{period.month[:4]}", [6, 26, 9, 16, 16, 13, 12, 13, 12, 18, 24, 14])
     r = sheet.heading(issuer_lines(period.commune.level, period.commune.full_name), f"DANH SÁCH CHI TRẢ {program}",
                       f"Tháng {int(period.month[5:])} năm {period.month[:4]}"
                       + (f" (lần {period.version})" if period.version > 1 else ""))
     sheet.header_row(r - 1, ["STT", "Họ và tên", "Năm sinh", "Số định danh", "Thôn", "Mức (đồng)",
                              "Truy lĩnh (đồng)", "Cộng (đồng)", "Hình thức", "Số tài khoản", "Chủ tài khoản",
                              "Ký nhận"])
-    lines = db.session.scalars(
-        select(PaymentLine).where(PaymentLine.period_id == period.id, PaymentLine.status == "listed")
-        .options(selectinload(PaymentLine.beneficiary).selectinload(Beneficiary.village))
-        .order_by(PaymentLine.id)).all()
-    for n, line in enumerate(lines, 1):
-        b = line.beneficiary
-        values = [n, b.full_name, b.birth_year, b.national_id or "", b.village.name if b.village else "",
+    amount = arrears = 0
+    for n, line in enumerate(_listed_lines(period), 1):
+        values = [n, line.full_name, line.birth_year, line.national_id or "", line.village or "",
                   line.amount, line.arrears, line.amount + line.arrears,
                   "Tài khoản" if line.method == "account" else "Tiền mặt",
                   line.account_number or "", holder_label(line), "" if line.method == "cash" else "—"]
         for i, v in enumerate(values, 1):
             sheet.put(r, i, v, box=True, fmt="#,##0" if i in (6, 7, 8) else "@" if i in (4, 10) else None)
+        amount += line.amount
+        arrears += line.arrears
         r += 1
-    total = sum(line.amount + line.arrears for line in lines)
+    total = amount + arrears
     sheet.merged(r, 1, 5, "Tổng cộng", bold=True, box=True)
-    for col, value in ((6, sum(line.amount for line in lines)), (7, sum(line.arrears for line in lines)),
-                       (8, total)):
+    for col, value in ((6, amount), (7, arrears), (8, total)):
         sheet.put(r, col, value, bold=True, fmt="#,##0", box=True)
     for col in (2, 3, 4, 5, 9, 10, 11, 12):
-        sheet.ws.cell(row=r, column=col).border = FormSheet.BOX
+        sheet.box(r, col)
     sheet.merged(r + 1, 1, sheet.ncols, f"Bằng chữ: {amount_in_words(total)}.", align=None, italic=True)
     sheet.signatures(r + 3, [(2, 2, "NGƯỜI LẬP BIỂU", False), (5, 5, "CÔNG CHỨC LĐ-TB&XH", False),
                              (10, 11, "CHỦ TỊCH", True)])
-    return sheet.bytes()
 
 
 def _csv_safe(value):

@@ -9,6 +9,7 @@ import io
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, Side
+from openpyxl.worksheet.cell_range import CellRange
 from openpyxl.utils import get_column_letter
 
 
@@ -107,10 +108,92 @@ class FormSheet:
             self.merged(row + 1, first, last, "(Ký tên, đóng dấu)" if sealed else "(Ký, ghi rõ họ tên)",
                         italic=True, size=11)
 
+    def box(self, row, col):
+        """Draw the box around a cell without a value (the covered cells of a merged row)."""
+        self.ws.cell(row=row, column=col).border = self.BOX
+
     def bytes(self):
         buf = io.BytesIO()
         self.book.save(buf)
         return buf.getvalue()
+
+    def save(self, target):
+        """Write the ``.xlsx`` to ``target`` (a path or a binary file object)."""
+        self.book.save(target)
+
+
+class StreamSheet(FormSheet):
+    """:class:`FormSheet`'s layout in a write-only workbook: the same cells, styles and
+    merged ranges, written as the rows come so that a list of 45,000 lines does not hold
+    45,000 rows of cells. Rows are kept until a cell is put :data:`WINDOW` rows further
+    down (the heading fills its rows out of order), then written; putting a cell in a row
+    already written raises ``ValueError``. ``save(target)`` writes the file (a path or a
+    binary file object); ``discard()`` drops an unfinished one."""
+
+    WINDOW = 8
+
+    def __init__(self, title, widths):
+        self.book = Workbook(write_only=True)
+        self.ws = self.book.create_sheet(title)
+        self.ncols = len(widths)
+        for i, w in enumerate(widths, 1):
+            self.ws.column_dimensions[get_column_letter(i)].width = w
+        self._next = 1  # the first row not written yet
+        self._rows = {}  # row -> {col: WriteOnlyCell}
+
+    def _cell(self, row, col):
+        if row < self._next:
+            raise ValueError(f"row {row} is already written")
+        self._flush(row - self.WINDOW)
+        cells = self._rows.setdefault(row, {})
+        if col not in cells:
+            cells[col] = WriteOnlyCell(self.ws)
+        return cells[col]
+
+    def _flush(self, below):
+        """Write every row before ``below`` (empty ones too: rows are positional)."""
+        while self._next < below:
+            cells = self._rows.pop(self._next, {})
+            self.ws.append([cells.get(c) for c in range(1, max(cells, default=0) + 1)])
+            self._next += 1
+
+    def put(self, row, col, value, bold=False, italic=False, size=12, align=None, fmt=None, box=False):
+        c = self._cell(row, col)
+        c.value = value
+        if isinstance(value, str):
+            c.data_type = "s"
+        c.font = self.font(size, bold, italic)
+        if align is not None:
+            c.alignment = align
+        if fmt:
+            c.number_format = fmt
+        if box:
+            c.border = self.BOX
+        return c
+
+    def merged(self, row, first, last, value, align=FormSheet.CENTRE, **style):
+        if last > first:
+            self.ws.merged_cells.add(CellRange(min_col=first, min_row=row, max_col=last, max_row=row))
+        return self.put(row, first, value, align=align, **style)
+
+    def box(self, row, col):
+        self._cell(row, col).border = self.BOX
+
+    def bytes(self):
+        buf = io.BytesIO()
+        self.save(buf)
+        return buf.getvalue()
+
+    def save(self, target):
+        try:
+            self._flush(max(self._rows, default=0) + 1)
+            self.book.save(target)
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self):
+        discard(self.book)
 
 
 def issuer_lines(level, full_name, office=None):
