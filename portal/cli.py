@@ -233,7 +233,7 @@ def export_registry(fmt, area_code, output):
     else:
         if not output:
             _fail("--output is required for xlsx.")
-        output.write_bytes(registry.workbook(rows, "DANH SÁCH ĐỐI TƯỢNG"))
+        registry.write_workbook(rows, "DANH SÁCH ĐỐI TƯỢNG", output)  # streamed to the file
 
 
 @click.command("check-data")

@@ -318,3 +318,11 @@ def test_listed_lines_are_read_a_batch_at_a_time(period):
     with Statements() as s:
         got = list(payments._listed_lines(period, batch=4))
     assert [r.id for r in got] == listed and s.n == math.ceil((len(listed) + 1) / 4)
+
+
+def test_cli_export_writes_the_registry_workbook_to_the_file(people, runner, tmp_path):
+    path = tmp_path / "registry.xlsx"
+    r = runner.invoke(args=["export-registry", "--format", "xlsx", "--output", str(path)])
+    assert r.exit_code == 0, r.output
+    assert cells(str(path)) == cells(registry.workbook(registry.records_in(None, None), "DANH SÁCH ĐỐI TƯỢNG"))
+    assert len(cells(str(path))[1]) > 8 * 10  # every record, not just the title and header
