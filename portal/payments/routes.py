@@ -123,7 +123,7 @@ def _build_job(job, report):
     month = job.params["month"]
     report(0, None, _("Lập danh sách"))
     try:
-        built, skipped = payments.build_area(job.area, month, job.params["programs"], job.user)
+        built, skipped = payments.build_area(job.area, month, job.params["programs"], job.user, report)
     except payments.PeriodError as e:
         raise jobs.JobError(str(e))
     db.session.commit()

@@ -386,14 +386,15 @@ def _line_rows(commune, month, program, period_id, only=None):
     return rows
 
 
-def build_area(area, month, programs, user):
+def build_area(area, month, programs, user, progress=None):
     """Open ``month``'s lists for every commune in force below ``area`` (or ``area`` itself
     when it is a commune) that has none yet, for those of ``programs`` paid that month
     (``pension.programs_in``). Returns ``(built periods, skipped periods)``.
     Records first take the decisions that have come due (``changes.apply_due``). Raises
     ``PeriodError`` (field ``month``) for a month past next month (:func:`check_month`)
     and when no commune of ``area`` is in force in ``month`` (:func:`_no_commune`: a
-    district's communes ended on 30/06/2025, the new communes make that month's lists)."""
+    district's communes ended on 30/06/2025, the new communes make that month's lists).
+    ``progress(done, total, stage)``, if given, is told each commune (a background job's bar)."""
     month = check_month(month)
     communes = [area] if area.level == "commune" else communes_below(area, on=months.start(month))
     if not communes:
@@ -401,7 +402,9 @@ def build_area(area, month, programs, user):
     changes.apply_due(user=user)
     programs = [p for p in programs if p in programs_in(month)]  # no HTXH before 07/2025
     built, skipped = [], []
-    for commune in communes:
+    for i, commune in enumerate(communes):
+        if progress:
+            progress(i, len(communes), commune.full_name)
         for program in programs:
             existing = last_version(commune.id, month, program)
             if existing is not None:
