@@ -478,7 +478,7 @@ class PaymentLine(db.Model):
 
     __tablename__ = "payment_line"
     id: Mapped[int] = mapped_column(primary_key=True)
-    period_id: Mapped[int] = mapped_column(ForeignKey("payment_period.id"), index=True)
+    period_id: Mapped[int] = mapped_column(ForeignKey("payment_period.id"))
     beneficiary_id: Mapped[int] = mapped_column(ForeignKey("beneficiary.id"), index=True)
     amount: Mapped[int] = mapped_column(Integer)
     arrears: Mapped[int] = mapped_column(Integer, default=0)
@@ -503,6 +503,9 @@ class PaymentLine(db.Model):
 
     period = relationship("PaymentPeriod", back_populates="lines")
     beneficiary = relationship("Beneficiary")
+    # A list's lines in id order: the list page reads one page of them, not the whole list
+    # (PostgreSQL walked the primary key otherwise, 400 ms at 1,000,000).
+    __table_args__ = (Index("ix_payment_line_period_line", "period_id", "id"),)
 
 
 

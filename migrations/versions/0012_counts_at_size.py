@@ -9,7 +9,8 @@ change them (``payments.recount``), with ``payment_period.counted_at``; a list l
 this migration has none and is counted from its lines until ``flask recount-lists``.
 ``finding.commune_id``: the record's commune, backfilled here, with an index for the quality
 pages. ``ix_beneficiary_progress`` (every column the progress count reads) replaces
-``ix_beneficiary_commune_program``; ``beneficiary.transferred_from_id`` is indexed (a review
+``ix_beneficiary_commune_program``; ``ix_payment_line_period_line`` (period, id: a page of a
+list's lines in order) replaces ``ix_payment_line_period_id``; ``beneficiary.transferred_from_id`` is indexed (a review
 finds the HTXH records of a BTXH record). On PostgreSQL only: ``pg_trgm`` and a GIN trigram
 index on ``beneficiary.name_folded`` for the search's ``LIKE '%…%'``.
 """
@@ -44,6 +45,10 @@ def upgrade():
         batch_op.create_index('ix_finding_commune_open', ['commune_id', 'resolved_at', 'source', 'severity',
                                                           'code', 'beneficiary_id'], unique=False)
 
+    with op.batch_alter_table('payment_line', schema=None) as batch_op:
+        batch_op.drop_index('ix_payment_line_period_id')
+        batch_op.create_index('ix_payment_line_period_line', ['period_id', 'id'], unique=False)
+
     with op.batch_alter_table('beneficiary', schema=None) as batch_op:
         batch_op.drop_index('ix_beneficiary_commune_program')
         batch_op.create_index('ix_beneficiary_progress', ['commune_id', 'program', 'status', 'deceased',
@@ -63,6 +68,9 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_beneficiary_transferred_from_id'))
         batch_op.drop_index('ix_beneficiary_progress')
         batch_op.create_index('ix_beneficiary_commune_program', ['commune_id', 'program'], unique=False)
+    with op.batch_alter_table('payment_line', schema=None) as batch_op:
+        batch_op.drop_index('ix_payment_line_period_line')
+        batch_op.create_index('ix_payment_line_period_id', ['period_id'], unique=False)
     with op.batch_alter_table('finding', schema=None) as batch_op:
         batch_op.drop_index('ix_finding_commune_open')
         batch_op.drop_constraint(batch_op.f('fk_finding_commune_id_area'), type_='foreignkey')
