@@ -351,6 +351,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--export-url", help="the 1M database (default: the URL in /tmp/scale_1m_ready)")
+    ap.add_argument("--no-1m", action="store_true", help="leave out the 1M database's measurements")
     ap.add_argument("--keep", action="store_true", help="keep the own databases")
     ap.add_argument("--reuse", action="store_true", help="use kept own databases")
     # internal
@@ -369,14 +370,19 @@ def main(argv=None):
     started = time.perf_counter()
     own_name, import_name = f"portal_mem_{args.size}", "portal_mem_import"
     own = import_db = None
+    made = []  # the databases this run created (dropped at the end unless --keep)
     try:
         if only & {"export", "build", "police", "lists"}:
-            own = db_url(args.pg, own_name) if args.reuse else setup(args.pg, own_name, args.size, args.seed)
-        big = export_url(args.export_url)
+            if args.reuse:
+                own = db_url(args.pg, own_name)
+            else:
+                made.append(own_name)
+                own = setup(args.pg, own_name, args.size, args.seed)
+        big = None if args.no_1m else export_url(args.export_url)
         if "export" in only:
             if big:
                 measure("registry export, 1M database, xlsx to a file", "export", big)
-            else:
+            elif not args.no_1m:
                 emit(what="registry export, 1M database, xlsx to a file",
                      error="the 1M database is not ready (/tmp/scale_1m_ready)")
             measure(f"registry export, {args.size:,} database, xlsx to a file", "export", own)
@@ -389,13 +395,14 @@ def main(argv=None):
                 for kind in ("administrative", "provider_xlsx", "provider_csv"):
                     measure(f"payment list {kind}, biggest list of {MONTH} in the 1M database",
                             f"lists:{kind}:{MONTH}", big)
-            else:
+            elif not args.no_1m:
                 emit(what="payment lists", error="the 1M database is not ready (/tmp/scale_1m_ready)")
             for kind in ("administrative", "provider_xlsx", "provider_csv"):
                 measure(f"payment list {kind}, Bình Chánh BTXH {LIST_MONTH} in the {args.size:,} database",
                         f"lists:{kind}:{LIST_MONTH}", own)
         if "import" in only:
             from tests.filegen import make_people, write_list
+            made.append(import_name)
             import_db = setup(args.pg, import_name, 0, args.seed)  # always fresh: the import writes
             with tempfile.TemporaryDirectory(prefix="portal_mem_") as tmp:
                 path = Path(tmp) / f"ds_btxh_{MONTH}.xlsx"
@@ -405,8 +412,8 @@ def main(argv=None):
                 measure(f"import of a {args.import_rows:,}-row xlsx (parse + plan + commit)", "import", import_db,
                         file=path)
     finally:
-        if not (args.keep or args.reuse):
-            for name in (own_name, import_name):
+        if not args.keep:
+            for name in made:
                 drop(args.pg, name)
     emit(what="elapsed", seconds=round(time.perf_counter() - started, 1))
 
