@@ -10,7 +10,8 @@ this migration has none and is counted from its lines until ``flask recount-list
 ``finding.commune_id``: the record's commune, backfilled here, with an index for the quality
 pages. ``ix_beneficiary_progress`` (every column the progress count reads) replaces
 ``ix_beneficiary_commune_program``; ``ix_payment_line_period_line`` (period, id: a page of a
-list's lines in order) replaces ``ix_payment_line_period_id``; ``beneficiary.transferred_from_id`` is indexed (a review
+list's lines in order) replaces ``ix_payment_line_period_id``; ``ix_beneficiary_commune_name`` (commune, name, status, id: the search's first 50 by
+name from the index alone); ``beneficiary.transferred_from_id`` is indexed (a review
 finds the HTXH records of a BTXH record). On PostgreSQL only: ``pg_trgm`` and a GIN trigram
 index on ``beneficiary.name_folded`` for the search's ``LIKE '%…%'``.
 """
@@ -56,6 +57,8 @@ def upgrade():
                               unique=False)
         batch_op.create_index(batch_op.f('ix_beneficiary_transferred_from_id'), ['transferred_from_id'],
                               unique=False)
+        batch_op.create_index('ix_beneficiary_commune_name', ['commune_id', 'name_folded', 'status', 'id'],
+                              unique=False)
     if op.get_bind().dialect.name == "postgresql":
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         op.execute("CREATE INDEX ix_beneficiary_name_trgm ON beneficiary USING gin (name_folded gin_trgm_ops)")
@@ -65,6 +68,7 @@ def downgrade():
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP INDEX IF EXISTS ix_beneficiary_name_trgm")
     with op.batch_alter_table('beneficiary', schema=None) as batch_op:
+        batch_op.drop_index('ix_beneficiary_commune_name')
         batch_op.drop_index(batch_op.f('ix_beneficiary_transferred_from_id'))
         batch_op.drop_index('ix_beneficiary_progress')
         batch_op.create_index('ix_beneficiary_commune_program', ['commune_id', 'program'], unique=False)

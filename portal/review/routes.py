@@ -179,9 +179,14 @@ def search():
     form = SearchForm(request.args)
     results, clause = [], search_clause(form.q.data)
     if clause is not None:
-        q = (scope.beneficiaries(current_user).where(clause, Beneficiary.status != "merged")
-             .options(selectinload(Beneficiary.commune), selectinload(Beneficiary.village))
-             .order_by(Beneficiary.name_folded))
-        results = db.session.scalars(q.limit(50)).all()
+        # The ids first (ix_beneficiary_commune_name: the commune's names in order, from the
+        # index alone), then the 50 records with their commune and village.
+        ids = db.session.scalars(
+            scope.scoped(select(Beneficiary.id), current_user, Beneficiary.commune_id)
+            .where(clause, Beneficiary.status != "merged").order_by(Beneficiary.name_folded).limit(50)).all()
+        people = {b.id: b for b in db.session.scalars(
+            select(Beneficiary).where(Beneficiary.id.in_(ids))
+            .options(selectinload(Beneficiary.commune), selectinload(Beneficiary.village)))}
+        results = [people[i] for i in ids]
     return render("review/search.html", "review/_results.html", form=form, results=results,
                   searched=clause is not None)
