@@ -179,11 +179,17 @@ def search():
     form = SearchForm(request.args)
     results, clause = [], search_clause(form.q.data)
     if clause is not None:
-        # The ids first (ix_beneficiary_commune_name: the commune's names in order, from the
-        # index alone), then the 50 records with their commune and village.
-        ids = db.session.scalars(
-            scope.scoped(select(Beneficiary.id), current_user, Beneficiary.commune_id)
-            .where(clause, Beneficiary.status != "merged").order_by(Beneficiary.name_folded).limit(50)).all()
+        # The ids first, then the 50 records with their commune and village. The user's
+        # communes are read first and named: with one commune the planner walks its names in
+        # order from ix_beneficiary_commune_name alone (behind a subquery it walked every
+        # name of the registry, 5 s at 1,000,000).
+        q = select(Beneficiary.id).where(clause, Beneficiary.status != "merged")
+        units = scope.area_ids(current_user)
+        if units is not None:
+            communes = db.session.scalars(select(Area.id).where(Area.id.in_(units), Area.level == "commune")).all()
+            q = q.where(Beneficiary.commune_id == communes[0] if len(communes) == 1
+                        else Beneficiary.commune_id.in_(communes))
+        ids = db.session.scalars(q.order_by(Beneficiary.name_folded).limit(50)).all()
         people = {b.id: b for b in db.session.scalars(
             select(Beneficiary).where(Beneficiary.id.in_(ids))
             .options(selectinload(Beneficiary.commune), selectinload(Beneficiary.village)))}
