@@ -2,7 +2,8 @@
 """Page times on PostgreSQL at a province's and the country's size (issue 12, §3): prints
 figures, never asserts.
 
-    .venv/bin/python bench/scale.py [--size N] [--keep] [--seed N] [--base N]
+    .venv/bin/python bench/scale.py [--size N] [--keep] [--seed N] [--base N] [--reuse]
+                                    [--build-only] [--ready-file PATH] [--skip-work]
                                     [--pg postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
 
 One JSON line per figure on stdout, ``{"bench": "scale", …}``; progress on stderr.
@@ -20,7 +21,11 @@ One JSON line per figure on stdout, ``{"bench": "scale", …}``; progress on std
    verifications and payment lines (into the same lists), each copy into the same
    communes and villages. So 1,000,000 is Bình Sơn ten times over: 22 communes of about
    45,000 people, each commune's monthly list ten times as long. The copies are not
-   re-checked (their findings are the originals'). Rows/s is printed for each stage.
+   re-checked (their findings are the originals'); the lists, longer now, are counted again
+   (``counts.recount``). Rows/s is printed for each stage. ``--build-only`` stops here
+   (the database kept); ``--ready-file`` gets ``READY <url>`` as soon as it is built.
+   ``--reuse`` builds nothing: it upgrades a kept database to the migrations' head, counts
+   its lists if some have no figures, and ``VACUUM ANALYZE``s it.
 2. **Pages.** Each page the issue names, through the Flask test client, logged in as the
    demo's ``district`` and ``commune`` (Bình Chánh) users: 2 warm-up requests, then 20;
    p50/p95 and ``within`` (p95 ≤ 50 ms, the issue's goal at 1M on 2 cores; the
@@ -31,9 +36,14 @@ One JSON line per figure on stdout, ``{"bench": "scale", …}``; progress on std
    one already explained is skipped for the next), ``EXPLAIN (ANALYZE, BUFFERS)`` of
    that page's slowest statement with its parameters, printed on stdout (``plan``, a list
    of lines) and summarised (``top_nodes``: the plan lines with the largest actual time).
+4. **Work** (unless ``--skip-work``): a month's lists for the whole district
+   (``payments.build_area``, rolled back) and the district's registry export, timed once.
+
+The machine's 1-minute load average is printed beside each figure (``load``).
 """
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -52,8 +62,8 @@ from run import focus_ids, login  # noqa: E402
 
 from portal import create_app  # noqa: E402
 from portal.extensions import db  # noqa: E402
-from portal.models import Area, Beneficiary, PaymentLine, PaymentPeriod  # noqa: E402
-from portal.services import areas, checks, clock, demo  # noqa: E402
+from portal.models import Area, Beneficiary, PaymentLine, PaymentPeriod, User  # noqa: E402
+from portal.services import areas, checks, clock, counts, demo, payments, registry  # noqa: E402
 
 GOAL_MS = 50.0
 WARMUP, RUNS = 2, 20
@@ -125,10 +135,10 @@ def build_base(app, size, seed):
         db.session.commit()
         stages["schema_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        counts = demo.build_demo(seed=seed, size=size)
+        made = demo.build_demo(seed=seed, size=size)
         db.session.commit()
         stages["build_demo_s"] = time.perf_counter() - t
-        note(f"build_demo: {counts} in {stages['build_demo_s']:.1f} s")
+        note(f"build_demo: {made} in {stages['build_demo_s']:.1f} s")
         t = time.perf_counter()
         planted = demo.plant_problems(seed)  # also demo.pay_months: January–May 2024 paid
         db.session.commit()
@@ -142,7 +152,7 @@ def build_base(app, size, seed):
         stages["users_and_recheck_s"] = time.perf_counter() - t
         note(f"users + recheck: {stages['users_and_recheck_s']:.1f} s")
         db.session.remove()
-    return counts, planted.get("paid_months"), stages
+    return made, planted.get("paid_months"), stages
 
 
 def copy_up(app, copies):
@@ -182,6 +192,27 @@ def copy_up(app, copies):
         db.session.commit()
         db.session.remove()
     return added
+
+
+def upgrade_and_count(app):
+    """A kept database to the migrations' head (``flask_migrate.upgrade``: nothing when it is
+    there), and its locked lists counted (``counts.recount``) when some have no figures: a
+    database built before migration 0012, or copied (a copy adds lines to the same lists).
+    Returns ``{"upgrade_s", "recount_s", "lists"}``."""
+    from flask_migrate import upgrade
+    out = {}
+    with app.app_context():
+        t = time.perf_counter()
+        upgrade()
+        out["upgrade_s"] = round(time.perf_counter() - t, 1)
+        t = time.perf_counter()
+        missing = db.session.scalar(select(func.count()).select_from(PaymentPeriod).where(
+            PaymentPeriod.status == "locked", PaymentPeriod.counted_at.is_(None)))
+        out["lists"] = counts.recount() if missing else 0
+        db.session.commit()
+        out["recount_s"] = round(time.perf_counter() - t, 1)
+        db.session.remove()
+    return out
 
 
 def analyze(url):
@@ -260,11 +291,48 @@ def time_pages(app, ids, size):
                "sql_ms_of_slowest_request": ms(sql_s),
                "slowest_statement_ms": ms(slow[0]) if slow else None,
                "slowest_statement": " ".join(slow[1].split())[:300] if slow else None,
-               "goal_p95_ms": GOAL_MS}
+               "goal_p95_ms": GOAL_MS, "load": round(os.getloadavg()[0], 2)}
         row["verdict"] = "within" if row["p95_ms"] <= GOAL_MS else "over"
         emit(**row)
         rows.append((row, slow))
     return rows
+
+
+def time_work(app, ids):
+    """The long work of the issue, timed once each: a month's lists for the whole district
+    (``payments.build_area``, June 2024 after May's, then rolled back: the database stays
+    as built) and the district's registry export (``registry.records_in`` → the workbook,
+    as the tree has it: ``write_workbook`` into a temporary file when there is one, else
+    ``workbook``'s bytes)."""
+    import tempfile
+    with app.app_context():
+        user = db.session.scalar(select(User).where(User.username == "district"))
+        t = time.perf_counter()
+        built, skipped = payments.build_area(user.area, "2024-06", ("BTXH", "NCC"), user)
+        db.session.flush()
+        s = time.perf_counter() - t
+        lines = db.session.scalar(select(func.count()).select_from(PaymentLine).where(
+            PaymentLine.period_id.in_([p.id for p in built])))
+        db.session.rollback()
+        emit(what="work", work="payments.build_area (district, 2024-06, BTXH + NCC), rolled back",
+             lists=len(built), skipped=len(skipped), lines=lines, seconds=round(s, 1),
+             lines_per_s=round(lines / s) if s else None, load=os.getloadavg()[0])
+        db.session.remove()
+    with app.app_context(), tempfile.TemporaryDirectory() as tmp:
+        user = db.session.scalar(select(User).where(User.username == "district"))
+        t = time.perf_counter()
+        rows = registry.records_in(user=user)
+        path = Path(tmp) / "registry.xlsx"
+        if hasattr(registry, "write_workbook"):
+            registry.write_workbook(rows, "Danh sách đối tượng", path)
+            size = path.stat().st_size
+        else:
+            size = len(registry.workbook(list(rows), "Danh sách đối tượng"))
+        s = time.perf_counter() - t
+        emit(what="work", work="registry export (district: records_in → xlsx)", records=ids["beneficiaries"],
+             bytes=size, seconds=round(s, 1), records_per_s=round(ids["beneficiaries"] / s),
+             load=os.getloadavg()[0])
+        db.session.remove()
 
 
 def explain(app, rows, top=3):
@@ -312,6 +380,10 @@ def main(argv=None):
                     help="a database on the server to use (the bench creates its own beside it)")
     ap.add_argument("--keep", action="store_true", help="keep the database at the end")
     ap.add_argument("--reuse", action="store_true", help="time the pages of a kept database, no build")
+    ap.add_argument("--skip-work", action="store_true",
+                    help="time no list building and no registry export (only the pages)")
+    ap.add_argument("--build-only", action="store_true", help="build (and keep) the database, time no page")
+    ap.add_argument("--ready-file", help="write 'READY <database url>' into this file once the database is built")
     args = ap.parse_args(argv)
     name = f"portal_scale_{args.size}"
     base = min(args.base, args.size)
@@ -324,36 +396,54 @@ def main(argv=None):
         if not args.reuse:
             note(f"building {name}: demo builder {base:,}, then {copies} SQL copies")
             t = time.perf_counter()
-            counts, paid, stages = build_base(app, base, args.seed)
+            built, paid, stages = build_base(app, base, args.seed)
             base_s = time.perf_counter() - t
-            emit(what="build", stage="demo builder (seed-demo --world 2024)", beneficiaries=counts.get("beneficiaries"),
-                 households=counts.get("households"), paid_months=paid, seconds=round(base_s, 1),
-                 beneficiaries_per_s=round(counts.get("beneficiaries", 0) / base_s),
+            emit(what="build", stage="demo builder (seed-demo --world 2024)", beneficiaries=built.get("beneficiaries"),
+                 households=built.get("households"), paid_months=paid, seconds=round(base_s, 1),
+                 beneficiaries_per_s=round(built.get("beneficiaries", 0) / base_s),
                  **{k: round(v, 1) for k, v in stages.items()})
             if copies:
                 t = time.perf_counter()
                 rows = copy_up(app, copies)
                 s = time.perf_counter() - t
                 emit(what="build", stage=f"INSERT … SELECT, {copies} copies", rows=rows, seconds=round(s, 1),
-                     rows_per_s=round(rows / s), beneficiaries_per_s=round(copies * counts["beneficiaries"] / s))
+                     rows_per_s=round(rows / s), beneficiaries_per_s=round(copies * built["beneficiaries"] / s))
+                with app.app_context():  # the copies' lines went into the same lists: count them again
+                    t = time.perf_counter()
+                    n = counts.recount()
+                    db.session.commit()
+                    db.session.remove()
+                emit(what="build", stage="counts.recount (every locked list)", lists=n,
+                     seconds=round(time.perf_counter() - t, 1))
             t = time.perf_counter()
             analyze(url)
             emit(what="build", stage="VACUUM ANALYZE", seconds=round(time.perf_counter() - t, 1))
+            if args.ready_file:
+                Path(args.ready_file).write_text(f"READY {url}\n")
+        if args.reuse:
+            done = upgrade_and_count(app)
+            t = time.perf_counter()
+            analyze(url)  # an upgrade rewrites rows (finding.commune_id): the visibility map again
+            emit(what="reuse", vacuum_analyze_s=round(time.perf_counter() - t, 1), **done)
         ids = focus(app)
         with admin_conn(url) as conn:
             db_bytes = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
             version = conn.execute("SHOW server_version").fetchone()[0]
         emit(what="dataset", database=name, server_version=version, db_bytes=db_bytes,
              build_total_s=round(time.perf_counter() - started, 1), **ids)
+        if args.build_only:
+            return
         rows = time_pages(app, ids, ids["beneficiaries"])
         over = [r["page"] for r, _ in rows if r["verdict"] == "over"]
         emit(what="summary", size=ids["beneficiaries"], pages=len(rows), within=len(rows) - len(over),
              over=over)
         explain(app, rows)
+        if not args.skip_work:
+            time_work(app, ids)
     finally:
         with app.app_context():
             db.engine.dispose()
-        if not args.keep:
+        if not (args.keep or args.build_only or args.reuse):
             drop_database(args.pg, name)
             note(f"dropped {name}")
     emit(what="elapsed", seconds=round(time.perf_counter() - started, 1))
