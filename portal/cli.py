@@ -289,7 +289,12 @@ def create_user(username, role, area_code, password, full_name):
 @click.option("--world", type=click.Choice(["today", "2024"]), default="today", show_default=True,
               help="today: the cycle run to 11/2026, December 2026 open; 2024: Bình Sơn district in May 2024.")
 def seed_demo(size, seed, world):
-    """Load the synthetic demo data set (invented people only) and the demo users."""
+    """Load the synthetic demo data set (invented people only) and the demo users, whose
+    password is «demo»: refused with PORTAL_ENV=production (a trial database runs without it)."""
+    from .config import is_production
+    if is_production():
+        _fail("seed-demo tạo các tài khoản mẫu với mật khẩu «demo»: không chạy trên CSDL thật "
+              "(PORTAL_ENV=production). Để thử, chạy lệnh này không có PORTAL_ENV.")
     from .services import areas, clock, demo, demo_today
     if not db.session.scalar(select(func.count(Area.id))):
         areas.load_packaged_areas()

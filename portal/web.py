@@ -171,6 +171,13 @@ def download(data, filename, mimetype=XLSX):
         "Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"})
 
 
+def format_size(n):
+    """A file's size in bytes as Vietnamese writes it: ``"840 KB"``, ``"1,8 MB"``."""
+    if n < 1_000_000:
+        return f"{max(1, round(n / 1000))} KB"
+    return f"{n / 1_000_000:.1f}".replace(".", ",") + " MB"
+
+
 def is_long(rows):
     """True when work over ``rows`` rows is long enough for a background job (config
     ``JOB_ROWS``) rather than the request."""
@@ -383,6 +390,7 @@ def init_app(app):
         "severity": lambda s: SEVERITY_LABELS.get(s, s),
         "source": lambda s: SOURCE_LABELS.get(s, s),
         "job_status": lambda s: JOB_STATUS_LABELS.get(s, s),
+        "filesize": format_size,
         "field": lambda s: FIELD_LABELS.get(s, s),
         # The unit above an area as of the open month: never a district from 07/2025.
         "above": lambda area: parent_in(area, clock.open_month()) if area is not None else None,

@@ -63,28 +63,54 @@ def test_a_big_upload_is_read_then_written_by_jobs(client, small_limits):
     assert db.session.scalar(select(func.count(Beneficiary.id))) == 30
 
 
-def test_a_file_without_a_month_fails_with_the_reason_and_can_be_retried(client, small_limits):
+def test_a_file_without_a_month_fails_for_good_with_the_reason(client, small_limits):
     people = filegen.make_people(5, seed=4)
     data = filegen.write_list(people, "csv_comma")  # no title line: no month
     login(client, "commune")
     r = upload(client, data, "ds.csv", program="BTXH")
     job_url = r.headers["Location"]
     job = db.session.get(Job, _job_id(job_url))
-    assert job.status == "failed" and "không ghi tháng" in job.error
+    assert job.status == "failed" and "không ghi tháng" in job.error and job.result == {"final": True}
     page = client.get(job_url).get_data(as_text=True)
-    assert "không ghi tháng" in page and "Thử lại" in page
+    assert "không ghi tháng" in page and "Thử lại" not in page and "Chạy lại cũng không đổi được" in page
     assert db.session.scalar(select(ImportBatch.status)) == "failed"
     batch_id = db.session.scalar(select(ImportBatch.id))
     assert client.get(f"/imports/{batch_id}").headers["Location"].endswith(job_url)
     r = client.post(job_url + "/retry", data={"csrf_token": csrf_token(client, job_url)})
     assert r.status_code == 303
     db.session.expire_all()
-    job = db.session.get(Job, job.id)
-    assert job.status == "failed" and job.attempts == 2  # ran again, same reason
-    # Only a failed job is queued again.
-    job.status = "done"
-    db.session.commit()
-    assert not jobs.retry(job)
+    assert db.session.get(Job, job.id).attempts == 1  # not run again
+    # The file link of a job without a file leads back to its page, which says why.
+    r = client.get(job_url + "/file")
+    assert r.status_code == 303 and r.headers["Location"].endswith(job_url)
+
+
+def test_a_job_that_may_pass_another_time_is_retried(app, client):
+    runs = []
+
+    @jobs.handler("test_flaky")
+    def flaky(job, progress):
+        runs.append(job.attempts)
+        if len(runs) == 1:
+            raise jobs.JobError("Máy bận: thử lại sau.")
+        return {"message": "Xong."}
+
+    try:
+        login(client, "commune")
+        user = db.session.scalars(select(User).where(User.username == "commune")).one()
+        job = jobs.submit("test_flaky", user, None, {}, "Việc thử")
+        assert job.status == "failed" and job.error == "Máy bận: thử lại sau."
+        page = client.get(f"/jobs/{job.id}").get_data(as_text=True)
+        assert "Thử lại" in page
+        r = client.post(f"/jobs/{job.id}/retry", data={"csrf_token": csrf_token(client, f"/jobs/{job.id}")})
+        assert r.status_code == 303
+        db.session.expire_all()
+        job = db.session.get(Job, job.id)
+        assert job.status == "done" and job.attempts == 2 and runs == [1, 2]
+        # Only a failed job is queued again.
+        assert not jobs.retry(job)
+    finally:
+        jobs.HANDLERS.pop("test_flaky")
 
 
 def _running(app, user, started_ago=0):
@@ -113,10 +139,11 @@ def test_the_poll_fragment_is_small_and_the_page_refreshes_without_js(app, clien
     db.session.commit()
     r = client.get(f"/jobs/{job.id}", headers={"HX-Request": "true"})
     assert r.status_code == 204 and r.headers["HX-Refresh"] == "true"
-    job.status, job.result = "done", {"endpoint": "jobs.index", "args": {}}
+    job.status, job.result = "done", {"endpoint": "jobs.index", "args": {}, "message": "Ghi 5.000 dòng."}
     db.session.commit()
     r = client.get(f"/jobs/{job.id}", headers={"HX-Request": "true"})
-    assert r.status_code == 204 and r.headers["HX-Location"] == "/jobs"
+    assert r.status_code == 204 and r.headers["HX-Redirect"] == "/jobs"
+    assert "Đã xong: Đọc danh sách ds.xlsx. Ghi 5.000 dòng." in client.get("/jobs").get_data(as_text=True)
 
 
 def test_jobs_are_seen_only_by_who_started_them(app, client):
@@ -186,7 +213,7 @@ def test_a_jobs_file_is_stored_and_sent_in_pieces(app, client, tmp_path, monkeyp
         job.finished_at = utcnow() - timedelta(days=jobs.KEEP_FILES_DAYS + 1)
         db.session.commit()
         jobs.recover()
-        assert client.get(f"/jobs/{job.id}/file").status_code == 404
+        assert client.get(f"/jobs/{job.id}/file").status_code == 303  # to its page, which says why
         assert "Tệp đã bị xóa" in client.get(f"/jobs/{job.id}").get_data(as_text=True)
     finally:
         jobs.HANDLERS.pop("test_file")

@@ -1,7 +1,7 @@
 """A background job's page in real Chromium (issue 12 §1), at 360 px and at 1366 px.
 
 With JavaScript, the htmx poll of the progress fragment moves the bar without a reload, and
-the job's end takes the browser to its result (``HX-Location``) or reloads the page to show
+the job's end takes the browser to its result (``HX-Redirect``, with a message saying what it did) or reloads the page to show
 the error (``HX-Refresh``), from which «Thử lại» queues it again. Without JavaScript the
 page reloads itself every 5 s (``<noscript>`` refresh) until the job is over. No page logs
 a console error or a Content-Security-Policy violation. And a district officer makes a big
@@ -171,12 +171,14 @@ def test_the_bar_moves_by_polling_then_the_browser_goes_to_the_result(world, ope
     fragments = [r for r in polls if r.status == 200]
     assert fragments and all(len(r.body()) <= 300 for r in fragments), [len(r.body()) for r in fragments]
 
-    finish(app, job_id, status="done", result={"endpoint": "jobs.index", "args": {}})
+    finish(app, job_id, status="done", result={"endpoint": "jobs.index", "args": {}, "message": "Ghi 4.000 dòng."})
     page.wait_for_url(f"{base}/jobs", timeout=POLL_WAIT)
     expect(page.locator("h1")).to_have_text("Việc nền của tôi")
     expect(page.locator(f"a[href='/jobs/{job_id}']")).to_be_visible()
-    assert any(r.status == 204 and r.headers.get("hx-location") == "/jobs" for r in polls)
-    assert page.evaluate("window.__sameDocument") is True  # htmx fetched it (HX-Location)
+    # What the job did, said on the result page once.
+    expect(page.locator(".flash.success")).to_contain_text("Ghi 4.000 dòng.")
+    assert any(r.status == 204 and r.headers.get("hx-redirect") == "/jobs" for r in polls)
+    assert page.evaluate("window.__sameDocument") is None  # a full load of the result page (HX-Redirect)
     page.wait_for_timeout(2500)  # a poll would have fired by now: the old bar polls no more
     assert sum(r.status == 204 for r in polls) == 1
     assert page.problems == []

@@ -57,6 +57,13 @@ def test_production_refuses_to_start_without_a_job_queue(production_env):
         create_app()
 
 
+def test_production_refuses_the_demo_users(production_env):
+    production_env.setenv("RATELIMIT_STORAGE_URI", "memory://")
+    app = create_app()
+    r = app.test_cli_runner().invoke(args=["seed-demo", "--size", "10"])
+    assert r.exit_code == 2 and "mật khẩu «demo»" in r.output
+
+
 def test_production_starts_with_redis_as_the_limiter_store(production_env):
     production_env.setenv("RATELIMIT_STORAGE_URI", "redis://127.0.0.1:6379/13")
     app = create_app()  # fails with "'redis' prerequisite not available" without the package

@@ -173,7 +173,8 @@ def _read_job(job, progress):
         batch.status = "failed"  # kept: «Thử lại» reads it again (a reader's ceiling, say)
         batch.summary = {"job_id": job.id, "error": e.message}
         db.session.commit()
-        raise jobs.JobError(e.message)
+        # Only a reader stopped at its ceiling (a busy machine) may pass another time.
+        raise jobs.JobError(e.message, final=getattr(e, "code", None) != "memory")
     batch.commune_id, batch.month = plan.commune.id, parsed.month
     batch.program = batch.program or parsed.program
     batch.summary = plan.snapshot() | {"job_id": job.id}
@@ -329,16 +330,17 @@ def _write_job(job, progress):
     """Write a previewed batch (``params``: ``batch_id``, ``create_villages``, ``new_grant``
     as ``NewGrant.as_dict``) as the confirm does for a small one."""
     batch = db.session.get(ImportBatch, job.params["batch_id"])
-    if batch.status == "committed":  # written already (this job ran before its end was recorded)
-        return {"endpoint": "progress.commune", "args": {"area_id": batch.commune_id}}
+    if batch.status == "committed":  # written already (a job sent twice, or that ran before its end was recorded)
+        return {"endpoint": "progress.commune", "args": {"area_id": batch.commune_id},
+                "message": _("Danh sách này đã được ghi; không ghi lại.")}
     g = job.params.get("new_grant")
     grant = imports.NewGrant.from_dict(g) if g else None
     try:
         counts = _write(batch, job.user, job.params.get("create_villages"), grant, progress, job.id)
     except _AlreadyDone:
-        raise jobs.JobError(_("Danh sách này đã được xử lý (đã ghi hoặc đã hủy)."))
+        raise jobs.JobError(_("Danh sách này đã được xử lý (đã ghi hoặc đã hủy)."), final=True)
     except imports.ImportRefused as e:
-        raise jobs.JobError(e.message + " " + _("Mở lại trang xem trước để chọn lại."))
+        raise jobs.JobError(e.message + " " + _("Mở lại trang xem trước để chọn lại."), final=True)
     return {"endpoint": "progress.commune", "args": {"area_id": batch.commune_id},
             "message": " ".join(m for m, _c in _written(counts))}
 

@@ -54,7 +54,11 @@ def show(job_id):
             return render("jobs/_status.html", job=job, state=_state(job), poll=POLL_SECONDS)
         result = job.result or {}
         if job.status == "done" and result.get("endpoint"):
-            return Response(status=204, headers={"HX-Location": url_for(result["endpoint"], **result.get("args", {}))})
+            # A full load of the result page (not an htmx swap: that page may answer htmx
+            # with a fragment of itself), which shows what the job did as a message.
+            flash(_("Đã xong: %(title)s.", title=job.title) + (" " + result["message"] if result.get("message") else ""),
+                  "success")
+            return Response(status=204, headers={"HX-Redirect": url_for(result["endpoint"], **result.get("args", {}))})
         return Response(status=204, headers={"HX-Refresh": "true"})
     return render("jobs/show.html", job=job, state=_state(job), poll=POLL_SECONDS,
                   has_file=job.status == "done" and jobs.has_file(job), keep_days=jobs.KEEP_FILES_DAYS)
@@ -65,7 +69,9 @@ def show(job_id):
 def retry(job_id):
     """Queue a failed job again."""
     job = _job(job_id)
-    if not jobs.retry(job):
+    if (job.result or {}).get("final"):
+        flash(_("Chạy lại cũng không đổi được: sửa tệp hoặc lựa chọn rồi gửi lại."), "info")
+    elif not jobs.retry(job):
         flash(_("Việc này không ở trạng thái lỗi: không cần chạy lại."), "info")
     return see_other("jobs.show", job_id=job.id)
 
@@ -73,12 +79,15 @@ def retry(job_id):
 @bp.route("/jobs/<int:job_id>/file")
 @login_required
 def file(job_id):
-    """The job's file, sent piece by piece (never whole in memory); 404 when it has none
-    (not done, or dropped after ``jobs.KEEP_FILES_DAYS`` days)."""
+    """The job's file, sent piece by piece (never whole in memory); without one (not done,
+    failed, or dropped after ``jobs.KEEP_FILES_DAYS`` days) back to the job's page, which
+    says why."""
     job = _job(job_id)
     meta = (job.result or {}).get("file")
     if job.status != "done" or not meta or not jobs.has_file(job):
-        abort(404)
+        flash(_("Chưa có tệp: việc chưa xong, bị lỗi, hoặc tệp đã bị xóa sau %(n)s ngày.", n=jobs.KEEP_FILES_DAYS),
+              "info")
+        return see_other("jobs.show", job_id=job.id)
     return Response(stream_with_context(jobs.file_chunks(job.id)), mimetype=meta["mimetype"], headers={
         "Content-Disposition": f'attachment; filename="{meta["filename"]}"',
         "Content-Length": str(meta["size"]), "Cache-Control": "no-store"})

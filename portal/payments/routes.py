@@ -125,7 +125,7 @@ def _build_job(job, report):
     try:
         built, skipped = payments.build_area(job.area, month, job.params["programs"], job.user, report)
     except payments.PeriodError as e:
-        raise jobs.JobError(str(e))
+        raise jobs.JobError(str(e), final=True)
     db.session.commit()
     message = _("Đã lập %(built)s danh sách tháng %(month)s; %(skipped)s danh sách đã có, giữ nguyên.",
                 built=len(built), month=months.label(month), skipped=len(skipped))

@@ -10,7 +10,7 @@ from ..services import checks, jobs, progress, registry
 from ..services import merge as merging
 from ..services.areas import commune_in, communes_below, member_units, owners
 from ..vn.ids import parse_national_id
-from ..vn.money import parse_amount
+from ..vn.money import format_int, parse_amount
 from ..vn.text import proper_case
 from ..web import get_or_404, is_long, page_arg, render, roles_required, see_other, wants_fragment
 from . import bp
@@ -191,7 +191,8 @@ def _check_later(area):
 
 
 def _checked(result):
-    return _("Đã kiểm tra lại %(records)s hồ sơ: %(added)s vấn đề mới, %(resolved)s vấn đề đã hết.", **result)
+    return _("Đã kiểm tra lại %(records)s hồ sơ: %(added)s vấn đề mới, %(resolved)s vấn đề đã hết.",
+             **{k: format_int(v) for k, v in result.items() if k in ("records", "added", "resolved")})
 
 
 @jobs.handler("check_data")
@@ -199,7 +200,9 @@ def _check_job(job, report):
     """The "đúng, đủ, sạch, sống" checks again on the records of ``job.area``
     (``checks.ids_in_area``: a commune's as its page counts them, a larger unit's every
     record registered below it)."""
-    report(0, None, _("Kiểm tra"))
-    result = checks.recheck(checks.ids_in_area(job.area))
+    ids = checks.ids_in_area(job.area)
+    n = db.session.scalar(select(func.count()).select_from(ids.subquery()))
+    report(0, None, _("Kiểm tra %(n)s hồ sơ", n=format_int(n)))
+    result = checks.recheck(ids)
     db.session.commit()
     return {"endpoint": "quality.overview", "args": {}, "message": _checked(result)}

@@ -44,11 +44,13 @@ PROGRESS_EVERY = 0.5  # seconds between two progress writes (the bar needs no mo
 
 
 class JobError(Exception):
-    """A failure to show the user as it is (a Vietnamese sentence)."""
+    """A failure to show the user as it is (a Vietnamese sentence). ``final``: running the
+    job again cannot change it (the file is not a list, it is another commune's): its page
+    offers no «Thử lại», only the way back to the page that started it."""
 
-    def __init__(self, message):
+    def __init__(self, message, final=False):
         super().__init__(message)
-        self.message = message
+        self.message, self.final = message, final
 
 
 def handler(kind):
@@ -111,7 +113,10 @@ def get_visible(job_id, user):
 
 def retry(job):
     """Queue a failed ``job`` again (its file, if any, is dropped first). Returns ``False``
-    when it is not failed (done, or already queued or running: nothing to do)."""
+    when it is not failed (done, or already queued or running: nothing to do), or failed
+    for good (``JobError(final=True)``)."""
+    if (job.result or {}).get("final"):
+        return False
     n = db.session.execute(update(Job).where(Job.id == job.id, Job.status == "failed").values(
         status="queued", error=None, finished_at=None)).rowcount
     db.session.commit()
@@ -190,7 +195,7 @@ def run(job_id):
         with force_locale((job.params or {}).get("locale") or "vi"):
             result = HANDLERS[job.kind](job, progress) or {}
     except JobError as e:
-        _finish(job_id, "failed", error=e.message)
+        _finish(job_id, "failed", error=e.message, result={"final": True} if e.final else None)
     except Exception:
         log.exception("job %s (%s) failed", job_id, job.kind)
         _finish(job_id, "failed", error=str(_l(
