@@ -1310,7 +1310,11 @@ def commit(p, user, batch=None, create_villages=False, new_grant=None):
     sit above the imports: the caller refreshes the drafts from ``refresh_from`` (the
     earliest month a grant or a stated change touches, or ``None``) with
     ``payments.refresh_drafts``. The result also counts ``proposed`` and lists
-    ``not_proposed`` (``{"row", "name", "message"}``)."""
+    ``not_proposed`` (``{"row", "name", "message"}``).
+
+    Memory is bounded by ``COMMIT_CHUNK``, not by the file: the people added are written
+    that many at a time (flushed, then let go of from the session), the other rows flushed
+    as often; nothing is committed here."""
     check_villages(p, create_villages)
     if new_grant is not None:
         new_grant.check()
@@ -1329,35 +1333,58 @@ def commit(p, user, batch=None, create_villages=False, new_grant=None):
             created[key] = areas.get_or_create_village(commune, r.village)
         return created[key]
 
-    households = {}
-    added = []
-    for r in p.added:
-        v = village_for(r)
-        hkey = (v.id if v else None, r.household_key) if r.household_key else None
-        h = households.get(hkey) if hkey else None
-        if h is None:
-            h = Household(commune_id=commune.id, village_id=v.id if v else None,
-                          head_name=r.values["full_name"], code=r.household_key)
-            db.session.add(h)
-            if hkey:
-                households[hkey] = h
-        b = Beneficiary(program=p.program, commune_id=commune.id, village_id=v.id if v else None,
-                        household=h, name_folded=r.name_key,
-                        **{f: r.values.get(f) for f in FIELDS})
-        if r.account:
-            b.account = Account(**{f: r.account.get(f) for f in ACCOUNT_FIELDS})
-            if _usable(r.account):
-                b.account_status = "has_account"
-                b.payment_method = "cash" if r.account.get("cash") else "account"
-        db.session.add(b)
-        added.append((r, b))
-    db.session.flush()
+    # Bounded memory (bench/README.md, "Memory"): the rows are written COMMIT_CHUNK at a
+    # time, flushed, and the new records of a chunk let go of (``_release``); only ids are
+    # kept for later rows (a household named by several rows) and for the stated changes.
+    households = {}  # (village id, household key) → Household of this chunk, or its id once written
+    stated = {}  # id(ParsedRow) → id of the record added, for the rows that state a change
+    increases = 0
     open_codes = _open_codes([b.id for _, b, _ in p.changed] + [b.id for _, b in p.unchanged])
-    for r, b in added:
-        history.record_creation(b, user, "import", batch)
-        _findings(b, r, batch, set())
-    increases = _record_starts(added, user, batch, new_grant)
-    for r, b, changes in p.changed:
+    for start in range(0, len(p.added), COMMIT_CHUNK):
+        added, made = [], []
+        for r in p.added[start:start + COMMIT_CHUNK]:
+            v = village_for(r)
+            hkey = (v.id if v else None, r.household_key) if r.household_key else None
+            h = households.get(hkey) if hkey else None
+            if h is None:
+                h = Household(commune_id=commune.id, village_id=v.id if v else None,
+                              head_name=r.values["full_name"], code=r.household_key)
+                db.session.add(h)
+                made.append(h)
+                if hkey:
+                    households[hkey] = h
+            b = Beneficiary(program=p.program, commune_id=commune.id, village_id=v.id if v else None,
+                            name_folded=r.name_key, **{f: r.values.get(f) for f in FIELDS})
+            if isinstance(h, int):
+                b.household_id = h
+            else:
+                b.household = h
+            # Every record names these columns (their defaults when the file has no usable
+            # account), so the unit of work inserts a chunk in a few multi-row statements.
+            b.account_status, b.payment_method = "unknown", "cash"
+            if r.account:
+                b.account = Account(**{f: r.account.get(f) for f in ACCOUNT_FIELDS})
+                made.append(b.account)
+                if _usable(r.account):
+                    b.account_status = "has_account"
+                    b.payment_method = "cash" if r.account.get("cash") else "account"
+            db.session.add(b)
+            made.append(b)
+            added.append((r, b))
+        db.session.flush()
+        for r, b in added:
+            history.record_creation(b, user, "import", batch)
+            _findings(b, r, batch, set())
+            if r.stated:
+                stated[id(r)] = b.id
+        increases += _record_starts(added, user, batch, new_grant)
+        db.session.flush()
+        for hkey, h in households.items():
+            if isinstance(h, Household):
+                households[hkey] = h.id
+        del added
+        _release(made)
+    for i, (r, b, changes) in enumerate(p.changed):
         simple = {f: new for f, (old, new) in changes.items() if "." not in f and f != "village"}
         history.set_fields(b, simple, user, "import", batch)
         if "village" in changes:
@@ -1374,25 +1401,45 @@ def commit(p, user, batch=None, create_villages=False, new_grant=None):
                                        "payment_method": "cash" if r.account.get("cash") else "account"},
                                    user, "import", batch)
         _findings(b, r, batch, open_codes.get(b.id, set()))
-    for r, b in p.unchanged:
+        if i % COMMIT_CHUNK == COMMIT_CHUNK - 1:
+            db.session.flush()
+    for i, (r, b) in enumerate(p.unchanged):
         _findings(b, r, batch, open_codes.get(b.id, set()))
+        if i % COMMIT_CHUNK == COMMIT_CHUNK - 1:
+            db.session.flush()
     db.session.flush()
-    stated = _propose_stated(p, dict((id(r), b) for r, b in added), user, batch)
+    stated = _propose_stated(p, stated, user, batch)
     froms = [m for m in (stated["from"], new_grant.month if new_grant is not None else None) if m]
     return {"added": len(p.added), "changed": len(p.changed), "unchanged": len(p.unchanged),
             "increases": increases, "proposed": stated["proposed"], "not_proposed": stated["not_proposed"],
             "refresh_from": min(froms) if froms else None}
 
 
+#: Rows ``commit`` writes per flush: its memory grows with this, not with the file.
+COMMIT_CHUNK = 1000
+
+
+def _release(objects):
+    """Let go of written objects no later row needs: expired (which drops their references
+    to one another, household ↔ members ↔ account, so they are freed without waiting for
+    the cycle collector) and taken out of the session. They stay written; a later read
+    loads them again."""
+    for o in objects:
+        if o in db.session:
+            db.session.expire(o)
+            db.session.expunge(o)
+
+
 def _propose_stated(p, added, user, batch):
     """A proposal for each change the list states (``changes.propose_stated``): it blocks
-    the person's lines from its month until decided or dismissed. A person who cannot take
+    the person's lines from its month until decided or dismissed. ``added``: ``{id(row):
+    id of the record added}`` for the rows of ``p.added`` that state one. A person who cannot take
     it (already stopped, another proposal waiting: a second import of the same list) is
     reported, not proposed. Returns ``{"proposed": n, "not_proposed": [{"row", "name",
     "message"}], "from": the earliest effective month or None}``."""
     proposed, skipped, first = 0, [], None
     for r, b in p.stated():
-        b = b if b is not None else added[id(r)]
+        b = b if b is not None else db.session.get(Beneficiary, added[id(r)])
         where = f"{batch.filename + ', ' if batch is not None and batch.filename else ''}" \
                 f"{r.sheet + ', ' if r.sheet else ''}dòng {r.row}"
         try:
@@ -1457,8 +1504,8 @@ def _findings(b, r, batch, open_codes):
         if i.code in open_codes or i.code in ("legacy_encoding", "stated_change", "stated_settled"):
             continue
         open_codes.add(i.code)
-        db.session.add(Finding(beneficiary_id=b.id, code=i.code, severity=i.severity,
-                               field=i.column, message=i.message, source="import",
+        db.session.add(Finding(beneficiary_id=b.id, commune_id=b.commune_id, code=i.code,
+                               severity=i.severity, field=i.column, message=i.message, source="import",
                                batch_id=batch.id if batch else None, sheet=i.sheet, row=i.row))
 
 
