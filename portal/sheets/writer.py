@@ -65,8 +65,12 @@ class FormSheet:
     def font(self, size=12, bold=False, italic=False):
         return Font(name=self.FONT, size=size, bold=bold, italic=italic)
 
+    def _cell(self, row, col):
+        return self.ws.cell(row=row, column=col)
+
     def put(self, row, col, value, bold=False, italic=False, size=12, align=None, fmt=None, box=False):
-        c = self.ws.cell(row=row, column=col, value=value)
+        c = self._cell(row, col)
+        c.value = value
         if isinstance(value, str):
             c.data_type = "s"
         c.font = self.font(size, bold, italic)
@@ -156,20 +160,6 @@ class StreamSheet(FormSheet):
             cells = self._rows.pop(self._next, {})
             self.ws.append([cells.get(c) for c in range(1, max(cells, default=0) + 1)])
             self._next += 1
-
-    def put(self, row, col, value, bold=False, italic=False, size=12, align=None, fmt=None, box=False):
-        c = self._cell(row, col)
-        c.value = value
-        if isinstance(value, str):
-            c.data_type = "s"
-        c.font = self.font(size, bold, italic)
-        if align is not None:
-            c.alignment = align
-        if fmt:
-            c.number_format = fmt
-        if box:
-            c.border = self.BOX
-        return c
 
     def merged(self, row, first, last, value, align=FormSheet.CENTRE, **style):
         if last > first:
