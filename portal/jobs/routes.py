@@ -45,8 +45,9 @@ def index():
 @login_required
 def show(job_id):
     """A job's page. An htmx poll of it gets the progress fragment (≤ 300 B) while the job
-    runs; once it is over, the poll is told to go to its result (``HX-Location``) or to
-    reload the page (``HX-Refresh``), which then shows the result or the error. Without
+    runs; once it is over, the poll is told to load its result page (``HX-Redirect``, with
+    what the job did as a message) or to reload this page (``HX-Refresh``), which then
+    shows the result or the error. Without
     JavaScript the page reloads itself while the job runs (``<noscript>`` refresh)."""
     job = _job(job_id)
     if wants_fragment():
