@@ -46,8 +46,9 @@ def make_huey(url, name="portal"):
 
 def init_app(app, run_job, recover_jobs):
     """Create the app's queue; register on it the task that runs a job (``run_job(job_id)``)
-    and the recovery of jobs whose worker died (``recover_jobs()``: each minute, and as
-    each worker starts). Both are called in an app context."""
+    and the recovery of jobs whose worker died (``recover_jobs(requeue_queued=…)``: each
+    minute, and as each worker starts, then with the queued jobs too). Both are called in
+    an app context."""
     huey = make_huey(app.config["JOB_QUEUE_URL"], app.config["JOB_QUEUE_NAME"])
     app.extensions["huey"] = huey
 
@@ -60,12 +61,13 @@ def init_app(app, run_job, recover_jobs):
 
     app.extensions["job_task"] = huey.task(name=RUN_TASK)(run)
 
-    def recover():
+    def recover(requeue_queued=False):
         with app.app_context():
-            recover_jobs()
+            recover_jobs(requeue_queued=requeue_queued)
 
     huey.periodic_task(crontab(minute="*"), name="portal.recover_jobs")(recover)  # each minute
-    huey.on_startup("portal.recover_jobs")(recover)  # and as each worker starts
+    # As each worker starts, the queued jobs too: a Redis that restarted has lost them.
+    huey.on_startup("portal.recover_jobs")(lambda: recover(requeue_queued=True))
     return huey
 
 

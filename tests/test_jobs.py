@@ -348,3 +348,23 @@ def test_the_default_worker_takes_jobs_from_the_sqlite_queue(tmp_path):
             worker.send_signal(signal.SIGINT)  # Ctrl-C: stops once the running jobs are done
             assert worker.wait(timeout=20) == 0, log.read_text()
         db.session.remove()
+
+
+def test_a_starting_worker_queues_again_the_jobs_a_lost_queue_held(app, client, small_limits):
+    """Redis keeps nothing on disk here: after its restart the queue is empty and a job
+    still ``queued`` in the database would wait for ever. A worker's start-up queues them
+    again (and a job queued twice runs once)."""
+    people = filegen.make_people(4, seed=6)
+    login(client, "commune")
+    r = upload(client, filegen.write_list(people, "xlsx_two_row"))
+    job = db.session.get(Job, _job_id(r.headers["Location"]))
+    batch = db.session.get(ImportBatch, job.params["batch_id"])
+    job.status, batch.status = "queued", "reading"  # as if its queue had lost it before it ran
+    db.session.commit()
+    assert jobs.recover() == []  # the periodic recovery leaves queued jobs to the queue
+    hooks = app.extensions["huey"]._startup
+    hooks["portal.recover_jobs"]()  # what each worker runs as it starts
+    db.session.expire_all()
+    job = db.session.get(Job, job.id)
+    assert job.status == "done" and job.attempts == 2
+    assert db.session.get(ImportBatch, batch.id).status == "preview"

@@ -23,7 +23,7 @@ import socket
 import tempfile
 import threading
 import time
-from datetime import timedelta
+from datetime import timedelta, timezone
 
 from flask import has_request_context
 from flask_babel import force_locale, get_locale, lazy_gettext as _l
@@ -236,7 +236,7 @@ def recover(stale_seconds=None, requeue_queued=False):
                 again.append(job)
             continue
         beat = queue.get_progress(job.id)
-        last = beat["at"] if beat else (job.started_at or job.created_at).timestamp()
+        last = beat["at"] if beat else (job.started_at or job.created_at).replace(tzinfo=timezone.utc).timestamp()
         if now - last < stale:
             continue
         if job.attempts >= MAX_ATTEMPTS:
