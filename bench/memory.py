@@ -88,6 +88,20 @@ def _app(url):
     return create_app({"SQLALCHEMY_DATABASE_URI": url, "WTF_CSRF_ENABLED": False})
 
 
+def _write_counted(items, write_workbook, title, path):
+    """``write_workbook(items, title, path)`` (a streaming writer), returning how many
+    items it took."""
+    counted = 0
+
+    def each():
+        nonlocal counted
+        for item in items:
+            counted += 1
+            yield item
+    write_workbook(each(), title, path)
+    return counted
+
+
 def child_export(url, out_dir):
     from sqlalchemy import func, select
 
@@ -100,16 +114,10 @@ def child_export(url, out_dir):
         start = rss_mb()
         t0 = time.perf_counter()
         path = Path(out_dir) / "registry.xlsx"
-        counted = [0]
-
-        def rows():
-            for r in registry.records_in(None, None):
-                counted[0] += 1
-                yield r
-        registry.write_workbook(rows(), "DANH SÁCH ĐỐI TƯỢNG", path)
+        rows = _write_counted(registry.records_in(None, None), registry.write_workbook, "DANH SÁCH ĐỐI TƯỢNG", path)
         seconds = time.perf_counter() - t0
         db.session.rollback()
-        return {"rows": counted[0], "registry": n, "file_bytes": path.stat().st_size,
+        return {"rows": rows, "registry": n, "file_bytes": path.stat().st_size,
                 "start_rss_mb": start, "seconds": seconds}
 
 
@@ -125,16 +133,10 @@ def child_police(url, out_dir):
         start = rss_mb()
         t0 = time.perf_counter()
         path = Path(out_dir) / "police.xlsx"
-        counted = [0]
-
-        def rows():
-            for b in police.to_verify_all(user, MONTH):
-                counted[0] += 1
-                yield b
-        police.write_workbook(rows(), "BẢNG XÁC MINH", path)
+        rows = _write_counted(police.to_verify_all(user, MONTH), police.write_workbook, "BẢNG XÁC MINH", path)
         seconds = time.perf_counter() - t0
         db.session.rollback()
-        return {"rows": counted[0], "user": user.username, "file_bytes": path.stat().st_size,
+        return {"rows": rows, "user": user.username, "file_bytes": path.stat().st_size,
                 "start_rss_mb": start, "seconds": seconds}
 
 
