@@ -16,8 +16,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-# The English option: compile the translations (the .po files are the source).
-translations: $(VENV)/.installed
+# The English option: compile the translations (the .po files are the source), only when
+# a .po changed (CI runs the suite twice side by side: no .mo rewritten under a running one).
+MO = portal/translations/en/LC_MESSAGES/messages.mo
+translations: $(MO)
+$(MO): portal/translations/en/LC_MESSAGES/messages.po | $(VENV)/.installed
 	$(BIN)/pybabel compile -f -d portal/translations
 
 # After changing texts: extract them and merge into the .po files, then translate.
