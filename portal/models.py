@@ -301,6 +301,58 @@ class Finding(db.Model):
                             "code", "beneficiary_id"),)
 
 
+# The data-quality counters, kept by database triggers on ``finding`` and ``beneficiary``
+# (services/quality_counts.py, migration 0014). No foreign keys: counters, not facts.
+class FindingCount(db.Model):
+    """The open findings the quality pages count (``checks._open_check``) of one (commune,
+    code, severity)."""
+
+    __tablename__ = "finding_count"
+    commune_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    severity: Mapped[str] = mapped_column(String(8), primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class QualityRecord(db.Model):
+    """A record with at least one open counted finding (none: no row): how many are errors
+    and how many not, ``rank`` 0 with an error and 1 without, ``name_folded`` the record's;
+    the commune's worklist is read in the order of ``ix_quality_record_worklist``."""
+
+    __tablename__ = "quality_record"
+    beneficiary_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    commune_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    name_folded: Mapped[str | None] = mapped_column(String(120))
+    errors: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    warnings: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rank: Mapped[int] = mapped_column(db.SmallInteger, default=1, server_default="1")
+    __table_args__ = (Index("ix_quality_record_worklist", "commune_id", "rank", "name_folded", "beneficiary_id"),)
+
+
+class QualityCount(db.Model):
+    """Per commune: its records not merged, those with an open error, those with any open
+    counted finding."""
+
+    __tablename__ = "quality_count"
+    commune_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    records: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    with_error: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    with_finding: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+def _quality_count_triggers(target, connection, **kw):
+    """After ``create_all``: the triggers keeping the quality counters
+    (services/quality_counts.py), the same DDL as migration 0014."""
+    from .services import quality_counts
+    if "quality_count" not in target.tables or connection.dialect.name not in ("sqlite", "postgresql"):
+        return
+    for statement in quality_counts.create_statements(connection.dialect.name):
+        connection.exec_driver_sql(statement)
+
+
+db.event.listen(db.metadata, "after_create", _quality_count_triggers)
+
+
 class Target(db.Model):
     """Chỉ tiêu — one version of a target rate (percent) for one indicator and program, in
     force from the month ``valid_from`` (``YYYY-MM``) until the next version of the same

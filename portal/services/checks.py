@@ -12,11 +12,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import and_, case, exists, func, select, union_all, update
 from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
-from ..models import Account, Area, Beneficiary, Finding, StandardLevel, utcnow
+from ..models import (Account, Area, Beneficiary, Finding, FindingCount, QualityCount, QualityRecord,
+                      StandardLevel, utcnow)
 from ..vn.banks import by_bin, check_account_number
 from ..vn.ids import id_consistency, mask_id, province_name
 from ..vn.text import nfc, proper_case
@@ -363,13 +365,12 @@ def run_checks(ids_query, on, campaign_start):
             Finding.beneficiary_id.in_(ids_query), Finding.source == "check",
             Finding.resolved_at.is_(None))):
         open_rows[f.beneficiary_id][f.code] = f
-    added = resolved = 0
+    added = 0
     now = utcnow()
     new = []
+    gone = []  # findings to resolve: one UPDATE per 5,000 (the counters' triggers run once for each)
     for bid in set(open_rows) - set(hits):  # merged away: nothing is checked on it any more
-        for finding in open_rows[bid].values():
-            finding.resolved_at = now
-            resolved += 1
+        gone.extend(open_rows[bid].values())
     for bid, found in hits.items():
         current = open_rows.get(bid, {})
         seen = set()
@@ -383,10 +384,14 @@ def run_checks(ids_query, on, campaign_start):
                 new.append({"beneficiary_id": bid, "code": code, "severity": rule.severity,
                             "field": rule.field, "message": message, "source": "check",
                             "created_at": now})
-        for code, finding in current.items():
-            if code not in seen:
-                finding.resolved_at = now
-                resolved += 1
+        gone.extend(finding for code, finding in current.items() if code not in seen)
+    for i in range(0, len(gone), 5000):
+        chunk = gone[i:i + 5000]
+        db.session.execute(update(Finding).where(Finding.id.in_([f.id for f in chunk])).values(resolved_at=now),
+                           execution_options={"synchronize_session": False})
+        for finding in chunk:
+            set_committed_value(finding, "resolved_at", now)
+    resolved = len(gone)
     if new:
         commune = {}
         bids = sorted({row["beneficiary_id"] for row in new})
@@ -456,36 +461,22 @@ def _open_check():
     return and_(Finding.source.in_(("check", "police")), Finding.resolved_at.is_(None))
 
 
-def commune_summaries(commune_ids, owner=None):
-    """``{commune id: {"records", "with_error", "clean", "clean_rate", "errors", "warnings",
-    "by_rule": {code: n}}}``: exact counts of the open check findings per commune.
-
-    ``owner`` (``{unit id: commune id}``, ``areas.owners`` of the communes in a month) adds
-    the records of each unit up under the commune it belongs to then: from 07/2025 a new
-    commune counts those of the old communes merged into it. Without it each commune
-    counts the records registered in it."""
+def _summaries(commune_ids, owner, count):
+    """Add up per commune what ``count(units)`` returns for the units ``owner`` names,
+    ``(records, findings, with_error)``: rows ``(unit, n)``, ``(unit, code, severity, n)``
+    and ``(unit, n)``; see :func:`commune_summaries`."""
     wanted = set(commune_ids)
     owner = {u: cid for u, cid in (owner or {cid: cid for cid in wanted}).items() if cid in wanted}
-    units = sorted(owner)
     out = {cid: {"records": 0, "with_error": 0, "errors": 0, "warnings": 0, "by_rule": {}}
            for cid in commune_ids}
-    for unit, n in db.session.execute(
-            select(Beneficiary.commune_id, func.count()).where(Beneficiary.commune_id.in_(units),
-                                                               Beneficiary.status != "merged")
-            .group_by(Beneficiary.commune_id)):
+    records, findings, with_error = count(sorted(owner))
+    for unit, n in records:
         out[owner[unit]]["records"] += n
-    # Finding.commune_id is the record's commune: no join to the registry (ix_finding_commune_open).
-    for unit, code, severity, n in db.session.execute(
-            select(Finding.commune_id, Finding.code, Finding.severity, func.count())
-            .where(Finding.commune_id.in_(units), _open_check())
-            .group_by(Finding.commune_id, Finding.code, Finding.severity)):
+    for unit, code, severity, n in findings:
         s = out[owner[unit]]
         s["by_rule"][code] = s["by_rule"].get(code, 0) + n
         s["errors" if severity == "error" else "warnings"] += n
-    for unit, n in db.session.execute(
-            select(Finding.commune_id, func.count(func.distinct(Finding.beneficiary_id)))
-            .where(Finding.commune_id.in_(units), _open_check(), Finding.severity == "error")
-            .group_by(Finding.commune_id)):
+    for unit, n in with_error:
         out[owner[unit]]["with_error"] += n  # a record lies in one unit: the sum is exact
     for s in out.values():
         s["clean"] = s["records"] - s["with_error"]
@@ -493,12 +484,123 @@ def commune_summaries(commune_ids, owner=None):
     return out
 
 
+def commune_summaries(commune_ids, owner=None):
+    """``{commune id: {"records", "with_error", "clean", "clean_rate", "errors", "warnings",
+    "by_rule": {code: n}}}``: exact counts of the open check and police findings per
+    commune (``_open_check``), read from the counters the database keeps
+    (``services/quality_counts.py``: a few rows per commune, whatever the registry's size).
+    ``records``: the records not merged; ``with_error``: those with an open error.
+
+    ``owner`` (``{unit id: commune id}``, ``areas.owners`` of the communes in a month) adds
+    the records of each unit up under the commune it belongs to then: from 07/2025 a new
+    commune counts those of the old communes merged into it. Without it each commune
+    counts the records registered in it."""
+    def count(units):
+        kept = db.session.execute(select(QualityCount.commune_id, QualityCount.records, QualityCount.with_error)
+                                  .where(QualityCount.commune_id.in_(units))).all()
+        findings = db.session.execute(
+            select(FindingCount.commune_id, FindingCount.code, FindingCount.severity, FindingCount.n)
+            .where(FindingCount.commune_id.in_(units), FindingCount.n != 0)).all()
+        return [(u, n) for u, n, _e in kept], findings, [(u, e) for u, _n, e in kept]
+    return _summaries(commune_ids, owner, count)
+
+
+def _summaries_live(commune_ids, owner=None):
+    """:func:`commune_summaries` counted from the findings and the registry (the reference
+    the counters are tested against; linear in the open findings of the communes)."""
+    def count(units):
+        records = db.session.execute(
+            select(Beneficiary.commune_id, func.count()).where(Beneficiary.commune_id.in_(units),
+                                                               Beneficiary.status != "merged")
+            .group_by(Beneficiary.commune_id)).all()
+        # Finding.commune_id is the record's commune: no join to the registry (ix_finding_commune_open).
+        findings = db.session.execute(
+            select(Finding.commune_id, Finding.code, Finding.severity, func.count())
+            .where(Finding.commune_id.in_(units), _open_check())
+            .group_by(Finding.commune_id, Finding.code, Finding.severity)).all()
+        with_error = db.session.execute(
+            select(Finding.commune_id, func.count(func.distinct(Finding.beneficiary_id)))
+            .where(Finding.commune_id.in_(units), _open_check(), Finding.severity == "error")
+            .group_by(Finding.commune_id)).all()
+        return records, findings, with_error
+    return _summaries(commune_ids, owner, count)
+
+
+_ORDER = (QualityRecord.rank, QualityRecord.name_folded, QualityRecord.beneficiary_id)
+# A rule hit by fewer than this share of a commune's flagged records is listed from its
+# findings; a commoner one by walking the worklist's order until a page is full.
+RARE = 20
+
+
+def _ordered_ids(units, where, offset, limit):
+    """The ids of one page of ``quality_record`` rows of ``units`` meeting ``where``, worst
+    first (an error), then by folded name, then id. Each unit is read in the order of
+    ``ix_quality_record_worklist`` (at most ``offset + limit`` rows of it); several units'
+    first rows are merged by the database."""
+    if len(units) == 1:
+        return db.session.scalars(select(QualityRecord.beneficiary_id)
+                                  .where(QualityRecord.commune_id == units[0], *where)
+                                  .order_by(*_ORDER).offset(offset).limit(limit)).all()
+    parts = [select(QualityRecord.beneficiary_id, QualityRecord.rank, QualityRecord.name_folded)
+             .where(QualityRecord.commune_id == unit, *where).order_by(*_ORDER).limit(offset + limit).subquery()
+             for unit in units]
+    merged = union_all(*[select(p) for p in parts]).subquery()
+    return db.session.scalars(select(merged.c.beneficiary_id)
+                              .order_by(merged.c.rank, merged.c.name_folded, merged.c.beneficiary_id)
+                              .offset(offset).limit(limit)).all()
+
+
 def worklist(units, rule=None, page=1, per_page=30):
     """Records with open check findings registered in ``units`` (a commune id, or the list
     of ``areas.member_units``: a new commune and the old communes merged into it), worst
-    first (an error, then by name), optionally only those hitting ``rule``. Returns
+    first (an error, then by name, then id), optionally only those hitting ``rule``. Returns
     ``(rows, total)``; each row is ``(beneficiary, [findings])``, the beneficiary's village
-    and commune loaded."""
+    and commune loaded.
+
+    Read from the counters (``services/quality_counts.py``): the total from
+    ``quality_count.with_finding`` or, for a rule, ``finding_count`` (a record has at most
+    one open finding per code: ``run_checks`` keys them by code, the police's answer
+    resolves its earlier ones); the page in the order of ``ix_quality_record_worklist``.
+    The first page costs the same at any size of the registry; page ``p`` reads about
+    ``p × per_page`` index entries per unit (OFFSET). A rule hit by few records
+    (:data:`RARE`) is listed from its findings instead."""
+    units = [units] if isinstance(units, int) else list(units)
+    if not units:
+        return [], 0
+    offset = (page - 1) * per_page
+    flagged = db.session.scalar(select(func.coalesce(func.sum(QualityCount.with_finding), 0))
+                                .where(QualityCount.commune_id.in_(units)))
+    where = []
+    if rule:
+        by_severity = dict(db.session.execute(
+            select(FindingCount.severity, func.sum(FindingCount.n))
+            .where(FindingCount.commune_id.in_(units), FindingCount.code == rule, FindingCount.n != 0)
+            .group_by(FindingCount.severity)).all())
+        total = sum(by_severity.values())
+        if total * RARE < flagged:
+            where.append(QualityRecord.beneficiary_id.in_(select(Finding.beneficiary_id).where(
+                Finding.commune_id.in_(units), Finding.resolved_at.is_(None),
+                Finding.source.in_(("check", "police")), Finding.severity.in_(sorted(by_severity)),
+                Finding.code == rule)))
+        else:
+            where.append(exists().where(Finding.beneficiary_id == QualityRecord.beneficiary_id,
+                                        Finding.code == rule, _open_check()))
+    else:
+        total = flagged
+    ids = _ordered_ids(units, where, offset, per_page) if total else []
+    people = {b.id: b for b in db.session.scalars(select(Beneficiary).where(Beneficiary.id.in_(ids))
+                                                  .options(selectinload(Beneficiary.village),
+                                                           selectinload(Beneficiary.commune)))}
+    found = defaultdict(list)
+    for f in db.session.scalars(select(Finding).where(Finding.beneficiary_id.in_(ids), _open_check())
+                                .order_by(Finding.severity, Finding.code)):
+        found[f.beneficiary_id].append(f)
+    return [(people[i], found[i]) for i in ids], total
+
+
+def _worklist_live(units, rule=None, page=1, per_page=30):
+    """``(ids of the page, total)`` of :func:`worklist` counted from the findings (the
+    reference its counters are tested against)."""
     units = [units] if isinstance(units, int) else list(units)
     worst = func.max(case((Finding.severity == "error", 1), else_=0))
     mine = [Finding.commune_id.in_(units), _open_check()]
@@ -508,16 +610,9 @@ def worklist(units, rule=None, page=1, per_page=30):
     total = db.session.scalar(select(func.count(func.distinct(Finding.beneficiary_id))).where(*mine))
     q = (select(Beneficiary.id).join(Finding, Finding.beneficiary_id == Beneficiary.id).where(*mine)
          .group_by(Beneficiary.id, Beneficiary.name_folded))
-    ids = db.session.scalars(q.order_by(worst.desc(), Beneficiary.name_folded)
+    ids = db.session.scalars(q.order_by(worst.desc(), Beneficiary.name_folded, Beneficiary.id)
                              .limit(per_page).offset((page - 1) * per_page)).all()
-    people = {b.id: b for b in db.session.scalars(select(Beneficiary).where(Beneficiary.id.in_(ids))
-                                                  .options(selectinload(Beneficiary.village),
-                                                           selectinload(Beneficiary.commune)))}
-    found = defaultdict(list)
-    for f in db.session.scalars(select(Finding).where(Finding.beneficiary_id.in_(ids), _open_check())
-                                .order_by(Finding.severity, Finding.code)):
-        found[f.beneficiary_id].append(f)
-    return [(people[i], found[i]) for i in ids], total
+    return ids, total
 
 
 def findings_of(beneficiary_id):
