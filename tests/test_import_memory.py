@@ -1,12 +1,18 @@
-"""``imports.commit`` holds bounded memory (issue 12 §4, bench/README.md "Memory"): it writes
-``COMMIT_CHUNK`` rows at a time and lets go of them, and what it writes does not depend
-on the chunk's size."""
+"""An import holds bounded memory (issue 12 §4, bench/README.md "Memory"): the reading
+child sends a sheet back in pieces (``reader.PIECE_ROWS`` rows a message), ``parse`` keeps a
+row in a compact form, and ``imports.commit`` writes ``COMMIT_CHUNK`` rows at a time and lets
+go of them; what it writes does not depend on the chunk's size."""
+import gc
+import pickle
+import tracemalloc
+
 import pytest
 from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Account, Area, Beneficiary, ChangeProposal, Event, Finding, Household
 from portal.services import areas, history, imports
+from portal.sheets import guard, reader
 from tests import filegen
 
 ROWS = 3000
@@ -14,6 +20,10 @@ CHUNK = 250
 # A chunk's records, households and accounts (3 × CHUNK), the areas and the user; one
 # chunk of the whole file holds 3 × ROWS by its last row.
 CEILING = 3 * CHUNK + 100
+# Bytes a parsed row holds (its values, account, issues, strings), measured with tracemalloc
+# on ROWS rows: about 800 (750 for the bench's 99,900 rows); 1,500 with a dict of values,
+# a dict per row object and a copy of every village, category and note.
+ROW_BYTES_CEILING = 1000
 
 
 @pytest.fixture(scope="module")
@@ -100,3 +110,70 @@ def test_commit_holds_one_chunk_and_writes_the_same(app, file_bytes, monkeypatch
     assert any(r[-4] <= i - CHUNK for i, r in enumerate(again["records"]))
     assert again["households"] < ROWS
     assert len(again["findings"]) > 10 and len(again["accounts"]) > ROWS // 3
+
+
+def test_the_reader_sends_a_sheet_in_pieces(file_bytes, monkeypatch):
+    """No message from the reading child holds the whole sheet: each holds at most
+    ``PIECE_ROWS`` rows, and the pieces make the same sheets as a read in-process."""
+    monkeypatch.setattr(reader, "PIECE_ROWS", 500)  # the forked child reads it too
+    out = guard.run_limited(reader.read_pieces, file_bytes, "ds.xlsx", limits=guard.DEFAULT, stream=True)
+    assert out.kind == "ok", (out.kind, out.value, out.detail)
+    whole = reader.read_workbook_unguarded(file_bytes, "ds.xlsx")
+    assert len(whole[0].rows) > 6 * reader.PIECE_ROWS
+    sheets = [p for p in out.value if isinstance(p, reader.Sheet)]
+    pieces = [p for p in out.value if not isinstance(p, reader.Sheet)]
+    assert len(sheets) == len(whole) and max(map(len, pieces)) == reader.PIECE_ROWS
+    assert out.largest_message * 4 < len(pickle.dumps(whole))
+    assert reader.read_workbook(file_bytes, "ds.xlsx") == whole
+
+
+def test_the_reader_streams_its_refusals_too():
+    """A refusal found after pieces were sent is still the whole answer (nothing of the file
+    comes back), in the child as in-process."""
+    data = filegen.write_list(filegen.make_people(5, seed=3), "csv_comma")
+    blank = b" ,\n" * 3
+    for limits in (guard.DEFAULT, guard.Limits(memory_mb=0)):
+        out = guard.run_limited(reader.read_pieces, blank, None, limits=limits, stream=True)
+        assert out.kind == "raised" and out.value.code == "empty"
+        out = guard.run_limited(reader.read_pieces, data, None, limits=limits, stream=True)
+        assert out.kind == "ok" and isinstance(out.value[0], reader.Sheet)
+
+
+def _parsed_bytes(data):
+    """Bytes the ``Parsed`` of ``data`` holds once the sheet is let go (tracemalloc)."""
+    imports.parse(data, "ds.xlsx", "BTXH", "2024-05")  # caches warmed: not counted
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        parsed = imports.parse(data, "ds.xlsx", "BTXH", "2024-05")
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    return parsed, held
+
+
+def test_parsed_rows_stay_compact(app, file_bytes):
+    parsed, held = _parsed_bytes(file_bytes)
+    assert len(parsed.rows) == ROWS
+    print(f"{held / ROWS:.0f} B a parsed row")
+    assert held / ROWS < ROW_BYTES_CEILING, held / ROWS
+    r = parsed.rows[1]
+    assert not hasattr(r, "__dict__")
+    # The values read like the dict they were: absent keys absent, equal to a dict.
+    assert dict(r.values) == {f: r.values[f] for f in imports.FIELDS}
+    assert r.values == dict(r.values) and list(r.values) == list(imports.FIELDS)
+    skipped = imports.parse_row("S", 9, {"name": "An"}, {})
+    assert skipped.skipped and "national_id" not in skipped.values
+    assert skipped.values.get("national_id") is None and len(skipped.values) == 4
+    with pytest.raises(KeyError):
+        skipped.values["national_id"]
+    with pytest.raises(KeyError):
+        skipped.values["nonsense"] = 1
+    # A village named on many rows is one string, not a copy a row.
+    villages = {}
+    for row in parsed.rows:
+        if row.village:
+            villages.setdefault(row.village, set()).add(id(row.village))
+    assert villages and all(len(ids) == 1 for ids in villages.values())

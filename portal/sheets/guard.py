@@ -16,6 +16,8 @@ import faulthandler
 import multiprocessing
 import resource
 import signal
+import time
+from multiprocessing.reduction import ForkingPickler
 from dataclasses import dataclass
 
 __all__ = ["Limits", "Outcome", "run_limited", "DEFAULT"]
@@ -47,6 +49,7 @@ class Outcome:
     detail: str = ""
     peak_kb: int | None = None   # the child's peak resident memory (KB), when it reported
     added_kb: int | None = None  # … less what it had at the start (shared with the parent)
+    largest_message: int | None = None  # bytes of the largest message the child sent
 
 
 def _status_kb(key: str) -> int:
@@ -61,7 +64,7 @@ def _status_kb(key: str) -> int:
     return 0
 
 
-def _child(conn, fn, args, limits: Limits):
+def _child(conn, fn, args, limits: Limits, stream: bool):
     faulthandler.disable()  # an abort here is an expected outcome, told to the parent
     try:
         start_kb = _status_kb("VmRSS")
@@ -69,52 +72,76 @@ def _child(conn, fn, args, limits: Limits):
         resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
         resource.setrlimit(resource.RLIMIT_CPU, (limits.seconds, limits.seconds + 5))
         try:
-            kind, value = "ok", fn(*args)
+            if stream:
+                for piece in fn(*args):
+                    conn.send(("piece", piece))
+                    del piece  # sent: the child keeps nothing of it
+                kind, value = "ok", None
+            else:
+                kind, value = "ok", fn(*args)
         except MemoryError:
             kind, value = "memory", None
         except Exception as exc:  # handed to the parent, which raises it
             kind, value = "raised", exc
         peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         try:
-            conn.send((kind, value, peak_kb, start_kb))
+            conn.send(("end", kind, value, peak_kb, start_kb))
         except MemoryError:
-            conn.send(("memory", None, peak_kb, start_kb))
+            conn.send(("end", "memory", None, peak_kb, start_kb))
         except Exception as exc:  # an exception that cannot be pickled
-            conn.send(("raised", RuntimeError(repr(exc)), peak_kb, start_kb))
+            conn.send(("end", "raised", RuntimeError(repr(exc)), peak_kb, start_kb))
     finally:
         conn.close()
 
 
-def run_limited(fn, *args, limits: Limits = DEFAULT) -> Outcome:
+def run_limited(fn, *args, limits: Limits = DEFAULT, stream: bool = False) -> Outcome:
     """Call ``fn(*args)`` in a forked child capped by ``limits``; never raises for what the
     child does (see :class:`Outcome`). ``fn``'s result and exceptions must pickle.
+
+    With ``stream``, ``fn(*args)`` returns an iterable whose items the child sends one
+    message each as it makes them, and ``Outcome.value`` is the list of the items (when
+    ``kind`` is ``"ok"``; items sent before an exception are dropped): a big result crosses
+    the pipe in pieces, so that neither process holds it whole as one pickle besides its
+    objects. ``Outcome.largest_message`` gives the size of the biggest message (bytes).
 
     With ``limits.memory_mb == 0``, or where ``fork`` is missing, ``fn`` runs in-process
     and only its own exceptions are caught.
     """
     if limits.memory_mb <= 0 or "fork" not in multiprocessing.get_all_start_methods():
         try:
-            return Outcome("ok", fn(*args))
+            return Outcome("ok", list(fn(*args)) if stream else fn(*args))
         except MemoryError:
             return Outcome("memory")
         except Exception as exc:
             return Outcome("raised", exc)
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(send, fn, args, limits), daemon=True)
+    proc = ctx.Process(target=_child, args=(send, fn, args, limits, stream), daemon=True)
     proc.start()
     send.close()
+    # CPU seconds, and some waiting for a busy core
+    deadline = time.monotonic() + limits.seconds * 1.5 + 1
+    pieces, largest = [], 0
     try:
-        if receive.poll(limits.seconds * 1.5 + 1):  # CPU seconds, and some waiting for a busy core
+        while True:
+            if not receive.poll(max(0.0, deadline - time.monotonic())):
+                proc.kill()
+                proc.join(5)
+                return Outcome("timeout", detail=f"{limits.seconds} s")
             try:
-                kind, value, peak_kb, start_kb = receive.recv()
-                return Outcome(kind, value, peak_kb=peak_kb, added_kb=peak_kb - start_kb)
+                message = receive.recv_bytes()
             except (EOFError, OSError):
-                pass  # the child died while sending or before: its exit code says how
-        else:
-            proc.kill()
-            proc.join(5)
-            return Outcome("timeout", detail=f"{limits.seconds} s")
+                break  # the child died while sending or before: its exit code says how
+            largest = max(largest, len(message))
+            message = ForkingPickler.loads(message)
+            if message[0] == "piece":
+                pieces.append(message[1])
+                continue
+            _, kind, value, peak_kb, start_kb = message
+            if stream and kind == "ok":
+                value = pieces
+            return Outcome(kind, value, peak_kb=peak_kb, added_kb=peak_kb - start_kb,
+                           largest_message=largest)
         proc.join(5)
         code = proc.exitcode
         if code is not None and code < 0:

@@ -18,6 +18,7 @@ import io
 import logging
 import zipfile
 import re
+from itertools import islice
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
@@ -31,6 +32,7 @@ __all__ = [
     "sniff",
     "read_workbook",
     "read_workbook_unguarded",
+    "read_pieces",
     "configure",
 ]
 
@@ -247,6 +249,11 @@ def configure(limits: guard.Limits) -> None:
     _limits = limits
 
 
+#: Rows the reading child sends its parent in one message (:func:`read_workbook`): a
+#: sheet crosses the pipe in pieces, never as one pickle of the whole sheet.
+PIECE_ROWS = 2000
+
+
 def read_workbook(data: bytes, filename: str | None = None,
                   limits: guard.Limits | None = None) -> list[Sheet]:
     """Every sheet of the file ``data`` with cleaned cell values, read under a ceiling.
@@ -257,15 +264,16 @@ def read_workbook(data: bytes, filename: str | None = None,
     ``"unreadable"`` for corrupt or unsupported data, ``"too_large"``/``"too_far"`` when
     the limits of :mod:`portal.sheets.extent` are passed, and ``"memory"`` when reading
     passed ``limits`` (default: :func:`configure`'s) all the same: the read runs in a
-    child process capped by :func:`portal.sheets.guard.run_limited`.
+    child process capped by :func:`portal.sheets.guard.run_limited`, which sends the
+    sheets back in pieces (:func:`read_pieces`).
     """
-    out = guard.run_limited(read_workbook_unguarded, data, filename,
-                            limits=limits or _limits)
+    out = guard.run_limited(read_pieces, data, filename, limits=limits or _limits, stream=True)
     if out.peak_kb is not None:
-        _log.debug("read %r in a child: %s, peak %d KB (%+d KB over what it shared)",
-                   filename, out.kind, out.peak_kb, out.added_kb)
+        _log.debug("read %r in a child: %s, peak %d KB (%+d KB over what it shared), "
+                   "largest message %d B", filename, out.kind, out.peak_kb, out.added_kb,
+                   out.largest_message)
     if out.kind == "ok":
-        return out.value
+        return _assemble(out.value)
     if out.kind == "raised":
         if isinstance(out.value, FileProblem):
             raise out.value
@@ -277,6 +285,26 @@ def read_workbook(data: bytes, filename: str | None = None,
 def read_workbook_unguarded(data: bytes, filename: str | None = None) -> list[Sheet]:
     """:func:`read_workbook` in this process, with no ceiling (the fuzz tests run it under
     their own)."""
+    return _assemble(read_pieces(data, filename))
+
+
+def _assemble(pieces) -> list[Sheet]:
+    """The sheets of :func:`read_pieces`' pieces, each with its rows."""
+    sheets: list[Sheet] = []
+    for piece in pieces:
+        if isinstance(piece, Sheet):
+            sheets.append(piece)
+        else:
+            sheets[-1].rows.extend(piece)
+    return sheets
+
+
+def read_pieces(data: bytes, filename: str | None = None):
+    """The sheets of :func:`read_workbook` as pieces, for the reading child to send one at
+    a time: each :class:`Sheet` with its ``rows`` empty, then its rows as lists of at most
+    :data:`PIECE_ROWS`. An xlsx or xls sheet is cleaned a row at a time and each raw row let
+    go once cleaned. Raises (possibly after some pieces) as :func:`read_workbook` does;
+    ``"empty"`` comes after the last piece."""
     if data is None or not bytes(data).strip(b" \t\r\n\x00\xef\xbb\xbf"):
         raise FileProblem("empty")
     data = bytes(data)
@@ -285,13 +313,23 @@ def read_workbook_unguarded(data: bytes, filename: str | None = None) -> list[Sh
         _check_unpacked_size(data)
     if kind in ("xlsx", "xls"):
         sheets = _read_excel(data, kind)
-    elif kind == "html":
-        sheets = _read_markup(data)
     else:
-        sheets = [_read_csv(data)]
-    if not sheets or all(s.is_empty() for s in sheets):
+        sheets = ((s, _taken(s)) for s in (_read_markup(data) if kind == "html" else [_read_csv(data)]))
+    anything = False
+    for sheet, rows in sheets:
+        yield sheet
+        rows = iter(rows)
+        while piece := list(islice(rows, PIECE_ROWS)):
+            anything = anything or any(v is not None for r in piece for v in r)
+            yield piece
+    if not anything:
         raise FileProblem("empty")
-    return sheets
+
+
+def _taken(sheet: Sheet) -> list[list]:
+    """``sheet``'s rows, ``sheet.rows`` left empty (they go as pieces of their own)."""
+    rows, sheet.rows = sheet.rows, []
+    return rows
 
 
 def _check_unpacked_size(data: bytes) -> None:
@@ -341,7 +379,9 @@ def _extent_of(extents: dict[str, extent.Extent], name: str, index: int) -> exte
     return ext
 
 
-def _read_excel(data: bytes, kind: str) -> list[Sheet]:
+def _read_excel(data: bytes, kind: str):
+    """Each worksheet of an xlsx or xls as ``(Sheet, rows)``: the sheet with its ``rows``
+    empty, ``rows`` an iterator of its cleaned rows (:func:`_finish_sheet`)."""
     import python_calamine as pc
 
     if kind == "xlsx" and _is_opendocument(data):
@@ -359,7 +399,6 @@ def _read_excel(data: bytes, kind: str) -> list[Sheet]:
         wb = pc.CalamineWorkbook.from_filelike(io.BytesIO(data))
     except Exception as exc:  # calamine raises several error kinds and plain ValueErrors
         raise FileProblem("unreadable") from exc
-    sheets: list[Sheet] = []
     try:
         meta = {m.name: m for m in (wb.sheets_metadata or [])}
         for name in wb.sheet_names:
@@ -376,17 +415,18 @@ def _read_excel(data: bytes, kind: str) -> list[Sheet]:
                     cs = wb.get_sheet_by_name(name)
                     raw = cs.to_python(skip_empty_area=False)
                     merged = [tuple(map(tuple, r)) for r in (cs.merged_cell_ranges or [])]
+                    del cs  # calamine's own grid of the sheet
                 except Exception as exc:
                     raise FileProblem("unreadable") from exc
-            sheet = _finish_sheet(name, raw, merged, hidden, xlsx_data)
+            sheet, rows = _finish_sheet(name, raw, merged, hidden, xlsx_data)
+            del raw
             sheet.uncalculated = list(ext.uncalculated)
-            sheets.append(sheet)
+            yield sheet, rows
     finally:
         try:
             wb.close()
         except Exception:  # pragma: no cover
             pass
-    return sheets
 
 
 def _read_sparse_xlsx(data: bytes, name: str) -> list[list]:
@@ -461,8 +501,10 @@ def _check_text(name, raw) -> None:
                                            "theo thôn hoặc theo chương trình.")
 
 
-def _finish_sheet(name, raw, merged, hidden, xlsx_data) -> Sheet:
-    """Detect a legacy encoding for this sheet and clean every cell."""
+def _finish_sheet(name, raw, merged, hidden, xlsx_data) -> tuple[Sheet, object]:
+    """Check the text of the raw rows ``raw`` and detect a legacy encoding for this sheet:
+    the sheet (its ``rows`` empty) and an iterator of its cleaned rows, which takes each
+    raw row out of ``raw`` as it cleans it."""
     _check_text(name, raw)
     encoding = None
     fonts = None
@@ -474,17 +516,17 @@ def _finish_sheet(name, raw, merged, hidden, xlsx_data) -> Sheet:
             if encoding is None and fonts:
                 encoding = vntext.detect_legacy(sample, fonts=sorted(set(fonts.values())))
     clean = _TextCleaner(encoding)
-    rows = []
-    for r, cells in enumerate(raw):
-        if fonts and encoding == "tcvn3" and r < FONT_SAMPLE_ROWS:
-            rows.append([
-                _clean_value(v, clean, vntext.is_upper_font(fonts.get((r, c))))
-                for c, v in enumerate(cells)
-            ])
-        else:
-            rows.append([_clean_value(v, clean) for v in cells])
-    return Sheet(name=name, rows=rows, fonts=fonts, encoding=encoding, merged=merged,
-                 hidden=hidden)
+
+    def rows():
+        for r in range(len(raw)):
+            cells, raw[r] = raw[r], None
+            if fonts and encoding == "tcvn3" and r < FONT_SAMPLE_ROWS:
+                yield [_clean_value(v, clean, vntext.is_upper_font(fonts.get((r, c))))
+                       for c, v in enumerate(cells)]
+            else:
+                yield [_clean_value(v, clean) for v in cells]
+    return Sheet(name=name, rows=[], fonts=fonts, encoding=encoding, merged=merged,
+                 hidden=hidden), rows()
 
 
 def _sample_fonts(data: bytes, sheet_name: str) -> dict[tuple[int, int], str] | None:
