@@ -5,7 +5,7 @@ Money is an ``int`` of đồng; months are ``"YYYY-MM"`` strings; dates are ``da
 from datetime import date, datetime, timezone
 
 from flask_login import UserMixin
-from sqlalchemy import (JSON, BigInteger, Date, DateTime, ForeignKey, Index, Integer, LargeBinary,
+from sqlalchemy import (JSON, event, BigInteger, Date, DateTime, ForeignKey, Index, Integer, LargeBinary,
                         Numeric, String, Text, UniqueConstraint, text)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -572,6 +572,44 @@ class PaymentCount(db.Model):
     period_id: Mapped[int] = mapped_column(ForeignKey("payment_period.id"), primary_key=True)
     key: Mapped[str] = mapped_column(String(48), primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ProgressCount(db.Model):
+    """The campaign's indicators of the active records of one (commune, village, program),
+    one column per field of ``progress.Counts``, kept by database triggers on ``beneficiary``
+    and ``account`` (services/tallies.py); ``village_id`` 0 for the records without a village.
+    The progress pages read these rows instead of every record of the area."""
+
+    __tablename__ = "progress_count"
+    commune_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    village_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    program: Mapped[str] = mapped_column(String(4), primary_key=True)
+    total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reviewed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    with_account: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    own: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    guardian: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    authorised: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    cashless: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    opening: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    no_account: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    refuses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+    # The commune page's villages: the rows of a few villages.
+    __table_args__ = (Index("ix_progress_count_village", "village_id"),)
+
+
+def _progress_count_triggers(target, connection, **kw):
+    """After ``create_all``: the triggers keeping ``progress_count`` (services/tallies.py),
+    the same DDL as migration 0013."""
+    from .services import tallies
+    if "progress_count" not in target.tables or connection.dialect.name not in ("sqlite", "postgresql"):
+        return
+    for statement in tallies.create_statements(connection.dialect.name):
+        connection.exec_driver_sql(statement)
+
+
+event.listen(db.metadata, "after_create", _progress_count_triggers)
 
 
 class MonthlyReport(db.Model):
