@@ -1,9 +1,7 @@
 from flask import abort, request
 from flask_login import current_user, login_required
-from sqlalchemy import and_, case, func, select
 
-from ..extensions import db
-from ..models import Area, Beneficiary
+from ..models import Area
 from ..services import clock, months, progress, reports
 from ..services.areas import communes_below, member_units
 from ..vn.text import fold
@@ -74,13 +72,7 @@ def commune(area_id):
     if area.level != "commune":
         abort(404)
     cp = progress.commune_progress(current_user, [area])[0]
-    not_reviewed = func.sum(case((Beneficiary.reviewed_at.is_(None), 1), else_=0))
-    without = func.sum(case((Beneficiary.account_status != "has_account", 1), else_=0))
-    villages = db.session.execute(
-        select(Area, func.count(Beneficiary.id), not_reviewed, without)
-        .join(Beneficiary, and_(Beneficiary.village_id == Area.id, Beneficiary.status != "merged"))
-        .where(Area.parent_id.in_(member_units(area, progress.campaign_month())), Area.level == "village")
-        .group_by(Area.id).order_by(not_reviewed.desc(), Area.name_folded)).all()
+    villages = progress.village_rows(member_units(area, progress.campaign_month()))
     return render("progress/commune.html", area=area, cp=cp,
                   goals=progress.targets(area, progress.campaign_month()),
                   villages=villages)

@@ -33,8 +33,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, or_, select
 
 from ..extensions import db
-from ..models import Account, Area, Beneficiary, MonthlyReport, Target, utcnow
-from . import clock, months
+from ..models import Account, Area, Beneficiary, MonthlyReport, ProgressCount, Target, utcnow
+from . import clock, months, tallies
 from .areas import owners
 from .pension import programs_in
 from .scope import area_ids
@@ -263,11 +263,35 @@ def campaign_start():
 
 
 def count_rows(user=None, commune_ids=None, village_id=None, since=None):
-    """Group the indicators by (commune id, program). Returns ``{(commune_id, program): Counts}``.
+    """Group the indicators by (commune id, program). Returns ``{(commune_id, program): Counts}``
+    (only the groups with an active record).
 
     ``user`` scopes to their area; ``commune_ids`` / ``village_id`` narrow further;
     ``since`` is when reviews start to count (default: the configured campaign start).
+    Read from the counters the database keeps (``progress_count``, services/tallies.py: a
+    few rows per commune, whatever the registry's size) when they count reviews from
+    ``since``; else counted from the records (:func:`_count_live`).
     """
+    since = since or campaign_start()
+    if not tallies.usable(since):
+        return _count_live(user, commune_ids, village_id, since)
+    pc = ProgressCount
+    q = (select(pc.commune_id, pc.program, *[func.sum(getattr(pc, f)) for f in tallies.FIELDS])
+         .group_by(pc.commune_id, pc.program).having(func.sum(pc.total) != 0))
+    ids = area_ids(user)
+    if ids is not None:
+        q = q.where(pc.commune_id.in_(ids))
+    if commune_ids is not None:
+        q = q.where(pc.commune_id.in_(commune_ids))
+    if village_id is not None:
+        q = q.where(pc.village_id == village_id)
+    return {(cid, program): Counts(*[int(v or 0) for v in vals]) for cid, program, *vals in db.session.execute(q)}
+
+
+def _count_live(user=None, commune_ids=None, village_id=None, since=None):
+    """:func:`count_rows` counted from the records (every active record of the area joined
+    to its account: its time grows with the registry). The reference the counters are
+    tested against, and the count for another ``since`` than the counters'."""
     since = since or campaign_start()
     has = Beneficiary.account_status == "has_account"
     rtype = func.coalesce(Account.recipient_type, "self")
@@ -297,6 +321,32 @@ def count_rows(user=None, commune_ids=None, village_id=None, since=None):
     for cid, program, *vals in db.session.execute(q):
         out[(cid, program)] = Counts(*[int(v or 0) for v in vals])
     return out
+
+
+def village_rows(unit_ids):
+    """The villages under the communes ``unit_ids`` that have active records, with
+    ``(Area, records, not reviewed, without an account)`` each (the indicators'
+    definitions: active records, reviewed since the campaign start), the most not reviewed
+    first. Read from ``progress_count`` when it counts from the campaign start, else from
+    the records."""
+    villages = select(Area.id).where(Area.parent_id.in_(list(unit_ids)), Area.level == "village")
+    since = campaign_start()
+    if tallies.usable(since):
+        pc = ProgressCount
+        sums = (select(pc.village_id.label("vid"), func.sum(pc.total).label("n"),
+                       func.sum(pc.total - pc.reviewed).label("nr"), func.sum(pc.total - pc.with_account).label("na"))
+                .where(pc.village_id.in_(villages)).group_by(pc.village_id).having(func.sum(pc.total) != 0))
+    else:
+        b = Beneficiary
+        sums = (select(b.village_id.label("vid"), func.count().label("n"),
+                       func.sum(case((or_(b.reviewed_at.is_(None), b.reviewed_at < since), 1), else_=0)).label("nr"),
+                       func.sum(case((b.account_status != "has_account", 1), else_=0)).label("na"))
+                .where(b.village_id.in_(villages), b.status == "active", b.deceased.is_(False))
+                .group_by(b.village_id))
+    sums = sums.subquery()
+    return [(a, int(n), int(nr), int(na)) for a, n, nr, na in db.session.execute(
+        select(Area, sums.c.n, sums.c.nr, sums.c.na).join(sums, sums.c.vid == Area.id)
+        .order_by(sums.c.nr.desc(), Area.name_folded))]
 
 
 def commune_progress(user, communes, month=None):
