@@ -695,15 +695,23 @@ def _recount_lists():
     return f"payment_count: {counts.recount()} danh sách đã khoá"
 
 
+def _recount_quality():
+    from .services import quality_counts
+    n = quality_counts.recount_quality()
+    return (f"finding_count, quality_record, quality_count: {n['findings']} vấn đề đang mở, "
+            f"{n['records']} hồ sơ")
+
+
 # The steps of ``flask recount``, in order: (name, function returning what it counted).
-RECOUNT_STEPS = [("progress", _recount_progress), ("lists", _recount_lists)]
+RECOUNT_STEPS = [("progress", _recount_progress), ("lists", _recount_lists), ("quality", _recount_quality)]
 
 
 @click.command("recount")
 def recount():
     """Count again, from the registry, every figure the writes keep (one transaction): the
-    progress counters (``progress_count``, from CAMPAIGN_START) and the stored figures of
-    the locked lists (``payment_count``; lists locked before migration 0012 have none).
+    progress counters (``progress_count``, from CAMPAIGN_START), the stored figures of
+    the locked lists (``payment_count``; lists locked before migration 0012 have none) and
+    the data-quality counters (``finding_count``, ``quality_record``, ``quality_count``).
     Run it after changing CAMPAIGN_START, or to mend counters a direct edit left wrong."""
     for name, step in RECOUNT_STEPS:
         click.echo(step())

@@ -223,3 +223,11 @@ def test_bulk_writes_deletions_and_recount(app, runner, tmp_path):
     assert counted["records"] == sum(s["records"] for s in before.values())
     assert checks.commune_summaries(communes()) == before
     assert_exact()
+    # The same through ``flask recount``, with the other counters' steps.
+    db.session.execute(text("UPDATE quality_count SET with_finding = with_finding + 3"))
+    db.session.execute(delete(FindingCount))
+    db.session.commit()
+    r = runner.invoke(args=["recount"])
+    assert r.exit_code == 0 and "quality_count" in r.output, r.output
+    assert checks.commune_summaries(communes()) == before
+    assert_exact()
