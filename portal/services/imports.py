@@ -1477,8 +1477,11 @@ def commit(p, user, batch=None, create_villages=False, new_grant=None):
             "refresh_from": min(froms) if froms else None}
 
 
-#: Rows ``commit`` writes per flush: its memory grows with this, not with the file.
-COMMIT_CHUNK = 1000
+#: Rows ``commit`` writes per flush: its memory grows with this, not with the file. A flush
+#: of 1,000 new records (with their households, accounts, events and findings) took some
+#: 45 MB more resident memory on PostgreSQL (the multi-row statements and their parameters,
+#: the unit of work); 250 take some 15, in the same time (bench/README.md, "Memory").
+COMMIT_CHUNK = 250
 
 
 def _release(objects):
