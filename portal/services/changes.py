@@ -524,9 +524,10 @@ def states_in(beneficiary_ids, month):
     record that now lives in the commune it moved to) and the change that sets it (the last
     one effective by ``month``, else the first one to come). A decision applies to the
     record when it is made, so a stop approved in May from June leaves May's state
-    ``active``. Records with no approved change are absent: their record's status holds."""
+    ``active``. Records with no approved change are absent: their record's status holds.
+    ``beneficiary_ids``: ids, or a select of them."""
     out = {}
-    if not beneficiary_ids:
+    if not isinstance(beneficiary_ids, Select) and not beneficiary_ids:
         return out
     rows = db.session.execute(
         select(ChangeProposal, Beneficiary.commune_id)
