@@ -302,8 +302,8 @@ def _assemble(pieces) -> list[Sheet]:
 def read_pieces(data: bytes, filename: str | None = None):
     """The sheets of :func:`read_workbook` as pieces, for the reading child to send one at
     a time: each :class:`Sheet` with its ``rows`` empty, then its rows as lists of at most
-    :data:`PIECE_ROWS`. An xlsx or xls sheet is cleaned a row at a time and each raw row let
-    go once cleaned. Raises (possibly after some pieces) as :func:`read_workbook` does;
+    :data:`PIECE_ROWS`. An xlsx or xls sheet is taken from calamine's grid a row at a time
+    (:func:`_grid`), never as a Python grid whole. Raises (possibly after some pieces) as :func:`read_workbook` does;
     ``"empty"`` comes after the last piece."""
     if data is None or not bytes(data).strip(b" \t\r\n\x00\xef\xbb\xbf"):
         raise FileProblem("empty")
