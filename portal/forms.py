@@ -6,6 +6,8 @@ would reach Vietnamese users in English; these are the ones our fields can raise
 from flask_babel import get_locale
 from flask_wtf import FlaskForm
 from flask_wtf.i18n import translations as wtforms_translations
+from markupsafe import Markup, escape
+from wtforms import fields, widgets
 
 VI = {
     "This field is required.": "Mục này bắt buộc.",
@@ -47,3 +49,24 @@ class Form(FlaskForm):
     class Meta:
         def get_translations(self, form):
             return _Translations()
+
+
+class QuickSelect(widgets.Select):
+    """WTForms' ``<select>``, an option with no attributes of its own written with one
+    escape of its value and label: WTForms writes each through ``html_params`` (about 0.1 ms
+    an option, 30 ms for the 300 people of the household page's «Thêm người vào hộ» on a
+    phone's request). The same markup as WTForms'."""
+
+    @classmethod
+    def render_option(cls, choice, **kwargs):
+        if kwargs or choice.render_kw:
+            return super().render_option(choice, **kwargs)
+        value = str(choice.value) if isinstance(choice.value, bool) else choice.value
+        selected = "selected " if choice.selected else ""  # html_params' order: sorted
+        return Markup(f'<option {selected}value="{escape(value)}">{escape(choice.label or choice.value)}</option>')
+
+
+class SelectField(fields.SelectField):
+    """``wtforms.SelectField`` drawn by :class:`QuickSelect`."""
+
+    widget = QuickSelect()
