@@ -266,21 +266,28 @@ def check_data(area_code, as_json):
 # From the one list of roles, so a role the configuration names (DECIDING_ROLES: the commune
 # chairman from 1/7/2025) can always be created.
 @click.option("--role", type=click.Choice(PERSON_ROLES), required=True)
-@click.option("--area", "area_code", required=True, help="GSO code of the user's area.")
+@click.option("--area", "area_code", help="GSO code of the user's area (or --national).")
+@click.option("--national", is_flag=True,
+              help="No area: the whole country (a ministry officer; their overview lists the provinces).")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
 @click.option("--name", "full_name", default="")
-def create_user(username, role, area_code, password, full_name):
-    """Create a user (or reset their password, role and area)."""
+def create_user(username, role, area_code, national, password, full_name):
+    """Create a user (or reset their password, role and area). Exactly one of --area CODE
+    and --national: a national user has no area and sees every area."""
     from .services.areas import find_area
-    area = find_area(area_code)
-    if area is None:
-        _fail(f"Không có đơn vị mã {area_code}.")
+    if bool(area_code) == national:
+        _fail("Cần đúng một trong hai: --area MÃ hoặc --national (cả nước).")
+    area = None
+    if area_code:
+        area = find_area(area_code)
+        if area is None:
+            _fail(f"Không có đơn vị mã {area_code}.")
     user = db.session.scalar(select(User).where(User.username == username)) or User(username=username)
     user.role, user.area, user.full_name = role, area, full_name
     user.set_password(password)
     db.session.add(user)
     db.session.commit()
-    click.echo(f"Người dùng {username} ({role}, {area.full_name}).")
+    click.echo(f"Người dùng {username} ({role}, {area.full_name if area else 'cả nước'}).")
 
 
 @click.command("seed-demo")

@@ -2,10 +2,10 @@ from flask import abort, request
 from flask_login import current_user, login_required
 
 from ..models import Area
-from ..services import clock, months, progress, reports
+from ..services import clock, country, months, progress, reports
 from ..services.areas import communes_below, member_units
 from ..vn.text import fold
-from ..web import get_or_404, month_arg, page_arg, render
+from ..web import get_or_404, int_arg, month_arg, page_arg, render
 from . import bp
 
 # Communes per page of the overview: a district's 22 on one page, a province's ~100 on four
@@ -41,15 +41,36 @@ def overview():
     """Every commune of the user's area in force in the month asked (``?month=YYYY-MM``,
     default the open month) with its progress, laggards first; filtered by program
     (``?program=``) and name (``?q=``), 25 a page. A province lists all its communes; a
-    month before 07/2025 shows the communes of then, under their districts."""
-    area = current_user.area
-    if area is None:
-        abort(404)
+    month before 07/2025 shows the communes of then, under their districts.
+
+    ``?area=<id>``: the same for a province or district the user may see (``scope``; 404
+    for another unit, one outside the user's area, or not a province or district): the
+    national officer's way down from the country. A user without an area (a national
+    admin) without ``?area=`` gets the country overview: one row per province
+    (``country.province_rows``)."""
+    area_id = int_arg("area")
+    if area_id is not None:
+        area = get_or_404(Area, area_id)
+        if area.level not in ("province", "district"):
+            abort(404)
+    else:
+        area = current_user.area
     month, error = month_arg()
     program = request.args.get("program") if request.args.get("program") in progress.PROGRAMS else None
     name = (request.args.get("q") or "").strip()[:60]
     context = {"area": area, "month": month, "error": error, "program": program, "q": name,
-               "programs": progress.PROGRAMS, "per_page": OVERVIEW_PER_PAGE}
+               "programs": progress.PROGRAMS, "per_page": OVERVIEW_PER_PAGE,
+               "drill": area_id, "national": current_user.area is None}
+    if area is None:
+        if error:
+            return render("progress/country.html", status=400, rows=[], total=0, page=1, **context)
+        rows, goals = country.province_rows(current_user, month, program, name)
+        pages = max(1, -(-len(rows) // OVERVIEW_PER_PAGE))
+        page = min(page_arg(per_page=OVERVIEW_PER_PAGE), pages)
+        return render("progress/country.html", **context, goals=goals, totals=progress.totals(rows),
+                      past=month < clock.open_month(), total=len(rows), page=page,
+                      rows=rows[(page - 1) * OVERVIEW_PER_PAGE:page * OVERVIEW_PER_PAGE],
+                      shown_programs=[program] if program else progress.PROGRAMS)
     if error:
         return render("progress/overview.html", status=400, rows=[], total=0, page=1, **context)
     rows, goals = overview_rows(current_user, area, month, program, name)
