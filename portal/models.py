@@ -575,15 +575,17 @@ class PaymentCount(db.Model):
 
 
 class ProgressCount(db.Model):
-    """The campaign's indicators of the active records of one (commune, village, program),
-    one column per field of ``progress.Counts``, kept by database triggers on ``beneficiary``
-    and ``account`` (services/tallies.py); ``village_id`` 0 for the records without a village.
-    The progress pages read these rows instead of every record of the area."""
+    """A change to the campaign's indicators of the active records of one (commune, village,
+    program), one column per field of ``progress.Counts``, added by database triggers on
+    ``beneficiary`` and ``account`` (services/tallies.py); ``village_id`` 0 for the records
+    without a village. The sum of a key's rows is its figure (``tallies.compact`` folds them
+    into one); the progress pages read these rows instead of every record of the area."""
 
     __tablename__ = "progress_count"
-    commune_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    village_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    program: Mapped[str] = mapped_column(String(4), primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    commune_id: Mapped[int] = mapped_column(Integer)
+    village_id: Mapped[int] = mapped_column(Integer)
+    program: Mapped[str] = mapped_column(String(4))
     total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     reviewed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     with_account: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -595,8 +597,10 @@ class ProgressCount(db.Model):
     no_account: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     refuses: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
-    # The commune page's villages: the rows of a few villages.
-    __table_args__ = (Index("ix_progress_count_village", "village_id"),)
+    # A commune's rows (the overview, the commune and household pages); a village's rows
+    # (the commune page's villages).
+    __table_args__ = (Index("ix_progress_count_key", "commune_id", "village_id", "program"),
+                      Index("ix_progress_count_village", "village_id"))
 
 
 def _progress_count_triggers(target, connection, **kw):

@@ -27,12 +27,21 @@ some UPDATEs are bulk, the bench copies with INSERT … SELECT, and a trigger se
   account up; the same holds for deletions in either order.
 
 On PostgreSQL INSERT and DELETE triggers are statement-level with transition tables (one
-grouped upsert per statement: an import of 5,000 rows costs one aggregate), UPDATE triggers
-row-level (``UPDATE OF`` with a column list cannot have transition tables) so that an update
-of other columns costs nothing. On SQLite every trigger is row-level. Each write upserts
-``n = n + d`` on the row of its (commune, village, program): on PostgreSQL two transactions
-writing records of the same row wait for each other until the first commits (as
-``payment_count`` does); that is accepted.
+grouped insert per statement), UPDATE triggers row-level (``UPDATE OF`` with a column list
+cannot have transition tables) so that an update of other columns costs nothing. On SQLite
+every trigger is row-level.
+
+A write **adds a row** (its change, one per (commune, village, program) it touches, none
+when nothing counted changed); it never updates one. Updating one counter row ``n = n + d``
+(``INSERT … ON CONFLICT DO UPDATE``, the first design) cost on PostgreSQL time quadratic in
+the writes of one transaction: each update leaves a row version that no one can prune
+before the commit, and the next one walks them all (20,000 accounts inserted 1,000 a
+statement — the driver sends one INSERT a row — 32–48 s instead of 0.6 s; an UPDATE of
+50,000 records' status 112–152 s instead of 1.5 s). It also made two writers of one commune
+wait for each other. Adding rows has neither cost: writers never wait for each other here.
+The readers sum the rows of the communes they show; :func:`compact` folds them into one
+per key (the worker every 10 minutes, ``flask recount``), so a page sums a few rows per
+village plus the writes since.
 
 The campaign start the triggers compare ``reviewed_at`` with is the ``setting`` row
 :data:`START_KEY` (``YYYY-MM-DD HH:MM:SS``; compared as text on SQLite, where SQLAlchemy
@@ -76,11 +85,11 @@ def _start(dialect):
     return f"CAST({value} AS timestamp)" if dialect == "postgresql" else value
 
 
-def _upsert(source, dialect):
-    """``INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE`` adding to ``progress_count`` the
-    contribution of ``source``: a query of the columns ``sign`` (+1 to add, -1 to subtract),
-    the beneficiary's :data:`_ROW` and ``r``, its account's recipient type (``self`` when it
-    has none)."""
+def _add(source, dialect):
+    """``INSERT … SELECT … GROUP BY`` adding to ``progress_count`` one row per (commune,
+    village, program) of the contribution of ``source`` (none when it is all zero): a query
+    of the columns ``sign`` (+1 to add, -1 to subtract), the beneficiary's :data:`_ROW` and
+    ``r``, its account's recipient type (``self`` when it has none)."""
     has = "s.account_status = 'has_account'"
     cond = {"total": None, "reviewed": f"s.reviewed_at >= {_start(dialect)}", "with_account": has,
             "own": f"{has} AND s.r = 'self'", "guardian": f"{has} AND s.r = 'guardian'",
@@ -88,14 +97,13 @@ def _upsert(source, dialect):
             "cashless": f"{has} AND s.payment_method = 'account'",
             "opening": "s.account_status = 'opening'", "no_account": "s.account_status = 'no_account'",
             "refuses": "s.account_status = 'refuses'"}
-    sums = ", ".join("SUM(s.sign)" if c is None else f"SUM(CASE WHEN {c} THEN s.sign ELSE 0 END)"
-                     for c in (cond[f] for f in FIELDS))
-    sets = ", ".join(f"{f} = progress_count.{f} + excluded.{f}" for f in FIELDS)
+    sums = ["SUM(s.sign)" if c is None else f"SUM(CASE WHEN {c} THEN s.sign ELSE 0 END)"
+            for c in (cond[f] for f in FIELDS)]
     return (f"INSERT INTO progress_count (commune_id, village_id, program, {', '.join(FIELDS)}) "
-            f"SELECT s.commune_id, COALESCE(s.village_id, 0), s.program, {sums} FROM ({source}) AS s "
+            f"SELECT s.commune_id, COALESCE(s.village_id, 0), s.program, {', '.join(sums)} FROM ({source}) AS s "
             f"WHERE s.status = 'active' AND NOT s.deceased "
             f"GROUP BY s.commune_id, COALESCE(s.village_id, 0), s.program "
-            f"ON CONFLICT (commune_id, village_id, program) DO UPDATE SET {sets}")
+            f"HAVING {' OR '.join(f'{x} <> 0' for x in sums)}")
 
 
 def _rtype(beneficiary_id):
@@ -128,8 +136,9 @@ def _account_moves(*moves):
 
 
 def backfill_sql(dialect):
-    """Count every record into ``progress_count`` (it must be empty, or the counts add up)."""
-    return _upsert(_records(1, "beneficiary"), dialect)
+    """Count every record into ``progress_count``, one row per (commune, village, program)
+    (it must be empty, or the counts add up)."""
+    return _add(_records(1, "beneficiary"), dialect)
 
 
 def _changed(columns, dialect):
@@ -143,26 +152,26 @@ OLD_R, NEW_R, SELF = "COALESCE(OLD.recipient_type, 'self')", "COALESCE(NEW.recip
 def create_statements(dialect):
     """The DDL (a list of statements) making the triggers of ``dialect`` (``postgresql`` or
     ``sqlite``); idempotent (``CREATE OR REPLACE``, ``IF NOT EXISTS``)."""
-    bupdate = _upsert(" UNION ALL ".join((_record(-1, "OLD", _rtype("OLD.id")),
+    bupdate = _add(" UNION ALL ".join((_record(-1, "OLD", _rtype("OLD.id")),
                                           _record(1, "NEW", _rtype("NEW.id")))), dialect)
-    aupdate = _upsert(_account_moves((-1, OLD_R, "OLD.beneficiary_id"), (1, SELF, "OLD.beneficiary_id"),
+    aupdate = _add(_account_moves((-1, OLD_R, "OLD.beneficiary_id"), (1, SELF, "OLD.beneficiary_id"),
                                      (-1, SELF, "NEW.beneficiary_id"), (1, NEW_R, "NEW.beneficiary_id")), dialect)
     bwhen, awhen = _changed(COUNTED_COLUMNS, dialect), _changed(("beneficiary_id", "recipient_type"), dialect)
     of_b, of_a = ", ".join(COUNTED_COLUMNS), "beneficiary_id, recipient_type"
     if dialect == "sqlite":
         return [
             f"CREATE TRIGGER IF NOT EXISTS progress_count_beneficiary_insert AFTER INSERT ON beneficiary "
-            f"BEGIN {_upsert(_record(1, 'NEW', _rtype('NEW.id')), dialect)}; END",
+            f"BEGIN {_add(_record(1, 'NEW', _rtype('NEW.id')), dialect)}; END",
             f"CREATE TRIGGER IF NOT EXISTS progress_count_beneficiary_update AFTER UPDATE OF {of_b} ON beneficiary "
             f"WHEN {bwhen} BEGIN {bupdate}; END",
             f"CREATE TRIGGER IF NOT EXISTS progress_count_beneficiary_delete AFTER DELETE ON beneficiary "
-            f"BEGIN {_upsert(_record(-1, 'OLD', _rtype('OLD.id')), dialect)}; END",
+            f"BEGIN {_add(_record(-1, 'OLD', _rtype('OLD.id')), dialect)}; END",
             f"CREATE TRIGGER IF NOT EXISTS progress_count_account_insert AFTER INSERT ON account "
-            f"BEGIN {_upsert(_account_moves((-1, SELF, 'NEW.beneficiary_id'), (1, NEW_R, 'NEW.beneficiary_id')), dialect)}; END",
+            f"BEGIN {_add(_account_moves((-1, SELF, 'NEW.beneficiary_id'), (1, NEW_R, 'NEW.beneficiary_id')), dialect)}; END",
             f"CREATE TRIGGER IF NOT EXISTS progress_count_account_update AFTER UPDATE OF {of_a} ON account "
             f"WHEN {awhen} BEGIN {aupdate}; END",
             f"CREATE TRIGGER IF NOT EXISTS progress_count_account_delete AFTER DELETE ON account "
-            f"BEGIN {_upsert(_account_moves((-1, OLD_R, 'OLD.beneficiary_id'), (1, SELF, 'OLD.beneficiary_id')), dialect)}; END",
+            f"BEGIN {_add(_account_moves((-1, OLD_R, 'OLD.beneficiary_id'), (1, SELF, 'OLD.beneficiary_id')), dialect)}; END",
         ]
     # PostgreSQL: statement-level INSERT / DELETE over the transition tables.
     acc = "COALESCE(a.recipient_type, 'self')"
@@ -173,12 +182,12 @@ def create_statements(dialect):
         return f"SELECT {sign} AS sign, {cols}, {r} AS r FROM {table} a {joined}"
 
     bodies = {
-        "beneficiary_insert": _upsert(_records(1, "progress_count_new"), dialect),
-        "beneficiary_delete": _upsert(_records(-1, "progress_count_old"), dialect),
+        "beneficiary_insert": _add(_records(1, "progress_count_new"), dialect),
+        "beneficiary_delete": _add(_records(-1, "progress_count_old"), dialect),
         "beneficiary_update": bupdate,
-        "account_insert": _upsert(accounts(-1, "progress_count_new", "'self'") + " UNION ALL "
+        "account_insert": _add(accounts(-1, "progress_count_new", "'self'") + " UNION ALL "
                                   + accounts(1, "progress_count_new", acc), dialect),
-        "account_delete": _upsert(accounts(-1, "progress_count_old", acc) + " UNION ALL "
+        "account_delete": _add(accounts(-1, "progress_count_old", acc) + " UNION ALL "
                                   + accounts(1, "progress_count_old", "'self'"), dialect),
         "account_update": aupdate,
     }
@@ -208,6 +217,38 @@ def drop_statements(dialect):
         return [f"DROP TRIGGER IF EXISTS {name}" for name in TRIGGERS]
     return ([f"DROP TRIGGER IF EXISTS {name} ON {name.split('_')[2]}" for name in TRIGGERS]
             + [f"DROP FUNCTION IF EXISTS {name}()" for name in TRIGGERS])
+
+
+def compact_sql(dialect):
+    """The statements (a list) folding the rows of ``progress_count`` into one per (commune,
+    village, program), the all-zero ones dropped. On PostgreSQL one statement (``DELETE …
+    RETURNING`` feeding the ``INSERT``): a row a concurrent writer commits meanwhile is not
+    seen, so it stays as it is, and two compactions never count a row twice (the second
+    waits, then skips the rows the first deleted). On SQLite (one writer at a time) the rows
+    up to the largest id are summed, then deleted, in the caller's transaction."""
+    fields = ", ".join(FIELDS)
+    sums = [f"SUM({f})" for f in FIELDS]
+    grouped = (f"SELECT commune_id, village_id, program, {', '.join(sums)} FROM {{src}} "
+               f"GROUP BY commune_id, village_id, program HAVING {' OR '.join(f'{x} <> 0' for x in sums)}")
+    insert = f"INSERT INTO progress_count (commune_id, village_id, program, {fields}) "
+    if dialect == "postgresql":
+        return [f"WITH gone AS (DELETE FROM progress_count RETURNING commune_id, village_id, program, {fields}) "
+                + insert + grouped.format(src="gone")]
+    last = "(SELECT MAX(id) FROM progress_count)"
+    return [f"CREATE TEMP TABLE IF NOT EXISTS progress_count_last (id INTEGER)",
+            "DELETE FROM progress_count_last",
+            f"INSERT INTO progress_count_last SELECT {last}",
+            insert + grouped.format(src="progress_count WHERE id <= (SELECT id FROM progress_count_last)"),
+            "DELETE FROM progress_count WHERE id <= (SELECT id FROM progress_count_last)"]
+
+
+def compact():
+    """Fold ``progress_count`` into one row per (commune, village, program) (:func:`compact_sql`):
+    the writes add a row each, so the pages' sums grow with the writes until this runs (the
+    worker, every 10 minutes; ``flask recount``). Returns the rows left. The caller commits."""
+    for statement in compact_sql(db.engine.dialect.name):
+        db.session.execute(text(statement))
+    return int(db.session.execute(text("SELECT COUNT(*) FROM progress_count")).scalar())
 
 
 def basis():
