@@ -48,7 +48,7 @@ def init_app(app, run_job, recover_jobs):
     """Create the app's queue; register on it the task that runs a job (``run_job(job_id)``)
     and the recovery of jobs whose worker died (``recover_jobs(requeue_queued=…)``: each
     minute, and as each worker starts, then with the queued jobs too). Both are called in
-    an app context."""
+    an app context. Every 10 minutes the progress counters are folded (``tallies.compact``)."""
     huey = make_huey(app.config["JOB_QUEUE_URL"], app.config["JOB_QUEUE_NAME"])
     app.extensions["huey"] = huey
 
@@ -66,6 +66,16 @@ def init_app(app, run_job, recover_jobs):
             recover_jobs(requeue_queued=requeue_queued)
 
     huey.periodic_task(crontab(minute="*"), name="portal.recover_jobs")(recover)  # each minute
+
+    def compact_counts():
+        """Fold the progress counters' rows (services/tallies.py: each write adds one)."""
+        from .extensions import db
+        from .services import tallies
+        with app.app_context():
+            tallies.compact()
+            db.session.commit()
+
+    huey.periodic_task(crontab(minute="*/10"), name="portal.compact_counts")(compact_counts)
     # As each worker starts, the queued jobs too: a Redis that restarted has lost them.
     huey.on_startup("portal.recover_jobs")(lambda: recover(requeue_queued=True))
     return huey

@@ -254,3 +254,18 @@ def test_the_commune_page_lists_its_villages_from_the_counters(app, client):
     login(client, "district")
     html = client.get(f"/communes/{a.commune_id}").get_data(as_text=True)
     assert "Thôn Mỹ Long" in html and stopped.status == "stopped"
+
+
+def test_the_worker_folds_the_counters(app):
+    """The queue's periodic task ``portal.compact_counts`` folds the rows, figures unchanged."""
+    for i in range(3):
+        person(name=f"Người Thứ {i}", national_id=f"05105012345{i}")
+        db.session.commit()
+    before = stored()
+    assert db.session.scalar(select(db.func.count()).select_from(ProgressCount)) == 3
+    huey = app.extensions["huey"]
+    task = next(t for t in huey._registry._periodic_tasks if t.__name__.endswith("compact_counts"))
+    huey.execute(task())
+    db.session.expire_all()
+    assert db.session.scalar(select(db.func.count()).select_from(ProgressCount)) == 1
+    assert stored() == before == expected()
