@@ -81,3 +81,38 @@ def test_statements_of_a_commune_do_not_grow_with_its_people(app):
     arrears = db.session.scalar(select(func.count()).select_from(PaymentLine).where(PaymentLine.arrears > 0))
     assert arrears == 2 + 7  # the resumed people of each commune: the arrears were read
     assert big == small, f"{big} SQL statements for 40 people, {small} for 8: a query per person"
+
+
+def _suspended_from_june(code, village, n):
+    """``n`` people of commune ``code`` whose suspension from 06/2024 was decided in May."""
+    u = system_user()
+    for i in range(n):
+        b = person(code, village=village, name=f"Người Dừng {code}-{i}", national_id=f"0520{code}{i:03d}"[:12],
+                   coefficient=1.0)
+        changes.decide(changes.propose(b, "suspend", u, "2024-06", clause="3c"), u, True, "3/QĐ",
+                       date(2024, 5, 20))
+    db.session.commit()
+
+
+def _statements_of(fn):
+    seen = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        return fn(), len(seen)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
+def test_decisions_coming_due_are_applied_in_statements_that_do_not_grow_with_them(app):
+    # build_area starts with changes.apply_due: the records take the decisions of the month.
+    _suspended_from_june("21046", "Thôn Mỹ Long", 2)
+    few, small = _statements_of(lambda: changes.apply_due("2024-06", system_user()))
+    db.session.commit()
+    _suspended_from_june("21052", "Thôn An Thành", 12)
+    many, big = _statements_of(lambda: changes.apply_due("2024-06", system_user()))
+    db.session.commit()
+    assert (few, many) == (2, 12)
+    assert big == small, f"{big} SQL statements for 12 records, {small} for 2: a query per record"

@@ -29,7 +29,7 @@ from datetime import date
 
 from flask import current_app
 from openpyxl.styles import Alignment
-from sqlalchemy import and_, case, false, func, or_, select, true, update
+from sqlalchemy import and_, case, false, func, insert, or_, select, true, update
 from sqlalchemy.orm import contains_eager
 from sqlalchemy.sql import Select
 
@@ -572,7 +572,10 @@ def _apply(ids, month, user):
     """Set the status of the records ``ids`` (a select of beneficiary ids) to the ledger's
     state in ``month`` where it differs (merged records and ``not_yet`` left alone), each
     with its ``Event``. The update is guarded by the status read, so two runs at once
-    change a record (and write its event) once. Returns the number of records changed."""
+    change a record (and write its event) once. One ``UPDATE … RETURNING`` per (status
+    read, new state) and one ``INSERT`` of the events, whatever the number of records (a
+    month's lists start with it: ``payments.build_area``). Returns the number of records
+    changed."""
     rows = db.session.execute(
         select(ChangeProposal.beneficiary_id, ChangeProposal.kind, ChangeProposal.effective_month,
                ChangeProposal.commune_id, ChangeProposal.to_commune_id, Beneficiary.commune_id.label("lives_in"),
@@ -582,19 +585,24 @@ def _apply(ids, month, user):
                Beneficiary.status != "merged")
         .order_by(ChangeProposal.effective_month, ChangeProposal.id)).all()
     now = {r.beneficiary_id: r.now for r in rows}
-    changed = 0
-    for bid, (state, _c) in _fold(((r, r.lives_in) for r in rows), month).items():
-        if state == "not_yet" or state == now[bid]:
-            continue
-        done = db.session.execute(
-            update(Beneficiary).where(Beneficiary.id == bid, Beneficiary.status == now[bid])
-            .values(status=state).execution_options(synchronize_session="evaluate")).rowcount
-        if done:
-            changed += 1
-            db.session.add(Event(beneficiary_id=bid, user_id=user.id, source="decision", action="update",
-                                 field="status", old_value=now[bid], new_value=state))
+    due = [(bid, state) for bid, (state, _c) in _fold(((r, r.lives_in) for r in rows), month).items()
+           if state != "not_yet" and state != now[bid]]
+    moves = defaultdict(list)  # (status read, new state) -> ids
+    for bid, state in due:
+        moves[(now[bid], state)].append(bid)
+    done = set()
+    for (old, state), bids in moves.items():
+        for k in range(0, len(bids), 5000):
+            done.update(db.session.scalars(
+                update(Beneficiary).where(Beneficiary.id.in_(bids[k:k + 5000]), Beneficiary.status == old)
+                .values(status=state).returning(Beneficiary.id)
+                .execution_options(synchronize_session="evaluate")))
+    events = [{"beneficiary_id": bid, "user_id": user.id, "source": "decision", "action": "update",
+               "field": "status", "old_value": now[bid], "new_value": state} for bid, state in due if bid in done]
+    if events:
+        db.session.execute(insert(Event), events)
     db.session.flush()
-    return changed
+    return len(done)
 
 
 def apply_due(month=None, user=None):
