@@ -28,18 +28,20 @@ bench copies findings and records with INSERT … SELECT.
   grouped; ``finding_count`` moves by the sum, ``quality_record`` by each record's sum, and
   ``quality_count.with_error`` / ``with_finding`` by the records whose ``errors`` /
   ``errors + warnings`` went from 0 to more (+1) or back (−1).
-- ``beneficiary`` AFTER INSERT / DELETE, and UPDATE OF ``status``, ``commune_id`` (when one
-  changed): ``quality_count.records``; UPDATE OF ``name_folded``: the copy in
+- ``beneficiary`` AFTER INSERT / DELETE, and UPDATE of ``status``, ``commune_id`` (when one
+  changed): ``quality_count.records``; UPDATE of ``name_folded``: the copy in
   ``quality_record``.
 
-On PostgreSQL every ``finding`` trigger is statement-level with transition tables (one
-grouped upsert per statement: a recheck that inserts or resolves 5,000 findings moves each
-counter row once, not 5,000 times in one transaction, which PostgreSQL would pay for in dead
-row versions); the UPDATE one has no column list (transition tables allow none) and returns
-at once when no counted column changed. ``beneficiary`` INSERT / DELETE are statement-level,
-its UPDATEs row-level with a ``WHEN`` (an update of other columns costs nothing), as
-``tallies`` (migration 0013) does. On SQLite every trigger is row-level. Each upsert adds
-``n = n + d``: two transactions writing the same counter row wait for each other.
+On PostgreSQL every trigger is statement-level with transition tables: one grouped upsert
+per statement, so a recheck that inserts or resolves 5,000 findings, or an UPDATE of 50,000
+records' status, moves each counter row once, not once per row (updating one row many times
+in one transaction is quadratic on PostgreSQL: each update walks the row's dead versions;
+``tallies`` measured 112–152 s for a 50,000-row status UPDATE with row-level upserts). The
+UPDATE triggers have no column list (transition tables allow none): the ``finding`` one
+returns at once when no counted column changed, the ``beneficiary`` one (status, commune,
+name) joins the old and new rows of the statement. On SQLite every trigger is row-level
+(updates in place). Each upsert adds ``n = n + d``: two transactions writing the same
+counter row wait for each other.
 
 The tables have no foreign keys: a test's cleanup that empties tables one after another
 (tests/conftest.py) makes the triggers write counter rows in between.
@@ -74,36 +76,54 @@ def _rows(sign, r, table=None):
 def _apply(source, dialect):
     """The statements moving the counters by the source rows ``source`` (a query of
     ``commune_id, beneficiary_id, code, severity, s``; ``s`` +1 for a finding counted from
-    now on, −1 for one no longer counted)."""
-    order = lambda keys: f" ORDER BY {keys}" if dialect == "postgresql" else ""  # noqa: E731 (lock order)
+    now on, −1 for one no longer counted).
+
+    Every read of a large table is by key: the record's name by its primary key (a
+    correlated subquery, never a join the planner could turn into a scan of the registry),
+    the per-record rows by theirs. On PostgreSQL the records' new counts come back from the
+    upsert (``RETURNING``) to move ``quality_count``, and the records left with none are
+    deleted by id (``= ANY`` of an array); on SQLite (one finding per trigger) they are read
+    back by primary key."""
+    pg = dialect == "postgresql"
+    order = lambda keys: f" ORDER BY {keys}" if pg else ""  # noqa: E731 (the same lock order everywhere)
     err = "CASE WHEN d.severity = 'error' THEN d.s ELSE 0 END"
     warn = "CASE WHEN d.severity = 'error' THEN 0 ELSE d.s END"
     per = (f"SELECT d.commune_id, d.beneficiary_id, SUM({err}) AS de, SUM({warn}) AS dw FROM ({source}) AS d "
            f"GROUP BY d.commune_id, d.beneficiary_id HAVING SUM({err}) <> 0 OR SUM({warn}) <> 0")
+    codes = (f"INSERT INTO finding_count (commune_id, code, severity, n) "
+             f"SELECT d.commune_id, d.code, d.severity, SUM(d.s) FROM ({source}) AS d WHERE true "
+             f"GROUP BY d.commune_id, d.code, d.severity HAVING SUM(d.s) <> 0{order('1, 2, 3')} "
+             f"ON CONFLICT (commune_id, code, severity) DO UPDATE SET n = finding_count.n + excluded.n")
+    records = (f"INSERT INTO quality_record (beneficiary_id, commune_id, name_folded, errors, warnings, rank) "
+               f"SELECT p.beneficiary_id, p.commune_id, "
+               f"(SELECT b.name_folded FROM beneficiary b WHERE b.id = p.beneficiary_id), p.de, p.dw, "
+               f"CASE WHEN p.de > 0 THEN 0 ELSE 1 END FROM {'p' if pg else f'({per}) AS p'} WHERE true{order('1, 2')} "
+               f"ON CONFLICT (beneficiary_id, commune_id) DO UPDATE SET "
+               f"errors = quality_record.errors + excluded.errors, "
+               f"warnings = quality_record.warnings + excluded.warnings, "
+               f"rank = CASE WHEN quality_record.errors + excluded.errors > 0 THEN 0 ELSE 1 END")
+    # The records whose errors (or any finding) went from none to some (+1), or back (−1).
+    moves = ("SUM(CASE WHEN q.errors > 0 THEN 1 ELSE 0 END - CASE WHEN q.errors - p.de > 0 THEN 1 ELSE 0 END), "
+             "SUM(CASE WHEN q.errors + q.warnings > 0 THEN 1 ELSE 0 END "
+             "- CASE WHEN q.errors + q.warnings - p.de - p.dw > 0 THEN 1 ELSE 0 END)")
+    communes = ("INSERT INTO quality_count (commune_id, records, with_error, with_finding) "
+                "SELECT q.commune_id, 0, {moves} FROM {rows} WHERE true GROUP BY q.commune_id{order} "
+                "ON CONFLICT (commune_id) DO UPDATE SET with_error = quality_count.with_error + excluded.with_error, "
+                "with_finding = quality_count.with_finding + excluded.with_finding")
+    if pg:
+        return [
+            codes,
+            f"WITH p AS ({per}), q AS ({records} RETURNING beneficiary_id, commune_id, errors, warnings), "
+            "c AS (" + communes.format(moves=moves, order=order("1"), rows="q JOIN p ON p.beneficiary_id = "
+                                       "q.beneficiary_id AND p.commune_id = q.commune_id") + ") "
+            "SELECT array_agg(q.beneficiary_id) INTO gone FROM q WHERE q.errors = 0 AND q.warnings = 0",
+            "IF gone IS NOT NULL THEN DELETE FROM quality_record WHERE beneficiary_id = ANY (gone) "
+            "AND errors = 0 AND warnings = 0; END IF",
+        ]
     return [
-        # Per rule.
-        f"INSERT INTO finding_count (commune_id, code, severity, n) "
-        f"SELECT d.commune_id, d.code, d.severity, SUM(d.s) FROM ({source}) AS d WHERE true "
-        f"GROUP BY d.commune_id, d.code, d.severity HAVING SUM(d.s) <> 0{order('1, 2, 3')} "
-        f"ON CONFLICT (commune_id, code, severity) DO UPDATE SET n = finding_count.n + excluded.n",
-        # Per record.
-        f"INSERT INTO quality_record (beneficiary_id, commune_id, name_folded, errors, warnings, rank) "
-        f"SELECT p.beneficiary_id, p.commune_id, b.name_folded, p.de, p.dw, "
-        f"CASE WHEN p.de > 0 THEN 0 ELSE 1 END "
-        f"FROM ({per}) AS p LEFT JOIN beneficiary b ON b.id = p.beneficiary_id WHERE true{order('1, 2')} "
-        f"ON CONFLICT (beneficiary_id, commune_id) DO UPDATE SET "
-        f"errors = quality_record.errors + excluded.errors, warnings = quality_record.warnings + excluded.warnings, "
-        f"rank = CASE WHEN quality_record.errors + excluded.errors > 0 THEN 0 ELSE 1 END",
-        # Per commune: the records whose errors (or any finding) went from none to some, or back.
-        f"INSERT INTO quality_count (commune_id, records, with_error, with_finding) "
-        f"SELECT q.commune_id, 0, "
-        f"SUM(CASE WHEN q.errors > 0 THEN 1 ELSE 0 END - CASE WHEN q.errors - p.de > 0 THEN 1 ELSE 0 END), "
-        f"SUM(CASE WHEN q.errors + q.warnings > 0 THEN 1 ELSE 0 END "
-        f"- CASE WHEN q.errors + q.warnings - p.de - p.dw > 0 THEN 1 ELSE 0 END) "
-        f"FROM ({per}) AS p JOIN quality_record q ON q.beneficiary_id = p.beneficiary_id "
-        f"AND q.commune_id = p.commune_id WHERE true GROUP BY q.commune_id{order('1')} "
-        f"ON CONFLICT (commune_id) DO UPDATE SET with_error = quality_count.with_error + excluded.with_error, "
-        f"with_finding = quality_count.with_finding + excluded.with_finding",
+        codes, records,
+        communes.format(moves=moves, order="", rows=f"({per}) AS p JOIN quality_record q "
+                        "ON q.beneficiary_id = p.beneficiary_id AND q.commune_id = p.commune_id"),
         f"DELETE FROM quality_record WHERE errors = 0 AND warnings = 0 AND beneficiary_id IN "
         f"(SELECT d.beneficiary_id FROM ({source}) AS d)",
     ]
@@ -144,9 +164,9 @@ def create_statements(dialect):
     """The DDL (a list of statements) making the triggers of ``dialect`` (``postgresql`` or
     ``sqlite``); idempotent (``CREATE OR REPLACE``, ``IF NOT EXISTS``)."""
     of_f = ", ".join(FINDING_COLUMNS)
-    moved = _changed(("status", "commune_id"), dialect)
-    person_update = _records(f"{_person(-1, 'OLD')} UNION ALL {_person(1, 'NEW')}", dialect)
     if dialect == "sqlite":
+        moved = _changed(("status", "commune_id"), dialect)
+        person_update = _records(f"{_person(-1, 'OLD')} UNION ALL {_person(1, 'NEW')}", dialect)
         def trigger(name, when, table, body, cond=None):
             cond = f" WHEN {cond}" if cond else ""
             return (f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {when} ON {table}{cond} "
@@ -178,11 +198,17 @@ def create_statements(dialect):
             f"THEN RETURN NULL; END IF"] + _apply(f"{_rows(-1, 'f', old)} UNION ALL {_rows(1, 'f', new)}", dialect),
         "quality_count_beneficiary_insert": [_records(_person(1, "b", "quality_count_new"), dialect)],
         "quality_count_beneficiary_delete": [_records(_person(-1, "b", "quality_count_old"), dialect)],
-        "quality_count_beneficiary_update": [person_update],
-        "quality_count_beneficiary_name": [_NAME],
+        "quality_count_beneficiary_update": [
+            _records("SELECT x.commune_id, x.status, x.s FROM quality_count_old o "
+                     "JOIN quality_count_new n ON n.id = o.id CROSS JOIN LATERAL "
+                     "(VALUES (o.commune_id, o.status, -1), (n.commune_id, n.status, 1)) AS x (commune_id, status, s) "
+                     f"WHERE {_changed(('status', 'commune_id'), dialect, 'o', 'n')}", dialect),
+            "UPDATE quality_record SET name_folded = n.name_folded FROM quality_count_new n "
+            "JOIN quality_count_old o ON o.id = n.id WHERE quality_record.beneficiary_id = n.id "
+            f"AND {_changed(('name_folded',), dialect, 'o', 'n')}"],
     }
     out = [f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
-           f"BEGIN {'; '.join(body)}; RETURN NULL; END $$" for name, body in bodies.items()]
+           f"DECLARE gone integer[]; BEGIN {'; '.join(body)}; RETURN NULL; END $$" for name, body in bodies.items()]
 
     def trigger(name, when, table, spec):
         return f"CREATE OR REPLACE TRIGGER {name} AFTER {when} ON {table} {spec} EXECUTE FUNCTION {name}()"
@@ -195,12 +221,10 @@ def create_statements(dialect):
                 f"REFERENCING OLD TABLE AS {old} FOR EACH STATEMENT"),
         trigger("quality_count_beneficiary_insert", "INSERT", "beneficiary",
                 "REFERENCING NEW TABLE AS quality_count_new FOR EACH STATEMENT"),
-        trigger("quality_count_beneficiary_update", "UPDATE OF status, commune_id", "beneficiary",
-                f"FOR EACH ROW WHEN ({moved})"),
+        trigger("quality_count_beneficiary_update", "UPDATE", "beneficiary",
+                "REFERENCING OLD TABLE AS quality_count_old NEW TABLE AS quality_count_new FOR EACH STATEMENT"),
         trigger("quality_count_beneficiary_delete", "DELETE", "beneficiary",
                 "REFERENCING OLD TABLE AS quality_count_old FOR EACH STATEMENT"),
-        trigger("quality_count_beneficiary_name", "UPDATE OF name_folded", "beneficiary",
-                f"FOR EACH ROW WHEN ({_changed(('name_folded',), dialect)})"),
     ]
 
 
