@@ -176,8 +176,9 @@ def _insert_lines(rows):
     ``payment_line``, in the session's transaction, in their order (the lines' ids follow
     it). On PostgreSQL through psycopg by ``COPY … FROM STDIN`` (half the time of one
     ``INSERT`` a row: 100,000 lines in 4 s instead of 8–9 s at load 7, bench/README.md),
-    the columns not given taking the table's defaults (``result`` ``pending``); elsewhere
-    one ``INSERT`` run for every row (``executemany``)."""
+    the columns not given taking the table's defaults (``result`` ``pending``; SQLAlchemy's
+    cursor events do not see it); elsewhere one ``INSERT`` run for every row
+    (``executemany``)."""
     if not rows:
         return
     conn = db.session.connection()
@@ -233,7 +234,7 @@ def _paid_people(commune, month, program, only=None):
     has none), ``states`` is ``changes.states_in`` of them and ``ids`` the select of the
     ids of the records read (a superset of ``people``: those this commune may pay), to
     look up what else a line needs in one statement whatever the number of people.
-    ``only``: restrict to these beneficiary ids. Three statements; rows, not ORM objects
+    ``only``: restrict to these beneficiary ids. Four statements; rows, not ORM objects
     (a list of 40,000 builds no 40,000 instances).
 
     Who is paid follows the approved changes (``changes.states_in``): a record stopped or
