@@ -26,10 +26,13 @@ some UPDATEs are bulk, the bench copies with INSERT … SELECT, and a trigger se
   finds no beneficiary and does nothing, and the beneficiary's own trigger then looks the
   account up; the same holds for deletions in either order.
 
-On PostgreSQL INSERT and DELETE triggers are statement-level with transition tables (one
-grouped insert per statement), UPDATE triggers row-level (``UPDATE OF`` with a column list
-cannot have transition tables) so that an update of other columns costs nothing. On SQLite
-every trigger is row-level.
+On PostgreSQL the triggers on ``beneficiary`` are statement-level with transition tables
+(one grouped insert per statement: a bulk UPDATE of a commune's records adds a row per key,
+not per record; an UPDATE of other columns costs one aggregate of its rows, which adds
+nothing), so is an INSERT or DELETE of accounts; an UPDATE of an account is row-level, only
+``UPDATE OF`` its beneficiary or type and only when one changed (``UPDATE OF`` with a column
+list cannot have transition tables). On SQLite every trigger is row-level, the UPDATE one
+``OF`` the counted columns and only when one of them changed.
 
 A write **adds a row** (its change, one per (commune, village, program) it touches, none
 when nothing counted changed); it never updates one. Updating one counter row ``n = n + d``
@@ -184,7 +187,8 @@ def create_statements(dialect):
     bodies = {
         "beneficiary_insert": _add(_records(1, "progress_count_new"), dialect),
         "beneficiary_delete": _add(_records(-1, "progress_count_old"), dialect),
-        "beneficiary_update": bupdate,
+        "beneficiary_update": _add(_records(-1, "progress_count_old") + " UNION ALL "
+                                   + _records(1, "progress_count_new"), dialect),
         "account_insert": _add(accounts(-1, "progress_count_new", "'self'") + " UNION ALL "
                                   + accounts(1, "progress_count_new", acc), dialect),
         "account_delete": _add(accounts(-1, "progress_count_old", acc) + " UNION ALL "
@@ -193,7 +197,7 @@ def create_statements(dialect):
     }
     out = [f"CREATE OR REPLACE FUNCTION progress_count_{name}() RETURNS trigger LANGUAGE plpgsql AS $$ "
            f"BEGIN {body}; RETURN NULL; END $$" for name, body in bodies.items()]
-    for table, of, when in (("beneficiary", of_b, bwhen), ("account", of_a, awhen)):
+    for table in ("beneficiary", "account"):
         out += [
             f"CREATE OR REPLACE TRIGGER progress_count_{table}_insert AFTER INSERT ON {table} "
             f"REFERENCING NEW TABLE AS progress_count_new FOR EACH STATEMENT "
@@ -201,9 +205,14 @@ def create_statements(dialect):
             f"CREATE OR REPLACE TRIGGER progress_count_{table}_delete AFTER DELETE ON {table} "
             f"REFERENCING OLD TABLE AS progress_count_old FOR EACH STATEMENT "
             f"EXECUTE FUNCTION progress_count_{table}_delete()",
-            f"CREATE OR REPLACE TRIGGER progress_count_{table}_update AFTER UPDATE OF {of} ON {table} "
-            f"FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION progress_count_{table}_update()",
         ]
+    out += [  # a bulk UPDATE of records adds one row per key it moves, not one per record
+        "CREATE OR REPLACE TRIGGER progress_count_beneficiary_update AFTER UPDATE ON beneficiary "
+        "REFERENCING OLD TABLE AS progress_count_old NEW TABLE AS progress_count_new FOR EACH STATEMENT "
+        "EXECUTE FUNCTION progress_count_beneficiary_update()",
+        f"CREATE OR REPLACE TRIGGER progress_count_account_update AFTER UPDATE OF {of_a} ON account "
+        f"FOR EACH ROW WHEN ({awhen}) EXECUTE FUNCTION progress_count_account_update()",
+    ]
     return out
 
 
