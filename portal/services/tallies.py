@@ -276,16 +276,13 @@ def rebuild(start):
     ``datetime``, the app's ``CAMPAIGN_START``), stored as the basis. Returns the number of
     records counted. Locks the table for the transaction on PostgreSQL (a write meanwhile
     would be counted twice or lost); the caller commits."""
-    from ..models import Setting
     dialect = db.engine.dialect.name
     if dialect == "postgresql":
         db.session.execute(text("LOCK TABLE progress_count, beneficiary, account IN SHARE ROW EXCLUSIVE MODE"))
-    setting = db.session.get(Setting, START_KEY)
-    if setting is None:
-        setting = Setting(key=START_KEY, value="")
-        db.session.add(setting)
-    setting.value = normalise(start)
-    db.session.flush()
+    # In SQL: models imports this module (its create_all makes the triggers).
+    db.session.execute(text("DELETE FROM setting WHERE key = :k"), {"k": START_KEY})
+    db.session.execute(text("INSERT INTO setting (key, value) VALUES (:k, :v)"),
+                       {"k": START_KEY, "v": normalise(start)})
     db.session.execute(text("DELETE FROM progress_count"))
     db.session.execute(text(backfill_sql(dialect)))
     return int(db.session.execute(text("SELECT COALESCE(SUM(total), 0) FROM progress_count")).scalar())
