@@ -244,7 +244,7 @@ def compact_sql(dialect):
         return [f"WITH gone AS (DELETE FROM progress_count RETURNING commune_id, village_id, program, {fields}) "
                 + insert + grouped.format(src="gone")]
     last = "(SELECT MAX(id) FROM progress_count)"
-    return [f"CREATE TEMP TABLE IF NOT EXISTS progress_count_last (id INTEGER)",
+    return ["CREATE TEMP TABLE IF NOT EXISTS progress_count_last (id INTEGER)",
             "DELETE FROM progress_count_last",
             f"INSERT INTO progress_count_last SELECT {last}",
             insert + grouped.format(src="progress_count WHERE id <= (SELECT id FROM progress_count_last)"),
