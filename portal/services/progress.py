@@ -278,14 +278,21 @@ def count_rows(user=None, commune_ids=None, village_id=None, since=None):
     pc = ProgressCount
     q = (select(pc.commune_id, pc.program, *[func.sum(getattr(pc, f)) for f in tallies.FIELDS])
          .group_by(pc.commune_id, pc.program).having(func.sum(pc.total) != 0))
+    q = _narrow(q, pc, user, commune_ids, village_id)
+    return {(cid, program): Counts(*[int(v or 0) for v in vals]) for cid, program, *vals in db.session.execute(q)}
+
+
+def _narrow(q, table, user, commune_ids, village_id):
+    """``q`` kept to ``user``'s area, ``commune_ids`` and ``village_id`` on ``table``'s
+    ``commune_id`` / ``village_id`` columns (``None``: not narrowed)."""
     ids = area_ids(user)
     if ids is not None:
-        q = q.where(pc.commune_id.in_(ids))
+        q = q.where(table.commune_id.in_(ids))
     if commune_ids is not None:
-        q = q.where(pc.commune_id.in_(commune_ids))
+        q = q.where(table.commune_id.in_(commune_ids))
     if village_id is not None:
-        q = q.where(pc.village_id == village_id)
-    return {(cid, program): Counts(*[int(v or 0) for v in vals]) for cid, program, *vals in db.session.execute(q)}
+        q = q.where(table.village_id == village_id)
+    return q
 
 
 def _count_live(user=None, commune_ids=None, village_id=None, since=None):
@@ -310,13 +317,7 @@ def _count_live(user=None, commune_ids=None, village_id=None, since=None):
          .outerjoin(Account, Account.beneficiary_id == Beneficiary.id)
          .where(Beneficiary.status == "active", Beneficiary.deceased.is_(False))
          .group_by(Beneficiary.commune_id, Beneficiary.program))
-    ids = area_ids(user)
-    if ids is not None:
-        q = q.where(Beneficiary.commune_id.in_(ids))
-    if commune_ids is not None:
-        q = q.where(Beneficiary.commune_id.in_(commune_ids))
-    if village_id is not None:
-        q = q.where(Beneficiary.village_id == village_id)
+    q = _narrow(q, Beneficiary, user, commune_ids, village_id)
     out = {}
     for cid, program, *vals in db.session.execute(q):
         out[(cid, program)] = Counts(*[int(v or 0) for v in vals])
