@@ -190,6 +190,21 @@ def see_other(endpoint, **values):
     return redirect(url_for(endpoint, **values), code=303)
 
 
+def own_area():
+    """The current user's area (an ``Area``). A national user (no area: ``create-user
+    --national``) watches the country from the overview, which drills down to a province
+    and its communes; a page that works within one province or commune (data quality, the
+    month's changes, uploads, the ranking) sends them there with a message: aborts with a
+    303 to ``/overview``."""
+    from flask_login import current_user
+    if current_user.area is None:
+        flash(_("Tài khoản toàn quốc: trang này làm việc trong một tỉnh hoặc một xã. "
+                "Chọn tỉnh, rồi xã, trên trang tổng quan cả nước; báo cáo tháng của một tỉnh "
+                "có ở trang của tỉnh."), "info")
+        abort(see_other("progress.overview"))
+    return current_user.area
+
+
 LANG_COOKIE = "lang"
 
 

@@ -210,3 +210,26 @@ def test_create_user_national(app, runner):
         r = runner.invoke(args=["create-user", "bo3", "--role", "admin", *args, "--password", "x" * 12])
         assert r.exit_code != 0 and "--national" in r.output
     assert user("bo3") is None
+
+
+@pytest.mark.parametrize("url", ["/quality", "/reports/monthly", "/reports/ranking", "/imports/new",
+                                 "/changes/month"])
+def test_a_page_of_one_province_sends_the_national_user_to_the_overview(world, client, url):
+    """Data quality, the month's changes, uploads, the ranking and a report without
+    ``?area=`` work within one province or commune: the national user is sent to the
+    country overview with the reason, never a 404."""
+    login(client, "bo")
+    r = client.get(url)
+    assert r.status_code == 303 and r.headers["Location"].endswith("/overview"), (url, r.status_code)
+    assert "Tài khoản toàn quốc" in page(client, "/overview")
+
+
+def test_the_national_user_reads_a_province_s_monthly_report_from_its_overview(world, client):
+    login(client, "bo")
+    qn = province("51")
+    html = page(client, "/overview")
+    assert 'href="/quality"' not in html and 'href="/imports/new"' not in html  # no dead ends in the header
+    html = page(client, f"/overview?area={qn.id}")
+    link = f"/reports/monthly?area={qn.id}&amp;month={MONTH}"
+    assert link in html
+    page(client, link.replace("&amp;", "&"))

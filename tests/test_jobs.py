@@ -152,7 +152,29 @@ def test_jobs_are_seen_only_by_who_started_them(app, client):
     login(client, "district")
     assert client.get(f"/jobs/{job.id}").status_code == 404
     assert client.get(f"/jobs/{job.id}/file").status_code == 404
-    login(client, "admin")
+    job.area_id = user.area_id
+    db.session.commit()
+    login(client, "admin")  # the admin of the province the commune lies in
+    assert client.get(f"/jobs/{job.id}").status_code == 200
+
+
+def test_an_admin_sees_the_jobs_of_their_area_only(app, client):
+    """A job's file may hold a whole area's IDs and accounts: an admin of a commune does not
+    get the province's export, a national admin (no area) gets every job."""
+    from portal.services.areas import find_commune
+    province_admin = db.session.scalars(select(User).where(User.username == "admin")).one()
+    job = _running(app, province_admin)
+    job.area_id = province_admin.area_id
+    local = User(username="adm_xa", role="admin", area=find_commune("21052"), full_name="Quản trị xã",
+                 password_hash=province_admin.password_hash)
+    national = User(username="bo", role="admin", area=None, full_name="Bộ", password_hash=province_admin.password_hash)
+    db.session.add_all([local, national])
+    db.session.commit()
+    login(client, "adm_xa")
+    assert client.get(f"/jobs/{job.id}").status_code == 404
+    assert client.get(f"/jobs/{job.id}/file").status_code == 404
+    assert f"/jobs/{job.id}" not in client.get("/jobs").get_data(as_text=True)
+    login(client, "bo")
     assert client.get(f"/jobs/{job.id}").status_code == 200
 
 

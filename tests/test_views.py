@@ -133,6 +133,15 @@ def test_review_save_plain_post_redirects(client, people):
     assert "Đã lưu rà soát" in page
 
 
+def test_a_version_that_is_not_a_number_is_a_conflict_not_an_error(client, people):
+    """A hand-made POST with ``version=abc``: 409, the record unchanged (was a 500)."""
+    a, _, _ = people
+    login(client, "commune")
+    r = client.post(f"/beneficiaries/{a.id}/review", data=review_data(client, a, version="abc"), headers=HX)
+    assert r.status_code == 409
+    assert db.session.get(Beneficiary, a.id).account_status == "unknown"
+
+
 def test_review_invalid_gives_422_with_errors(client, people):
     a, _, _ = people
     login(client, "commune")

@@ -11,7 +11,7 @@ from ..extensions import db
 from ..models import Area, Beneficiary, ChangeProposal
 from ..services import changes, checks, clock, months, payments, scope
 from ..services.areas import communes_below
-from ..web import download, get_or_404, int_arg, month_arg, page_arg, render, roles_required, see_other, wants_fragment
+from ..web import download, get_or_404, int_arg, month_arg, own_area, page_arg, render, roles_required, see_other, wants_fragment
 from . import bp
 from .forms import (CLAUSE_LABELS, KIND_LABELS, STATUS_LABELS, CandidateForm, DecideForm, DismissForm,
                     ProposeForm, WithdrawForm)
@@ -304,9 +304,7 @@ def _month_view():
     """The month, area, program, communes and changes ``/changes/month`` shows, from the
     query string; ``error`` (and no month, no rows) when the month is not ``YYYY-MM``."""
     month, error = _asked_month()
-    root = current_user.area
-    if root is None:
-        abort(404)
+    root = own_area()
     area = root
     area_id = int_arg("area")
     if area_id is not None:

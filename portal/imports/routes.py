@@ -13,7 +13,7 @@ from ..models import Area, ImportBatch, utcnow
 from ..services import checks, clock, imports, jobs, months, payments, scope
 from ..services.areas import subtree_ids
 from ..vn.dates import format_date
-from ..web import get_or_404, render, roles_required, see_other
+from ..web import get_or_404, own_area, render, roles_required, see_other
 from . import bp
 from .forms import ConfirmForm, UploadForm
 
@@ -74,6 +74,7 @@ def _plan(batch):
 @roles_required(*UPLOADERS)
 def upload():
     """Upload a list; nothing is written to the registry until the preview is confirmed."""
+    own_area()
     form = UploadForm()
     communes = _communes()
     typed = (form.month.data or "").strip()

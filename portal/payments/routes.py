@@ -42,7 +42,7 @@ def index():
     if payer and request.method == "POST":
         abort(403)
     form = None
-    if not payer:
+    if not payer and current_user.area is not None:  # a national user opens no list
         form = OpenForm(data={"month": clock.open_month()})
         form.commune_id.choices = [SelectChoice(c.id, c.full_name) for c in communes]
         if current_user.area is not None and current_user.area.level != "commune":

@@ -12,7 +12,7 @@ from ..services.areas import commune_in, communes_below, member_units, owners
 from ..vn.ids import parse_national_id
 from ..vn.money import format_int, parse_amount
 from ..vn.text import proper_case
-from ..web import get_or_404, is_long, page_arg, render, roles_required, see_other, wants_fragment
+from ..web import get_or_404, is_long, own_area, page_arg, render, roles_required, see_other, wants_fragment
 from . import bp
 from .forms import FIXABLE, FixForm
 
@@ -32,9 +32,7 @@ def overview():
     """Every commune in force in the open month with its share of records without an error,
     laggards first. A commune counts the records that belong to it then: from 07/2025 a new
     commune's include those of the old communes merged into it (``areas.owners``)."""
-    area = current_user.area
-    if area is None:
-        abort(404)
+    area = own_area()
     if area.level == "commune":
         return redirect(url_for("quality.commune", area_id=area.id))
     communes = communes_below(area, on=progress.campaign_day())
@@ -179,9 +177,7 @@ def recheck(area_id):
 @roles_required("commune", "district", "province")
 def recheck_all():
     """Run every check again on every record of the user's area, in a background job."""
-    if current_user.area is None:
-        abort(404)
-    return _check_later(current_user.area)
+    return _check_later(own_area())
 
 
 def _check_later(area):

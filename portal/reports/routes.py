@@ -7,7 +7,7 @@ from ..models import Area
 from ..services import months, reports
 from ..services.areas import commune_in
 from ..services.pension import programs_in
-from ..web import download, get_or_404, int_arg, month_arg, page_arg, render, roles_required, see_other
+from ..web import download, get_or_404, int_arg, month_arg, own_area, page_arg, render, roles_required, see_other
 from . import bp
 from .forms import MakeForm
 
@@ -20,9 +20,7 @@ def _area():
     """The area asked (``?area=ID``) within the user's, else the user's own; 404 otherwise."""
     area_id = int_arg("area")
     if area_id is None:
-        area = current_user.area
-        if area is None:
-            abort(404)
+        area = own_area()
     else:
         area = get_or_404(Area, area_id)
     if area.level not in REPORT_LEVELS:
@@ -116,9 +114,7 @@ def make():
 def ranking():
     """The communes ranked by cashless rate; for a commune officer, where their commune
     stands, what moved since last month and what is left to the target."""
-    own = current_user.area
-    if own is None:
-        abort(404)
+    own = own_area()
     month, error = month_arg()
     if error:
         area = (own.parent or own) if own.level == "commune" else own

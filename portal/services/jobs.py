@@ -27,7 +27,7 @@ from datetime import timedelta, timezone
 
 from flask import has_request_context
 from flask_babel import force_locale, get_locale, lazy_gettext as _l
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 
 from .. import queue
 from ..extensions import db
@@ -94,9 +94,14 @@ def _enqueue(job):
 
 def visible(user):
     """A select of the jobs ``user`` may see: their own (a job's file may hold the full ID
-    and account numbers that user was allowed to export), and every job for the admin."""
+    and account numbers that user was allowed to export), and for an admin also those whose
+    area (``Job.area_id``) lies in the admin's (a national admin, with no area: every job).
+    An admin of a commune does not see a province's export."""
     q = select(Job)
-    return q if user.role == "admin" else q.where(Job.user_id == user.id)
+    if user.role != "admin":
+        return q.where(Job.user_id == user.id)
+    ids = scope.area_ids(user)
+    return q if ids is None else q.where(or_(Job.user_id == user.id, Job.area_id.in_(ids)))
 
 
 def recent(user, kind, n=3):

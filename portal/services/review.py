@@ -108,13 +108,22 @@ def validate(data):
     return clean
 
 
+def _version(text):
+    """The record version a form sent (an int), or ``None`` when it is not a number: a
+    conflict, as a stale one is."""
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None
+
+
 def save_review(b, user, data, expected_version, visited_on=None, note=None, earliest=EARLIEST_VISIT):
     """Record a visit to ``b`` with the submitted values (validated), one ``Event`` per
     changed field (source ``review``). Raises ``ReviewError`` or ``Conflict``.
 
     Returns the list of changed fields. The caller commits.
     """
-    if expected_version is not None and int(expected_version) != b.version:
+    if expected_version is not None and _version(expected_version) != b.version:
         mine = {k: v for k, v in data.items() if k in REVIEW_FIELDS + ACCOUNT_FIELDS}
         theirs = current_values(b)
         diff = {k for k in mine if (mine[k] or None) != (theirs.get(k) or None)}
