@@ -53,6 +53,13 @@ class HoldForm(Form):
     note = StringField(_l("Lý do tạm giữ"), validators=[DataRequired(_l("Ghi lý do tạm giữ.")), Length(max=300)])
 
 
+class BulkHoldForm(Form):
+    """Hold the blocked lines ticked on the list's page with one reason (required). The
+    ticked lines come as ``bh-line`` values (line ids), read by the view."""
+
+    note = StringField(_l("Lý do tạm giữ"), validators=[DataRequired(_l("Ghi lý do tạm giữ.")), Length(max=300)])
+
+
 class ResultsUploadForm(Form):
     """The payment provider's result file (.csv or .xlsx), to preview."""
 

@@ -17,7 +17,7 @@ from ..sheets.reader import FileProblem
 from ..web import (download, get_or_404, is_long, month_arg, page_arg, render, roles_required, see_other,
                    wants_fragment)
 from . import bp
-from .forms import (ALL_COMMUNES, RESULT_LABELS, ConfirmForm, HoldForm, OpenForm, ResultForm,
+from .forms import (ALL_COMMUNES, RESULT_LABELS, BulkHoldForm, ConfirmForm, HoldForm, OpenForm, ResultForm,
                     ResultsConfirmForm, ResultsUploadForm)
 
 PREPARERS = ("commune", "district", "province")
@@ -152,14 +152,28 @@ def _lines(p, *where, page=None):
     return db.session.scalars(q).all()
 
 
-def _period_page(p, page=1, result_form=None, hold_form=None, line_id=None, error=None, status=200):
+def pending_only(p):
+    """True when the page asks ``?result=pending`` (any other value: the whole list) on a
+    locked list: only the lines to pay without a result yet are listed, with their count."""
+    return p.status == "locked" and request.args.get("result") == "pending"
+
+
+def _period_page(p, page=1, result_form=None, hold_form=None, line_id=None, error=None, status=200,
+                 bulk_form=None, ticked=()):
     """The period page; after a refused plain POST, ``line_id``'s card carries the form as
-    typed (``result_form`` or ``hold_form``) and ``error``. Only the page's lines are read (a
+    typed (``result_form`` or ``hold_form``) and ``error``; after a refused bulk hold,
+    ``bulk_form`` as typed, its error and the lines ``ticked`` still ticked. Only the page's lines are read (a
     commune's list is 4,000 lines at a province's size, 40,000 at ten times it)."""
     newer = payments.superseded_by(p)
     totals = payments.totals(p)
-    shown = totals["listed"] + totals["held"]
-    lines = _lines(p, PaymentLine.status != "blocked", page=page)  # a page fits a slow link
+    rec = payments.reconciliation(p)
+    pending = pending_only(p)
+    if pending:  # the payer's worklist: the lines to pay that have no result yet
+        shown = rec["pending"]
+        lines = _lines(p, PaymentLine.status == "listed", PaymentLine.result == "pending", page=page)
+    else:
+        shown = totals["listed"] + totals["held"]
+        lines = _lines(p, PaymentLine.status != "blocked", page=page)  # a page fits a slow link
     takes_results = current_user.role == "payer" and p.status == "locked" and not newer
     forms = ({line.id: ResultForm(prefix=f"r{line.id}", data={"result": line.result,
                                                              "reason": line.result_reason})
@@ -180,7 +194,9 @@ def _period_page(p, page=1, result_form=None, hold_form=None, line_id=None, erro
     return render("payments/period.html", p=p, changed=changed, changed_lines=changed_lines, totals=totals,
                   newer=newer, preparing=preparing,
                   blocked=blocked, held=held, holds=holds, confirm=ConfirmForm(),
-                  rec=payments.reconciliation(p), forms=forms, lines=lines, page=page,
+                  bulk=(bulk_form or BulkHoldForm(prefix="bh")) if preparing and len(blocked) > 1 else None,
+                  ticked=set(ticked),
+                  rec=rec, pending=pending, forms=forms, lines=lines, page=page,
                   shown=shown, per_page=LINES_PER_PAGE, error_line=line_id, error=error,
                   arrears={"count": owed_count, "amount": int(owed_amount)},
                   upload=ResultsUploadForm() if takes_results else None, status=status)
@@ -220,6 +236,30 @@ def hold(period_id, line_id):
             db.session.rollback()
             form.note.errors = list(form.note.errors) + [str(e)]
     return _period_page(p, hold_form=form, line_id=line.id, status=422,
+                        error=" ".join(str(m) for errs in form.errors.values() for m in errs))
+
+
+@bp.route("/payments/<int:period_id>/hold", methods=["POST"])
+@roles_required(*PREPARERS)
+def hold_many(period_id):
+    """Hold every blocked line ticked (``bh-line``, line ids) with one reason (``bh-note``),
+    all or nothing (``payments.hold_many``): a 303 to the held lines, or the page again
+    (422) with the error, the reason as typed and the lines still ticked, nothing saved.
+    The same rules as one hold: a draft of the user's scope (else 404), its blocked lines."""
+    p = get_or_404(PaymentPeriod, period_id)
+    form = BulkHoldForm(prefix="bh")
+    raw = request.form.getlist("bh-line")
+    ids = [int(v) for v in raw if v.isascii() and v.isdigit() and len(v) < 12]
+    if form.validate_on_submit():
+        try:
+            held = payments.hold_many(p, ids if len(ids) == len(raw) else ids + [0], form.note.data)
+            db.session.commit()
+            flash(_("Đã tạm giữ %(n)s dòng: %(note)s.", n=len(held), note=form.note.data.strip()), "success")
+            return see_other("payments.period", period_id=p.id, _anchor="held")
+        except payments.PeriodError as e:
+            db.session.rollback()
+            form.note.errors = list(form.note.errors) + [str(e)]
+    return _period_page(p, bulk_form=form, ticked=ids, status=422,
                         error=" ".join(str(m) for errs in form.errors.values() for m in errs))
 
 

@@ -598,6 +598,31 @@ def hold(line, note):
     line.status, line.note = "held", note
 
 
+def hold_many(period, line_ids, note):
+    """Hold several blocked lines of the draft ``period`` at once, with one reason: each as
+    :func:`hold` holds one. All or nothing: ``PeriodError`` (nothing changed) when no line
+    is chosen, the reason is missing (``field`` ``"note"``), the list is locked, or an id of
+    ``line_ids`` (ints) is not a blocked line of ``period`` (held already, listed, another
+    list's). Returns the lines held, by id."""
+    if period.status != "draft":
+        raise PeriodError("Danh sách đã khóa.")
+    if not (note or "").strip():
+        raise PeriodError("Ghi lý do tạm giữ.", "note")
+    wanted = set(line_ids)
+    if not wanted:
+        raise PeriodError("Chọn ít nhất một dòng bị chặn.", "lines")
+    lines = db.session.scalars(select(PaymentLine).where(
+        PaymentLine.period_id == period.id, PaymentLine.id.in_(sorted(wanted)),
+        PaymentLine.status == "blocked").order_by(PaymentLine.id)).all()
+    if len(lines) != len(wanted):
+        raise PeriodError("Có dòng đã chọn không còn bị chặn trong danh sách này: tải lại trang và chọn lại.",
+                          "lines")
+    for line in lines:
+        hold(line, note)
+    db.session.flush()
+    return lines
+
+
 def release(line):
     """Undo a hold: the line goes back to the list (``listed``, with its arrears note), or
     to ``blocked`` when its record still has an open error (the note names it). Raises
