@@ -273,18 +273,23 @@ def check_data(area_code, as_json):
 @click.option("--name", "full_name", default="")
 def create_user(username, role, area_code, national, password, full_name):
     """Create a user (or reset their password, role and area). Exactly one of --area CODE
-    and --national: a national user has no area and sees every area."""
-    from .services.areas import find_area
+    and --national: a national user has no area and sees every area. The username, role,
+    area and password follow ``services.users`` (a password of 10 characters or more, not
+    containing the username); exit status 2 with the reason otherwise."""
+    from .services import users
     if bool(area_code) == national:
         _fail("Cần đúng một trong hai: --area MÃ hoặc --national (cả nước).")
-    area = None
-    if area_code:
-        area = find_area(area_code)
-        if area is None:
-            _fail(f"Không có đơn vị mã {area_code}.")
+    try:  # the same rules as the admin's page (services.users)
+        username = users.check_username(username)
+        users.check_role(role)
+        users.check_password(password, username)
+        area = users.area_by_code(area_code) if area_code else None
+    except users.UserError as e:
+        _fail(str(e))
     user = db.session.scalar(select(User).where(User.username == username)) or User(username=username)
     user.role, user.area, user.full_name = role, area, full_name
     user.set_password(password)
+    users.end_sessions(user)  # a reset password ends the sessions opened with the old one
     db.session.add(user)
     db.session.commit()
     click.echo(f"Người dùng {username} ({role}, {area.full_name if area else 'cả nước'}).")
