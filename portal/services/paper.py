@@ -182,7 +182,7 @@ def workbook(village, printed_on, user=None):
 
     from ..sheets.writer import FormSheet, issuer_lines
     commune = village.parent
-    book = FormSheet("Phieu ra soat", [9, 22, 6, 8, 12, 19, 14, 20, 18, 13, 9, 20])
+    book = FormSheet("Phieu ra soat", [9, 22, 6, 8, 12, 19, 14, 20, 18, 13, 9, 20], landscape=False)
     r = book.heading(issuer_lines("commune", commune.full_name), "PHIẾU RÀ SOÁT TÀI KHOẢN NHẬN TRỢ CẤP",
                      f"{village.full_name}, {commune.full_name} · in ngày {format_date(printed_on)}")
     book.merged(r - 1, 1, book.ncols, "Ngày rà soát: ......./......./20.......     Cán bộ rà soát: "
@@ -207,12 +207,7 @@ def workbook(village, printed_on, user=None):
             for col, value in enumerate(values, 1):
                 book.put(r, col, value, size=10, align=top, box=True, bold=col == 1)
             book.ws.row_dimensions[r].height = 48
-    ws = book.ws
-    ws.page_setup.orientation = "portrait"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_title_rows = f"{header}:{header}"
+    book.repeat_rows(header)
     return book.bytes()
 
 

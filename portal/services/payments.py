@@ -25,7 +25,7 @@ from sqlalchemy.sql import ClauseElement, Select
 from ..extensions import db
 from ..models import (Account, Area, Beneficiary, ChangeProposal, Event, Finding, PaymentLine,
                       PaymentPeriod, StandardLevel, utcnow)
-from ..sheets.writer import StreamSheet, cell, discard, issuer_lines
+from ..sheets.writer import StreamSheet, cell, discard, issuer_lines, page_layout, print_area
 from ..vn.money import amount_in_words
 from ..vn.text import fold
 from . import changes, counts, months
@@ -1062,11 +1062,15 @@ def write_provider_workbook(period, target):
     ws = wb.create_sheet(f"T{period.month[5:]}-{period.month[:4]}")
     for i, width in enumerate((10, 20, 28, 14, 28), 1):
         ws.column_dimensions[get_column_letter(i)].width = width
+    page_layout(ws, landscape=False, title_rows="1:1")  # five columns: portrait, header on each page
+    rows = 1
     try:
         ws.append([cell(ws, h, font=Font(bold=True)) for h in PROVIDER_HEADERS])
         for bank_bin, number, holder, amount, reference in _account_payments(period):
             ws.append([cell(ws, bank_bin or "", "@"), cell(ws, number or "", "@"),
                        cell(ws, holder or "", "@"), cell(ws, amount, "#,##0"), cell(ws, reference, "@")])
+            rows += 1
+        print_area(ws, len(PROVIDER_HEADERS), rows)
         wb.save(target)
     except BaseException:
         discard(wb)  # a failed export leaves no temporary file behind

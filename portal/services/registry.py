@@ -12,7 +12,7 @@ from sqlalchemy.orm import aliased, selectinload
 
 from ..extensions import db
 from ..models import Area, Beneficiary, utcnow
-from ..sheets.writer import cell, discard
+from ..sheets.writer import cell, discard, page_layout, print_area
 from ..vn.ids import id_consistency
 from ..vn.text import fold, nfc, proper_case
 from . import areas, clock, history, review
@@ -268,11 +268,14 @@ def write_workbook(rows, title, target):
     ws = wb.create_sheet("Danh sách")
     for i, (_, _, width) in enumerate(COLUMNS, start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
+    page_layout(ws, landscape=True, title_rows="2:2")  # a wide list; the header on each page
     bold = Font(bold=True)
+    written = 2
     try:
         ws.append([cell(ws, title, font=Font(bold=True, size=13))])
         ws.append([cell(ws, h, font=bold) for _, h, _ in COLUMNS])
         for r in rows:
+            written += 1
             out = []
             for key, _, _ in COLUMNS:
                 v = r.get(key)
@@ -287,6 +290,7 @@ def write_workbook(rows, title, target):
                 else:
                     out.append(cell(ws, LABELS.get(key, {}).get(v, v)))
             ws.append(out)
+        print_area(ws, len(COLUMNS), written)
         wb.save(target)
     except BaseException:
         discard(wb)  # a failed export leaves no temporary file behind

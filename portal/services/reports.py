@@ -436,10 +436,7 @@ def workbook(report):
     sheet.signatures(r, [(2, 5, "NGƯỜI LẬP BIỂU", False), (12, ncols, _signer(report), True)])
     for i, text in enumerate(recipients):
         put(r + 6 + i, 2, text, size=11, bold=i == 0, italic=i == 0)
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    sheet.repeat_rows(9, 10)  # the two header rows on each page; landscape, one page wide
     return sheet.bytes()
 
 

@@ -10,6 +10,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, Side
 from openpyxl.worksheet.cell_range import CellRange
+from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.utils import get_column_letter
 
 
@@ -23,6 +24,25 @@ def cell(ws, value, number_format=None, font=None):
     if font is not None:
         c.font = font
     return c
+
+
+def page_layout(ws, landscape, title_rows=None):
+    """Print ``ws`` on A4, ``landscape`` (wide lists) or portrait (narrow ones), fitted to
+    one page wide and as many pages high as it takes, with ``title_rows`` (``"3:3"``, the
+    header rows) repeated on each page. On a write-only sheet call it before the first
+    ``append``: the fit-to-page flag is written with the sheet's head."""
+    ws.page_setup.orientation = "landscape" if landscape else "portrait"
+    ws.page_setup.paperSize = Worksheet.PAPERSIZE_A4
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    if title_rows:
+        ws.print_title_rows = title_rows
+
+
+def print_area(ws, ncols, nrows):
+    """Set the print area of ``ws`` to ``A1`` through column ``ncols``, row ``nrows`` (the
+    written range; at least one row and column). Any time before the book is saved."""
+    ws.print_area = f"A1:{get_column_letter(max(ncols, 1))}{max(nrows, 1)}"
 
 
 def discard(wb):
@@ -47,20 +67,36 @@ class FormSheet:
     """A worksheet in the administrative form (Decree 30/2020/NĐ-CP, Appendix I): Times New
     Roman throughout, the issuing body top left and the national motto top right, a title,
     bordered tables and signature blocks. Rows and columns count from 1; every string is
-    stored as a string (never a formula). ``bytes()`` gives the ``.xlsx`` file."""
+    stored as a string (never a formula). ``bytes()`` gives the ``.xlsx`` file.
+
+    Printed on A4, ``landscape`` or portrait, one page wide (:func:`page_layout`); the
+    first :meth:`header_row` (or :meth:`repeat_rows`) is repeated on each page and the
+    print area is the written range, set when the file is written."""
 
     FONT = "Times New Roman"
     THIN = Side(style="thin")
     BOX = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
     CENTRE = Alignment(horizontal="center", vertical="center", wrap_text=True)
 
-    def __init__(self, title, widths):
+    def __init__(self, title, widths, landscape=True):
         self.book = Workbook()
         self.ws = self.book.active
         self.ws.title = title
         self.ncols = len(widths)
         for i, w in enumerate(widths, 1):
             self.ws.column_dimensions[get_column_letter(i)].width = w
+        page_layout(self.ws, landscape)
+
+    def repeat_rows(self, first, last=None):
+        """Repeat rows ``first``–``last`` (the table's header) at the top of each printed page."""
+        self.ws.print_title_rows = f"{first}:{last or first}"
+
+    def _last(self):
+        """``(last column, last row)`` written."""
+        return max(self.ncols, self.ws.max_column), self.ws.max_row
+
+    def _print_area(self):
+        print_area(self.ws, *self._last())
 
     def font(self, size=12, bold=False, italic=False):
         return Font(name=self.FONT, size=size, bold=bold, italic=italic)
@@ -101,6 +137,9 @@ class FormSheet:
         return 8
 
     def header_row(self, row, headers):
+        """``headers`` in bold boxes on ``row``; the first header row is repeated on each page."""
+        if not self.ws.print_title_rows:
+            self.repeat_rows(row)
         for i, h in enumerate(headers, 1):
             self.put(row, i, h, bold=True, align=self.CENTRE, box=True)
 
@@ -118,11 +157,12 @@ class FormSheet:
 
     def bytes(self):
         buf = io.BytesIO()
-        self.book.save(buf)
+        self.save(buf)
         return buf.getvalue()
 
     def save(self, target):
         """Write the ``.xlsx`` to ``target`` (a path or a binary file object)."""
+        self._print_area()
         self.book.save(target)
 
 
@@ -136,20 +176,26 @@ class StreamSheet(FormSheet):
 
     WINDOW = 8
 
-    def __init__(self, title, widths):
+    def __init__(self, title, widths, landscape=True):
         self.book = Workbook(write_only=True)
         self.ws = self.book.create_sheet(title)
         self.ncols = len(widths)
         for i, w in enumerate(widths, 1):
             self.ws.column_dimensions[get_column_letter(i)].width = w
+        page_layout(self.ws, landscape)  # before the first row: the head is written with it
         self._next = 1  # the first row not written yet
         self._rows = {}  # row -> {col: WriteOnlyCell}
+        self._max_col = self.ncols
+
+    def _last(self):
+        return self._max_col, self._next - 1
 
     def _cell(self, row, col):
         if row < self._next:
             raise ValueError(f"row {row} is already written")
         self._flush(row - self.WINDOW)
         cells = self._rows.setdefault(row, {})
+        self._max_col = max(self._max_col, col)
         if col not in cells:
             cells[col] = WriteOnlyCell(self.ws)
         return cells[col]
@@ -177,6 +223,7 @@ class StreamSheet(FormSheet):
     def save(self, target):
         try:
             self._flush(max(self._rows, default=0) + 1)
+            self._print_area()
             self.book.save(target)
         except BaseException:
             self.discard()
