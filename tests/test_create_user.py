@@ -1,7 +1,7 @@
 """Users from the command line: every role the configuration relies on can be created, from
 the one list of roles (``portal.models.PERSON_ROLES``), and a commune chairman created so
-decides after the 2025 reform (Decree 147/2025/NĐ-CP). The admin pages have no user form
-(targets and levels only), so the CLI is the one place users are made."""
+decides after the 2025 reform (Decree 147/2025/NĐ-CP). The admin's page ``/admin/users``
+makes users too, with the same rules (``services.users``, tests/test_users_admin.py)."""
 from datetime import date
 
 from sqlalchemy import select
