@@ -157,12 +157,15 @@ def test_an_admin_manages_only_the_users_of_their_area(app, client):
 
 
 def test_an_edit_changes_role_area_and_name_and_is_audited(app, client):
+    officer = app.test_client()
+    login(officer, "police")
     login(client, "admin")
     uid = get("police").id
     r = post(client, f"/admin/users/{uid}", {"u-role": "commune", "u-area": "524", "u-full_name": "Tên Mới"})
     assert r.status_code == 303, r.get_data(as_text=True)[:800]
     u = get("police")
     assert (u.role, u.area.code, u.full_name) == ("commune", "524", "Tên Mới")
+    assert fetch(officer, "/police").status_code == 302  # what they may see changed: log in again
     (e,) = audit_rows("update")
     old, new = json.loads(e.old_value), json.loads(e.new_value)
     assert (old["role"], old["area"], new["role"], new["area"]) == ("police", "21052", "commune", "524")
