@@ -204,3 +204,25 @@ def test_search_result_opens_the_person_card(client, app):
     assert f'<a href="{href}" hx-boost="false">Trần Văn Bảy</a>' in html
     card = client.get(f"/households/{b.household_id}").get_data(as_text=True)
     assert f'<article class="person" id="b{b.id}">' in card
+
+
+def test_a_result_saved_without_javascript_goes_back_to_the_pending_lines(client, app):
+    for i in range(3):
+        person(name=f"Người Thứ {i}", national_id=f"05105012300{i}")
+    db.session.commit()
+    p = payments.build(find_commune("21052", "2024-05"), "2024-05", "BTXH", system_user())
+    payments.lock(p, system_user())
+    db.session.commit()
+    line = min(p.lines, key=lambda x: x.id)
+    login(client, "payer")
+    html = client.get(f"/payments/{p.id}?result=pending").get_data(as_text=True)
+    action = f"/payments/{p.id}/lines/{line.id}/result?result=pending"
+    assert f'action="{action}"' in html
+    token = csrf_token(client, f"/payments/{p.id}")
+    r = client.post(action, data={"csrf_token": token, f"r{line.id}-result": "paid_cash", f"r{line.id}-reason": ""})
+    assert r.status_code == 303 and r.headers["Location"].endswith(f"/payments/{p.id}?result=pending#list")
+    html = client.get(r.headers["Location"]).get_data(as_text=True)
+    assert "Chưa có kết quả (2)" in html and f'id="l{line.id}"' not in html
+    # The whole list's forms post without the filter.
+    html = client.get(f"/payments/{p.id}").get_data(as_text=True)
+    assert f'action="/payments/{p.id}/lines/{line.id}/result"' in html

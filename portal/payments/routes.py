@@ -133,12 +133,15 @@ def _build_job(job, report):
             "built": len(built), "skipped": len(skipped)}
 
 
-def _page_of(p, line):
-    """The page of the period page where ``line`` is listed (blocked lines are listed apart)."""
+def _page_of(p, line, pending=False):
+    """The page of the period page where ``line`` is listed (blocked lines are listed apart);
+    with ``pending``, of the lines without a result (:func:`pending_only`)."""
     if line.period_id != p.id or line.status == "blocked":
         return 1
+    where = ([PaymentLine.status == "listed", PaymentLine.result == "pending"] if pending
+             else [PaymentLine.status != "blocked"])
     before = db.session.scalar(select(func.count()).select_from(PaymentLine).where(
-        PaymentLine.period_id == p.id, PaymentLine.status != "blocked", PaymentLine.id < line.id))
+        PaymentLine.period_id == p.id, PaymentLine.id < line.id, *where))
     return before // LINES_PER_PAGE + 1
 
 
@@ -384,11 +387,14 @@ def result(period_id, line_id):
     else:
         error = " ".join(str(m) for errs in form.errors.values() for m in errs)
     if not wants_fragment():
+        pending = pending_only(p)  # sent from the lines without a result: back to them
         if error:
-            return _period_page(p, _page_of(p, line), result_form=form, line_id=line.id, error=error,
+            return _period_page(p, _page_of(p, line, pending), result_form=form, line_id=line.id, error=error,
                                 status=422)
         flash(_("Đã ghi kết quả: %(name)s · %(result)s.", name=line.beneficiary.full_name,
                 result=RESULT_LABELS[line.result]), "success")
+        if pending:
+            return see_other("payments.period", period_id=p.id, result="pending", _anchor="list")
         page = _page_of(p, line)
         return see_other("payments.period", period_id=p.id, _anchor=f"l{line.id}",
                          **({"page": page} if page > 1 else {}))
