@@ -247,7 +247,7 @@ STATUS_LABELS = {"active": _l("Đang hưởng"), "suspended": _l("Tạm dừng")
                  "merged": _l("Đã gộp"), "moved": _l("Đã chuyển đi")}
 JOB_STATUS_LABELS = {"queued": _l("Đang chờ"), "running": _l("Đang chạy"), "done": _l("Xong"),
                      "failed": _l("Lỗi")}
-SOURCE_LABELS = {"merge": _l("Gộp hồ sơ"), "police": _l("Công an xác minh"), "import": _l("Tải danh sách"), "review": _l("Rà soát"), "correction": _l("Sửa"),
+SOURCE_LABELS = {"merge": _l("Gộp hồ sơ"), "police": _l("Kết quả xác minh của công an"), "import": _l("Tải danh sách"), "review": _l("Rà soát"), "correction": _l("Sửa"),
                  "household": _l("Hộ gia đình"), "change": _l("Đề nghị tăng/giảm"),
                  "decision": _l("Quyết định"), "payment": _l("Kết quả chi trả")}
 FIELD_LABELS = {

@@ -146,7 +146,7 @@ def test_police_marks_deceased_and_the_commune_officer_sees_it(browser, live_ser
     page.goto(f"{live_server}/beneficiaries/{bid}")
     text = page.locator("main").inner_text()
     assert name in text
-    assert "Công an xác minh: đã chết ngày 03/05/2024" in text
+    assert "Công an báo đã chết ngày 03/05/2024" in text
     assert "Thôi hưởng" in text and "06/2024" in text
     context.close()
 

@@ -67,7 +67,7 @@ def test_deceased_marks_the_record_and_proposes_the_stop(client, people):
     client.post("/logout", data={"csrf_token": csrf_token(client, "/search")})
     login(client, "commune")
     page = client.get(f"/beneficiaries/{a.id}").get_data(as_text=True)
-    assert "Công an xác minh: đã chết ngày 12/04/2024" in page and "Thôi hưởng" in page and "05/2024" in page
+    assert "Công an báo đã chết ngày 12/04/2024" in page and "Thôi hưởng" in page and "05/2024" in page
     assert "Nguyễn Văn An" not in client.get("/police").get_data(as_text=True)  # not a police page for them
 
 

@@ -729,7 +729,7 @@ def candidates(user, month):
         .order_by(Beneficiary.commune_id, Beneficiary.name_folded)).all()
     for b in moved:
         add(b, kind="move_out", clause=None, source="police", effective_month=months.add(month, 1),
-            reason="Công an xác minh đã chuyển đi")
+            reason="Đã chuyển khỏi địa bàn (công an báo khi xác minh)")
     commune_ids = (db.session.scalars(select(Area.id).where(Area.level == "commune", Area.id.in_(ids))).all()
                    if ids is not None else None)
     late = uncollected(commune_ids, month)

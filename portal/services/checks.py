@@ -21,7 +21,7 @@ from ..models import (Account, Area, Beneficiary, Finding, FindingCount, Quality
                       StandardLevel, utcnow)
 from ..vn.banks import by_bin, check_account_number
 from ..vn.ids import id_consistency, mask_id, province_name
-from ..vn.text import nfc, proper_case
+from ..vn.text import nfc, proper_case, same_name
 from . import clock
 from .areas import member_units, subtree_ids
 from .police import last_verified
@@ -88,13 +88,13 @@ RULES = {r.code: r for r in [
          "Chưa được công an xác minh với CSDL quốc gia về dân cư trong kỳ chi trả này.", "Đề án 06"),
     # The police's answers (services/police.py), counted with the rules' findings.
     Rule("police_mismatch", "song", "error", "national_id",
-         "Công an xác minh: thông tin khác CSDL quốc gia về dân cư.", "Đề án 06"),
-    Rule("police_deceased", "song", "error", "status", "Công an xác minh: đã chết.",
+         "Công an báo sai thông tin: khác CSDL quốc gia về dân cư.", "Đề án 06"),
+    Rule("police_deceased", "song", "error", "status", "Công an báo đã chết.",
          "Đề án 06; Thông tư 02/2021/TT-BLĐTBXH Điều 2 khoản 1a"),
-    Rule("police_moved", "song", "warning", "village_id", "Công an xác minh: đã chuyển khỏi địa bàn.",
+    Rule("police_moved", "song", "warning", "village_id", "Công an báo đã chuyển khỏi địa bàn.",
          "Đề án 06"),
     Rule("police_not_found", "song", "error", "national_id",
-         "Công an xác minh: không tìm thấy trong CSDL quốc gia về dân cư.", "Đề án 06"),
+         "Công an báo không tìm thấy trong CSDL quốc gia về dân cư.", "Đề án 06"),
     Rule("deceased_active", "song", "error", "status",
          "Đã chết nhưng vẫn đang hưởng: đề nghị thôi hưởng từ tháng sau.",
          "Thông tư 02/2021/TT-BLĐTBXH Điều 2 khoản 1a; Nghị định 20/2021/NĐ-CP Điều 8(2)"),
@@ -222,7 +222,11 @@ def _hits(b, a, ctx):
                 out.append((code, None))
             if len(ctx.account_holders.get(a.number, ())) > 1:
                 out.append(("shared_account", None))
-        if (a.recipient_type or "self") != "self" and not (a.holder_name and a.holder_national_id):
+        if (a.recipient_type or "self") != "self":
+            if not (a.holder_name and a.holder_national_id):
+                out.append(("holder_incomplete", None))
+        elif a.holder_name and not same_name(a.holder_name, b.full_name):
+            # "Chính chủ" but another name (folded: the bank's "NGUYEN VAN AN" is the same).
             out.append(("holder_incomplete", None))
     valid_from, valid_to, successor = (ctx.communes or {}).get(b.commune_id, (None, None, None))
     # An old commune's records belong to its successor from the reform (areas.commune_in):

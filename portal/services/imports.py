@@ -35,7 +35,7 @@ from ..vn.dates import parse_birth, parse_month
 from ..vn.ids import parse_national_id
 from ..vn.money import parse_amount
 from ..vn.remarks import read_remark
-from ..vn.text import fold, nfc, proper_case
+from ..vn.text import fold, nfc, proper_case, same_name
 from . import areas, clock, history, months
 from .checks import UNPAYABLE
 from . import changes as ledger
@@ -430,7 +430,7 @@ def recipient_from(relation, holder, name):
             if any(r == w or r.startswith(w + " ") for w in RELATIONS[kind]):
                 return kind
         return "authorised"
-    if holder and fold(holder) != fold(name):
+    if holder and not same_name(holder, name):
         return "authorised"
     return "self"
 
@@ -607,9 +607,10 @@ def parse_row(sheet_name, excel_row, cells, labels, group_label=None, list_month
                 add("bank", "unknown_bank", f"«{bank_text}».")
             holder = holder[:MAX_LENGTHS["full_name"]] if holder else holder
             bank_text = bank_text[:MAX_LENGTHS["bank_text"]] if bank_text else bank_text
-            rtype = recipient_from(relation, proper_case(holder) if holder else None, name)
+            rtype = recipient_from(relation, holder, name)
+            # The holder is kept as the list writes it (often the bank's "NGUYEN VAN AN").
             row.account = AccountValues(bank_bin=bank.bin if bank else None, bank_text=_shared(bank_text),
-                                        number=number, holder_name=proper_case(holder) if holder else name,
+                                        number=number, holder_name=holder or name,
                                         recipient_type=rtype, cash="tien mat" in method)
             if rtype != "self":
                 add("account_holder", "holder_not_self", f"Chủ tài khoản: {holder or '?'}.")

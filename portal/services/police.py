@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 from ..extensions import db
 from ..models import Beneficiary, ChangeProposal, Finding, Verification, utcnow
 from ..sheets.reader import FileProblem, read_workbook
-from ..sheets.writer import cell, discard
+from ..sheets.writer import cell, discard, page_layout, print_area
 from ..vn.dates import parse_birth
 from ..vn.ids import parse_national_id
 from ..vn.text import fold, nfc
@@ -131,11 +131,11 @@ def record(b, user, period, result, field_name=None, population_value=None, died
     if result in FINDINGS:
         code, severity = FINDINGS[result]
         message = {
-            "mismatch": f"Công an xác minh: {FIELDS.get(field_name, field_name)} trong CSDL quốc gia "
+            "mismatch": f"Công an báo sai thông tin: {FIELDS.get(field_name, field_name)} trong CSDL quốc gia "
                         f"về dân cư là «{v.population_value}».",
-            "deceased": f"Công an xác minh: đã chết ngày {died_on:%d/%m/%Y}" if died_on else "",
-            "moved": "Công an xác minh: đã chuyển khỏi địa bàn.",
-            "not_found": "Công an xác minh: không tìm thấy trong CSDL quốc gia về dân cư.",
+            "deceased": f"Công an báo đã chết ngày {died_on:%d/%m/%Y}" if died_on else "",
+            "moved": "Công an báo đã chuyển khỏi địa bàn.",
+            "not_found": "Công an báo không tìm thấy trong CSDL quốc gia về dân cư.",
         }[result]
         db.session.add(Finding(beneficiary_id=b.id, code=code, severity=severity,
                                field=field_name if result == "mismatch" else None,
@@ -151,7 +151,7 @@ def record(b, user, period, result, field_name=None, population_value=None, died
                 beneficiary_id=b.id, commune_id=b.commune_id, kind="stop", clause="1a",
                 effective_month=effective,
                 source="police", user_id=user.id,
-                reason=f"Chết ngày {died_on:%d/%m/%Y} (công an xác minh). Thôi hưởng từ tháng "
+                reason=f"Chết ngày {died_on:%d/%m/%Y} (công an báo khi xác minh). Thôi hưởng từ tháng "
                        f"{effective[5:]}/{effective[:4]} (Thông tư 02/2021/TT-BLĐTBXH Điều 2 "
                        f"khoản 1a; Nghị định 20/2021/NĐ-CP Điều 8 khoản 2)."))
     db.session.flush()
@@ -197,16 +197,20 @@ def write_workbook(beneficiaries, title, target):
     ws = wb.create_sheet("Xác minh")
     for i, (_, _, width) in enumerate(COLUMNS, start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
+    page_layout(ws, landscape=True, title_rows="3:3")  # eleven columns; the header on each page
+    rows = 3
     try:
         ws.append([cell(ws, title, font=Font(bold=True, size=13))])
         ws.append([cell(ws, HELP)])
         ws.append([cell(ws, h, font=Font(bold=True)) for _, h, _ in COLUMNS])
         for b in beneficiaries:
+            rows += 1
             ws.append([cell(ws, b.id), cell(ws, b.full_name),
                        cell(ws, b.birth_date, "DD/MM/YYYY") if b.birth_date else cell(ws, b.birth_year),
                        cell(ws, {"M": "Nam", "F": "Nữ"}.get(b.sex, "")),
                        cell(ws, b.national_id or "", "@"), cell(ws, b.village.full_name if b.village else ""),
                        None, None, None, None, None])
+        print_area(ws, len(COLUMNS), rows)
         wb.save(target)
     except BaseException:
         discard(wb)  # a failed export leaves no temporary file behind

@@ -12,7 +12,7 @@ from ..extensions import db
 from ..models import Account, Beneficiary, Household, Review, utcnow
 from ..vn.banks import by_bin, check_account_number, normalise_account
 from ..vn.ids import parse_national_id
-from ..vn.text import fold, nfc
+from ..vn.text import fold, nfc, same_name
 from . import counts
 from .history import set_fields
 from .scope import visible
@@ -129,7 +129,7 @@ def save_review(b, user, data, expected_version, visited_on=None, note=None, ear
         diff = {k for k in mine if (mine[k] or None) != (theirs.get(k) or None)}
         raise Conflict(b, {k: theirs.get(k) for k in diff}, {k: mine[k] for k in diff})
     if (data.get("account_status") == "has_account" and data.get("recipient_type") == "self"
-            and nfc(data.get("holder_name")) and fold(data["holder_name"]) != b.name_folded):
+            and nfc(data.get("holder_name")) and not same_name(data["holder_name"], b.full_name)):
         raise ReviewError({"holder_name": _l("Chủ tài khoản khác tên đối tượng: chọn «Người giám hộ» "
                                              "hoặc «Người được ủy quyền».")})
     clean = validate(dict(data, visited_on=visited_on, earliest=earliest))

@@ -51,6 +51,21 @@ def fold(s):
     return " ".join("".join(c for c in s if not unicodedata.combining(c)).split())
 
 
+def same_name(a, b):
+    """Whether two personal names are the same for matching an account holder to a
+    beneficiary: equal after :func:`fold` (case, tone and vowel marks, ``Đ``/``đ``→``d``,
+    NFC/NFD, extra spaces). ``"NGUYEN VAN AN"`` is ``"Nguyễn Văn An"``; ``"Trần Văn An"``
+    is not. An empty or ``None`` name is never the same as anything.
+
+    Folding also merges names that differ only in their marks (``"Nguyễn Văn Ân"`` and
+    ``"Nguyễn Văn An"``). That is accepted: banks and e-wallets write the holder in
+    capitals without diacritics (the card and the core-banking field are ASCII), so the
+    marks cannot tell two holders apart anyway; the account number and the national ID
+    do that. Only the comparison folds: the name is stored and shown as written."""
+    fa = fold(a)
+    return bool(fa) and fa == fold(b)
+
+
 _WORD_START = re.compile(r"(^|[\s\-'’(/])(\w)")
 
 
