@@ -267,7 +267,7 @@ def test_upload_preview_then_confirm(client, tmp_path, planted):
     preview_url = r.headers["Location"]
     html = client.get(preview_url).get_data(as_text=True)
     assert "Thêm mới</dt><dd>24" in html
-    assert "Cùng số định danh" in html and f"<td class=\"n\">{people[4]['row']}</td>" in html
+    assert "Cùng số định danh" in html and f"<td class=\"n\" data-label=\"Dòng\">{people[4]['row']}</td>" in html
     assert db.session.scalar(select(func.count(Beneficiary.id))) == 0  # nothing written yet
     token = csrf_token(client, preview_url)
     r = client.post(preview_url + "/commit", data={"csrf_token": token})

@@ -205,7 +205,7 @@ def test_post_reform_pages_show_no_district(app, client):
     client.post("/logout", data={"csrf_token": csrf_token(client, "/search")})
     login(client, "commune")  # Xã Bình Chánh (21052), merged into Xã Bình Sơn
     html = html_of(client, "/reports/ranking")
-    assert "Huyện" not in html and 'aria-current="true"><td class="n">—</td><td><b>Xã Bình Sơn' in html
+    assert "Huyện" not in html and 'aria-current="true"><td class="n" data-label="Hạng">—</td><td data-label="Xã"><b>Xã Bình Sơn' in html
     assert "Xã Bình Chánh" in html_of(client, "/reports/ranking?month=2024-05")
 
 
