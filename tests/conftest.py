@@ -213,3 +213,39 @@ def log_in_as(page, base, username):
     page.fill("#password", "demo")
     page.click("button:has-text('Đăng nhập')")
     page.wait_for_url(lambda url: "/login" not in url)
+
+
+def live_server(directory, fill=None, **config):
+    """A portal served on a free loopback port (werkzeug, one thread) over a SQLite file in
+    ``directory``, for the browser tests: the tables, the packaged areas, the demo users,
+    then ``fill()`` in the app context (committed), ``config`` set on the app. A generator
+    for a module fixture: yields ``(base url, app)``, stops the server after."""
+    import threading
+
+    from werkzeug.serving import make_server
+    cfg = _config(f"sqlite:///{directory / 'live.db'}")
+    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {}
+    app = create_app(cfg)
+    app.config.update(config)
+    with app.app_context():
+        db.create_all()
+        areas.load_packaged_areas()
+        fast_users()
+        if fill is not None:
+            fill()
+        db.session.commit()
+        db.session.remove()
+    srv = make_server("127.0.0.1", 0, app, threaded=False)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_port}", app
+    finally:
+        srv.shutdown()
+
+
+def console_problems(page):
+    """The list a Playwright ``page``'s console errors and uncaught exceptions go into."""
+    problems = []
+    page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+    page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
+    return problems

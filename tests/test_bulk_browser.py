@@ -6,17 +6,13 @@ the ticks kept, nothing held), and a search result opens the person's card, high
 The server runs over a small world of its own (a SQLite file): the packaged areas, commune
 21052 with one person to pay and three whose ID does not match the birth year.
 """
-import threading
-
 import pytest
-from werkzeug.serving import make_server
 
-from portal import create_app
 from portal.extensions import db
 from portal.models import Finding, PaymentLine
 from portal.services import areas, payments
 from portal.services.history import system_user
-from tests.conftest import _config, fast_users, log_in_as
+from tests.conftest import console_problems, live_server, log_in_as
 
 pytestmark = pytest.mark.browser
 
@@ -28,24 +24,15 @@ BLOCKED = ("Trần Văn Bảy", "Lê Thị Chín", "Phạm Văn Mười")
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     from tests.factories import person, with_account
-    cfg = _config(f"sqlite:///{tmp_path_factory.mktemp('bulk') / 'bulk.db'}")
-    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {}
-    app = create_app(cfg)
-    with app.app_context():
-        db.create_all()
-        areas.load_packaged_areas()
-        fast_users()
+
+    def fill():
         with_account(person(name="Nguyễn Văn An", coefficient=1.5), number="4300205123456")
         for i, name in enumerate(BLOCKED):
             b = person(name=name, national_id=f"05105099911{i}")
             db.session.add(Finding(beneficiary_id=b.id, code="id_year_mismatch", severity="error",
                                    message="Số định danh không khớp năm sinh.", source="check"))
-        db.session.commit()
-        db.session.remove()
-    srv = make_server("127.0.0.1", 0, app, threaded=False)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_port}", app
-    srv.shutdown()
+
+    yield from live_server(tmp_path_factory.mktemp("bulk"), fill)
 
 
 def _draft(app, month):
@@ -71,9 +58,7 @@ def test_hold_many_blocked_lines_with_one_reason(world, browser, viewport, month
     pid, ids = _draft(app, month)
     context = browser.new_context(viewport=viewport)
     page = context.new_page()
-    problems = []
-    page.on("console", lambda m: m.type == "error" and problems.append(m.text))
-    page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
+    problems = console_problems(page)
     try:
         log_in_as(page, base, "commune")
         page.goto(f"{base}/payments/{pid}")

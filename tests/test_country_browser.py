@@ -5,15 +5,10 @@ overview (``?area=``), with no console error or CSP violation.
 The server runs over a small world of its own (a SQLite file): the packaged areas, a second
 province (Thành phố Hà Nội, two wards) and a few people in each, open month 08/2025.
 """
-import threading
-
 import pytest
-from werkzeug.serving import make_server
 
-from portal import create_app
-from portal.extensions import db
 from portal.services import areas
-from tests.conftest import _config, fast_users, log_in_as
+from tests.conftest import console_problems, live_server, log_in_as
 from tests.test_country import HANOI, MONTH, national
 
 pytestmark = pytest.mark.browser
@@ -25,33 +20,22 @@ SIZES = [pytest.param({"width": 360, "height": 740}, id="360px"),
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     from tests.factories import person, with_account
-    cfg = _config(f"sqlite:///{tmp_path_factory.mktemp('country') / 'country.db'}")
-    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {}
-    app = create_app(cfg)
-    app.config["CAMPAIGN_MONTH"] = MONTH
-    with app.app_context():
-        db.create_all()
-        areas.load_packaged_areas()
+
+    def fill():
         areas.load_gso_rows(HANOI)
-        fast_users()
         with_account(person("21052", name="Nguyễn Văn An", national_id="051050000001"))
         person("00004", village="Tổ 1", name="Phạm Văn Dũng", national_id="001050000005")
         national()
-        db.session.commit()
-        db.session.remove()
-    srv = make_server("127.0.0.1", 0, app, threaded=False)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
+
+    for base, _app in live_server(tmp_path_factory.mktemp("country"), fill, CAMPAIGN_MONTH=MONTH):
+        yield base  # the server stops when the loop ends
 
 
 @pytest.mark.parametrize("viewport", SIZES)
 def test_the_country_overview_fits_and_drills_down(server, browser, viewport):
     context = browser.new_context(viewport=viewport)
     page = context.new_page()
-    problems = []
-    page.on("console", lambda m: m.type == "error" and problems.append(m.text))
-    page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
+    problems = console_problems(page)
     try:
         log_in_as(page, server, "bo")
         page.goto(f"{server}/overview")

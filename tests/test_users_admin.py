@@ -6,19 +6,16 @@ in the audit trail, CSRF on every form. A browser test creates a user and locks 
 import functools
 import json
 import re
-import threading
 
 import pytest
 from flask import g
 from sqlalchemy import select
 from werkzeug.security import generate_password_hash
-from werkzeug.serving import make_server
 
-from portal import create_app
 from portal.extensions import db
 from portal.models import Event, User
-from portal.services import areas, users
-from tests.conftest import _config, csrf_token, fast_users, log_in_as
+from portal.services import areas
+from tests.conftest import console_problems, csrf_token, live_server, log_in_as
 from tests.conftest import login as conftest_login
 from tests.test_country import HANOI, national
 
@@ -273,19 +270,8 @@ SIZES = [pytest.param({"width": 360, "height": 740}, id="360px"),
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    cfg = _config(f"sqlite:///{tmp_path_factory.mktemp('users') / 'users.db'}")
-    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {}
-    app = create_app(cfg)
-    with app.app_context():
-        db.create_all()
-        areas.load_packaged_areas()
-        fast_users()
-        db.session.commit()
-        db.session.remove()
-    srv = make_server("127.0.0.1", 0, app, threaded=False)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{srv.server_port}"
-    srv.shutdown()
+    for base, _app in live_server(tmp_path_factory.mktemp("users")):
+        yield base  # the server stops when the loop ends
 
 
 @pytest.mark.browser
@@ -293,9 +279,7 @@ def server(tmp_path_factory):
 def test_an_admin_creates_and_locks_a_user_in_the_browser(server, browser, viewport):
     context = browser.new_context(viewport=viewport)
     page = context.new_page()
-    problems = []
-    page.on("console", lambda m: m.type == "error" and problems.append(m.text))
-    page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
+    problems = console_problems(page)
     name = f"canbo{viewport['width']}"
     try:
         log_in_as(page, server, "admin")
