@@ -153,6 +153,10 @@ class Beneficiary(db.Model):
     deceased: Mapped[bool] = mapped_column(default=False)
     account_status: Mapped[str] = mapped_column(String(12), default="unknown")
     no_account_reason: Mapped[str | None] = mapped_column(String(200))
+    # Why a person refuses (or has no) account, a code of services/outreach.REFUSAL_REASONS
+    # (``other``: the words in ``no_account_reason``), and when to go back (migration 0015).
+    refusal_reason: Mapped[str | None] = mapped_column(String(12))
+    revisit_on: Mapped[date | None] = mapped_column(Date)
     payment_method: Mapped[str] = mapped_column(String(8), default="cash")
     reviewed_at: Mapped[datetime | None] = mapped_column(DateTime)
     reviewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user.id"))
@@ -614,6 +618,29 @@ def _progress_count_triggers(target, connection, **kw):
 
 
 event.listen(db.metadata, "after_create", _progress_count_triggers)
+
+
+class OutreachSession(db.Model):
+    """Buổi truyền thông — a communication session held in a commune, or in one of its
+    villages (``village_id``; ``None``: the whole commune), on ``held_on``, with the number
+    of people who attended (≥ 0) and its topic (services/outreach.py, migration 0015)."""
+
+    __tablename__ = "outreach_session"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    commune_id: Mapped[int] = mapped_column(ForeignKey("area.id"))
+    village_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))
+    held_on: Mapped[date] = mapped_column(Date)
+    place: Mapped[str] = mapped_column(String(200))
+    attendees: Mapped[int] = mapped_column(Integer, default=0)
+    topic: Mapped[str] = mapped_column(Text)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    commune = relationship("Area", foreign_keys=[commune_id])
+    village = relationship("Area", foreign_keys=[village_id])
+    user = relationship("User")
+
+    __table_args__ = (Index("ix_outreach_session_commune_held", "commune_id", "held_on"),)
 
 
 class MonthlyReport(db.Model):
