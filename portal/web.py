@@ -259,7 +259,7 @@ FIELD_LABELS = {
     "holder_name": _l("Chủ tài khoản"), "holder_national_id": _l("Số định danh chủ TK"),
     "recipient_type": _l("Người nhận"), "household_id": _l("Hộ"), "reviewed_at": _l("Ngày rà soát"),
     "status": _l("Trạng thái"), "deceased": _l("Đã chết"), "merged_into_id": _l("Gộp vào hồ sơ"), "bank_text": _l("Ngân hàng (ghi trong tệp)"),
-    "commune_id": _l("Xã"), "result": _l("Kết quả chi trả"), "change_proposed": _l("Đề nghị"),
+    "commune_id": _l("Xã"), "result": _l("Kết quả chi trả"), "hold": _l("Tạm giữ chi trả"), "change_proposed": _l("Đề nghị"),
     "change_approved": _l("Duyệt"), "change_rejected": _l("Không duyệt"), "change_withdrawn": _l("Rút đề nghị"),
     "review_note": _l("Ghi chú rà soát"),
 }

@@ -231,7 +231,7 @@ def hold(period_id, line_id):
     form = HoldForm(prefix=f"h{line.id}")
     if form.validate_on_submit():
         try:
-            payments.hold(line, form.note.data)
+            payments.hold(line, form.note.data, current_user)
             db.session.commit()
             flash(_("Đã tạm giữ: %(name)s.", name=line.beneficiary.full_name), "success")
             return see_other("payments.period", period_id=p.id, _anchor="held")
@@ -255,7 +255,7 @@ def hold_many(period_id):
     ids = [int(v) for v in raw if v.isascii() and v.isdigit() and len(v) < 12]
     if form.validate_on_submit():
         try:
-            held = payments.hold_many(p, ids if len(ids) == len(raw) else ids + [0], form.note.data)
+            held = payments.hold_many(p, ids if len(ids) == len(raw) else ids + [0], form.note.data, current_user)
             db.session.commit()
             flash(_("Đã tạm giữ %(n)s dòng: %(note)s.", n=len(held), note=form.note.data.strip()), "success")
             return see_other("payments.period", period_id=p.id, _anchor="held")

@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from sqlalchemy import delete, func, or_, select, true
+from sqlalchemy import delete, func, insert, or_, select, true
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.sql import ClauseElement, Select
 
@@ -28,7 +28,7 @@ from ..models import (Account, Area, Beneficiary, ChangeProposal, Event, Finding
 from ..sheets.writer import StreamSheet, cell, discard, issuer_lines, page_layout, print_area
 from ..vn.money import amount_in_words
 from ..vn.text import fold
-from . import changes, counts, months
+from . import changes, counts, history, months
 from .areas import commune_in, communes_below, member_units, successors_of
 from .checks import standard_level
 from .pension import programs_in
@@ -586,27 +586,46 @@ def refresh_for_decision(change, user):
     return refresh_drafts([change.commune_id, change.to_commune_id], None, change.effective_month, user)
 
 
-def hold(line, note):
+def hold(line, note, user=None):
     """Hold a line of a draft out of this month's payment, with the officer's reason
-    (``note``, required). Raises ``PeriodError`` (``field`` ``"note"`` for a missing
-    reason)."""
+    (``note``, required), written to the history (an ``Event``: source ``payment``, field
+    ``hold``, the reason as new value, of the line and its beneficiary) by ``user`` (the
+    system user for none: the CLI, the demo). Raises ``PeriodError`` (``field`` ``"note"``
+    for a missing reason)."""
     if line.period.status != "draft":
         raise PeriodError("Danh sách đã khóa.")
     note = (note or "").strip()
     if not note:
         raise PeriodError("Ghi lý do tạm giữ.", "note")
-    line.status, line.note = "held", note
+    _hold([line], note, user)
 
 
-def hold_many(period, line_ids, note):
+def _hold(lines, note, user):
+    """Hold ``lines`` with ``note`` (already checked) and write one ``Event`` per line in one
+    INSERT (an executemany): a bulk hold of hundreds of lines is not hundreds of statements."""
+    user_id = (user or history.system_user()).id
+    at = utcnow()
+    events = [{"beneficiary_id": line.beneficiary_id, "user_id": user_id, "at": at, "source": "payment",
+               "action": "update", "field": "hold", "old_value": line.note, "new_value": note,
+               "payment_line_id": line.id} for line in lines]
+    for line in lines:
+        line.status, line.note = "held", note
+    if events:
+        db.session.flush()
+        db.session.execute(insert(Event), events)
+
+
+def hold_many(period, line_ids, note, user=None):
     """Hold several blocked lines of the draft ``period`` at once, with one reason: each as
-    :func:`hold` holds one. All or nothing: ``PeriodError`` (nothing changed) when no line
+    :func:`hold` holds one (one ``Event`` per line, written by ``user``, in one INSERT).
+    All or nothing: ``PeriodError`` (nothing changed) when no line
     is chosen, the reason is missing (``field`` ``"note"``), the list is locked, or an id of
     ``line_ids`` (ints) is not a blocked line of ``period`` (held already, listed, another
     list's). Returns the lines held, by id."""
     if period.status != "draft":
         raise PeriodError("Danh sách đã khóa.")
-    if not (note or "").strip():
+    note = (note or "").strip()
+    if not note:
         raise PeriodError("Ghi lý do tạm giữ.", "note")
     wanted = set(line_ids)
     if not wanted:
@@ -617,8 +636,7 @@ def hold_many(period, line_ids, note):
     if len(lines) != len(wanted):
         raise PeriodError("Có dòng đã chọn không còn bị chặn trong danh sách này: tải lại trang và chọn lại.",
                           "lines")
-    for line in lines:
-        hold(line, note)
+    _hold(lines, note, user)
     db.session.flush()
     return lines
 
