@@ -103,13 +103,14 @@ def index():
 @roles_required(*PROPOSERS)
 def propose_candidate(bid):
     """Propose, in one click, a case the portal found (its kind, clause, reason and
-    effective month as found); htmx swaps the case's row, a plain POST comes back."""
+    effective month as found); htmx swaps the case's row and gets the page's counts out of
+    band (one case fewer to propose, the proposals' total), a plain POST comes back."""
     b = get_or_404(Beneficiary, bid)
     form = CandidateForm()
     found, change, error = None, None, None
     if form.validate_on_submit():
-        found = next((c for c in changes.candidates(current_user, form.month.data)
-                      if c["beneficiary"].id == b.id and c["kind"] == form.kind.data), None)
+        everything = changes.candidates(current_user, form.month.data)
+        found = next((c for c in everything if c["beneficiary"].id == b.id and c["kind"] == form.kind.data), None)
         if found is None:
             error = _("Trường hợp này không còn cần đề nghị (đã có đề nghị hoặc hồ sơ đã thay đổi).")
         else:
@@ -132,9 +133,25 @@ def propose_candidate(bid):
         return see_other("changes.index", month=month)
     c = found or {"beneficiary": b, "kind": form.kind.data, "clause": None, "reason": "",
                   "effective_month": form.month.data or "", "source": ""}
+    if change is not None:  # the case, and the page's counts out of band: one case fewer
+        deciding = is_deciding()
+        return render("changes/_proposed.html", c=c, change=change, error=None, month=form.month.data,
+                      candidate_form=CandidateForm(), found_total=len(everything) - 1,
+                      deciding=deciding, **_counts(deciding), **_labels())
     return render("changes/_candidate.html", c=c, change=change, error=error,
                   month=form.month.data or campaign_month(), candidate_form=CandidateForm(),
                   status=422 if error else 200, **_labels())
+
+
+def _counts(deciding):
+    """The proposals' counts the list shows (``changes/_counts.html``), for an answer's
+    out-of-band titles: ``total`` (the decided ones for a deciding role, else all of the
+    area's) and, for a deciding role, ``pending_total`` (those waiting for its decision).
+    One count query each (``LIMIT 0``: no row read)."""
+    out = {"total": changes.proposals(current_user, ("approved", "rejected") if deciding else None, 1, 0)[1]}
+    if deciding:
+        out["pending_total"] = changes.proposals(current_user, "proposed", 1, 0, decider=current_user.role)[1]
+    return out
 
 
 def _allowed_kinds(b):
@@ -205,7 +222,8 @@ def decide(change_id):
     """Approve (decision number and date) or reject (a note) one proposal of the user's
     area: only the level that decides the proposal's effective month
     (``changes.decider_of``: the district before 07/2025, the commune chairman from then;
-    another role answers 403). htmx swaps the proposal's row. A plain POST comes back to
+    another role answers 403). htmx swaps the proposal's row and gets the waiting and
+    decided counts out of band. A plain POST comes back to
     the list with a confirmation, or, when the decision cannot be recorded, answers the
     list again (422) with the message in the proposal's row and what was typed kept."""
     if not is_deciding():
@@ -240,8 +258,11 @@ def decide(change_id):
         flash(_("Đã ghi quyết định: %(name)s — %(status)s.", name=c.beneficiary.full_name,
                 status=STATUS_LABELS[c.status]), "success")
         return see_other("changes.index")
-    return render("changes/_pending.html", c=c, form=form, error=error,
-                  status=422 if error else 200, **_labels())
+    if error:
+        return render("changes/_pending.html", c=c, form=form, error=error, status=422, **_labels())
+    # The proposal, and the waiting and decided counts out of band.
+    return render("changes/_decided.html", c=c, form=form, error=None, deciding=True,
+                  **_counts(True), **_labels())
 
 
 @bp.route("/changes/<int:change_id>/withdraw", methods=["POST"])

@@ -398,8 +398,11 @@ def result(period_id, line_id):
         page = _page_of(p, line)
         return see_other("payments.period", period_id=p.id, _anchor=f"l{line.id}",
                          **({"page": page} if page > 1 else {}))
+    # The row, and out of band the reconciliation, the pending filter's count and the list's
+    # title (the page's ``?result=pending`` rides on the row's hx-post).
     return render("payments/_result_row.html", p=p, line=line, form=ResultForm(prefix=f"r{line.id}"),
-                  error=error, rec=payments.reconciliation(p), oob=True, status=422 if error else 200)
+                  error=error, rec=payments.reconciliation(p), pending=pending_only(p), oob=True,
+                  status=422 if error else 200)
 
 
 # ------------------------------------------------- the provider's result file, previewed

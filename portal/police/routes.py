@@ -38,7 +38,9 @@ def worklist():
 @bp.route("/police/<int:bid>", methods=["POST"])
 @roles_required("police")
 def verify(bid):
-    """Record one answer; htmx swaps the row, a plain POST comes back to the list."""
+    """Record one answer; htmx swaps the row and gets the worklist's counters out of band
+    (``police/_counts.html``: done/total, the records left, from :func:`police.done_in`),
+    a plain POST comes back to the list."""
     b = get_or_404(Beneficiary, bid)
     form = VerifyForm(prefix=f"v{b.id}")
     saved = None
@@ -56,6 +58,10 @@ def verify(bid):
         flash(_("Đã ghi kết quả xác minh: %(name)s.", name=b.full_name), "success")
         return see_other("police.worklist", page=int_arg("page", 1))
     status = 200 if saved else 422
+    if wants_fragment() and saved:  # the row, and the worklist's counters out of band
+        done, everyone = police.done_in(current_user, period())
+        return render("police/_saved.html", b=b, form=form, saved=saved, labels=police.RESULT_LABELS,
+                      done=done, everyone=everyone)
     if wants_fragment():
         return render("police/_row.html", b=b, form=form, saved=saved, labels=police.RESULT_LABELS,
                       status=status)

@@ -1,3 +1,5 @@
+from urllib.parse import parse_qs, urlsplit
+
 from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
@@ -116,7 +118,8 @@ def _parse(field, text):
 @bp.route("/quality/fix/<int:bid>", methods=["POST"])
 @roles_required("commune")
 def fix(bid):
-    """Correct one field from the worklist, run the checks again, swap the row in place."""
+    """Correct one field from the worklist, run the checks again, swap the row in place;
+    htmx also gets the commune page's counters out of band (:func:`_counters`)."""
     b = get_or_404(Beneficiary, bid)
     field = request.form.get("field")
     if field not in FIXABLE:
@@ -152,9 +155,24 @@ def fix(bid):
         error_field = field
     context = dict(b=b, home=home, found=found, forms=forms, fix_field=FIX_FIELD, error_field=error_field,
                    message=message, fixed=status == 200, rules=checks.RULES, next=back)
+    if wants_fragment() and status == 200:  # the row, and the page's counters out of band
+        return render("quality/_saved.html", **context, **_counters(home, back))
     if wants_fragment():
         return render("quality/_row.html", status=status, **context)
     return render("quality/fix.html", status=status, **context)
+
+
+def _counters(home, back):
+    """The commune page's counters after a fix (``quality/_counts.html``), read from the
+    counters the database keeps: the clean bar and the counts by rule
+    (``checks.commune_summaries``), the worklist's total for the rule the page ``back``
+    filters on (its ``?rule=``), else every record with a finding (``checks.flagged_in``)."""
+    month = progress.campaign_month()
+    rule = parse_qs(urlsplit(back).query).get("rule", [None])[0]
+    rule = rule if rule in checks.RULES else None
+    stats = checks.commune_summaries([home.id], owners([home], month))[home.id]
+    total = stats["by_rule"].get(rule, 0) if rule else checks.flagged_in(member_units(home, month))
+    return dict(area=home, stats=stats, rule=rule, total=total, words=checks.WORDS)
 
 
 @bp.route("/quality/communes/<int:area_id>/recheck", methods=["POST"])

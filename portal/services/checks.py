@@ -554,6 +554,13 @@ def _ordered_ids(units, where, offset, limit):
                               .offset(offset).limit(limit)).all()
 
 
+def flagged_in(units):
+    """How many records registered in ``units`` (commune ids) have an open check or police
+    finding: the worklist's total, read from ``quality_count.with_finding`` (one query)."""
+    return db.session.scalar(select(func.coalesce(func.sum(QualityCount.with_finding), 0))
+                             .where(QualityCount.commune_id.in_(list(units))))
+
+
 def worklist(units, rule=None, page=1, per_page=30):
     """Records with open check findings registered in ``units`` (a commune id, or the list
     of ``areas.member_units``: a new commune and the old communes merged into it), worst
@@ -572,8 +579,7 @@ def worklist(units, rule=None, page=1, per_page=30):
     if not units:
         return [], 0
     offset = (page - 1) * per_page
-    flagged = db.session.scalar(select(func.coalesce(func.sum(QualityCount.with_finding), 0))
-                                .where(QualityCount.commune_id.in_(units)))
+    flagged = flagged_in(units)
     where = []
     if rule:
         by_severity = dict(db.session.execute(
