@@ -9,11 +9,11 @@ from wtforms.fields import SelectChoice
 
 from ..extensions import db
 from ..idempotent import idempotent
-from ..models import Area, Beneficiary, Household
+from ..models import Area, Beneficiary, Event, Household
 from ..services import checks, progress, scope
 from ..services.review import (Conflict, ReviewError, current_values, households_of_village,
-                               move_to_household, others_in_village, save_review,
-                               search_clause, split_household, worst_first)
+                               last_move, move_to_household, move_undoable, others_in_village,
+                               save_review, search_clause, split_household, undo_move, worst_first)
 from ..web import get_or_404, page_arg, render, roles_required, see_other, wants_fragment
 from . import bp
 from .forms import GroupForm, ReviewForm, SearchForm
@@ -66,8 +66,22 @@ def _household_context(h):
         group = GroupForm(prefix="g")
         group.beneficiary_id.choices = [
             SelectChoice(o.id, f"{o.full_name} ({o.birth_year or '?'})") for o in others_in_village(members[0])]
-    return dict(household=h, members=members, forms=forms, group=group,
+    return dict(household=h, members=members, forms=forms, group=group, moved=_moved(members),
                 cp=commune_counts(h.commune), goals=progress.targets(h.commune))
+
+
+def _moved(members):
+    """The move just made (``?moved=<event id>``, set by a split or a grouping) when one of
+    ``members`` is its person and it can still be undone: ``(event, person)``, else ``None``."""
+    event_id = request.args.get("moved", type=int)
+    if not can_edit() or not event_id:
+        return None
+    event = db.session.get(Event, event_id)
+    b = next((m for m in members if event is not None and m.id == event.beneficiary_id), None)
+    if b is None or event.user_id != current_user.id or move_undoable(event, b):
+        return None
+    return event, b
+
 
 
 @bp.route("/households/<int:household_id>")
@@ -124,11 +138,33 @@ def save(bid):
     return render("review/household.html", conflict=conflict, conflict_id=b.id, status=status, **ctx)
 
 
+def _confirm_page(b, source, target):
+    """The confirmation of a household move: who moves from which household to which
+    (``target`` ``None``: a new household of their own)."""
+    others = [m for m in source.members if m.status != "merged" and m.id != b.id]
+    return render("review/move_confirm.html", b=b, source=source, target=target, others=others,
+                  target_size=len([m for m in target.members if m.status != "merged"]) if target else 0)
+
+
+@bp.route("/households/<int:household_id>/members", methods=["GET"])
+@roles_required(*EDITORS)
+def confirm_add_member(household_id):
+    """Ask before grouping a person (``?g-beneficiary_id=``) into this household: the
+    household page's form comes here (with or without JavaScript), the answer posts."""
+    h = get_or_404(Household, household_id)
+    other = get_or_404(Beneficiary, request.args.get("g-beneficiary_id", type=int) or 0)
+    if other.household_id == h.id:
+        flash(_("%(name)s đã ở trong hộ này.", name=other.full_name), "info")
+        return see_other("review.household", household_id=h.id)
+    return _confirm_page(other, other.household, h)
+
+
 @bp.route("/households/<int:household_id>/members", methods=["POST"])
 @roles_required(*EDITORS)
 @idempotent
 def add_member(household_id):
-    """Group another person of the village into this household."""
+    """Group another person of the village into this household (confirmed on
+    ``confirm_add_member``); the household page then offers to undo it."""
     h = get_or_404(Household, household_id)
     form = GroupForm(prefix="g")
     if form.validate_on_submit():
@@ -138,27 +174,70 @@ def add_member(household_id):
             return see_other("review.household", household_id=h.id)
         try:
             move_to_household(other, h, current_user)
+            db.session.flush()
+            moved = last_move(other)
             db.session.commit()
             flash(_("Đã ghép %(name)s vào hộ.", name=other.full_name), "success")
+            return see_other("review.household", household_id=h.id, moved=moved.id, _anchor="moved")
         except ReviewError as e:
             db.session.rollback()
             flash(" ".join(str(m) for m in e.errors.values()), "error")
     return see_other("review.household", household_id=h.id)
 
 
+def _alone(b):
+    return len([m for m in b.household.members if m.status != "merged"]) <= 1
+
+
+@bp.route("/beneficiaries/<int:bid>/split", methods=["GET"])
+@roles_required(*EDITORS)
+def confirm_split(bid):
+    """Ask before moving one person out into a household of their own."""
+    b = get_or_404(Beneficiary, bid)
+    if _alone(b):
+        flash(_("%(name)s đã ở một hộ riêng.", name=b.full_name), "info")
+        return see_other("review.household", household_id=b.household_id)
+    return _confirm_page(b, b.household, None)
+
+
 @bp.route("/beneficiaries/<int:bid>/split", methods=["POST"])
 @roles_required(*EDITORS)
 @idempotent
 def split(bid):
-    """Move one person out into a household of their own."""
+    """Move one person out into a household of their own (confirmed on ``confirm_split``);
+    the new household's page then offers to undo it."""
     b = get_or_404(Beneficiary, bid)
-    if len([m for m in b.household.members if m.status != "merged"]) <= 1:
+    if _alone(b):
         flash(_("%(name)s đã ở một hộ riêng.", name=b.full_name), "info")
         return see_other("review.household", household_id=b.household_id)
     h = split_household(b, current_user)
+    db.session.flush()
+    moved = last_move(b)
     db.session.commit()
     flash(_("Đã tách %(name)s thành hộ riêng.", name=b.full_name), "success")
-    return see_other("review.household", household_id=h.id)
+    return see_other("review.household", household_id=h.id, moved=moved.id, _anchor="moved")
+
+
+@bp.route("/household-moves/<int:event_id>/undo", methods=["POST"])
+@roles_required(*EDITORS)
+@idempotent
+def undo_household_move(event_id):
+    """Undo a split or a grouping (the ``Event`` of the move): the person goes back to the
+    household they were in, and a household the split created, now empty, is deleted. Only
+    while nothing has moved them since; otherwise a message says so and nothing changes."""
+    event = db.session.get(Event, event_id) or abort(404)
+    if event.beneficiary_id is None:
+        abort(404)
+    b = get_or_404(Beneficiary, event.beneficiary_id)
+    try:
+        back = undo_move(event, b, current_user)
+    except ReviewError as e:
+        db.session.rollback()
+        flash(" ".join(str(m) for m in e.errors.values()), "error")
+        return see_other("review.household", household_id=b.household_id)
+    db.session.commit()
+    flash(_("Đã hoàn tác: %(name)s trở lại hộ %(head)s.", name=b.full_name, head=back.head_name), "success")
+    return see_other("review.household", household_id=back.id)
 
 
 @bp.route("/csrf-token")

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, select
 
 from ..extensions import db
-from ..models import Account, Beneficiary, Household, Review, utcnow
+from ..models import Account, Beneficiary, Event, Household, Review, utcnow
 from ..vn.banks import by_bin, check_account_number, normalise_account
 from ..vn.ids import parse_national_id
 from ..vn.text import fold, nfc, same_name
@@ -229,6 +229,51 @@ def split_household(b, user):
     db.session.flush()
     set_fields(b, {"household_id": h.id}, user, "household")
     return h
+
+
+def last_move(b):
+    """The latest change of ``b``'s household (an ``Event`` of field ``household_id``), or
+    ``None``."""
+    return db.session.scalar(select(Event).where(Event.beneficiary_id == b.id, Event.field == "household_id")
+                             .order_by(Event.id.desc()).limit(1))
+
+
+def move_undoable(event, b):
+    """Why the household move ``event`` of ``b`` cannot be undone (a Vietnamese message), or
+    ``None`` when it can: it is a move (source ``household``, not itself an undo), the latest
+    change of ``b``'s household, ``b`` is still where it put them, and the household they
+    came from still exists."""
+    if (event is None or event.source != "household" or event.field != "household_id"
+            or event.action != "update" or event.beneficiary_id != b.id):
+        return _l("Không có thao tác tách hoặc ghép hộ nào để hoàn tác.")
+    last = last_move(b)
+    if last is None or last.id != event.id or str(b.household_id) != event.new_value:
+        return _l("Không hoàn tác được: hộ của %(name)s đã thay đổi sau thao tác này.", name=b.full_name)
+    if not event.old_value or db.session.get(Household, int(event.old_value)) is None:
+        return _l("Không hoàn tác được: hộ cũ không còn.")
+    return None
+
+
+def undo_move(event, b, user):
+    """Undo the household move ``event`` (a split or a grouping) of ``b``: ``b`` goes back to
+    the household it was in, recorded as an ``Event`` (source ``household``, action ``undo``);
+    the household it leaves, when no record is left in it (the one a split created), is
+    deleted. Raises ``ReviewError`` (key ``undo``) when ``move_undoable`` says no.
+
+    Returns the household ``b`` is back in. The caller commits."""
+    why = move_undoable(event, b)
+    if why:
+        raise ReviewError({"undo": why})
+    left, back = b.household, db.session.get(Household, int(event.old_value))
+    b.household_id = back.id
+    b.household = back
+    db.session.add(Event(beneficiary_id=b.id, user_id=user.id, source="household", action="undo",
+                         field="household_id", old_value=str(left.id), new_value=str(back.id)))
+    db.session.flush()
+    if db.session.scalar(select(func.count()).where(Beneficiary.household_id == left.id)) == 0:
+        db.session.delete(left)
+        db.session.flush()
+    return back
 
 
 def others_in_village(b, limit=300):
