@@ -60,9 +60,11 @@ def create_app(test_config=None):
     from .paper import bp as paper_bp
     from .pension import bp as pension_bp
     from .jobs import bp as jobs_bp
+    from .outreach import bp as outreach_bp
 
     for bp in (auth_bp, review_bp, progress_bp, imports_bp, registry_bp, admin_bp, quality_bp,
-               police_bp, payments_bp, changes_bp, reports_bp, paper_bp, pension_bp, jobs_bp):
+               police_bp, payments_bp, changes_bp, reports_bp, paper_bp, pension_bp, jobs_bp,
+               outreach_bp):
         app.register_blueprint(bp)
 
     from . import assets, cli, idempotent, queue, web

@@ -2,7 +2,7 @@ from flask import abort, request
 from flask_login import current_user, login_required
 
 from ..models import Area
-from ..services import clock, country, months, progress, reports
+from ..services import clock, country, months, outreach, progress, reports
 from ..services.areas import communes_below, member_units
 from ..vn.text import fold
 from ..web import get_or_404, int_arg, month_arg, page_arg, render
@@ -93,7 +93,10 @@ def commune(area_id):
     if area.level != "commune":
         abort(404)
     cp = progress.commune_progress(current_user, [area])[0]
-    villages = progress.village_rows(member_units(area, progress.campaign_month()))
+    units = member_units(area, progress.campaign_month())
+    villages = progress.village_rows(units)
     return render("progress/commune.html", area=area, cp=cp,
                   goals=progress.targets(area, progress.campaign_month()),
-                  villages=villages)
+                  villages=villages, refusals=outreach.refusals_by_reason(units),
+                  sessions=outreach.session_totals(area.id, progress.campaign_month(),
+                                                   progress.campaign_start().date()))

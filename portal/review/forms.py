@@ -4,6 +4,7 @@ from wtforms.fields import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from ..forms import Form, SelectField
+from ..services.outreach import REFUSAL_REASONS
 from ..vn.banks import all_banks
 
 
@@ -17,6 +18,7 @@ ACCOUNT_STATUS_CHOICES = choices([
 ])
 RECIPIENT_CHOICES = choices([("self", _l("Chính chủ")), ("guardian", _l("Người giám hộ")),
                              ("authorised", _l("Người được ủy quyền"))])
+REASON_CHOICES = choices([("", _l("— chọn —"))] + list(REFUSAL_REASONS.items()))
 METHOD_CHOICES = choices([("cash", _l("Tiền mặt")), ("account", _l("Qua tài khoản"))])
 
 
@@ -38,6 +40,9 @@ class ReviewForm(Form):
     account_status = SelectField(_l("Tài khoản"), choices=ACCOUNT_STATUS_CHOICES,
                                  validators=[DataRequired(_l("Chọn tình trạng tài khoản."))])
     no_account_reason = StringField(_l("Lý do chưa có TK"), validators=[Length(max=200)])
+    # Checked by services/outreach.check_refusal (required for «Từ chối»; not in the past).
+    refusal_reason = SelectField(_l("Lý do từ chối, chưa có TK"), choices=REASON_CHOICES, validate_choice=False)
+    revisit_on = DateField(_l("Hẹn vận động lại"), format=["%Y-%m-%d", "%d/%m/%Y"], validators=[Optional()])
     bank_bin = SelectField(_l("Ngân hàng / ví"), choices=[], validate_choice=False)
     number = StringField(_l("Số tài khoản"), validators=[Length(max=30)])
     recipient_type = SelectField(_l("Chủ tài khoản là"), choices=RECIPIENT_CHOICES)
@@ -52,7 +57,7 @@ class ReviewForm(Form):
 
     def values(self):
         return {f: (getattr(self, f).data or None) for f in (
-            "account_status", "no_account_reason", "bank_bin", "number", "recipient_type",
+            "account_status", "no_account_reason", "refusal_reason", "revisit_on", "bank_bin", "number", "recipient_type",
             "holder_name", "holder_national_id", "payment_method")}
 
 

@@ -30,7 +30,7 @@ from ..extensions import db
 from ..sheets.writer import FormSheet, issuer_lines
 from ..vn.dates import vietnam_time
 from ..models import Beneficiary, ChangeProposal, MonthlyReport, PaymentPeriod
-from . import changes, counts, months
+from . import changes, counts, months, outreach
 from .areas import REFORM_DAY, communes_below, parent_in
 from .pension import programs_in
 from .progress import PROGRAMS, CommuneProgress, Counts, targets
@@ -210,23 +210,35 @@ def monthly_report(area, month, as_of=None):
     for p in programs:
         totals[p]["rates"] = rates(totals[p], goals, p)
     parent = parent_in(area, month)
+    # Sessions held and refusal reasons as of the month's end (services/outreach.py).
+    reach = outreach.month_figures([c.id for c in communes], month, as_of)
+    reach_rows = [{"commune_id": c.id, "commune_code": c.code, "commune_name": c.full_name, **reach[c.id]}
+                  for c in communes]
     return {"period": month, "area": area.code, "area_name": area.full_name, "area_id": area.id,
             "area_level": area.level, "area_place": area.name,
             "parent_name": parent.full_name if parent else None, "as_of": as_of,
             "reformed": month >= REFORM_MONTH, "addressees": addressees(area, month, list(totals)),
             "copies": (configured_addressees(area, month, list(totals))
                        if area.level == "province" and month >= REFORM_MONTH else []),
-            "rows": rows, "totals": totals, "total": total}
+            "rows": rows, "totals": totals, "total": total,
+            "outreach": {"rows": reach_rows, "total": outreach.month_totals(reach)}}
 
 
 def as_json(report):
     """The report in the published shape: ``{"period", "area", "rows": [{"commune_code",
     "program", KEYS…}], "totals": {"BTXH": {KEYS…}, "NCC": {KEYS…}}}`` (from 07/2025 also
-    ``"HTXH"``; counts and đồng as ``int``)."""
-    return {"period": report["period"], "area": report["area"],
-            "rows": [{"commune_code": r["commune_code"], "program": r["program"],
-                      **{k: r[k] for k in KEYS}} for r in report["rows"]],
-            "totals": {p: {k: t[k] for k in KEYS} for p, t in report["totals"].items()}}
+    ``"HTXH"``; counts and đồng as ``int``), and ``"outreach": {"rows": [{"commune_code",
+    "sessions", "attendees", "reasons": {code: n}}], "total": {…}}`` (a report made before
+    outreach was counted has none: its page shows no outreach section)."""
+    out = {"period": report["period"], "area": report["area"],
+           "rows": [{"commune_code": r["commune_code"], "program": r["program"],
+                     **{k: r[k] for k in KEYS}} for r in report["rows"]],
+           "totals": {p: {k: t[k] for k in KEYS} for p, t in report["totals"].items()}}
+    if report.get("outreach") is not None:
+        out["outreach"] = {"rows": [{k: r[k] for k in ("commune_code", "sessions", "attendees", "reasons")}
+                                    for r in report["outreach"]["rows"]],
+                           "total": report["outreach"]["total"]}
+    return out
 
 
 def made(area, month):
@@ -286,7 +298,10 @@ def report_for(area, month, live=False, version=None):
     if not live:
         record = next((r for r in versions(area, month) if r.id == version), None) if version else None
         record = record or made(area, month)
-    return monthly_report(area, month, as_of=record.made_at if record else None), record
+    report = monthly_report(area, month, as_of=record.made_at if record else None)
+    if record is not None and "outreach" not in (record.figures or {}):
+        report["outreach"] = None  # made before outreach was counted: not shown rather than guessed
+    return report, record
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -432,12 +447,34 @@ def workbook(report):
         r += 1
     line(r, "", "TỔNG CỘNG", report["total"], None, bold=True)
     r += 2
+    if report.get("outreach"):
+        r = _outreach_rows(sheet, r, report["outreach"]) + 1
     recipients = _recipients(report)
     sheet.signatures(r, [(2, 5, "NGƯỜI LẬP BIỂU", False), (12, ncols, _signer(report), True)])
     for i, text in enumerate(recipients):
         put(r + 6 + i, 2, text, size=11, bold=i == 0, italic=i == 0)
     sheet.repeat_rows(9, 10)  # the two header rows on each page; landscape, one page wide
     return sheet.bytes()
+
+
+def _outreach_rows(sheet, r, reach):
+    """The outreach section of the workbook from row ``r``: one line per commune (sessions
+    held in the month, attendees, refusals by reason) and the total. Returns the next row."""
+    codes = list(outreach.REFUSAL_REASONS)
+    put = sheet.put
+    sheet.merged(r, 1, 2 + 2 + len(codes), "TRUYỀN THÔNG, VẬN ĐỘNG", bold=True, align=None)
+    r += 1
+    heads = ["STT", "Xã", "Số buổi", "Người dự"] + [f"Từ chối: {outreach.REFUSAL_REASONS[c]}" for c in codes]
+    for col, text in enumerate(heads, 1):
+        put(r, col, text, bold=True, align=sheet.CENTRE, box=True, size=10)
+    for i, row in enumerate(reach["rows"] + [dict(reach["total"], commune_name="TỔNG CỘNG")], 1):
+        r += 1
+        last = row.get("commune_code") is None
+        values = ["" if last else i, row["commune_name"], row["sessions"], row["attendees"]] + [
+            row["reasons"].get(c, 0) for c in codes]
+        for col, v in enumerate(values, 1):
+            put(r, col, v, bold=last, box=True, fmt="#,##0" if col > 2 else None)
+    return r + 1
 
 
 # ------------------------------------------------------------------------------- ranking

@@ -13,11 +13,13 @@ from ..models import Account, Beneficiary, Event, Household, Review, utcnow
 from ..vn.banks import by_bin, check_account_number, normalise_account
 from ..vn.ids import parse_national_id
 from ..vn.text import fold, nfc, same_name
-from . import counts
+from . import counts, outreach
 from .history import set_fields
 from .scope import visible
 
-REVIEW_FIELDS = ("account_status", "no_account_reason", "payment_method")
+# The refusal's coded reason and the planned revisit (services/outreach.py) ride with the
+# status: one Event each when they change.
+REVIEW_FIELDS = ("account_status", "no_account_reason", "payment_method", "refusal_reason", "revisit_on")
 EARLIEST_VISIT = date(2020, 1, 1)
 ACCOUNT_CODES = ("account_not_digits", "account_bad_length", "account_is_card_number",
                  "account_scientific_notation", "unknown_bank", "holder_not_self")
@@ -67,7 +69,11 @@ def validate(data):
     """Check a review's values; returns them cleaned, raises ``ReviewError``.
 
     ``data`` keys: ``account_status``, ``no_account_reason``, ``payment_method``,
-    ``bank_bin``, ``number``, ``holder_name``, ``holder_national_id``, ``recipient_type``.
+    ``bank_bin``, ``number``, ``holder_name``, ``holder_national_id``, ``recipient_type``;
+    with the review form also ``refusal_reason`` (a code of ``outreach.REFUSAL_REASONS``,
+    required for ``refuses``; ``other`` needs the words in ``no_account_reason``) and
+    ``revisit_on`` (``date``, not before ``today``, default ``clock.working_day()``, unless
+    it is ``stored_revisit``). A status other than refuses or no account clears both.
     """
     errors, clean = {}, dict(data)
     status = data.get("account_status")
@@ -95,8 +101,16 @@ def validate(data):
             errors["holder_name"] = _l("Tài khoản của người giám hộ hoặc người được ủy quyền: nhập tên chủ tài khoản.")
     elif data.get("payment_method") == "account":
         errors["payment_method"] = _l("Chỉ chi trả qua tài khoản khi đối tượng đã có tài khoản.")
-    if status == "no_account" and not clean["no_account_reason"]:
-        errors["no_account_reason"] = _l("Ghi lý do chưa có tài khoản.")
+    if "refusal_reason" in data:  # the review form; a paper sheet's line has no reason
+        clean["refusal_reason"] = data.get("refusal_reason") or None
+        clean["revisit_on"] = data.get("revisit_on")
+        errors.update(outreach.check_refusal(
+            status, clean["refusal_reason"], clean["no_account_reason"], clean["revisit_on"],
+            data.get("today") or outreach.today_default(), data.get("stored_revisit")))
+    if status not in outreach.REASON_STATUSES:
+        clean["refusal_reason"] = clean["revisit_on"] = None
+    if status == "no_account" and not clean["no_account_reason"] and not clean.get("refusal_reason"):
+        errors.setdefault("no_account_reason", _l("Ghi lý do chưa có tài khoản."))
     visited = data.get("visited_on")
     if visited is not None and not (data.get("earliest", EARLIEST_VISIT) <= visited <= date.today()):
         errors["visited_on"] = _l("Ngày rà soát không thể ở tương lai hoặc trước khi đợt rà soát bắt đầu.")
@@ -132,7 +146,7 @@ def save_review(b, user, data, expected_version, visited_on=None, note=None, ear
             and nfc(data.get("holder_name")) and not same_name(data["holder_name"], b.full_name)):
         raise ReviewError({"holder_name": _l("Chủ tài khoản khác tên đối tượng: chọn «Người giám hộ» "
                                              "hoặc «Người được ủy quyền».")})
-    clean = validate(dict(data, visited_on=visited_on, earliest=earliest))
+    clean = validate(dict(data, visited_on=visited_on, earliest=earliest, stored_revisit=b.revisit_on))
     if clean.get("recipient_type") == "self" and "number" in clean and not clean.get("holder_name"):
         clean["holder_name"] = b.full_name
     with db.session.no_autoflush:  # one UPDATE, so the version moves by one per save
