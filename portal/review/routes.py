@@ -10,7 +10,8 @@ from wtforms.fields import SelectChoice
 from ..extensions import db
 from ..idempotent import idempotent
 from ..models import Area, Beneficiary, Event, Household
-from ..services import checks, progress, scope
+from ..services import checks, people, progress, scope
+from ..services.areas import member_units
 from ..services.review import (Conflict, ReviewError, current_values, households_of_village,
                                last_move, move_to_household, move_undoable, others_in_village,
                                save_review, search_clause, split_household, undo_move, worst_first)
@@ -47,10 +48,41 @@ def village(village_id):
     v = get_or_404(Area, village_id)
     if v.level != "village":
         abort(404)
-    page = page_arg(per_page=current_app.config["PAGE_SIZE"])
-    rows, total = households_of_village(v.id, page, current_app.config["PAGE_SIZE"], current_user)
+    per_page = current_app.config["PAGE_SIZE"]
+    page, show = page_arg(per_page=per_page), _show()
+    since = progress.campaign_start()
+    tally = people.counts(current_user, since, village_id=v.id)
+    if show:
+        rows, total = people.people(current_user, since, show, page, per_page, village_id=v.id), tally[show]
+    else:
+        rows, total = households_of_village(v.id, page, per_page, current_user)
     return render("review/village.html", village=v, rows=rows, total=total, page=page,
-                  per_page=current_app.config["PAGE_SIZE"])
+                  per_page=per_page, show=show, tally=tally)
+
+
+def _show():
+    """The filter ``?show=`` asks (one of ``people.FILTERS``), ``None`` for none or another."""
+    show = request.args.get("show")
+    return show if show in people.FILTERS else None
+
+
+@bp.route("/communes/<int:area_id>/people")
+@login_required
+def commune_people(area_id):
+    """A commune's people (those of the old communes merged into it too) that ``user`` may
+    see, by name, 50 a page, filtered by ``?show=`` (not visited, no account, refuses,
+    blocked) with the count of each filter; each row opens the person in their household.
+    A commune outside the user's area answers 404."""
+    area = get_or_404(Area, area_id)
+    if area.level != "commune":
+        abort(404)
+    per_page = current_app.config["PAGE_SIZE"]
+    page, show = page_arg(per_page=per_page), _show()
+    since, units = progress.campaign_start(), member_units(area, progress.campaign_month())
+    tally = people.counts(current_user, since, unit_ids=units)
+    rows = people.people(current_user, since, show, page, per_page, unit_ids=units)
+    return render("review/people.html", area=area, rows=rows, total=tally[show or "all"], page=page,
+                  per_page=per_page, show=show, tally=tally)
 
 
 def _household_context(h):
