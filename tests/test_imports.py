@@ -352,7 +352,7 @@ def test_upload_asks_for_the_month_when_the_title_has_none(client, planted):
     assert r.status_code == 422 and "nhập tháng của danh sách" in r.get_data(as_text=True)
     r = upload(client, data, "ds.csv", program="BTXH", month="2024-05")
     assert r.status_code == 303
-    assert db.session.scalars(select(ImportBatch)).one().month == "2024-05"
+    assert db.session.scalars(select(ImportBatch).where(ImportBatch.kind == "list")).one().month == "2024-05"
 
 
 def test_concurrent_confirmations_write_once(app, tmp_path, planted):
@@ -422,7 +422,8 @@ def test_another_programs_file_is_flagged(runner, tmp_path):
 def nothing_written():
     from portal.models import Area, ChangeProposal
     return (db.session.scalar(select(func.count(Beneficiary.id))) == 0
-            and db.session.scalar(select(func.count(ImportBatch.id))) == 0
+            # a refused upload keeps its file for the form sent again (kind kept), no list
+            and db.session.scalar(select(func.count(ImportBatch.id)).where(ImportBatch.kind != "kept")) == 0
             and db.session.scalar(select(func.count(ChangeProposal.id))) == 0
             and db.session.scalar(select(func.count(Area.id)).where(Area.level == "village")) == 0)
 

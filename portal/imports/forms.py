@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import BooleanField, DateField, SelectField, StringField
+from wtforms import BooleanField, DateField, HiddenField, SelectField, StringField
 from wtforms.fields import SelectChoice
 from wtforms.validators import Length, Optional, Regexp
 
@@ -8,7 +8,9 @@ from ..forms import Form
 
 
 class UploadForm(Form):
-    """A commune's list: the file, the commune, the program and the month."""
+    """A commune's list: the file, the commune, the program and the month. ``kept``: the id
+    of the file uploaded with a form that came back with an error (kept on the server, so
+    the file need not be chosen again); a new file, when one is chosen, replaces it."""
 
     file = FileField(_l("Tệp danh sách (.xlsx, .xls, .csv)"), validators=[
         FileRequired(_l("Chọn tệp danh sách.")),
@@ -20,6 +22,7 @@ class UploadForm(Form):
         SelectChoice("HTXH", _l("HTXH — hưu trí xã hội (từ 07/2025)"))])
     month = StringField(_l("Tháng của danh sách"), validators=[
         Optional(), Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", message=_l("Tháng dạng YYYY-MM, ví dụ 2024-05."))])
+    kept = HiddenField()
 
 
 class ConfirmForm(Form):

@@ -1,6 +1,7 @@
 import hashlib
 import re
 from dataclasses import replace
+from datetime import timedelta
 
 from flask_babel import gettext as _
 from flask import abort, current_app, flash, redirect, request, url_for
@@ -70,10 +71,75 @@ def _plan(batch):
     return imports.plan(parsed, batch.commune, batch.program)
 
 
+KEPT_FOR = timedelta(hours=24)  # a kept upload is offered again this long, then dropped
+
+
+def _kept_upload(ident):
+    """The file the current user uploaded with a form that came back with an error: an
+    ``ImportBatch`` of kind ``kept`` (status ``kept``), or ``None`` when ``ident`` is empty
+    or the file is older than ``KEPT_FOR`` (then dropped). Another user's, a used or a
+    dropped one: 404."""
+    if not ident:
+        return None
+    if not str(ident).isdigit():
+        abort(404)
+    batch = db.session.get(ImportBatch, int(ident))
+    if (batch is None or batch.kind != "kept" or batch.status != "kept"
+            or batch.user_id != current_user.id):
+        abort(404)
+    if batch.created_at < utcnow() - KEPT_FOR:
+        _drop(batch)
+        db.session.commit()
+        return None
+    return batch
+
+
+def _drop(batch, status="discarded"):
+    """Let a kept upload go: its bytes are freed, the row stays as a trace."""
+    batch.status, batch.data = status, b""
+
+
+def _drop_kept():
+    """Drop every file still kept for the current user."""
+    for old in db.session.scalars(select(ImportBatch).where(
+            ImportBatch.kind == "kept", ImportBatch.status == "kept", ImportBatch.user_id == current_user.id)):
+        _drop(old)
+
+
+def _keep(kept, data, filename, commune, communes):
+    """Keep the bytes of an upload whose form came back with an error, so that the user can
+    fix the month, the program or the commune without choosing the file again: the kept
+    batch (``kept`` itself when the file was not chosen again), or ``None`` when there is
+    nothing to keep. The user's other kept files are dropped. The caller commits."""
+    if kept is not None and (data is None or kept.data == data):
+        return kept
+    unit = commune or (communes[0] if communes else None)
+    if data is None or unit is None:
+        return None
+    _drop_kept()
+    batch = ImportBatch(kind="kept", status="kept", commune_id=unit.id, filename=filename[:255],
+                        sha256=hashlib.sha256(data).hexdigest(), data=data, user_id=current_user.id,
+                        summary={})
+    db.session.add(batch)
+    db.session.flush()
+    return batch
+
+
+def _chosen_file(form):
+    """The file chosen in this form (a ``FileStorage``) or ``None``."""
+    f = form.file.data
+    return f if f is not None and getattr(f, "filename", "") else None
+
+
 @bp.route("/imports/new", methods=["GET", "POST"])
 @roles_required(*UPLOADERS)
 def upload():
-    """Upload a list; nothing is written to the registry until the preview is confirmed."""
+    """Upload a list; nothing is written to the registry until the preview is confirmed.
+
+    A form that comes back with an error other than the file's own (the month, the program,
+    the commune; or a file that is not a list of that program or month) keeps the file on
+    the server (``_keep``) and says so: sent again, with ``kept`` and no new file, it reads
+    the kept one. «Chọn tệp khác» (``forget``) drops it."""
     own_area()
     form = UploadForm()
     communes = _communes()
@@ -81,13 +147,26 @@ def upload():
     form.commune_id.choices = _commune_choices(
         communes, typed if re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", typed) else clock.open_month())
     problem = None
+    kept = _kept_upload(form.kept.data) if request.method == "POST" else None
+    expired = request.method == "POST" and bool(form.kept.data) and kept is None
+    if kept is not None and request.form.get("forget"):
+        _drop(kept)
+        db.session.commit()
+        form.kept.data = ""
+        return _upload_page(form, None)
+    chosen = _chosen_file(form)
+    if kept is not None and chosen is None:
+        form.file.validators = []  # the kept file stands for the one not chosen again
+    data = filename = commune = None
     if form.validate_on_submit():
         commune = next((c for c in communes if c.id == form.commune_id.data), None)
-        data = form.file.data.read()
+        data, filename = (chosen.read(), chosen.filename) if chosen else (kept.data, kept.filename)
         if commune is not None and len(data) > current_app.config["JOB_IMPORT_BYTES"]:
-            return _read_later(commune, form, data)
+            if kept is not None:
+                _drop(kept, "used")
+            return _read_later(commune, form, data, filename)
         try:
-            parsed = imports.parse(data, form.file.data.filename, form.program.data or None,
+            parsed = imports.parse(data, filename, form.program.data or None,
                                    form.month.data or None)
             if commune is None:
                 raise ValueError(_("Chọn xã."))
@@ -100,6 +179,10 @@ def upload():
             imports.check_reach(plan, current_user)
         except imports.FileProblem as e:
             problem = e.message
+            data = None  # the file itself is wrong: another one is to be chosen
+            if kept is not None:
+                _drop(kept)
+                kept = None
         except imports.ImportRefused as e:
             if e.field == "commune_id":  # which old commune: the choice is to be made again,
                 form.commune_id.errors = list(form.commune_id.errors) + [e.message]
@@ -113,27 +196,45 @@ def upload():
             problem = str(e)
         else:
             batch = ImportBatch(commune_id=plan.commune.id, program=form.program.data or parsed.program,
-                                month=parsed.month, filename=form.file.data.filename[:255],
+                                month=parsed.month, filename=filename[:255],
                                 sha256=hashlib.sha256(data).hexdigest(), data=data,
                                 user_id=current_user.id, summary=plan.snapshot())
             db.session.add(batch)
+            if kept is not None:
+                _drop(kept, "used")
+            _drop_kept()  # any other file kept for this user: a list went on
             db.session.commit()
             return see_other("imports.preview", batch_id=batch.id)
+    elif request.method == "POST" and chosen is not None and not form.file.errors:
+        data, filename = chosen.read(), chosen.filename  # another field was wrong: keep the file
+        commune = next((c for c in communes if c.id == form.commune_id.data), None)
     if problem:
         form.file.errors = list(form.file.errors) + [problem]
+    if expired and chosen is None:
+        form.file.errors = [_("Tệp đã tải lên trước đó đã hết hạn (sau 24 giờ): chọn lại tệp.")]
+    if request.method == "POST":
+        kept = _keep(kept, data, filename, commune, communes) if (data is not None or kept) else None
+        db.session.commit()
+    return _upload_page(form, kept)
+
+
+def _upload_page(form, kept):
+    """The upload form (422 with its errors), with the kept file when there is one."""
+    form.kept.data = str(kept.id) if kept is not None else ""
     recent = db.session.scalars(scope.scoped(select(ImportBatch).where(ImportBatch.kind == "list"),
                                              current_user, ImportBatch.commune_id)
                                 .order_by(ImportBatch.id.desc()).limit(10)).all()
-    return render("imports/upload.html", form=form, recent=recent,
+    return render("imports/upload.html", form=form, recent=recent, kept=kept,
+                  kept_size=len(kept.data) if kept is not None else 0,
                   status=422 if form.errors else 200)
 
 
-def _read_later(commune, form, data):
+def _read_later(commune, form, data, filename):
     """A big file: keep it (batch ``reading``) and read it in a job; the user follows the
     job's page, which goes on to the preview."""
     batch = ImportBatch(commune_id=commune.id, program=form.program.data or None,
                         month=(form.month.data or "").strip() or None,
-                        filename=form.file.data.filename[:255], sha256=hashlib.sha256(data).hexdigest(),
+                        filename=filename[:255], sha256=hashlib.sha256(data).hexdigest(),
                         data=data, user_id=current_user.id, status="reading", summary={})
     db.session.add(batch)
     db.session.commit()
@@ -151,7 +252,7 @@ def _note_job(batch, job, status):
     db.session.commit()
 
 
-@jobs.handler("import_read")
+@jobs.handler("import_read", roles=UPLOADERS)
 def _read_job(job, progress):
     """Read, check and match a kept file (``params``: ``batch_id``), as the upload does for a
     small one; the batch becomes a preview, or ``failed`` with the reason (its job can be
@@ -326,7 +427,7 @@ def _written(counts):
     return out
 
 
-@jobs.handler("import_commit")
+@jobs.handler("import_commit", roles=UPLOADERS)
 def _write_job(job, progress):
     """Write a previewed batch (``params``: ``batch_id``, ``create_villages``, ``new_grant``
     as ``NewGrant.as_dict``) as the confirm does for a small one."""
