@@ -266,6 +266,9 @@ class Event(db.Model):
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
     # A payment result is an event of its payment line (so a past month can be recounted).
     payment_line_id: Mapped[int | None] = mapped_column(ForeignKey("payment_line.id"), index=True)
+    # The user an admin's change of a user concerns (services/users.py); no foreign key
+    # (migration 0016 adds it without rebuilding the table).
+    subject_user_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
     user = relationship("User")
 

@@ -14,7 +14,7 @@ from werkzeug.security import generate_password_hash
 
 from portal.extensions import db
 from portal.models import Event, User
-from portal.services import areas
+from portal.services import areas, users
 from tests.conftest import console_problems, csrf_token, live_server, log_in_as
 from tests.conftest import login as conftest_login
 from tests.test_country import HANOI, national
@@ -168,6 +168,22 @@ def test_an_edit_changes_role_area_and_name_and_is_audited(app, client):
     assert (old["role"], old["area"], new["role"], new["area"]) == ("police", "21052", "commune", "524")
     page = fetch(client, f"/admin/users/{uid}").get_data(as_text=True)
     assert "Tên Mới" in page and "Bình Sơn" in page
+
+
+def test_a_users_history_is_read_by_the_user_it_concerns(app, client):
+    """Each change is filed under the user it concerns (``Event.subject_user_id``, indexed):
+    the history of one user holds their changes and nobody else's."""
+    login(client, "admin")
+    assert create(client).status_code == 303
+    assert create(client, username="khac").status_code == 303
+    police = get("police")
+    assert post(client, f"/admin/users/{police.id}",
+                {"u-role": "police", "u-area": "21052", "u-full_name": "Tên Khác"}).status_code == 303
+    moi, khac = get("moi"), get("khac")
+    assert {e.subject_user_id for e in audit_rows("create")} == {moi.id, khac.id}
+    assert [e.subject_user_id for e in audit_rows("update")] == [police.id]
+    assert [c["new"]["username"] for c in users.history(moi)] == ["moi"]
+    assert [(c["action"], c["new"]["full_name"]) for c in users.history(police)] == [("update", "Tên Khác")]
 
 
 def test_deactivating_ends_the_users_sessions_at_once(app, client):

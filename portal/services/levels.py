@@ -77,11 +77,12 @@ def as_dict(row):
     return out
 
 
-def audit(user, action, old=None, new=None, field=FIELD):
-    """Record an admin's change of reference data (``field``: ``standard_level``, ``target``)
-    as an ``Event`` with the values before and after as JSON."""
+def audit(user, action, old=None, new=None, field=FIELD, subject=None):
+    """Record an admin's change of reference data (``field``: ``standard_level``, ``target``,
+    ``user``) as an ``Event`` with the values before and after as JSON; ``subject`` is the
+    ``User`` a change of a user concerns (``Event.subject_user_id``)."""
     db.session.add(Event(beneficiary_id=None, user_id=user.id, source="admin", action=action,
-                         field=field,
+                         field=field, subject_user_id=subject.id if subject else None,
                          old_value=json.dumps(old, ensure_ascii=False) if old else None,
                          new_value=json.dumps(new, ensure_ascii=False) if new else None))
 

@@ -13,7 +13,8 @@ go through them.
 An admin manages the users whose area lies within theirs (``scope.can_see_area``; a
 national admin, area ``None``, manages every user) and gives only areas within theirs.
 Every change an admin makes is an ``Event`` (source ``admin``, field ``user``) whose old and
-new values are ``as_dict(user)``: never the password hash. Deactivating a user and setting
+new values are ``as_dict(user)`` (never the password hash) and whose ``subject_user_id`` is
+the user changed (their history, ``history``). Deactivating a user and setting
 their password move ``session_version`` on, so every open session of theirs ends at once.
 Errors are ``UserError`` (a Vietnamese message and the form field it concerns).
 """
@@ -146,7 +147,7 @@ def create(admin, username, role, area, password, full_name=""):
     db.session.add(user)
     db.session.flush()
     if admin is not None:
-        audit(admin, "create", None, as_dict(user), field=FIELD)
+        audit(admin, "create", None, as_dict(user), field=FIELD, subject=user)
     return user
 
 
@@ -168,7 +169,7 @@ def update(admin, user, role, area, full_name):
         return False
     if moved:
         end_sessions(user)
-    audit(admin, "update", before, after, field=FIELD)
+    audit(admin, "update", before, after, field=FIELD, subject=user)
     return True
 
 
@@ -182,7 +183,7 @@ def set_active(admin, user, active):
     before = as_dict(user)
     user.active = active
     end_sessions(user)
-    audit(admin, "activate" if active else "deactivate", before, as_dict(user), field=FIELD)
+    audit(admin, "activate" if active else "deactivate", before, as_dict(user), field=FIELD, subject=user)
     return True
 
 
@@ -191,7 +192,7 @@ def reset_password(admin, user, password):
     check_password(password, user.username)
     user.set_password(password)
     end_sessions(user)
-    audit(admin, "password", as_dict(user), as_dict(user), field=FIELD)
+    audit(admin, "password", as_dict(user), as_dict(user), field=FIELD, subject=user)
 
 
 def change_own_password(user, current, new):
@@ -204,7 +205,7 @@ def change_own_password(user, current, new):
         raise UserError("Mật khẩu mới phải khác mật khẩu hiện tại.", "password")
     user.set_password(new)
     end_sessions(user)
-    audit(user, "own_pw", as_dict(user), as_dict(user), field=FIELD)
+    audit(user, "own_pw", as_dict(user), as_dict(user), field=FIELD, subject=user)
 
 
 def history(user, limit=20):
@@ -214,11 +215,9 @@ def history(user, limit=20):
 
     from ..models import Event
     by = User.__table__.alias("by")
-    like = f'%"id": {int(user.id)},%'
     rows = db.session.execute(
         select(Event, by.c.username).join(by, by.c.id == Event.user_id)
-        .where(Event.source == "admin", Event.field == FIELD, Event.beneficiary_id.is_(None),
-               Event.new_value.like(like))
+        .where(Event.subject_user_id == user.id, Event.field == FIELD)
         .order_by(Event.id.desc()).limit(limit)).all()
     return [{"at": e.at, "by": name, "action": e.action,
              "old": json.loads(e.old_value) if e.old_value else None,
