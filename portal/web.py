@@ -265,11 +265,40 @@ FIELD_LABELS = {
 }
 
 
+# Who reads a personal ID or an account number in full on the portal's pages (issue 13 §1):
+# the officers who keep the registry, the levels above them and the admin. The commune
+# police verify IDs against the population database (Đề án 06): IDs in full, accounts
+# masked. The post office pays from its own files (the payment lists, the provider file):
+# on the registry's pages both masked. Every other place shows them masked (mask_id,
+# mask_account: the last 4 characters).
+FULL_ID_ROLES = ("commune", "chairman", "district", "province", "admin", "police")
+FULL_ACCOUNT_ROLES = ("commune", "chairman", "district", "province", "admin")
+ID_FIELDS = ("national_id", "legacy_id", "holder_national_id")
+ACCOUNT_FIELDS = ("number", "account_number")
+
+
+def reveal(field, value, user=None):
+    """``value`` of ``field`` as ``user`` (default: the current user) may read it: an ID
+    (:data:`ID_FIELDS`) or account number (:data:`ACCOUNT_FIELDS`) in full for the roles of
+    :data:`FULL_ID_ROLES` / :data:`FULL_ACCOUNT_ROLES`, else masked; any other field as it
+    is. ``None`` stays ``None``."""
+    if value is None or field not in ID_FIELDS + ACCOUNT_FIELDS:
+        return value
+    user = user if user is not None else current_user
+    role = getattr(user, "role", None)
+    if field in ID_FIELDS:
+        return value if role in FULL_ID_ROLES else mask_id(value)
+    return value if role in FULL_ACCOUNT_ROLES else mask_account(value)
+
+
 def value_label(field, value, names=None):
     """A stored value as people read it: labels for codes, the bank's name for a BIN, a
-    date as dd/mm/yyyy, a village's name for its id (``names``: id → name)."""
+    date as dd/mm/yyyy, a village's name for its id (``names``: id → name), an ID or
+    account number as the current user may read it (:func:`reveal`)."""
     if value is None or value == "":
         return "—"
+    if field in ID_FIELDS + ACCOUNT_FIELDS:
+        return reveal(field, value)
     if names and field in ("village_id", "household_id"):
         return names.get(str(value), value)
     if field == "monthly_amount" and str(value).isdigit():
@@ -414,6 +443,7 @@ def init_app(app):
     app.jinja_env.filters.update(filters)
     app.jinja_env.globals["percent"] = percent
     app.jinja_env.globals["value_label"] = value_label
+    app.jinja_env.globals["reveal"] = reveal
 
     @app.context_processor
     def locale():

@@ -116,7 +116,7 @@ def _open(form, communes):
     return see_other("payments.index")
 
 
-@jobs.handler("build_lists")
+@jobs.handler("build_lists", roles=PREPARERS)
 def _build_job(job, report):
     """Open ``params["month"]``'s lists of ``params["programs"]`` for every commune of
     ``job.area`` that has none yet (``payments.build_area``), in one transaction."""

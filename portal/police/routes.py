@@ -92,7 +92,7 @@ def export():
     return download(data, f"xac-minh-{period()}.xlsx")
 
 
-@jobs.handler("police_workbook")
+@jobs.handler("police_workbook", roles=("police",))
 def _workbook_job(job, progress):
     """The records of ``job.user``'s area still to verify in ``params["period"]``, as the
     verification workbook, streamed to a file."""

@@ -209,7 +209,7 @@ def _checked(result):
              **{k: format_int(v) for k, v in result.items() if k in ("records", "added", "resolved")})
 
 
-@jobs.handler("check_data")
+@jobs.handler("check_data", roles=("commune", "district", "province"))
 def _check_job(job, report):
     """The "đúng, đủ, sạch, sống" checks again on the records of ``job.area``
     (``checks.ids_in_area``: a commune's as its page counts them, a larger unit's every

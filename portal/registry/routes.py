@@ -81,7 +81,7 @@ def export():
                   recent_jobs=jobs.recent(current_user, "export_registry"))
 
 
-@jobs.handler("export_registry")
+@jobs.handler("export_registry", roles=EXPORTERS)
 def _export_job(job, progress):
     """The registry of ``job.area`` (all of it for none) as ``.xlsx``, streamed to a file."""
     area, day = job.area, date.today()

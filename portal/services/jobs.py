@@ -37,6 +37,11 @@ from . import scope
 log = logging.getLogger(__name__)
 
 HANDLERS = {}
+# The roles that may start a kind of job, see it and download its file (issue 13 §1: an
+# export holds full IDs and account numbers; the admin passes always). Given by the view
+# that registers the handler; a user whose role changed no longer sees jobs of kinds the new
+# role may not use.
+ROLES = {}
 MAX_ATTEMPTS = 3
 CHUNK_BYTES = 1 << 20  # a job's file is stored and sent in pieces of this size
 KEEP_FILES_DAYS = 7  # an export holds personal data: its file is dropped after a week
@@ -53,12 +58,26 @@ class JobError(Exception):
         self.message, self.final = message, final
 
 
-def handler(kind):
-    """Register ``fn(job, progress) -> dict`` as the handler of jobs of ``kind`` (a str)."""
+def handler(kind, roles=None):
+    """Register ``fn(job, progress) -> dict`` as the handler of jobs of ``kind`` (a str),
+    which the users of ``roles`` (a tuple of role names; the admin passes always) may start,
+    see and download; ``None``: any role."""
     def decorator(fn):
         HANDLERS[kind] = fn
+        ROLES[kind] = tuple(roles) if roles is not None else None
         return fn
     return decorator
+
+
+def allowed(kind, user):
+    """Whether ``user`` may start, see and download jobs of ``kind`` (:data:`ROLES`)."""
+    roles = ROLES.get(kind)
+    return user.role in ("admin", "system") or roles is None or user.role in roles
+
+
+def kinds_for(user):
+    """The job kinds ``user``'s role may use, a list."""
+    return [kind for kind in HANDLERS if allowed(kind, user)]
 
 
 def submit(kind, user, area, params, title):
@@ -66,9 +85,11 @@ def submit(kind, user, area, params, title):
     ``params`` (JSON-able dict) and ``title`` (shown on its page), commit it, and queue it.
     Returns the ``Job``. If the queue cannot be reached the job is saved as failed with a
     message saying so (it can be retried); nothing is lost. Raises ``KeyError`` for an
-    unknown ``kind``."""
+    unknown ``kind``, ``PermissionError`` for a kind ``user``'s role may not use (:func:`allowed`)."""
     if kind not in HANDLERS:
         raise KeyError(kind)
+    if not allowed(kind, user):
+        raise PermissionError(f"{user.role} may not run {kind}")
     if has_request_context():  # its messages in the language of who asked
         params = {"locale": str(get_locale() or "vi")} | params
     job = Job(kind=kind, title=str(title)[:200], user_id=user.id,
@@ -96,10 +117,12 @@ def visible(user):
     """A select of the jobs ``user`` may see: their own (a job's file may hold the full ID
     and account numbers that user was allowed to export), and for an admin also those whose
     area (``Job.area_id``) lies in the admin's (a national admin, with no area: every job).
-    An admin of a commune does not see a province's export."""
+    An admin of a commune does not see a province's export. Only jobs of the kinds the
+    user's role may use (:func:`kinds_for`): a payer who was a commune officer does not keep
+    the registry exports they made."""
     q = select(Job)
     if user.role != "admin":
-        return q.where(Job.user_id == user.id)
+        return q.where(Job.user_id == user.id, Job.kind.in_(kinds_for(user)))
     ids = scope.area_ids(user)
     return q if ids is None else q.where(or_(Job.user_id == user.id, Job.area_id.in_(ids)))
 
