@@ -14,13 +14,12 @@ from ..models import Area, ImportBatch, utcnow
 from ..services import checks, clock, imports, jobs, months, payments, scope
 from ..services.areas import subtree_ids
 from ..vn.dates import format_date
-from ..web import get_or_404, own_area, render, roles_required, see_other
+from ..web import get_or_404, own_area, page_arg, render, roles_required, see_other
 from . import bp
 from .forms import ConfirmForm, UploadForm
 
 UPLOADERS = ("commune", "district", "province")
-ISSUES_SHOWN = 300  # more on request (?all=1): a long list would not fit a slow link
-ISSUES_MAX = 3000  # even then: the whole list is in `flask import-list --json`
+ISSUES_PER_PAGE = 50  # a page of a preview's issues (?page=): 314 on one page were 76.5 kB
 
 
 def _communes():
@@ -285,15 +284,30 @@ def _read_job(job, progress):
     return {"endpoint": "imports.preview", "args": {"batch_id": batch.id}}
 
 
+SEVERITY_ORDER = {"error": 0, "warning": 1}  # errors first, then warnings, then the rest
+
+
+def issues_page(issues, page, per_page=ISSUES_PER_PAGE):
+    """One page of an import's ``issues`` (dicts with ``severity``): errors first, then
+    warnings, then notes, each kind in the file's order. Returns ``(rows, counts, page)``:
+    ``counts`` maps severity → number over the whole list, ``page`` the page shown (clamped
+    to the last one)."""
+    counts = {}
+    for i in issues:
+        counts[i.get("severity")] = counts.get(i.get("severity"), 0) + 1
+    ordered = sorted(issues, key=lambda i: SEVERITY_ORDER.get(i.get("severity"), 2))
+    last = max(1, (len(ordered) + per_page - 1) // per_page)
+    page = min(page, last)
+    return ordered[(page - 1) * per_page:page * per_page], counts, page
+
+
 def _preview(batch, form, status=200):
     report = batch.summary or {}
-    issues = report.get("issues") or []
-    show_all = request.args.get("all") == "1"
+    issues, counts, page = issues_page(report.get("issues") or [], page_arg(per_page=ISSUES_PER_PAGE))
     if not form.new_from.data:
         form.new_from.data = batch.month
-    return render("imports/preview.html", batch=batch, report=report, form=form,
-                  issues=issues[:ISSUES_MAX] if show_all else issues[:ISSUES_SHOWN], show_all=show_all,
-                  capped=len(issues) > ISSUES_MAX, status=status)
+    return render("imports/preview.html", batch=batch, report=report, form=form, issues=issues,
+                  issue_counts=counts, issues_page=page, issues_per_page=ISSUES_PER_PAGE, status=status)
 
 
 @bp.route("/imports/<int:batch_id>")
