@@ -140,3 +140,16 @@ def test_commune_people_statements_do_not_grow(client, world, show):
     db.session.commit()
     many = _statements(client, url)
     assert many == few and many <= 8
+
+
+def test_a_full_page_of_people_is_within_the_page_budget(client, world):
+    from tests.test_budgets import PAGE_BUDGET, compressed_size
+    for i in range(60):
+        person(name=f"Nguyễn Thị Hồng Thứ {i:02d}", national_id=f"0511503{i:05d}")
+    db.session.commit()
+    login(client, "commune")
+    c = find_commune("21052", "2024-05")
+    r = client.get(f"/communes/{c.id}/people?show=not_visited", headers={"Accept-Encoding": "br, gzip"})
+    assert r.status_code == 200 and compressed_size(r) <= PAGE_BUDGET
+    html = client.get(f"/communes/{c.id}/people?show=not_visited").get_data(as_text=True)
+    assert html.count("<tr>") == 51  # the head and a full page of 50
