@@ -94,3 +94,20 @@ def test_hold_without_a_user_is_the_systems(app):
     db.session.commit()
     [e] = _hold_events()
     assert e.user_id == system_user().id
+
+
+def test_release_writes_an_event(client, app):
+    p = _draft(1)
+    line = next(x for x in p.lines if x.status == "blocked")
+    payments.hold(line, "Chờ xác minh", system_user())
+    db.session.commit()
+    login(client, "commune")
+    token = csrf_token(client, f"/payments/{p.id}")
+    r = client.post(f"/payments/{p.id}/lines/{line.id}/release", data={"csrf_token": token})
+    assert r.status_code == 303
+    held, released = _hold_events()
+    assert (released.old_value, released.new_value) == ("Chờ xác minh", None)
+    assert (released.payment_line_id, released.beneficiary_id) == (line.id, line.beneficiary_id)
+    assert released.user_id == user("commune").id and held.user_id == system_user().id
+    html = client.get(f"/beneficiaries/{line.beneficiary_id}").get_data(as_text=True)
+    assert "Tạm giữ chi trả" in html and "Chờ xác minh" in html  # the person's history shows it

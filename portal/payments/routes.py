@@ -275,7 +275,7 @@ def release(period_id, line_id):
     line = _line(p, line_id)
     if ConfirmForm().validate_on_submit():
         try:
-            payments.release(line)
+            payments.release(line, current_user)
             db.session.commit()
             if line.status == "blocked":
                 flash(_("Đã bỏ tạm giữ %(name)s; dòng vẫn bị chặn vì hồ sơ còn lỗi.",

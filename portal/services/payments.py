@@ -641,14 +641,19 @@ def hold_many(period, line_ids, note, user=None):
     return lines
 
 
-def release(line):
+def release(line, user=None):
     """Undo a hold: the line goes back to the list (``listed``, with its arrears note), or
-    to ``blocked`` when its record still has an open error (the note names it). Raises
-    ``PeriodError`` for a locked list or a line not held."""
+    to ``blocked`` when its record still has an open error (the note names it); written to
+    the history as :func:`hold` is (field ``hold``, the reason as old value, none as new)
+    by ``user`` (the system user for none). Raises ``PeriodError`` for a locked list or a
+    line not held."""
     if line.period.status != "draft":
         raise PeriodError("Danh sách đã khóa.")
     if line.status != "held":
         raise PeriodError("Dòng này không bị tạm giữ.")
+    db.session.add(Event(beneficiary_id=line.beneficiary_id, user_id=(user or history.system_user()).id,
+                         at=utcnow(), source="payment", action="update", field="hold", old_value=line.note,
+                         new_value=None, payment_line_id=line.id))
     p = line.period
     now = _line_rows(p.commune, p.month, p.program, p.id, only={line.beneficiary_id})
     if now:
