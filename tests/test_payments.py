@@ -284,7 +284,7 @@ def test_period_page_shows_arrears_and_notes(client, registry):
     assert (line.arrears, line.arrears_months, line.arrears_from) == (1_440_000, 2, "2024-03")
     login(client, "commune")
     html = client.get(f"/payments/{p.id}").get_data(as_text=True)
-    row = re.search(r"<tr><td>Trần Thị Bích</td>.*?</tr>", html).group(0)
+    row = re.search(r"<tr><td[^>]*>Trần Thị Bích</td>.*?</tr>", html).group(0)
     assert "2.160.000\u00a0đ" in row and "1.440.000\u00a0đ" in row
     assert "2 tháng từ 03/2024" in row and "Truy lĩnh 2 tháng từ 03/2024 đến 04/2024." in row
     assert "Trong đó truy lĩnh</dt><dd>1 người · 1.440.000\u00a0đ" in html
@@ -337,8 +337,8 @@ def test_a_long_list_comes_in_pages(client, app):
     login(client, "payer")
     first = client.get(f"/payments/{p.id}").get_data(as_text=True)
     second = client.get(f"/payments/{p.id}?page=2").get_data(as_text=True)
-    assert first.count('name="csrf_token"') > 50 and first.count("<tr><td>Người Số") == 50
-    assert second.count("<tr><td>Người Số") == 10 and "Trang 2/2" in second
+    assert first.count('name="csrf_token"') > 50 and len(re.findall(r"<tr><td[^>]*>Người Số", first)) == 50
+    assert len(re.findall(r"<tr><td[^>]*>Người Số", second)) == 10 and "Trang 2/2" in second
     last = p.lines[-1]  # on the second page: the answer comes back to it there
     token = csrf_token(client, f"/payments/{p.id}")
     r = client.post(f"/payments/{p.id}/lines/{last.id}/result", data={
@@ -481,7 +481,7 @@ def test_a_superseded_version_takes_no_result_and_says_so(client, registry):
     client.post("/logout", data={"csrf_token": token})
     login(client, "commune")
     index = client.get("/payments").get_data(as_text=True)
-    row = re.search(r"<tr><td>Bình Chánh</td>.*?</tr>", index, re.S).group(0)
+    row = re.search(r"<tr><td[^>]*>Bình Chánh</td>.*?</tr>", index, re.S).group(0)
     assert f'href="/payments/{v2.id}"><b>Lần 2</b>' in row and "Đã thay bằng lần 2:" in row
     assert f'<a href="/payments/{v1.id}">lần 1</a>' in row
 
@@ -498,8 +498,8 @@ def test_the_index_groups_by_month_newest_first_in_pages(client, registry):
     first = client.get("/payments").get_data(as_text=True)
     second = client.get("/payments?page=2").get_data(as_text=True)
     assert n == 88  # 22 communes × 2 programs × 2 months: 44 lists a month
-    assert first.count("<tr><td>") == 50 and first.index("Tháng 05/2024") < first.index("Tháng 04/2024")
-    assert second.count("<tr><td>") == n - 50 and "Tháng 04/2024" in second and "Trang 2/2" in second
+    assert len(re.findall(r"<tr><td[ >]", first)) == 50 and first.index("Tháng 05/2024") < first.index("Tháng 04/2024")
+    assert len(re.findall(r"<tr><td[ >]", second)) == n - 50 and "Tháng 04/2024" in second and "Trang 2/2" in second
     assert second.count('<b>Lần 1</b>') == n - 50
 
 
