@@ -403,6 +403,7 @@ def test_month_figures_reproduce_a_made_report_from_the_history(app, people):
 
 
 def test_monthly_report_shows_outreach_and_a_report_made_before_it_does_not(client, people):
+    from portal.models import Setting
     c = db.session.get(Area, people["commune"])
     outreach.add_session(c, user("commune"), date(2024, 5, 10), "UBND xã", 40, "Chủ đề")
     db.session.commit()
@@ -410,25 +411,65 @@ def test_monthly_report_shows_outreach_and_a_report_made_before_it_does_not(clie
     row = report["outreach"]["rows"][0]
     assert (row["commune_id"], row["sessions"], row["attendees"]) == (c.id, 1, 40)
     assert row["reasons"] == {"frail": 1, "other": 1}
-    assert reports.as_json(report)["outreach"]["total"]["sessions"] == 1
+    assert report["outreach"]["total"]["sessions"] == 1
+    assert "outreach" not in reports.as_json(report)  # the published shape is unchanged
     login(client, "commune")
     html = client.get(f"/reports/monthly?area={c.id}&month=2024-05").get_data(as_text=True)
-    assert "Truyền thông, vận động" in html and "Già yếu" in html
-    # A report made before the feature has no outreach in its figures: no section.
+    assert "Truyền thông, vận động" in html and "Già yếu" in html and "1 buổi truyền thông" in html
     record = reports.make(c, "2024-05", user("commune"))
     db.session.commit()
-    assert record.figures["outreach"]["total"]["attendees"] == 40
-    old = dict(record.figures)
-    old.pop("outreach")
-    record.figures = old
+    made_report, made = reports.report_for(c, "2024-05")
+    assert made.id == record.id and made_report["outreach"]["total"]["attendees"] == 40
+    live = reports.workbook(made_report)
+    cells = [x.value for row in load_workbook(io.BytesIO(live)).active.iter_rows() for x in row]
+    assert "TRUYỀN THÔNG, VẬN ĐỘNG" in cells and "Từ chối: Già yếu, ốm đau, không đi ngân hàng được" in cells
+    # Outreach counted only since migration 0015 ran: a report made before shows no section.
+    db.session.add(Setting(key=outreach.SINCE_SETTING, value=datetime(2099, 1, 1).isoformat()))
     db.session.commit()
     made_report, made = reports.report_for(c, "2024-05")
     assert made.id == record.id and made_report["outreach"] is None
     html = client.get(f"/reports/monthly?area={c.id}&month=2024-05").get_data(as_text=True)
     assert "Truyền thông, vận động" not in html
-    wb = reports.workbook(made_report)
-    cells = [x.value for row in load_workbook(io.BytesIO(wb)).active.iter_rows() for x in row]
+    cells = [x.value for row in load_workbook(io.BytesIO(reports.workbook(made_report))).active.iter_rows()
+             for x in row]
     assert "TRUYỀN THÔNG, VẬN ĐỘNG" not in cells
-    live = reports.workbook(reports.monthly_report(c, "2024-05"))
-    cells = [x.value for row in load_workbook(io.BytesIO(live)).active.iter_rows() for x in row]
-    assert "TRUYỀN THÔNG, VẬN ĐỘNG" in cells
+    live_report, _none = reports.report_for(c, "2024-05", live=True)  # the live figures still show it
+    assert live_report["outreach"]["total"]["sessions"] == 1
+
+
+# --- migration 0015 ------------------------------------------------------------------------------
+
+def test_migration_0015_up_and_down_keeps_the_counters_triggers(tmp_path):
+    """0015 adds the columns without rebuilding ``beneficiary`` (its counters' triggers
+    stay), creates ``outreach_session``, records when outreach began to be counted; the
+    downgrade takes all of it away. On PostgreSQL too when ``TEST_DATABASE_URL`` is set."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import inspect, text
+
+    from portal import create_app
+    from tests.conftest import PG_URL, _pg_database
+    url = _pg_database("outreach") if PG_URL else f"sqlite:///{tmp_path / 'o.db'}"
+    app = create_app({"SQLALCHEMY_DATABASE_URI": url})
+    trigger_sql = ("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'beneficiary'"
+                   if not PG_URL else
+                   "SELECT count(*) FROM pg_trigger WHERE tgrelid = 'beneficiary'::regclass AND NOT tgisinternal")
+    with app.app_context():
+        upgrade(revision="0014")
+        with db.engine.connect() as conn:
+            triggers = conn.execute(text(trigger_sql)).scalar()
+        assert triggers > 0
+        upgrade(revision="0015")
+        with db.engine.connect() as conn:
+            assert conn.execute(text(trigger_sql)).scalar() == triggers
+            assert conn.execute(text("SELECT value FROM setting WHERE key = 'outreach_since'")).scalar()
+        names = {c["name"] for c in inspect(db.engine).get_columns("beneficiary")}
+        assert {"refusal_reason", "revisit_on"} <= names
+        assert "ix_outreach_session_commune_held" in {i["name"] for i in inspect(db.engine).get_indexes("outreach_session")}
+        downgrade(revision="0014")
+        inspector = inspect(db.engine)
+        assert "outreach_session" not in inspector.get_table_names()
+        assert not {"refusal_reason", "revisit_on"} & {c["name"] for c in inspector.get_columns("beneficiary")}
+        with db.engine.connect() as conn:
+            assert conn.execute(text(trigger_sql)).scalar() == triggers
+            assert conn.execute(text("SELECT count(*) FROM setting WHERE key = 'outreach_since'")).scalar() == 0
+        downgrade(revision="base")

@@ -9,7 +9,13 @@ The two columns are added with ``ALTER TABLE … ADD COLUMN`` (``op.add_column``
 a rebuild of ``beneficiary`` on SQLite would drop the counters' triggers
 (services/tallies.py, services/quality_counts.py). Dropping them on SQLite needs 3.35
 (``ALTER TABLE … DROP COLUMN``), which the triggers do not read.
+
+The setting ``outreach_since`` records the moment of the upgrade: a monthly report made
+before it has no outreach counted, and its page shows no outreach section
+(services/outreach.counted_since).
 """
+from datetime import datetime, timezone
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -40,9 +46,13 @@ def upgrade():
     op.create_index('ix_outreach_session_commune_held', 'outreach_session', ['commune_id', 'held_on'], unique=False)
     op.add_column('beneficiary', sa.Column('refusal_reason', sa.String(length=12), nullable=True))
     op.add_column('beneficiary', sa.Column('revisit_on', sa.Date(), nullable=True))
+    now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    op.get_bind().execute(sa.text("INSERT INTO setting (key, value) VALUES ('outreach_since', :v)"),
+                          {"v": now.isoformat()})
 
 
 def downgrade():
+    op.get_bind().execute(sa.text("DELETE FROM setting WHERE key = 'outreach_since'"))
     op.drop_column('beneficiary', 'revisit_on')
     op.drop_column('beneficiary', 'refusal_reason')
     op.drop_index('ix_outreach_session_commune_held', table_name='outreach_session')

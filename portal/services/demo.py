@@ -127,6 +127,21 @@ MISSING_ID_MESSAGE = ("Thiếu số định danh cá nhân (số CCCD): bổ sun
                       "Cơ sở dữ liệu quốc gia về dân cư.")
 REFUSAL_REASONS = ["Muốn nhận tiền mặt tại nhà", "Không tin tưởng chi trả qua tài khoản",
                    "Gia đình không đồng ý mở tài khoản"]
+# The coded reason (services/outreach.REFUSAL_REASONS) of the demo's reason texts; the
+# texts without one stay words only (``other`` for a refusal).
+REASON_CODES = {"Muốn nhận tiền mặt tại nhà": "prefers_cash", "Không tin tưởng chi trả qua tài khoản": "distrust",
+                "Gia đình không đồng ý mở tài khoản": "other", "Già yếu, không đi lại được": "frail",
+                "Không có điện thoại": "no_phone", "Nằm liệt giường, cần nhận tại nhà": "frail"}
+# Communication sessions of the demo: (commune code, day, village index or None, place, attendees, topic).
+DEMO_SESSIONS = [
+    (FOCUS_COMMUNE, date(2024, 3, 12), None, "Hội trường UBND xã", 64,
+     "Chính sách chi trả trợ cấp không dùng tiền mặt (Đề án 06)"),
+    (FOCUS_COMMUNE, date(2024, 4, 18), 0, "Nhà văn hóa thôn", 31, "Hướng dẫn mở tài khoản, ví điện tử"),
+    (FOCUS_COMMUNE, date(2024, 5, 9), 1, "Nhà văn hóa thôn", 27, "Lợi ích của nhận trợ cấp qua tài khoản"),
+    (FOCUS_COMMUNE, date(2024, 5, 21), 2, "Sân nhà trưởng thôn", 18, "Giải đáp thắc mắc, mở tài khoản tại chỗ"),
+    ("21040", date(2024, 5, 14), None, "Hội trường thị trấn", 52, "Chi trả không dùng tiền mặt"),
+    ("21046", date(2024, 4, 25), 0, "Nhà văn hóa thôn", 22, "Hướng dẫn dùng ví điện tử"),
+]
 
 # Napas BIN → (weight, account-number prefix, length); wallets use a mobile number.
 BANK_MIX = [("970405", 40, "4602", 13), ("970449", 22, "0", 12), ("970415", 14, "10", 12),
@@ -423,8 +438,10 @@ def build_demo(seed: int = 2024, size: int = 5000) -> dict:
                 people.append(p)
 
     # Review outcomes and accounts.
+    refusals = 0
     for p in people:
         p.update(account_status="unknown", no_account_reason=None, payment_method="cash",
+                 refusal_reason=None, revisit_on=None,
                  reviewed_at=p["_reviewed_at"], reviewed_by_id=None, phone=None, legacy_id=None,
                  _account=None, _note=None)
         age = _age(p["_born"])
@@ -452,6 +469,11 @@ def build_demo(seed: int = 2024, size: int = 5000) -> dict:
         else:
             p["account_status"] = "no_account"
             p["no_account_reason"] = rng.choice(NO_ACCOUNT_REASONS)
+        if p["account_status"] in ("refuses", "no_account"):  # no draw: the stream stays as it was
+            p["refusal_reason"] = REASON_CODES.get(p["no_account_reason"])
+            refusals += 1
+            if p["account_status"] == "refuses":  # a revisit 1–5 weeks after the visit
+                p["revisit_on"] = p["reviewed_at"].date() + timedelta(days=7 * (1 + refusals % 5))
         if p["account_status"] != "has_account":
             continue
         if rng.random() >= p["_cash_rate"]:
@@ -493,6 +515,7 @@ def build_demo(seed: int = 2024, size: int = 5000) -> dict:
     columns = ("program", "commune_id", "village_id", "full_name", "name_folded", "sex",
                "birth_date", "birth_year", "national_id", "legacy_id", "category", "coefficient",
                "monthly_amount", "phone", "account_status", "no_account_reason",
+               "refusal_reason", "revisit_on",
                "payment_method", "reviewed_at", "reviewed_by_id", "created_at")
     ids = _reserve_ids(Beneficiary, len(people))
     rows = []
@@ -520,6 +543,8 @@ def build_demo(seed: int = 2024, size: int = 5000) -> dict:
         user_id = p["reviewed_by_id"]
         changes = [("account_status", "unknown", p["account_status"]),
                    ("no_account_reason", None, p["no_account_reason"]),
+                   ("refusal_reason", None, p["refusal_reason"]),
+                   ("revisit_on", None, p["revisit_on"] and p["revisit_on"].isoformat()),
                    ("payment_method", "cash", p["payment_method"])]
         a = p["_account"]
         if a:
@@ -539,7 +564,21 @@ def build_demo(seed: int = 2024, size: int = 5000) -> dict:
         if batch:
             db.session.execute(insert(model.__table__), batch)
     db.session.flush()
+    _demo_sessions({c.code: c for c in communes}, focus_officer, system)
     return _counts(commune_ids)
+
+
+def _demo_sessions(communes, focus_officer, system):
+    """The demo's communication sessions (:data:`DEMO_SESSIONS`), each with its event."""
+    from . import outreach
+    for code, day, village, place, attendees, topic in DEMO_SESSIONS:
+        commune = communes.get(code)
+        if commune is None:
+            continue
+        villages = outreach.villages_of([commune.id])
+        v = villages[village] if village is not None and village < len(villages) else None
+        outreach.add_session(commune, focus_officer if code == FOCUS_COMMUNE else system, day,
+                             place, attendees, topic, village=v)
 
 
 def plant_problems(seed: int = 2024, paid: bool = True) -> dict:

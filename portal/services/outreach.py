@@ -6,13 +6,13 @@ The reason codes and their Vietnamese labels live here only (:data:`REFUSAL_REAS
 words of ``other`` are kept in ``Beneficiary.no_account_reason``. Counts are grouped in one
 statement for any number of communes (a province has about 100).
 """
-from datetime import date
+from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, or_, select
 
 from ..extensions import db
-from ..models import Area, Beneficiary, Event, Household, OutreachSession, utcnow
+from ..models import Area, Beneficiary, Event, Household, OutreachSession, Setting, utcnow
 from ..vn.text import nfc
 from . import months
 
@@ -30,6 +30,7 @@ NOT_GIVEN_LABEL = _l("Chưa ghi lý do")
 # The statuses a reason and a revisit belong to; any other status clears them.
 REASON_STATUSES = ("refuses", "no_account")
 EVENT_SOURCE = "outreach"
+SINCE_SETTING = "outreach_since"  # written by migration 0015
 SESSIONS_PER_PAGE = 20
 VISITS_PER_PAGE = 100
 MAX_ATTENDEES = 100_000
@@ -185,6 +186,14 @@ def month_figures(commune_ids, month, as_of=None):
             .group_by(Beneficiary.commune_id, Event.new_value)):
         out[cid]["reasons"][code] = int(n)
     return out
+
+
+def counted_since():
+    """When outreach began to be counted (``datetime``, UTC): the setting ``outreach_since``
+    that migration 0015 wrote, else ``datetime.min`` (a database made with it). A monthly
+    report made before it shows no outreach section rather than numbers it never had."""
+    row = db.session.get(Setting, SINCE_SETTING)
+    return datetime.fromisoformat(row.value) if row is not None else datetime.min
 
 
 def month_totals(figures):

@@ -24,6 +24,7 @@ Keys of a row (counts of beneficiaries, amounts in ``int`` đồng):
 from datetime import date
 
 from flask import current_app
+from flask_babel import force_locale
 from sqlalchemy import case, func, select
 
 from ..extensions import db
@@ -227,18 +228,11 @@ def monthly_report(area, month, as_of=None):
 def as_json(report):
     """The report in the published shape: ``{"period", "area", "rows": [{"commune_code",
     "program", KEYS…}], "totals": {"BTXH": {KEYS…}, "NCC": {KEYS…}}}`` (from 07/2025 also
-    ``"HTXH"``; counts and đồng as ``int``), and ``"outreach": {"rows": [{"commune_code",
-    "sessions", "attendees", "reasons": {code: n}}], "total": {…}}`` (a report made before
-    outreach was counted has none: its page shows no outreach section)."""
-    out = {"period": report["period"], "area": report["area"],
-           "rows": [{"commune_code": r["commune_code"], "program": r["program"],
-                     **{k: r[k] for k in KEYS}} for r in report["rows"]],
-           "totals": {p: {k: t[k] for k in KEYS} for p, t in report["totals"].items()}}
-    if report.get("outreach") is not None:
-        out["outreach"] = {"rows": [{k: r[k] for k in ("commune_code", "sessions", "attendees", "reasons")}
-                                    for r in report["outreach"]["rows"]],
-                           "total": report["outreach"]["total"]}
-    return out
+    ``"HTXH"``; counts and đồng as ``int``)."""
+    return {"period": report["period"], "area": report["area"],
+            "rows": [{"commune_code": r["commune_code"], "program": r["program"],
+                      **{k: r[k] for k in KEYS}} for r in report["rows"]],
+            "totals": {p: {k: t[k] for k in KEYS} for p, t in report["totals"].items()}}
 
 
 def made(area, month):
@@ -299,7 +293,7 @@ def report_for(area, month, live=False, version=None):
         record = next((r for r in versions(area, month) if r.id == version), None) if version else None
         record = record or made(area, month)
     report = monthly_report(area, month, as_of=record.made_at if record else None)
-    if record is not None and "outreach" not in (record.figures or {}):
+    if record is not None and record.made_at < outreach.counted_since():
         report["outreach"] = None  # made before outreach was counted: not shown rather than guessed
     return report, record
 
@@ -464,7 +458,8 @@ def _outreach_rows(sheet, r, reach):
     put = sheet.put
     sheet.merged(r, 1, 2 + 2 + len(codes), "TRUYỀN THÔNG, VẬN ĐỘNG", bold=True, align=None)
     r += 1
-    heads = ["STT", "Xã", "Số buổi", "Người dự"] + [f"Từ chối: {outreach.REFUSAL_REASONS[c]}" for c in codes]
+    with force_locale("vi"):  # the form is Vietnamese, in a request or from the command line
+        heads = ["STT", "Xã", "Số buổi", "Người dự"] + [f"Từ chối: {outreach.REFUSAL_REASONS[c]}" for c in codes]
     for col, text in enumerate(heads, 1):
         put(r, col, text, bold=True, align=sheet.CENTRE, box=True, size=10)
     for i, row in enumerate(reach["rows"] + [dict(reach["total"], commune_name="TỔNG CỘNG")], 1):
