@@ -24,3 +24,7 @@ class LineForm(ReviewForm):
     visited_on = DateField(_l("Ngày ghi trên phiếu"),
                            validators=[InputRequired(_l("Nhập ngày ghi trên phiếu."))])
     note = TextAreaField(_l("Ghi chú trên phiếu"), validators=[Length(max=400)])
+    # The sheet has no box for a refusal's coded reason or a revisit: a line leaves them as
+    # they are (services/review.validate), the household page records them.
+    refusal_reason = None
+    revisit_on = None

@@ -58,7 +58,7 @@ class ReviewForm(Form):
     def values(self):
         return {f: (getattr(self, f).data or None) for f in (
             "account_status", "no_account_reason", "refusal_reason", "revisit_on", "bank_bin", "number", "recipient_type",
-            "holder_name", "holder_national_id", "payment_method")}
+            "holder_name", "holder_national_id", "payment_method") if f in self}
 
 
 class SearchForm(Form):
