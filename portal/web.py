@@ -249,7 +249,8 @@ JOB_STATUS_LABELS = {"queued": _l("Đang chờ"), "running": _l("Đang chạy"),
                      "failed": _l("Lỗi")}
 SOURCE_LABELS = {"merge": _l("Gộp hồ sơ"), "police": _l("Kết quả xác minh của công an"), "import": _l("Tải danh sách"), "review": _l("Rà soát"), "correction": _l("Sửa"),
                  "household": _l("Hộ gia đình"), "change": _l("Đề nghị tăng/giảm"),
-                 "decision": _l("Quyết định"), "payment": _l("Kết quả chi trả")}
+                 "decision": _l("Quyết định"), "payment": _l("Kết quả chi trả"),
+                 "outreach": _l("Truyền thông, vận động")}
 FIELD_LABELS = {
     "full_name": _l("Họ tên"), "sex": _l("Giới tính"), "birth_date": _l("Ngày sinh"), "birth_year": _l("Năm sinh"),
     "national_id": _l("Số định danh"), "legacy_id": _l("CMND"), "village_id": _l("Thôn"), "category": _l("Diện"),
@@ -262,6 +263,8 @@ FIELD_LABELS = {
     "commune_id": _l("Xã"), "result": _l("Kết quả chi trả"), "hold": _l("Tạm giữ chi trả"), "change_proposed": _l("Đề nghị"),
     "change_approved": _l("Duyệt"), "change_rejected": _l("Không duyệt"), "change_withdrawn": _l("Rút đề nghị"),
     "review_note": _l("Ghi chú rà soát"),
+    "refusal_reason": _l("Lý do từ chối, chưa có TK"), "revisit_on": _l("Hẹn vận động lại"),
+    "outreach_session": _l("Buổi truyền thông"),
 }
 
 
@@ -303,7 +306,10 @@ def value_label(field, value, names=None):
         return names.get(str(value), value)
     if field == "monthly_amount" and str(value).isdigit():
         return format_vnd(int(value))
-    if field in ("birth_date", "reviewed_at") and isinstance(value, str):
+    if field == "refusal_reason":
+        from .services.outreach import reason_label
+        return reason_label(value)
+    if field in ("birth_date", "reviewed_at", "revisit_on") and isinstance(value, str):
         try:
             return format_date(date.fromisoformat(value[:10]))
         except ValueError:

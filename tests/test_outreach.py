@@ -473,3 +473,10 @@ def test_migration_0015_up_and_down_keeps_the_counters_triggers(tmp_path):
             assert conn.execute(text(trigger_sql)).scalar() == triggers
             assert conn.execute(text("SELECT count(*) FROM setting WHERE key = 'outreach_since'")).scalar() == 0
         downgrade(revision="base")
+
+
+def test_the_history_names_the_reason_and_the_revisit(client, people):
+    login(client, "commune")
+    html = client.get(f"/beneficiaries/{people['bich'].id}").get_data(as_text=True)
+    assert "Lý do từ chối, chưa có TK" in html and "Già yếu, ốm đau, không đi ngân hàng được" in html
+    assert "Hẹn vận động lại" in html and "31/05/2024" in html
