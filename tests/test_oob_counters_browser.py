@@ -222,3 +222,42 @@ def test_a_decision_moves_the_waiting_and_decided_counts(world, browser, viewpor
         assert not problems, problems
     finally:
         context.close()
+
+
+def _blocked():
+    from tests.factories import person, with_account
+    from portal.models import Finding
+    with_account(person(name="Nguyễn Văn An", coefficient=1.5), number="4300205123456")
+    for i, name in enumerate(("Trần Văn Bảy", "Lê Thị Chín")):
+        b = person(name=name, national_id=f"05105099911{i}")
+        db.session.add(Finding(beneficiary_id=b.id, code="id_year_mismatch", severity="error",
+                               message="Số định danh không khớp năm sinh.", source="check"))
+    db.session.flush()
+    payments.build(find_commune("21052", "2024-05"), "2024-05", "BTXH", system_user())
+
+
+@pytest.mark.parametrize("world", [_blocked], indirect=True)
+@pytest.mark.parametrize("viewport", SIZES)
+def test_a_hold_moves_the_totals_without_a_reload(world, browser, viewport):
+    """A hold is a plain POST and a redirect, boosted: the new page's totals are swapped in
+    without a reload (the marker on ``window`` stays)."""
+    base, app = world
+    (pid, line_id), = _ids(app, select(PaymentPeriod.id, PaymentLine.id).join(PaymentLine.period)
+                           .join(PaymentLine.beneficiary).where(Beneficiary.full_name == "Trần Văn Bảy"))
+    context, page, problems = _open(browser, base, viewport, "commune", f"/payments/{pid}")
+    try:
+        def totals():
+            return [page.locator(f"dl.facts dt:text-is('{dt}') + dd").inner_text() for dt in
+                    ("Bị chặn vì lỗi dữ liệu", "Tạm giữ")]
+        assert totals() == ["2", "0"]
+        page.evaluate("window.__marker = 'kept'")
+        page.fill(f"#h{line_id}-note", "Chờ công an xác minh")
+        with page.expect_response(lambda r: r.request.method == "POST" and r.url.endswith("/hold")) as held:
+            page.locator(f"#l{line_id} button:has-text('Tạm giữ')").click()
+        assert held.value.status == 303
+        page.locator("h2#held").wait_for()
+        assert totals() == ["1", "1"]
+        assert page.evaluate("window.__marker") == "kept", "the page was reloaded"
+        assert not problems, problems
+    finally:
+        context.close()
