@@ -3,7 +3,11 @@ button opens a confirmation that says who moves where; confirming splits; «Hoà
 the person back and the new household is gone. The same with JavaScript off. Nothing
 scrolls sideways, no console error.
 
-The server runs over a small world of its own: one household of two in commune 21052.
+The record merge asks the same way («Xác nhận gộp», its table stacked at 360 px) and is
+undone from the record's page.
+
+The server runs over a small world of its own: one household of two in commune 21052, and
+one person recorded twice.
 """
 import re
 
@@ -27,6 +31,8 @@ def world(tmp_path_factory):
     def fill():
         a = person(name="Nguyễn Văn An")
         person(name="Trần Thị Bích", sex="F", national_id="051155000111", household=a.household)
+        for _ in range(2):  # one person recorded twice: the record merge's pair
+            person(name="Lê Văn Cường", national_id="051060222333")
 
     yield from live_server(tmp_path_factory.mktemp("moves"), fill)
 
@@ -71,5 +77,41 @@ def test_split_asks_then_undo(world, browser, viewport, js):
     page.wait_for_load_state()
     assert "Đã hoàn tác: Trần Thị Bích trở lại hộ Nguyễn Văn An" in page.inner_text("main")
     assert _state(app) == (before, households)
+    assert not problems, problems
+    context.close()
+
+
+def _records(app):
+    with app.app_context():
+        out = {b.id: b.status for b in db.session.scalars(
+            select(Beneficiary).where(Beneficiary.full_name == "Lê Văn Cường").order_by(Beneficiary.id))}
+        db.session.remove()
+    return out
+
+
+@pytest.mark.parametrize("viewport", SIZES)
+def test_merge_asks_then_undo(world, browser, viewport):
+    base, app = world
+    (a, b), = [tuple(_records(app))]
+    context = browser.new_context(viewport=viewport)
+    page = context.new_page()
+    problems = console_problems(page)
+    log_in_as(page, base, "commune")
+    page.goto(f"{base}/beneficiaries/{a}/merge/{b}")
+    assert page.locator("main table.stack").count() == 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    assert page.locator("main a:has-text('Hủy')").is_visible()
+    assert _records(app) == {a: "active", b: "active"}  # asked, nothing merged
+    page.click("main button:has-text('Xác nhận gộp')")
+    page.wait_for_url(re.compile(rf"/beneficiaries/{a}(#merge\d+)?$"))
+    page.wait_for_load_state()
+    assert _records(app)[b] == "merged"
+    undo = page.locator("main form button:has-text('Hoàn tác')")
+    assert undo.is_visible()
+    undo.click()
+    page.wait_for_load_state()
+    page.wait_for_function("() => document.body.innerText.includes('Đã hoàn tác lần gộp')")
+    assert _records(app) == {a: "active", b: "active"}
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
     assert not problems, problems
     context.close()
