@@ -64,7 +64,7 @@ def test_refusal_session_and_visit_list(world, browser, viewport):
     assert _fits(page, viewport["width"])
     page.click(f"{card} button:has-text('Lưu')")
     page.wait_for_selector(f"{card} [role=status]:has-text('Đã lưu')")
-    assert "Xa cây ATM" in page.inner_text(card) and "15/06/2024" in page.inner_text(card)
+    assert "Xa ATM" in page.inner_text(card) and "15/06/2024" in page.inner_text(card)
     after, _n = _people(app)
     assert after["Nguyễn Văn An"][4:] == ("refuses", "far", "2024-06-15")
 

@@ -41,7 +41,7 @@ class ReviewForm(Form):
                                  validators=[DataRequired(_l("Chọn tình trạng tài khoản."))])
     no_account_reason = StringField(_l("Lý do chưa có TK"), validators=[Length(max=200)])
     # Checked by services/outreach.check_refusal (required for «Từ chối»; not in the past).
-    refusal_reason = SelectField(_l("Lý do từ chối, chưa có TK"), choices=REASON_CHOICES, validate_choice=False)
+    refusal_reason = SelectField(_l("Lý do từ chối"), choices=REASON_CHOICES, validate_choice=False)
     revisit_on = DateField(_l("Hẹn vận động lại"), format=["%Y-%m-%d", "%d/%m/%Y"], validators=[Optional()])
     bank_bin = SelectField(_l("Ngân hàng / ví"), choices=[], validate_choice=False)
     number = StringField(_l("Số tài khoản"), validators=[Length(max=30)])

@@ -577,8 +577,9 @@ def _demo_sessions(communes, focus_officer, system):
             continue
         villages = outreach.villages_of([commune.id])
         v = villages[village] if village is not None and village < len(villages) else None
-        outreach.add_session(commune, focus_officer if code == FOCUS_COMMUNE else system, day,
-                             place, attendees, topic, village=v)
+        s = outreach.add_session(commune, focus_officer if code == FOCUS_COMMUNE else system, day,
+                                 place, attendees, topic, village=v)
+        s.created_at = _at(day, 16)  # entered the afternoon it was held
 
 
 def plant_problems(seed: int = 2024, paid: bool = True) -> dict:

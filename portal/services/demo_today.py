@@ -36,6 +36,14 @@ from ..vn.text import fold
 
 FIRST, LAST = "2024-06", "2026-11"  # the months this module pays (May 2024 and before: demo.pay_months)
 OPEN_MONTH = "2026-12"
+# Communication sessions of Xã Bình Sơn after the reform: (day, village index or None,
+# place, attendees, topic); the open month has two.
+TODAY_SESSIONS = [
+    (date(2025, 9, 16), None, "Hội trường UBND xã Bình Sơn", 85, "Trợ cấp hưu trí xã hội và nhận qua tài khoản"),
+    (date(2026, 11, 12), 0, "Nhà văn hóa thôn", 29, "Mở tài khoản miễn phí tại điểm giao dịch"),
+    (date(2026, 12, 3), 1, "Nhà văn hóa thôn", 34, "Lợi ích của nhận trợ cấp qua tài khoản"),
+    (date(2026, 12, 5), 2, "Sân nhà trưởng thôn", 21, "Hướng dẫn dùng ví điện tử, giải đáp thắc mắc"),
+]
 AS_OF = date(2026, 12, 7)  # the demo's "today": results of every month paid before it are in
 LEFT_FOR_THE_USER = "21040"  # Xã Bình Sơn's November 2026
 NEW_COMMUNES = ("21040", "21061", "21085", "21100", "21109")  # Bình Sơn's units from 1/7/2025
@@ -263,8 +271,20 @@ def run_to_today(seed: int = 2024) -> dict:
             counts["reports"] += _make_reports(month, [(district_area, district)] if month < "2025-07" else [
                 (c, officer if c is son else chairmen[c.id]) for c in new_communes] + [(province, province_user)])
     clock.set_open_month(OPEN_MONTH)
+    _sessions(son, officer)
     db.session.flush()
     return counts
+
+
+def _sessions(son, officer):
+    """Xã Bình Sơn's sessions (:data:`TODAY_SESSIONS`), in its villages and the old
+    communes' merged into it."""
+    from . import outreach
+    villages = outreach.villages_of(areas.member_units(son, OPEN_MONTH))
+    for day, village, place, attendees, topic in TODAY_SESSIONS:
+        v = villages[village] if village is not None and village < len(villages) else None
+        s = outreach.add_session(son, officer, day, place, attendees, topic, village=v)
+        s.created_at = _at(day, 16)  # entered the afternoon it was held, as the demo's visits are
 
 
 def _restate_amounts(day, user):

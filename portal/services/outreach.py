@@ -18,10 +18,10 @@ from . import months
 
 # Lý do từ chối — why a person refuses (or has no) account. Issue 13 §2.
 REFUSAL_REASONS = {
-    "frail": _l("Già yếu, ốm đau, không đi ngân hàng được"),
+    "frail": _l("Già yếu, ốm đau"),  # too old or sick to go to a bank
     "no_phone": _l("Không có điện thoại"),
-    "prefers_cash": _l("Muốn nhận tiền mặt tại bưu điện"),
-    "far": _l("Xa cây ATM, điểm giao dịch"),
+    "prefers_cash": _l("Muốn nhận tiền mặt ở bưu điện"),
+    "far": _l("Xa ATM, điểm giao dịch"),
     "distrust": _l("Chưa tin tưởng"),
     "other": _l("Lý do khác"),
 }
