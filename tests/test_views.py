@@ -168,6 +168,7 @@ def test_two_officers_conflict(client, app, people):
     first = review_data(client, a)
     second = dict(first)
     second[f"b{a.id}-account_status"] = "refuses"
+    second[f"b{a.id}-refusal_reason"] = "distrust"  # required with «Từ chối» (services/outreach)
     second[f"b{a.id}-payment_method"] = "cash"
     assert client.post(f"/beneficiaries/{a.id}/review", data=first, headers=HX).status_code == 200
     r = client.post(f"/beneficiaries/{a.id}/review", data=second, headers=HX)
