@@ -134,3 +134,12 @@ def test_undo_out_of_area_is_404_and_roles_are_checked(client, family, app):
     client.post("/logout", data={"csrf_token": token})
     login(client, "district")  # reads, does not edit households
     assert client.get(f"/beneficiaries/{b.id}/split").status_code == 403
+
+
+def test_the_grouping_confirmation_without_a_person_is_the_household_page(client, family):
+    a, _, _ = family
+    login(client, "commune")
+    r = client.get(f"/households/{a.household_id}/members")
+    assert r.status_code == 200 and "Ghép vào hộ này" in r.get_data(as_text=True)
+    assert client.get(f"/households/{a.household_id}/members?g-beneficiary_id=abc").status_code == 422
+    assert client.get(f"/households/{a.household_id}/members?g-beneficiary_id=99999999").status_code == 404

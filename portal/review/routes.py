@@ -15,7 +15,7 @@ from ..services.areas import member_units
 from ..services.review import (Conflict, ReviewError, current_values, households_of_village,
                                last_move, move_to_household, move_undoable, others_in_village,
                                save_review, search_clause, split_household, undo_move, worst_first)
-from ..web import get_or_404, page_arg, render, roles_required, see_other, wants_fragment
+from ..web import get_or_404, int_arg, page_arg, render, roles_required, see_other, wants_fragment
 from . import bp
 from .forms import GroupForm, ReviewForm, SearchForm
 
@@ -105,7 +105,7 @@ def _household_context(h):
 def _moved(members):
     """The move just made (``?moved=<event id>``, set by a split or a grouping) when one of
     ``members`` is its person and it can still be undone: ``(event, person)``, else ``None``."""
-    event_id = request.args.get("moved", type=int)
+    event_id = int_arg("moved")
     if not can_edit() or not event_id:
         return None
     event = db.session.get(Event, event_id)
@@ -184,7 +184,10 @@ def confirm_add_member(household_id):
     """Ask before grouping a person (``?g-beneficiary_id=``) into this household: the
     household page's form comes here (with or without JavaScript), the answer posts."""
     h = get_or_404(Household, household_id)
-    other = get_or_404(Beneficiary, request.args.get("g-beneficiary_id", type=int) or 0)
+    bid = int_arg("g-beneficiary_id")
+    if bid is None:  # no one chosen: the household page, with its grouping form
+        return render("review/household.html", **_household_context(h))
+    other = get_or_404(Beneficiary, bid)
     if other.household_id == h.id:
         flash(_("%(name)s đã ở trong hộ này.", name=other.full_name), "info")
         return see_other("review.household", household_id=h.id)
