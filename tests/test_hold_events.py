@@ -111,3 +111,24 @@ def test_release_writes_an_event(client, app):
     assert released.user_id == user("commune").id and held.user_id == system_user().id
     html = client.get(f"/beneficiaries/{line.beneficiary_id}").get_data(as_text=True)
     assert "Tạm giữ chi trả" in html and "Chờ xác minh" in html  # the person's history shows it
+
+
+def test_a_drafts_rebuild_keeps_its_holds_events_on_each_persons_new_line(app):
+    """``refresh`` replaces a draft's lines: the hold events follow each person to their new
+    line (a foreign key on PostgreSQL refused the delete), and a person who left the list
+    keeps their event, without a line."""
+    p = _draft(2)
+    kept, gone = sorted((x for x in p.lines if x.status == "blocked"), key=lambda x: x.id)
+    payments.hold_many(p, [kept.id, gone.id], "Chờ xác minh", system_user())
+    db.session.commit()
+    kept_person, gone_person = kept.beneficiary_id, gone.beneficiary_id
+    db.session.get(type(gone.beneficiary), gone_person).status = "stopped"
+    db.session.commit()
+    payments.refresh(p, system_user())
+    db.session.commit()
+    db.session.expire_all()
+    events = {e.beneficiary_id: e for e in _hold_events()}
+    new_line = db.session.scalar(select(PaymentLine).where(
+        PaymentLine.period_id == p.id, PaymentLine.beneficiary_id == kept_person))
+    assert new_line.status == "held" and events[kept_person].payment_line_id == new_line.id
+    assert events[gone_person].payment_line_id is None

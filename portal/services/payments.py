@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
-from sqlalchemy import delete, func, insert, or_, select, true
+from sqlalchemy import delete, func, insert, or_, select, true, update
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.sql import ClauseElement, Select
 
@@ -542,9 +542,20 @@ def refresh(period, user):
     for row in rows:
         if row["beneficiary_id"] in holds:
             row["status"], row["note"] = "held", holds[row["beneficiary_id"]]
-    # A draft's lines carry no result and no event yet: they can be replaced outright.
+    # A draft's lines carry no result: they are replaced outright. Their holds' events
+    # (``hold``, ``release``) let go of the old lines and follow each person to their new
+    # line (none when the person left the list: the event stays the person's).
+    old_lines = select(PaymentLine.id).where(PaymentLine.period_id == period.id)
+    moved = db.session.scalars(update(Event).where(Event.payment_line_id.in_(old_lines))
+                               .values(payment_line_id=None).returning(Event.id)
+                               .execution_options(synchronize_session=False)).all()
     db.session.execute(delete(PaymentLine).where(PaymentLine.period_id == period.id))
     _insert_lines(rows)
+    if moved:
+        db.session.execute(update(Event).where(Event.id.in_(moved)).values(
+            payment_line_id=select(PaymentLine.id).where(
+                PaymentLine.period_id == period.id, PaymentLine.beneficiary_id == Event.beneficiary_id)
+            .scalar_subquery()).execution_options(synchronize_session=False))
     db.session.flush()
     db.session.expire(period, ["lines"])
     old, new = {bid for bid, *_ in before}, {row["beneficiary_id"] for row in rows}
