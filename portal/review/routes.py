@@ -115,7 +115,6 @@ def _moved(members):
     return event, b
 
 
-
 @bp.route("/households/<int:household_id>")
 @login_required
 def household(household_id):
