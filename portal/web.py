@@ -15,7 +15,7 @@ from werkzeug.routing import IntegerConverter
 from .extensions import db, htmx, login_manager
 from .models import User
 from .services import clock, months
-from .services.areas import parent_in
+from .services.areas import commune_in, parent_in, village_label
 from .services.scope import MAX_ID
 from .vn.banks import by_bin, mask_account
 from .vn.dates import format_birth, format_date, format_moment
@@ -213,6 +213,19 @@ def select_locale():
     from flask import current_app
     lang = request.cookies.get(LANG_COOKIE)
     return lang if lang in current_app.config["LANGUAGES"] else "vi"
+
+
+# Who reads the people's pages (villages, households, a commune's people, the search): every
+# officer and the police (identity checks), not the post office, whose work is its lists and
+# their results (issue 13 §1). Outreach (sessions, who still needs a visit, with phones): the
+# officers only.
+PEOPLE_READERS = ("commune", "chairman", "police", "district", "province")
+OUTREACH_READERS = ("commune", "chairman", "district", "province")
+
+
+def may(roles):
+    """Whether the current user's role is one of ``roles`` (admin always is)."""
+    return current_user.is_authenticated and current_user.role in roles + ("admin",)
 
 
 def roles_required(*roles):
@@ -444,12 +457,17 @@ def init_app(app):
         "field": lambda s: FIELD_LABELS.get(s, s),
         # The unit above an area as of the open month: never a district from 07/2025.
         "above": lambda area: parent_in(area, clock.open_month()) if area is not None else None,
+        # The commune a unit's records belong to in the open month (an old commune merged in
+        # 2025: the new one), and a village named under it (``Thôn X (Xã Y cũ)``).
+        "in_force": lambda commune: commune_in(commune, clock.open_month()),
+        "village_label": lambda village: village_label(village, commune_in(village.parent, clock.open_month())),
         "pct": lambda x: f"{x:.1f}".replace(".", ",") + " %",
     }
     app.jinja_env.filters.update(filters)
     app.jinja_env.globals["percent"] = percent
     app.jinja_env.globals["value_label"] = value_label
     app.jinja_env.globals["reveal"] = reveal
+    app.jinja_env.globals.update(may=may, PEOPLE_READERS=PEOPLE_READERS, OUTREACH_READERS=OUTREACH_READERS)
 
     @app.context_processor
     def locale():

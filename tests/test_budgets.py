@@ -261,7 +261,8 @@ def test_every_reachable_page_within_budget(walks, role):
     print(f"\n{role}: {len(pages)} pages walked, {len({p['kind'] for p in pages})} kinds, "
           f"{result['left']} links left; largest {largest['url']} {largest['size']} B")
     assert len(pages) == PAGE_LIMIT or result["left"] == 0
-    assert len({p["kind"] for p in pages}) >= 8, pages  # the walk went well past the landing page
+    # The walk went well past the landing page (the post office reads its lists and reports only).
+    assert len({p["kind"] for p in pages}) >= (6 if role == "payer" else 8), pages
     failures = budget_failures(role, result)
     assert not failures, "\n".join(failures)
 

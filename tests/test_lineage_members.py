@@ -227,3 +227,47 @@ def test_xa_binh_sons_officer_sees_the_whole_household(client, household):
     assert f"/beneficiaries/{btxh.id}" in page and f"/beneficiaries/{htxh.id}" in page
     page = client.get(f"/villages/{btxh.village_id}/paper").get_data(as_text=True)
     assert paper.code_for(btxh.id) in page and paper.code_for(htxh.id) in page
+
+
+def test_an_old_communes_household_is_shown_under_the_commune_in_force(client, household):
+    """A household of Bình Chánh (ended 30/6/2025) in 12/2026: its page names Xã Bình Sơn,
+    whose progress bars it shows and moves on a save; its village's sheets are headed by
+    Xã Bình Sơn's People's Committee, the village marked as of the old commune."""
+    btxh, htxh = household
+    son = unit("21040", TODAY)
+    make_user("officer", "commune", son)
+    login(client, "officer")
+    page = client.get(f"/households/{btxh.household_id}").get_data(as_text=True)
+    assert f"Tiến độ {son.full_name}" in page and f'id="progress-{son.id}"' in page
+    assert f'/communes/{son.id}"' in page and "Xã Bình Chánh cũ" in page
+    token = csrf_token(client, f"/households/{btxh.household_id}")
+    r = client.post(f"/beneficiaries/{htxh.id}/review", headers={"HX-Request": "true"}, data={
+        "csrf_token": token, f"b{htxh.id}-version": htxh.version, f"b{htxh.id}-account_status": "opening",
+        f"b{htxh.id}-recipient_type": "self", f"b{htxh.id}-payment_method": "cash"})
+    assert r.status_code == 200, r.get_data(as_text=True)[:500]
+    assert f'id="progress-{son.id}" class="cards" hx-swap-oob="true"' in r.get_data(as_text=True)
+    for url in (f"/villages/{btxh.village_id}/paper?format=xlsx", f"/villages/{btxh.village_id}/visits?format=xlsx"):
+        cells = [str(c.value) for row in load_workbook(io.BytesIO(client.get(url).data)).active.iter_rows()
+                 for c in row if c.value]
+        assert "UBND XÃ BÌNH SƠN" in cells and "UBND XÃ BÌNH CHÁNH" not in cells, url
+        assert any("Thôn An Thành (Xã Bình Chánh cũ), Xã Bình Sơn" in c for c in cells), url
+
+
+def test_the_monthly_outreach_counts_the_old_communes_under_the_new(household):
+    """In 12/2026 a refusal recorded on a record of Bình Chánh and a session recorded under
+    Bình Chánh count in Xã Bình Sơn's report (they were left out when the report read only
+    the new commune's own id)."""
+    from tests.factories import visit
+    from portal.services import outreach
+    from tests.conftest import user
+    btxh, _htxh = household
+    chanh, son = unit("21052", "2024-05"), unit("21040", TODAY)
+    visit(btxh, date(2026, 12, 2), account_status="refuses", refusal_reason="far",
+          revisit_on=date(2026, 12, 20), today=date(2026, 12, 2))
+    outreach.add_session(chanh, user("commune"), date(2026, 12, 3), "Nhà văn hóa", 25, "Chủ đề",
+                         today=date(2026, 12, 3))
+    outreach.add_session(son, user("commune"), date(2026, 12, 4), "UBND xã", 30, "Chủ đề",
+                         today=date(2026, 12, 4))
+    db.session.commit()
+    f = outreach.month_figures([son], TODAY)[son.id]
+    assert (f["sessions"], f["attendees"], f["reasons"]) == (2, 55, {"far": 1})

@@ -255,7 +255,12 @@ def test_session_post_needs_csrf(client, people):
 def test_sessions_roles_and_scope(client, people):
     c = people["commune"]
     other = people["cuong"].commune_id
-    login(client, "police")  # reads, does not write
+    login(client, "police")  # outreach is not the police's work
+    assert client.get(f"/communes/{c}/outreach").status_code == 403
+    assert client.get(f"/villages/{people['v']}/visits").status_code == 403
+    client.post("/logout", data={"csrf_token": csrf_token(client, f"/communes/{c}")})
+    make_user("chu-tich", "chairman", "21052")
+    login(client, "chu-tich")  # reads, does not write
     page = client.get(f"/communes/{c}/outreach")
     assert page.status_code == 200 and 'name="s-place"' not in page.get_data(as_text=True)
     assert client.post(f"/communes/{c}/outreach", data=session_data(client, c)).status_code == 403
@@ -352,18 +357,18 @@ def test_commune_page_counts_refusals_by_reason_and_sessions(client, people):
 
 
 def test_refusals_are_one_statement_for_many_communes(app, people):
-    communes = db.session.scalars(select(Area.id).where(Area.level == "commune")).all()
+    communes = db.session.scalars(select(Area).where(Area.level == "commune")).all()
     statements = []
 
     def count(*args):
         statements.append(args[2])
     sa_event.listen(db.engine, "before_cursor_execute", count)
     try:
-        outreach.refusals_by_reason(communes)
+        outreach.refusals_by_reason([c.id for c in communes])
         assert len(statements) == 1
         statements.clear()
         outreach.month_figures(communes, "2024-05")
-        assert len(statements) == 2  # sessions, reasons: whatever the number of communes
+        assert len(statements) == 3  # merged units, sessions, reasons: whatever the number of communes
     finally:
         sa_event.remove(db.engine, "before_cursor_execute", count)
 
@@ -374,10 +379,10 @@ def test_month_figures_reproduce_a_made_report_from_the_history(app, people):
     outreach.add_session(commune, user("commune"), date(2024, 5, 10), "UBND xã", 40, "Chủ đề")
     outreach.add_session(commune, user("commune"), date(2024, 4, 10), "Thôn", 12, "Chủ đề")
     db.session.commit()
-    may = outreach.month_figures([c], "2024-05")[c]
+    may = outreach.month_figures([commune], "2024-05")[c]
     assert (may["sessions"], may["attendees"]) == (1, 40)
     assert may["reasons"] == {"frail": 1, "other": 1}
-    april = outreach.month_figures([c], "2024-04")[c]
+    april = outreach.month_figures([commune], "2024-04")[c]
     assert (april["sessions"], april["attendees"]) == (1, 12)
     made_at = datetime(2030, 1, 1)  # as of a moment after all of it (a made report's)
     for e in db.session.scalars(select(Event).where(Event.field == "refusal_reason")):
@@ -393,12 +398,12 @@ def test_month_figures_reproduce_a_made_report_from_the_history(app, people):
     for e in db.session.scalars(select(Event).where(Event.field == "refusal_reason", Event.new_value.is_(None))):
         e.at = datetime(2030, 2, 1)
     db.session.commit()
-    frozen = outreach.month_figures([c], "2024-05", as_of=made_at)[c]
+    frozen = outreach.month_figures([commune], "2024-05", as_of=made_at)[c]
     assert (frozen["sessions"], frozen["attendees"], frozen["reasons"]) == (1, 40, {"frail": 1, "other": 1})
-    now = outreach.month_figures([c], "2024-05")[c]
+    now = outreach.month_figures([commune], "2024-05")[c]
     assert (now["sessions"], now["attendees"], now["reasons"]) == (2, 49, {"other": 1})
     # Nothing recorded yet at that moment: nothing counted.
-    assert outreach.month_figures([c], "2024-05", as_of=datetime(2020, 1, 1))[c] == {
+    assert outreach.month_figures([commune], "2024-05", as_of=datetime(2020, 1, 1))[c] == {
         "sessions": 0, "attendees": 0, "reasons": {}}
 
 
@@ -494,3 +499,24 @@ def test_a_card_with_an_account_asks_for_the_reason_when_refusing(client, people
     html = resp.get_data(as_text=True)
     assert resp.status_code == 422 and f'name="b{dung.id}-refusal_reason"' in html
     assert "Chọn lý do từ chối mở tài khoản." in html
+
+
+def test_a_stopped_record_is_shown_as_stopped_and_takes_no_visit(client, people):
+    """A stopped record in a household (found by the new user's day): marked «Thôi hưởng»
+    with no review form, and a forged save is refused (422) without a change."""
+    stopped = people["stopped"]
+    stopped.household_id = people["an"].household_id
+    db.session.commit()
+    login(client, "commune")
+    page = client.get(f"/households/{stopped.household_id}").get_data(as_text=True)
+    card = page[page.index(f'id="b{stopped.id}"'):]
+    card = card[:card.index("</article>")]
+    assert "Thôi hưởng</span>" in card and "<form" not in card and "Chưa rà soát</span>" not in card
+    token = csrf_token(client, f"/households/{stopped.household_id}")
+    r = client.post(f"/beneficiaries/{stopped.id}/review", data={
+        "csrf_token": token, f"b{stopped.id}-version": stopped.version, f"b{stopped.id}-account_status": "refuses",
+        f"b{stopped.id}-refusal_reason": "frail", f"b{stopped.id}-recipient_type": "self",
+        f"b{stopped.id}-payment_method": "cash"})
+    assert r.status_code == 422 and "đã thôi hưởng" in r.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Beneficiary, stopped.id).account_status == "unknown"

@@ -29,7 +29,8 @@ def world(app):
     p = payments.build(find_commune("21052", "2024-05"), "2024-05", "BTXH", system_user())
     payments.lock(p, system_user())
     db.session.commit()
-    return {"b": b.id, "period": p.id, "household": b.household_id}
+    return {"b": b.id, "period": p.id, "household": b.household_id, "village": b.village_id,
+            "commune": b.commune_id}
 
 
 # role → expected answer per route; "full"/"masked": 200 and how the ID and account show.
@@ -44,6 +45,15 @@ TABLE = {
     "/payments/{period}/list.xlsx": (ALLOWED, ALLOWED, ALLOWED, FORBIDDEN, FORBIDDEN, ALLOWED),
     "/changes":           (ALLOWED, ALLOWED, ALLOWED, ALLOWED, FORBIDDEN, FORBIDDEN),
     "/imports/new":       (ALLOWED, ALLOWED, ALLOWED, FORBIDDEN, FORBIDDEN, FORBIDDEN),
+    # The people's pages: the officers and the police, not the post office.
+    "/households/{household}": (ALLOWED, ALLOWED, ALLOWED, ALLOWED, ALLOWED, FORBIDDEN),
+    "/villages/{village}": (ALLOWED, ALLOWED, ALLOWED, ALLOWED, ALLOWED, FORBIDDEN),
+    "/communes/{commune}/people": (ALLOWED, ALLOWED, ALLOWED, ALLOWED, ALLOWED, FORBIDDEN),
+    "/search?q=an":       (ALLOWED, ALLOWED, ALLOWED, ALLOWED, ALLOWED, FORBIDDEN),
+    "/quality/communes/{commune}": (ALLOWED, ALLOWED, ALLOWED, ALLOWED, ALLOWED, FORBIDDEN),
+    # Outreach (with phone numbers): the officers only.
+    "/villages/{village}/visits": (ALLOWED, ALLOWED, ALLOWED, ALLOWED, FORBIDDEN, FORBIDDEN),
+    "/communes/{commune}/outreach": (ALLOWED, ALLOWED, ALLOWED, ALLOWED, FORBIDDEN, FORBIDDEN),
 }
 # What the person's pages show of the ID and the account number, per role.
 SHOWN = {"admin": ("full", "full"), "district": ("full", "full"), "commune": ("full", "full"),
@@ -67,6 +77,8 @@ def test_person_pages_mask_by_role(client, world, role):
     want_id, want_account = SHOWN[role]
     for url in (f"/beneficiaries/{world['b']}", f"/households/{world['household']}",
                 f"/search?q=Nguyen+Van+An"):
+        if role == "payer" and not url.startswith("/beneficiaries"):
+            continue  # not theirs to read (test_routes_by_role)
         r = client.get(url)
         assert r.status_code == 200, url
         html = r.get_data(as_text=True)
@@ -74,6 +86,8 @@ def test_person_pages_mask_by_role(client, world, role):
             assert (FULL_ID in html) == (want_id == "full"), (role, url)
             assert (FULL_ACCOUNT in html) == (want_account == "full"), (role, url)
             assert FULL_ID[-4:] in html and FULL_ACCOUNT[-4:] in html
+            # No link to a page the role may not open (the household, the village).
+            assert ("/households/" in html) == (role != "payer"), (role, url)
         elif role in ("police", "payer"):  # lists and households: masked for them
             assert FULL_ID not in html and FULL_ACCOUNT not in html, (role, url)
 

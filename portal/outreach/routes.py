@@ -8,7 +8,8 @@ from ..idempotent import idempotent
 from ..models import Area
 from ..services import outreach, progress, scope
 from ..services.areas import member_units
-from ..web import download, get_or_404, page_arg, render, roles_required, see_other, wants_fragment
+from ..web import (OUTREACH_READERS, download, get_or_404, page_arg, render, roles_required, see_other,
+                   wants_fragment)
 from . import bp
 from .forms import SessionForm
 
@@ -48,7 +49,7 @@ def _sessions_context(area, form=None):
 
 
 @bp.route("/communes/<int:area_id>/outreach")
-@login_required
+@roles_required(*OUTREACH_READERS)
 def sessions(area_id):
     """A commune's communication sessions, newest first, with the form to add one."""
     area = _commune(area_id)
@@ -96,7 +97,7 @@ def _village(village_id):
 
 
 @bp.route("/villages/<int:village_id>/visits")
-@login_required
+@roles_required(*OUTREACH_READERS)
 def visits(village_id):
     """Who in a village still needs a visit (not yet reviewed, refusing with a revisit due,
     without an account), by household; ``?print=1`` the A4 sheet, ``?format=xlsx`` the

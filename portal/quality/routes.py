@@ -14,7 +14,7 @@ from ..services.areas import commune_in, communes_below, member_units, owners
 from ..vn.ids import parse_national_id
 from ..vn.money import format_int, parse_amount
 from ..vn.text import proper_case
-from ..web import get_or_404, is_long, own_area, page_arg, render, roles_required, see_other, wants_fragment
+from ..web import PEOPLE_READERS, get_or_404, is_long, own_area, page_arg, render, roles_required, see_other, wants_fragment
 from . import bp
 from .forms import FIXABLE, FixForm
 
@@ -29,7 +29,7 @@ FIX_FIELD = {
 
 
 @bp.route("/quality")
-@login_required
+@roles_required(*PEOPLE_READERS)
 def overview():
     """Every commune in force in the open month with its share of records without an error,
     laggards first. A commune counts the records that belong to it then: from 07/2025 a new
@@ -49,7 +49,7 @@ def overview():
 
 
 @bp.route("/quality/communes/<int:area_id>")
-@login_required
+@roles_required(*PEOPLE_READERS)
 def commune(area_id):
     """A commune's findings by rule, and the worklist: what to fix, worst first. The records
     are those that belong to the commune in the open month (``areas.member_units``): a new

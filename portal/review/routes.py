@@ -11,11 +11,12 @@ from ..extensions import db
 from ..idempotent import idempotent
 from ..models import Area, Beneficiary, Event, Household
 from ..services import checks, people, progress, scope
-from ..services.areas import member_units
-from ..services.review import (Conflict, ReviewError, current_values, households_of_village,
+from ..services.areas import commune_in, member_units
+from ..services.review import (CLOSED, Conflict, ReviewError, current_values, households_of_village,
                                last_move, move_to_household, move_undoable, others_in_village,
                                save_review, search_clause, split_household, undo_move, worst_first)
-from ..web import get_or_404, int_arg, page_arg, render, roles_required, see_other, wants_fragment
+from ..web import (PEOPLE_READERS, get_or_404, int_arg, page_arg, render, roles_required, see_other,
+                   wants_fragment)
 from . import bp
 from .forms import GroupForm, ReviewForm, SearchForm
 
@@ -37,12 +38,17 @@ def review_form(b, formdata=None):
 
 
 def commune_counts(commune):
-    """Progress of one commune, for the bars on commune and household pages."""
-    return progress.commune_progress(current_user, [commune])[0]
+    """Progress of the commune the records of ``commune`` belong to in the open month (an
+    old commune merged in 2025: the new one), for the bars on the household page."""
+    return progress.commune_progress(current_user, [in_force(commune)])[0]
+
+
+def in_force(commune):
+    return commune_in(commune, progress.campaign_month())
 
 
 @bp.route("/villages/<int:village_id>")
-@login_required
+@roles_required(*PEOPLE_READERS)
 def village(village_id):
     """A village's households, worst first (not yet reviewed, then without an account)."""
     v = get_or_404(Area, village_id)
@@ -67,7 +73,7 @@ def _show():
 
 
 @bp.route("/communes/<int:area_id>/people")
-@login_required
+@roles_required(*PEOPLE_READERS)
 def commune_people(area_id):
     """A commune's people (those of the old communes merged into it too) that ``user`` may
     see, by name, 50 a page, filtered by ``?show=`` (not visited, no account, refuses,
@@ -92,14 +98,14 @@ def _household_context(h):
         select(Beneficiary).where(Beneficiary.household_id == h.id, Beneficiary.status != "merged",
                                   scope.visible(current_user))
         .options(selectinload(Beneficiary.account)).order_by(*worst_first())).all()
-    forms = {b.id: review_form(b) for b in members} if can_edit() else {}
+    forms = {b.id: review_form(b) for b in members if b.status not in CLOSED} if can_edit() else {}
     group = None
     if can_edit() and members:
         group = GroupForm(prefix="g")
         group.beneficiary_id.choices = [
             SelectChoice(o.id, f"{o.full_name} ({o.birth_year or '?'})") for o in others_in_village(members[0])]
     return dict(household=h, members=members, forms=forms, group=group, moved=_moved(members),
-                cp=commune_counts(h.commune), goals=progress.targets(h.commune))
+                cp=commune_counts(h.commune), goals=progress.targets(in_force(h.commune)))
 
 
 def _moved(members):
@@ -116,7 +122,7 @@ def _moved(members):
 
 
 @bp.route("/households/<int:household_id>")
-@login_required
+@roles_required(*PEOPLE_READERS)
 def household(household_id):
     """A household and one small review form per member."""
     h = get_or_404(Household, household_id)
@@ -157,7 +163,7 @@ def save(bid):
             if wants_fragment():
                 return make_response(render(
                     "review/_saved.html", b=b, form=review_form(b), saved=True,
-                    cp=commune_counts(b.commune), goals=progress.targets(b.commune)))
+                    cp=commune_counts(b.commune), goals=progress.targets(in_force(b.commune))))
             flash(_("Đã lưu rà soát: %(name)s.", name=b.full_name), "success")
             return see_other("review.household", household_id=b.household_id, _anchor=f"b{b.id}")
     # Errors or a conflict: the same card with the user's input kept, status 422 / 409.
@@ -286,7 +292,7 @@ def csrf_token():
 
 
 @bp.route("/search")
-@login_required
+@roles_required(*PEOPLE_READERS)
 def search():
     """Find people by name without diacritics or by ID, within the user's area."""
     form = SearchForm(request.args)

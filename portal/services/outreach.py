@@ -151,9 +151,11 @@ def session_totals(commune_id, month, since):
                     (int(v or 0) for v in row), strict=True))
 
 
-def month_figures(commune_ids, month, as_of=None):
+def month_figures(communes, month, as_of=None):
     """The outreach of a monthly report: ``{commune_id: {"sessions", "attendees",
-    "reasons": {code: n}}}`` for every commune of ``commune_ids``.
+    "reasons": {code: n}}}`` for every commune of ``communes`` (``Area`` list, the communes
+    in force in ``month``): from 07/2025 a new commune's figures include the sessions and
+    people of the old communes merged into it (``areas.owners``).
 
     ``sessions``/``attendees``: the sessions held in ``month`` (``held_on``) and recorded
     by ``as_of`` (a made report's moment; ``None``: now). ``reasons``: the people of those
@@ -163,18 +165,23 @@ def month_figures(commune_ids, month, as_of=None):
     the reasons as of the month's end, and shows the same whenever it is opened again; the
     live page of a month shows them as they stand now, as its other figures do. Two
     statements whatever the number of communes."""
+    from .areas import owners
     first, last = months.start(month), months.end(month)
-    out = {cid: {"sessions": 0, "attendees": 0, "reasons": {}} for cid in commune_ids}
+    owner = owners(communes, month)
+    units = list(owner)
+    out = {c.id: {"sessions": 0, "attendees": 0, "reasons": {}} for c in communes}
     s = OutreachSession
     q = (select(s.commune_id, func.count(), func.sum(s.attendees))
-         .where(s.commune_id.in_(commune_ids), s.held_on >= first, s.held_on <= last).group_by(s.commune_id))
+         .where(s.commune_id.in_(units), s.held_on >= first, s.held_on <= last).group_by(s.commune_id))
     if as_of is not None:
         q = q.where(s.created_at <= as_of)
-    for cid, n, people in db.session.execute(q):
-        out[cid]["sessions"], out[cid]["attendees"] = int(n), int(people or 0)
+    for unit, n, people in db.session.execute(q):
+        f = out[owner[unit]]
+        f["sessions"] += int(n)
+        f["attendees"] += int(people or 0)
     latest = (select(func.max(Event.id).label("id"))
               .join(Beneficiary, Beneficiary.id == Event.beneficiary_id)
-              .where(Event.field == "refusal_reason", Beneficiary.commune_id.in_(commune_ids))
+              .where(Event.field == "refusal_reason", Beneficiary.commune_id.in_(units))
               .group_by(Event.beneficiary_id))
     if as_of is not None:
         latest = latest.where(Event.at <= as_of)
@@ -184,7 +191,8 @@ def month_figures(commune_ids, month, as_of=None):
             .join(latest, latest.c.id == Event.id).join(Beneficiary, Beneficiary.id == Event.beneficiary_id)
             .where(Event.new_value.is_not(None))
             .group_by(Beneficiary.commune_id, Event.new_value)):
-        out[cid]["reasons"][code] = int(n)
+        reasons = out[owner[cid]]["reasons"]
+        reasons[code] = reasons.get(code, 0) + int(n)
     return out
 
 
@@ -257,10 +265,11 @@ def visits_workbook(village, groups, since, today, user_name=""):
     from ..sheets.writer import FormSheet, issuer_lines
     from ..vn.dates import format_date
     from ..vn.ids import mask_id
-    commune = village.parent
+    from .areas import commune_in, village_label
+    commune = commune_in(village.parent, f"{today:%Y-%m}")  # an old commune's village: the new one's
     book = FormSheet("Can van dong", [5, 24, 8, 16, 13, 20, 26, 12, 12])
     r = book.heading(issuer_lines("commune", commune.full_name), "DANH SÁCH CẦN ĐẾN VẬN ĐỘNG",
-                     f"{village.full_name}, {commune.full_name} · ngày {format_date(today)}")
+                     f"{village_label(village, commune)}, {commune.full_name} · ngày {format_date(today)}")
     book.header_row(r, ["STT", "Họ và tên", "Năm sinh", "Số định danh", "Điện thoại", "Cần đến vì",
                         "Lý do từ chối, chưa có TK", "Lần rà soát", "Hẹn lại"])
     header = r

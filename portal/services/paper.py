@@ -181,10 +181,11 @@ def workbook(village, printed_on, user=None):
     from openpyxl.styles import Alignment
 
     from ..sheets.writer import FormSheet, issuer_lines
-    commune = village.parent
+    from .areas import commune_in, village_label
+    commune = commune_in(village.parent, f"{printed_on:%Y-%m}")  # an old commune's village: the new one's
     book = FormSheet("Phieu ra soat", [9, 22, 6, 8, 12, 19, 14, 20, 18, 13, 9, 20], landscape=False)
     r = book.heading(issuer_lines("commune", commune.full_name), "PHIẾU RÀ SOÁT TÀI KHOẢN NHẬN TRỢ CẤP",
-                     f"{village.full_name}, {commune.full_name} · in ngày {format_date(printed_on)}")
+                     f"{village_label(village, commune)}, {commune.full_name} · in ngày {format_date(printed_on)}")
     book.merged(r - 1, 1, book.ncols, "Ngày rà soát: ......./......./20.......     Cán bộ rà soát: "
                 "..............................................     Ký tên: ..............................",
                 align=None)

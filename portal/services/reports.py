@@ -212,7 +212,7 @@ def monthly_report(area, month, as_of=None):
         totals[p]["rates"] = rates(totals[p], goals, p)
     parent = parent_in(area, month)
     # Sessions held and refusal reasons as of the month's end (services/outreach.py).
-    reach = outreach.month_figures([c.id for c in communes], month, as_of)
+    reach = outreach.month_figures(communes, month, as_of)
     reach_rows = [{"commune_id": c.id, "commune_code": c.code, "commune_name": c.full_name, **reach[c.id]}
                   for c in communes]
     return {"period": month, "area": area.code, "area_name": area.full_name, "area_id": area.id,

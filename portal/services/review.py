@@ -45,6 +45,11 @@ class Conflict(Exception):
         self.beneficiary, self.theirs, self.mine = beneficiary, theirs, mine
 
 
+# A record no longer paid (stopped, Circular 02/2021/TT-BLĐTBXH Art. 2 cl. 1; or merged into
+# another): no visit is recorded on it, it counts in no indicator.
+CLOSED = ("stopped", "merged")
+
+
 class ReviewError(ValueError):
     """Submitted values that break a rule: ``errors`` maps field → Vietnamese message."""
 
@@ -142,6 +147,9 @@ def save_review(b, user, data, expected_version, visited_on=None, note=None, ear
         theirs = current_values(b)
         diff = {k for k in mine if (mine[k] or None) != (theirs.get(k) or None)}
         raise Conflict(b, {k: theirs.get(k) for k in diff}, {k: mine[k] for k in diff})
+    if b.status in CLOSED:
+        raise ReviewError({"account_status": _l("Hồ sơ đã thôi hưởng (hoặc đã gộp vào hồ sơ khác): "
+                                                "không ghi rà soát.")})
     if (data.get("account_status") == "has_account" and data.get("recipient_type") == "self"
             and nfc(data.get("holder_name")) and not same_name(data["holder_name"], b.full_name)):
         raise ReviewError({"holder_name": _l("Chủ tài khoản khác tên đối tượng: chọn «Người giám hộ» "
