@@ -138,6 +138,14 @@ def test_the_phone_header_takes_at_most_80px(live, open_page, role):
     height = page.evaluate("document.querySelector('header.top').getBoundingClientRect().height")
     assert height <= HEADER_MAX, f"the header is {height} px high"
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    # Nothing in the row shrinks under its text or overlaps the next (the brand did, under
+    # «English»), and the way out is on the screen before any sideways scroll.
+    boxes = sorted(page.eval_on_selector_all("header.top > *", """els => els.map(e => {
+        const r = e.getBoundingClientRect(); return [r.x, r.x + r.width, e.scrollWidth - e.clientWidth]; })"""))
+    assert all(cut <= 1 for *_, cut in boxes), boxes
+    assert all(a[1] <= b[0] + 1 for a, b in zip(boxes, boxes[1:])), boxes
+    out = page.locator("header.top .who button").bounding_box()
+    assert out["x"] + out["width"] <= PHONE["width"], out
     # Every link and button is still there, 44 px high, reachable on the screen (in the
     # header's own sideways row, or by opening a menu if there is one).
     menu = page.locator("header.top details > summary")
@@ -147,7 +155,7 @@ def test_the_phone_header_takes_at_most_80px(live, open_page, role):
         link.scroll_into_view_if_needed()  # the header's row scrolls sideways on its own
         assert link.is_visible(), link.get_attribute("href")
         box = link.bounding_box()
-        assert box["height"] >= 44 and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"] + 1
+        assert box["height"] >= 44 and box["x"] >= -1 and box["x"] + box["width"] <= PHONE["width"] + 1
 
 
 @pytest.mark.parametrize("viewport", SIZES)
