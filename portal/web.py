@@ -35,14 +35,18 @@ def render(template_name, fragment=None, status=200, **context):
     return render_template(template, **context), status
 
 
-def get_or_404(model, ident):
+def get_or_404(model, ident, **expected):
     """The record the current user may see (their area and below), else 404: the one way
-    views fetch a beneficiary, household, area or import by id."""
+    views fetch a beneficiary, household, area or import by id. ``expected``: attributes the
+    record must have, else 404 too (``level="village"``, ``kind="police"``)."""
     from .services import scope
     try:
-        return scope.get_in_scope(model, ident, current_user)
+        record = scope.get_in_scope(model, ident, current_user)
     except scope.OutOfScope:
         abort(404)
+    if any(getattr(record, name) != value for name, value in expected.items()):
+        abort(404)
+    return record
 
 
 # The largest id or count a query may name (defined with the scoping, which views import:

@@ -1,6 +1,5 @@
 """A hold writes the history (issue 13): one Event per line held, by who held it, in the same
 transaction; a bulk hold of many lines is one INSERT, not one per line."""
-import pytest
 from sqlalchemy import event, select
 
 from portal.extensions import db

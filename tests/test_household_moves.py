@@ -3,7 +3,7 @@ an undo («Hoàn tác») while nothing has moved the person since (issue 13 §4)
 import re
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from portal.extensions import db
 from portal.models import Beneficiary, Event, Household

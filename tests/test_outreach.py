@@ -12,9 +12,8 @@ from openpyxl import load_workbook
 from sqlalchemy import event as sa_event, func, select
 
 from portal.extensions import db
-from portal.models import Area, Beneficiary, Event, MonthlyReport, OutreachSession
+from portal.models import Area, Beneficiary, Event, OutreachSession
 from portal.services import outreach, reports
-from portal.services.areas import find_commune
 from portal.services.review import ReviewError, save_review, validate
 from tests.conftest import csrf_token, login, user
 from tests.factories import make_user, person, visit, with_account

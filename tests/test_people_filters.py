@@ -2,13 +2,13 @@
 account, refuses, blocked; counts per filter as links; pagination keeps the filter; IDs
 masked; outside the user's area 404; a constant number of statements."""
 import re
-from datetime import date, datetime
+from datetime import datetime
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event
 
 from portal.extensions import db
-from portal.models import Area, Finding
+from portal.models import Finding
 from portal.services import people, progress
 from portal.services.areas import find_commune
 from tests.conftest import login

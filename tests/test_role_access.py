@@ -76,7 +76,7 @@ def test_person_pages_mask_by_role(client, world, role):
     login(client, role)
     want_id, want_account = SHOWN[role]
     for url in (f"/beneficiaries/{world['b']}", f"/households/{world['household']}",
-                f"/search?q=Nguyen+Van+An"):
+                "/search?q=Nguyen+Van+An"):
         if role == "payer" and not url.startswith("/beneficiaries"):
             continue  # not theirs to read (test_routes_by_role)
         r = client.get(url)

@@ -59,9 +59,7 @@ def _commune_choices(communes, month):
 def _list_batch(batch_id):
     """A commune-list upload in the user's area; the police's and the payment provider's
     uploads have pages of their own (404 here)."""
-    batch = get_or_404(ImportBatch, batch_id)
-    if batch.kind != "list":
-        abort(404)
+    batch = get_or_404(ImportBatch, batch_id, kind="list")
     return batch
 
 

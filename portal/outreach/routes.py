@@ -1,6 +1,6 @@
-from flask import abort, flash, make_response, request
+from flask import flash, make_response, request
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user
 from wtforms.fields import SelectChoice
 
 from ..extensions import db
@@ -21,9 +21,7 @@ def can_write():
 
 
 def _commune(area_id):
-    area = get_or_404(Area, area_id)
-    if area.level != "commune":
-        abort(404)
+    area = get_or_404(Area, area_id, level="commune")
     return area
 
 
@@ -90,9 +88,7 @@ def add_session(area_id):
 
 
 def _village(village_id):
-    v = get_or_404(Area, village_id)
-    if v.level != "village":
-        abort(404)
+    v = get_or_404(Area, village_id, level="village")
     return v
 
 

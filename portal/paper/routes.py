@@ -1,6 +1,6 @@
 from datetime import date
 
-from flask import abort, flash, request, url_for
+from flask import flash, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy.orm.exc import StaleDataError
@@ -19,9 +19,7 @@ EDITORS = ("commune",)  # as the door-to-door review
 
 
 def _village(village_id):
-    v = get_or_404(Area, village_id)
-    if v.level != "village":
-        abort(404)
+    v = get_or_404(Area, village_id, level="village")
     return v
 
 

@@ -460,9 +460,7 @@ def _summary(plan, period):
 
 
 def _results_batch(batch_id):
-    batch = get_or_404(ImportBatch, batch_id)
-    if batch.kind != "results":
-        abort(404)
+    batch = get_or_404(ImportBatch, batch_id, kind="results")
     return batch
 
 

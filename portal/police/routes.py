@@ -1,6 +1,6 @@
 import hashlib
 
-from flask import abort, flash, request, url_for
+from flask import flash, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -134,9 +134,7 @@ def _summary(parsed):
 
 
 def _police_batch(batch_id):
-    batch = get_or_404(ImportBatch, batch_id)
-    if batch.kind != "police":
-        abort(404)
+    batch = get_or_404(ImportBatch, batch_id, kind="police")
     return batch
 
 

@@ -89,9 +89,7 @@ def overview():
 @login_required
 def commune(area_id):
     """A commune's progress bars and its villages, the ones with most left to do first."""
-    area = get_or_404(Area, area_id)
-    if area.level != "commune":
-        abort(404)
+    area = get_or_404(Area, area_id, level="commune")
     cp = progress.commune_progress(current_user, [area])[0]
     units = member_units(area, progress.campaign_month())
     villages = progress.village_rows(units)

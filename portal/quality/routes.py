@@ -2,7 +2,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from flask import abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -55,9 +55,7 @@ def commune(area_id):
     are those that belong to the commune in the open month (``areas.member_units``): a new
     commune's own and those of the old communes merged into it, each row naming its old
     commune; an old commune's page lists the records registered in it."""
-    area = get_or_404(Area, area_id)
-    if area.level != "commune":
-        abort(404)
+    area = get_or_404(Area, area_id, level="commune")
     rule = request.args.get("rule") if request.args.get("rule") in checks.RULES else None
     per_page = 30
     page = page_arg(per_page=per_page)

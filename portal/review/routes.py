@@ -51,9 +51,7 @@ def in_force(commune):
 @roles_required(*PEOPLE_READERS)
 def village(village_id):
     """A village's households, worst first (not yet reviewed, then without an account)."""
-    v = get_or_404(Area, village_id)
-    if v.level != "village":
-        abort(404)
+    v = get_or_404(Area, village_id, level="village")
     per_page = current_app.config["PAGE_SIZE"]
     page, show = page_arg(per_page=per_page), _show()
     since = progress.campaign_start()
@@ -79,9 +77,7 @@ def commune_people(area_id):
     see, by name, 50 a page, filtered by ``?show=`` (not visited, no account, refuses,
     blocked) with the count of each filter; each row opens the person in their household.
     A commune outside the user's area answers 404."""
-    area = get_or_404(Area, area_id)
-    if area.level != "commune":
-        abort(404)
+    area = get_or_404(Area, area_id, level="commune")
     per_page = current_app.config["PAGE_SIZE"]
     page, show = page_arg(per_page=per_page), _show()
     since, units = progress.campaign_start(), member_units(area, progress.campaign_month())
