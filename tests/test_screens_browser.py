@@ -36,6 +36,8 @@ CSP_LISTENER = """document.addEventListener('securitypolicyviolation', e =>
 CUT_CELLS = """() => {
   const w = document.documentElement.clientWidth, out = [];
   for (const c of document.querySelectorAll('main td, main th')) {
+    // A stacked table's header row: clipped to nothing, kept for screen readers.
+    if (c.closest('table.stack thead') && getComputedStyle(c.closest('thead')).position === 'absolute') continue;
     const r = c.getBoundingClientRect();
     if (!r.width && !r.height) continue;
     if (r.right > w + 0.5 || r.left < -0.5 || c.scrollWidth > c.clientWidth + 1)
