@@ -368,6 +368,9 @@ def test_refusals_are_one_statement_for_many_communes(app, people):
         statements.clear()
         outreach.month_figures(communes, "2024-05")
         assert len(statements) == 3  # merged units, sessions, reasons: whatever the number of communes
+        statements.clear()
+        outreach.month_figures(communes, "2024-05", as_of=datetime(2030, 1, 1))
+        assert len(statements) == 3  # a made report's, from the history: the same
     finally:
         sa_event.remove(db.engine, "before_cursor_execute", count)
 
@@ -389,13 +392,14 @@ def test_month_figures_reproduce_a_made_report_from_the_history(app, people):
     db.session.commit()
     # A change after the report was made does not move it; the live figures follow it.
     bich = people["bich"]
+    before = db.session.scalar(select(func.max(Event.id)))
     save_review(bich, user("commune"), {"account_status": "opening", "payment_method": "cash"}, bich.version,
                 visited_on=date(2024, 5, 30))
     late = db.session.get(Area, c)
     db.session.add(OutreachSession(commune_id=late.id, held_on=date(2024, 5, 30), place="Chợ", attendees=9,
                                    topic="Chủ đề", user_id=user("commune").id, created_at=datetime(2030, 2, 1)))
-    for e in db.session.scalars(select(Event).where(Event.field == "refusal_reason", Event.new_value.is_(None))):
-        e.at = datetime(2030, 2, 1)
+    for e in db.session.scalars(select(Event).where(Event.beneficiary_id == bich.id, Event.id > before)):
+        e.at = datetime(2030, 2, 1)  # the visit after the report: its status and its cleared reason
     db.session.commit()
     frozen = outreach.month_figures([commune], "2024-05", as_of=made_at)[c]
     assert (frozen["sessions"], frozen["attendees"], frozen["reasons"]) == (1, 40, {"frail": 1, "other": 1})
@@ -519,3 +523,22 @@ def test_a_stopped_record_is_shown_as_stopped_and_takes_no_visit(client, people)
     assert r.status_code == 422 and "đã thôi hưởng" in r.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Beneficiary, stopped.id).account_status == "unknown"
+
+
+def test_the_months_reasons_count_only_active_records_still_without_an_account(app, people):
+    """Found by the second trial: a stopped refuser and a person who has an account since
+    (their old reason left on the record, as the demo's later openings leave it) were counted."""
+    commune = db.session.get(Area, people["commune"])
+    stopped, em = people["stopped"], people["em"]
+    for b, reason in ((stopped, "distrust"), (em, "no_phone")):
+        b.status = "active"
+        db.session.commit()
+        visit(b, date(2024, 5, 20), account_status="refuses", refusal_reason=reason,
+              revisit_on=date(2024, 5, 31), today=date(2024, 5, 20))
+        db.session.commit()
+    stopped.status = "stopped"  # a stop decided since
+    em.account_status = "has_account"  # an account opened since, its old reason left on the record
+    db.session.commit()
+    reasons = outreach.month_figures([commune], "2024-05")[commune.id]["reasons"]
+    assert reasons == {"frail": 1, "other": 1}
+    assert {code: n for code, _label, n in outreach.refusals_by_reason([commune.id])} == reasons

@@ -10,6 +10,7 @@ from datetime import date, datetime
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import aliased
 
 from ..extensions import db
 from ..models import Area, Beneficiary, Event, Household, OutreachSession, Setting, utcnow
@@ -158,12 +159,8 @@ def month_figures(communes, month, as_of=None):
     people of the old communes merged into it (``areas.owners``).
 
     ``sessions``/``attendees``: the sessions held in ``month`` (``held_on``) and recorded
-    by ``as_of`` (a made report's moment; ``None``: now). ``reasons``: the people of those
-    communes whose last refusal reason recorded by ``as_of`` is a code, counted from the
-    history (events of field ``refusal_reason``; a status other than refuses or no account
-    clears the reason, which writes its event). A report made at the month's end so shows
-    the reasons as of the month's end, and shows the same whenever it is opened again; the
-    live page of a month shows them as they stand now, as its other figures do. Two
+    by ``as_of`` (a made report's moment; ``None``: now). ``reasons``: the active records
+    refusing or without an account, by their coded reason (:func:`_reason_counts`). Three
     statements whatever the number of communes."""
     from .areas import owners
     first, last = months.start(month), months.end(month)
@@ -179,21 +176,42 @@ def month_figures(communes, month, as_of=None):
         f = out[owner[unit]]
         f["sessions"] += int(n)
         f["attendees"] += int(people or 0)
-    latest = (select(func.max(Event.id).label("id"))
-              .join(Beneficiary, Beneficiary.id == Event.beneficiary_id)
-              .where(Event.field == "refusal_reason", Beneficiary.commune_id.in_(units))
-              .group_by(Event.beneficiary_id))
-    if as_of is not None:
-        latest = latest.where(Event.at <= as_of)
-    latest = latest.subquery()
-    for cid, code, n in db.session.execute(
-            select(Beneficiary.commune_id, Event.new_value, func.count())
-            .join(latest, latest.c.id == Event.id).join(Beneficiary, Beneficiary.id == Event.beneficiary_id)
-            .where(Event.new_value.is_not(None))
-            .group_by(Beneficiary.commune_id, Event.new_value)):
+    for cid, code, n in db.session.execute(_reason_counts(units, as_of)):
         reasons = out[owner[cid]]["reasons"]
         reasons[code] = reasons.get(code, 0) + int(n)
     return out
+
+
+def _reason_counts(units, as_of):
+    """``SELECT commune_id, reason, n``: the active records of ``units`` whose account status
+    is ``refuses`` or ``no_account`` (``REASON_STATUSES``), by coded reason. ``as_of`` ``None``:
+    as they stand (the commune page's count). A made report's moment: from the history as of
+    then, each person's last ``refusal_reason`` and last ``account_status`` recorded by then
+    (a person with no status change recorded keeps the reason); whether the record is active
+    is read as it is now (a stop after the report takes its refusal out of a report opened
+    again: the made figures keep what was sent)."""
+    b = Beneficiary
+    if as_of is None:
+        return (select(b.commune_id, b.refusal_reason, func.count())
+                .where(b.commune_id.in_(units), b.status == "active", b.account_status.in_(REASON_STATUSES),
+                       b.refusal_reason.is_not(None))
+                .group_by(b.commune_id, b.refusal_reason))
+
+    def last(field):
+        return (select(Event.beneficiary_id.label("bid"), func.max(Event.id).label("id"))
+                .join(b, b.id == Event.beneficiary_id)
+                .where(Event.field == field, Event.at <= as_of, b.commune_id.in_(units))
+                .group_by(Event.beneficiary_id).subquery())
+    reason, status = last("refusal_reason"), last("account_status")
+    reason_event, status_event = aliased(Event), aliased(Event)
+    return (select(b.commune_id, reason_event.new_value, func.count())
+            .select_from(reason).join(reason_event, reason_event.id == reason.c.id)
+            .join(b, b.id == reason.c.bid)
+            .outerjoin(status, status.c.bid == reason.c.bid)
+            .outerjoin(status_event, status_event.id == status.c.id)
+            .where(reason_event.new_value.is_not(None), b.status == "active",
+                   or_(status_event.id.is_(None), status_event.new_value.in_(REASON_STATUSES)))
+            .group_by(b.commune_id, reason_event.new_value))
 
 
 def counted_since():
