@@ -32,7 +32,7 @@ pytestmark = pytest.mark.browser
 SIZES = [pytest.param({"width": 360, "height": 740}, id="360px"),
          pytest.param({"width": 1366, "height": 768}, id="1366px")]
 PEOPLE = ("Nguyễn Văn Tải", "Trần Thị Xuất", "Lê Văn Tệp")
-RETRY_KIND = "browser_retry"  # a job kind of these tests only: done when run again
+RETRY_KIND = "test_browser_retry"  # a job kind of these tests only: done when run again
 POLL_WAIT = 8000  # ms: four polls (every 2 s) to see a change
 REFRESH_WAIT = 12_000  # ms: two no-JS refreshes (every 5 s)
 

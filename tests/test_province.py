@@ -195,8 +195,9 @@ def test_post_reform_pages_show_no_district(app, client):
                 f"/beneficiaries/{b.id}", f"/villages/{b.village_id}", f"/villages/{b.village_id}/paper"):
         html = html_of(client, url)
         assert "Huyện" not in html and "huyện" not in html, url
-    # The sheet of a village of an old commune names the province above it, as of the month.
-    assert "Tỉnh Quảng Ngãi › Xã Bình Chánh › <b>Thôn An Thành</b>" in html
+    # The sheet of a village of an old commune names the commune in force and the province
+    # above it, as of the month.
+    assert "Tỉnh Quảng Ngãi › Xã Bình Sơn › <b>Thôn An Thành (Xã Bình Chánh cũ)</b>" in html
     app.config["CAMPAIGN_MONTH"] = "2024-05"
     assert "Huyện Bình Sơn › Xã Bình Chánh" in html_of(client, f"/villages/{b.village_id}/paper")
     app.config["CAMPAIGN_MONTH"] = "2025-08"

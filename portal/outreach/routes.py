@@ -7,7 +7,7 @@ from ..extensions import db
 from ..idempotent import idempotent
 from ..models import Area
 from ..services import outreach, progress, scope
-from ..services.areas import member_units
+from ..services.areas import member_units, village_label
 from ..web import (OUTREACH_READERS, download, get_or_404, page_arg, render, roles_required, see_other,
                    wants_fragment)
 from . import bp
@@ -32,7 +32,7 @@ def _units(area):
 def _session_form(area, formdata=None):
     form = SessionForm(formdata=formdata, prefix="s")
     form.village_id.choices = [SelectChoice("", _("Cả xã"))] + [
-        SelectChoice(v.id, v.full_name) for v in outreach.villages_of(_units(area))]
+        SelectChoice(v.id, village_label(v, area)) for v in outreach.villages_of(_units(area))]
     if formdata is None:
         form.held_on.data = outreach.today_default()
     return form
