@@ -515,6 +515,8 @@ def test_a_stopped_record_is_shown_as_stopped_and_takes_no_visit(client, people)
     card = page[page.index(f'id="b{stopped.id}"'):]
     card = card[:card.index("</article>")]
     assert "Thôi hưởng</span>" in card and "<form" not in card and "Chưa rà soát</span>" not in card
+    assert f"/beneficiaries/{stopped.id}/split" not in page  # nor split off: it is not paid any more
+    assert f"/beneficiaries/{people['an'].id}/split" in page
     token = csrf_token(client, f"/households/{stopped.household_id}")
     r = client.post(f"/beneficiaries/{stopped.id}/review", data={
         "csrf_token": token, f"b{stopped.id}-version": stopped.version, f"b{stopped.id}-account_status": "refuses",
