@@ -87,18 +87,13 @@ def add_session(area_id):
                   **_sessions_context(area, form))
 
 
-def _village(village_id):
-    v = get_or_404(Area, village_id, level="village")
-    return v
-
-
 @bp.route("/villages/<int:village_id>/visits")
 @roles_required(*OUTREACH_READERS)
 def visits(village_id):
     """Who in a village still needs a visit (not yet reviewed, refusing with a revisit due,
     without an account), by household; ``?print=1`` the A4 sheet, ``?format=xlsx`` the
     whole list as a workbook."""
-    v = _village(village_id)
+    v = get_or_404(Area, village_id, level="village")
     today = outreach.today_default()
     since = progress.campaign_start()
     visible = scope.visible(current_user)

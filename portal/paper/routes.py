@@ -18,17 +18,12 @@ VIEWERS = ("commune", "police", "district", "province")  # and admin
 EDITORS = ("commune",)  # as the door-to-door review
 
 
-def _village(village_id):
-    v = get_or_404(Area, village_id, level="village")
-    return v
-
-
 @bp.route("/villages/<int:village_id>/paper")
 @roles_required(*VIEWERS)
 def sheet(village_id):
     """The village's review sheet to print on A4: one line per active beneficiary, by
     household (``?format=xlsx``: the same sheet as a workbook)."""
-    v = _village(village_id)
+    v = get_or_404(Area, village_id, level="village")
     if request.args.get("format") == "xlsx":
         return download(paper.workbook(v, date.today(), current_user), f"phieu-ra-soat-{v.id}-{date.today():%Y%m%d}.xlsx")
     s = paper.sheet(v, page_arg(per_page=paper.PER_PAGE), user=current_user)
@@ -78,7 +73,7 @@ def _entry_page(v, lookup, on, b=None, line=None, refused=None, conflict=None, s
 def entry(village_id):
     """Take a filled sheet back: a line's code opens that line's form, with the person's
     name to confirm (``?on=``: the sheet's date, once typed, carried from line to line)."""
-    v = _village(village_id)
+    v = get_or_404(Area, village_id, level="village")
     on = _day(request.args.get("on"))
     lookup = CodeForm(request.args)
     if not lookup.code.data:
@@ -104,7 +99,7 @@ def save(village_id):
     """Save one line as a visit on the sheet's date, through the door-to-door review's
     service; then ready for the next code (htmx: the next empty form and the line added to
     the list; plain: back to the entry page with a message)."""
-    v = _village(village_id)
+    v = get_or_404(Area, village_id, level="village")
     form = LineForm(prefix="l")
     on = form.visited_on.data
     lookup = CodeForm(formdata=None, data={"code": form.code.data})
